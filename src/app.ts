@@ -1,0 +1,26 @@
+/**
+ * The Koa application. Order matters: request context (id, access log) → error boundary →
+ * health → Fedify (before any body parser: it verifies signatures over the raw body) → routes.
+ */
+import Koa from "koa";
+import { fedifyMiddleware } from "./federation/koa.ts";
+import { errorBoundary } from "./http/errors.ts";
+import { healthRoute } from "./http/health.ts";
+import { requestContext } from "./http/request-context.ts";
+import type { Services } from "./services.ts";
+import { homeRoutes } from "./web/home.ts";
+
+export function createApp(services: Services): Koa {
+  const { config, db } = services;
+  const app = new Koa({ proxy: config.trustProxy });
+  // The boundary handles and logs every error; Koa's default printer would duplicate them.
+  app.silent = true;
+  app.use(requestContext());
+  app.use(errorBoundary());
+  app.use(healthRoute(db, services.health));
+  app.use(fedifyMiddleware(services.federation, config.origin));
+  const home = homeRoutes(config, db);
+  app.use(home.routes());
+  app.use(home.allowedMethods());
+  return app;
+}

@@ -1,0 +1,275 @@
+/**
+ * Configuration: the only module that reads the environment.
+ *
+ * `parseConfig(env)` turns an environment into a typed, validated `Config`, or throws a
+ * `ConfigError` whose message lists every problem with the variable to set and how to fix it.
+ * Production (`NODE_ENV=production`) requires every secret explicitly; development has safe
+ * defaults and generates its secrets once (see `secrets.ts`).
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+export type Mode = "production" | "development" | "test";
+
+export interface SecretInput {
+  /** The value, when given inline or read from `<NAME>_FILE`. */
+  readonly value: string | undefined;
+  /** The variable an operator sets to provide it. */
+  readonly variable: string;
+}
+
+export interface Config {
+  readonly mode: Mode;
+  readonly port: number;
+  readonly host: string;
+  readonly origin: URL;
+  /** The domain in handles: `@jane@<handleDomain>`. */
+  readonly handleDomain: string;
+  readonly database: DatabaseConfig;
+  /** True when `DATABASE_URL` was not set: the embedded demo database. */
+  readonly isDemoDatabase: boolean;
+  readonly dataDir: string;
+  readonly migrateOnStart: boolean;
+  readonly trustProxy: boolean;
+  readonly orgName: string;
+  readonly log: { readonly level: LogLevel; readonly format: "pretty" | "json" };
+  readonly shutdownTimeoutMs: number;
+  readonly queue: { readonly pollIntervalMs: number; readonly workers: number };
+  readonly secrets: {
+    readonly sessionSecret: SecretInput;
+    readonly orgSigningKey: SecretInput;
+    readonly samlSpKey: SecretInput;
+    readonly samlSpCert: SecretInput;
+  };
+  readonly saml: { readonly idpMetadata: string | undefined };
+}
+
+export type DatabaseConfig =
+  | { readonly kind: "sqlite"; readonly path: string; readonly url: string }
+  | { readonly kind: "mysql"; readonly url: string };
+
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(
+      `Herald cannot start: its configuration has ${problems.length} problem(s):\n` +
+        problems.map((p) => `  - ${p}`).join("\n") +
+        "\nSee README.md (Configuration) or .env.example for every variable.",
+    );
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+const booleanString = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["1", "0", "true", "false", "yes", "no", "on", "off"].includes(v), {
+    message: "expected true or false",
+  })
+  .transform((v) => ["1", "true", "yes", "on"].includes(v));
+
+const port = z.coerce
+  .number({ message: "expected a port number" })
+  .int("expected a whole number")
+  .min(0, "expected 0–65535")
+  .max(65535, "expected 0–65535");
+
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: port.default(3000),
+  HERALD_LISTEN_HOST: z.string().min(1).optional(),
+  DATABASE_URL: z.string().trim().min(1).optional(),
+  HERALD_ORIGIN: z.string().trim().optional(),
+  HERALD_HANDLE_DOMAIN: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(
+      /^(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:\d{1,5})?$/,
+      "expected a host name such as careers.corp.example (optionally with :port)",
+    )
+    .optional(),
+  HERALD_DATA_DIR: z.string().trim().min(1).default("./data"),
+  HERALD_MIGRATE: booleanString.default(true),
+  HERALD_TRUST_PROXY: booleanString.default(false),
+  HERALD_ORG_NAME: z.string().trim().min(1).max(200).optional(),
+  HERALD_LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).optional(),
+  HERALD_LOG_FORMAT: z.enum(["pretty", "json"]).optional(),
+  HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
+  HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
+  HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
+});
+
+const SECRETS = {
+  sessionSecret: "HERALD_SESSION_SECRET",
+  orgSigningKey: "HERALD_ORG_SIGNING_KEY",
+  samlSpKey: "HERALD_SAML_SP_KEY",
+  samlSpCert: "HERALD_SAML_SP_CERT",
+} as const;
+
+const SECRET_HELP: Record<keyof typeof SECRETS, string> = {
+  sessionSecret: "at least 32 random bytes, e.g. `openssl rand -base64 48`",
+  orgSigningKey: "an Ed25519 private key in PKCS#8 PEM, e.g. `openssl genpkey -algorithm ed25519`",
+  samlSpKey: "the SAML SP's RSA private key in PEM, e.g. `openssl genrsa 2048`",
+  samlSpCert:
+    "the SAML SP's X.509 certificate in PEM, e.g. `openssl req -new -x509 -key sp.key -days 730 -subj /CN=herald`",
+};
+
+export const DEFAULT_SQLITE_URL = "sqlite:./data/herald.sqlite";
+
+/** Parses the environment. Throws `ConfigError` listing every problem at once. */
+export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  // Empty strings mean "unset": shells and compose files often export VAR= .
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") cleaned[k] = v;
+
+  const problems: string[] = [];
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      problems.push(`${name}=${JSON.stringify(cleaned[name] ?? "")}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+
+  const modeRaw = (e.NODE_ENV ?? "development").toLowerCase();
+  const mode: Mode =
+    modeRaw === "production" ? "production" : modeRaw === "test" ? "test" : "development";
+  const production = mode === "production";
+
+  let origin: URL;
+  if (e.HERALD_ORIGIN === undefined) {
+    if (production) {
+      problems.push(
+        "HERALD_ORIGIN is required in production: the public https URL people and remote servers use, e.g. https://social.corp.example",
+      );
+    }
+    origin = new URL(`http://localhost:${e.PORT === 0 ? 3000 : e.PORT}`);
+  } else {
+    try {
+      origin = new URL(e.HERALD_ORIGIN);
+      if (origin.protocol !== "https:" && origin.protocol !== "http:") {
+        problems.push(`HERALD_ORIGIN must be an http(s) URL, got ${origin.protocol}`);
+      } else if (origin.pathname !== "/" || origin.search || origin.hash) {
+        problems.push(
+          "HERALD_ORIGIN must be an origin without a path, e.g. https://social.corp.example",
+        );
+      } else if (production && origin.protocol !== "https:") {
+        problems.push(
+          "HERALD_ORIGIN must use https in production (ActivityPub peers and SAML IdPs expect it)",
+        );
+      }
+      origin = new URL(origin.origin);
+    } catch {
+      problems.push(
+        `HERALD_ORIGIN=${JSON.stringify(e.HERALD_ORIGIN)} is not a URL; expected e.g. https://social.corp.example`,
+      );
+      origin = new URL("http://localhost:3000");
+    }
+  }
+
+  const handleDomain = e.HERALD_HANDLE_DOMAIN ?? origin.host;
+
+  let database: DatabaseConfig;
+  const dbUrl = e.DATABASE_URL ?? DEFAULT_SQLITE_URL;
+  if (dbUrl.startsWith("sqlite:")) {
+    const file = dbUrl.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (file === "")
+      problems.push("DATABASE_URL=sqlite: needs a file path, e.g. sqlite:./data/herald.sqlite");
+    database = {
+      kind: "sqlite",
+      path: file === ":memory:" ? file : path.resolve(file),
+      url: dbUrl,
+    };
+  } else if (dbUrl.startsWith("mysql://") || dbUrl.startsWith("mariadb://")) {
+    try {
+      const u = new URL(dbUrl);
+      if (u.pathname.length <= 1)
+        problems.push(
+          "DATABASE_URL needs a database name, e.g. mysql://herald:secret@db:3306/herald",
+        );
+    } catch {
+      problems.push(
+        "DATABASE_URL is not a valid URL; expected mysql://user:password@host:3306/database",
+      );
+    }
+    database = { kind: "mysql", url: dbUrl.replace(/^mariadb:/, "mysql:") };
+  } else {
+    problems.push(
+      "DATABASE_URL must start with sqlite: (e.g. sqlite:./data/herald.sqlite) or mysql:// (e.g. mysql://herald:secret@db:3306/herald)",
+    );
+    database = {
+      kind: "sqlite",
+      path: path.resolve("./data/herald.sqlite"),
+      url: DEFAULT_SQLITE_URL,
+    };
+  }
+
+  const secret = (key: keyof typeof SECRETS): SecretInput => {
+    const variable = SECRETS[key];
+    const inline = cleaned[variable];
+    const file = cleaned[`${variable}_FILE`];
+    if (inline !== undefined && file !== undefined) {
+      problems.push(`${variable} and ${variable}_FILE are both set; keep one`);
+    }
+    let value = inline;
+    if (value === undefined && file !== undefined) {
+      try {
+        value = readFileSync(file, "utf8").trim();
+      } catch (err) {
+        problems.push(
+          `${variable}_FILE=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
+        );
+      }
+    }
+    if (value === undefined && production) {
+      problems.push(
+        `${variable} (or ${variable}_FILE) is required in production: ${SECRET_HELP[key]}`,
+      );
+    }
+    if (key === "sessionSecret" && value !== undefined && Buffer.byteLength(value) < 32) {
+      problems.push(`${variable} is too short: use ${SECRET_HELP.sessionSecret}`);
+    }
+    return { value, variable };
+  };
+  const secrets = {
+    sessionSecret: secret("sessionSecret"),
+    orgSigningKey: secret("orgSigningKey"),
+    samlSpKey: secret("samlSpKey"),
+    samlSpCert: secret("samlSpCert"),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    mode,
+    port: e.PORT,
+    host: e.HERALD_LISTEN_HOST ?? (production ? "0.0.0.0" : "127.0.0.1"),
+    origin,
+    handleDomain,
+    database,
+    isDemoDatabase: e.DATABASE_URL === undefined,
+    dataDir: path.resolve(e.HERALD_DATA_DIR),
+    migrateOnStart: e.HERALD_MIGRATE,
+    trustProxy: e.HERALD_TRUST_PROXY,
+    orgName: e.HERALD_ORG_NAME ?? (production ? "Herald" : "Demo Corp"),
+    log: {
+      level: e.HERALD_LOG_LEVEL ?? (mode === "test" ? "warning" : "info"),
+      format: e.HERALD_LOG_FORMAT ?? (production ? "json" : "pretty"),
+    },
+    shutdownTimeoutMs: e.HERALD_SHUTDOWN_TIMEOUT_MS,
+    queue: { pollIntervalMs: e.HERALD_QUEUE_POLL_MS, workers: e.HERALD_QUEUE_WORKERS },
+    secrets,
+    saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The database: a TypeORM data source (better-sqlite3 by default, mysql2 in production) behind a
+ * small interface that makes SQLite safe to share.
+ *
+ * TypeORM's SQLite drivers use ONE connection and ONE query runner for the whole process, so two
+ * concurrent `dataSource.transaction()` calls would interleave their statements on one
+ * connection (the second becomes a SAVEPOINT inside the first). Herald therefore serialises all
+ * SQLite work through an in-process mutex (`run`/`transaction`), and makes every SQLite
+ * transaction `BEGIN IMMEDIATE` so that a second process (the CLI, a second server) waits on the
+ * busy timeout instead of failing with SQLITE_BUSY on a read-to-write upgrade. MySQL has a real
+ * pool: there `run`/`transaction` go straight to TypeORM.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { DataSource, type EntityManager, type EntitySchema } from "typeorm";
+import type { DatabaseConfig } from "../config.ts";
+import type { Dialect } from "./columns.ts";
+import { migrations } from "./migrations/index.ts";
+
+export type { Dialect };
+
+export interface Database {
+  readonly dialect: Dialect;
+  /** For infrastructure only (migrations, Fedify stores); features use `run`/`transaction`. */
+  readonly dataSource: DataSource;
+  /** Runs `fn` in one transaction; retried on SQLite lock contention across processes. */
+  transaction<T>(fn: (em: EntityManager) => Promise<T>): Promise<T>;
+  /** Runs `fn` without an explicit transaction (reads, single statements). */
+  run<T>(fn: (em: EntityManager) => Promise<T>): Promise<T>;
+  /** Raw SQL with `?` placeholders (both dialects). */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Applies pending migrations; returns the names of those applied. */
+  migrate(): Promise<string[]>;
+  pendingMigrations(): Promise<boolean>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A minimal promise mutex: callers run one at a time, in arrival order. */
+export function createMutex() {
+  let tail: Promise<unknown> = Promise.resolve();
+  return function lock<T>(fn: () => Promise<T>): Promise<T> {
+    const result = tail.then(fn, fn);
+    tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  };
+}
+
+export interface CreateDatabaseOptions {
+  readonly entities?: readonly EntitySchema[];
+  /** Log every SQL statement (debugging). */
+  readonly logging?: boolean;
+}
+
+export async function createDatabase(
+  config: DatabaseConfig,
+  options: CreateDatabaseOptions = {},
+): Promise<Database> {
+  const entities = [...(options.entities ?? [])];
+  if (config.kind === "sqlite") {
+    if (config.path !== ":memory:") mkdirSync(path.dirname(config.path), { recursive: true });
+    const dataSource = new DataSource({
+      type: "better-sqlite3",
+      database: config.path,
+      entities,
+      migrations,
+      migrationsRun: false,
+      synchronize: false,
+      logging: options.logging ?? false,
+      timeout: 10_000,
+      enableWAL: true,
+      prepareDatabase(db: { pragma(s: string): unknown }) {
+        db.pragma("busy_timeout = 10000");
+        // WAL + NORMAL is durable across process crashes (only an OS crash may lose the last
+        // transactions); the database always opens consistent.
+        db.pragma("synchronous = NORMAL");
+      },
+    });
+    await dataSource.initialize();
+    const runner = dataSource.driver.createQueryRunner("master");
+    const originalQuery = runner.query.bind(runner) as (
+      sql: string,
+      ...rest: unknown[]
+    ) => Promise<unknown>;
+    // TypeORM opens SQLite transactions as deferred; take the write lock up front instead.
+    runner.query = ((sql: string, ...rest: unknown[]) =>
+      originalQuery(
+        sql === "BEGIN TRANSACTION" ? "BEGIN IMMEDIATE TRANSACTION" : sql,
+        ...rest,
+      )) as typeof runner.query;
+    return wrap(dataSource, "sqlite", createMutex());
+  }
+
+  const dataSource = new DataSource({
+    type: "mysql",
+    url: config.url,
+    entities,
+    migrations,
+    migrationsRun: false,
+    synchronize: false,
+    logging: options.logging ?? false,
+    charset: "utf8mb4_unicode_ci",
+    timezone: "Z",
+    poolSize: 10,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    dateStrings: false,
+  });
+  await dataSource.initialize();
+  return wrap(dataSource, "mysql", undefined);
+}
+
+const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked/;
+
+function wrap(
+  dataSource: DataSource,
+  dialect: Dialect,
+  lock: ReturnType<typeof createMutex> | undefined,
+): Database {
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => (lock ? lock(fn) : fn());
+  const db: Database = {
+    dialect,
+    dataSource,
+    async transaction(fn) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await serial(() => dataSource.transaction((em) => fn(em)));
+        } catch (err) {
+          // Another process held the write lock past the busy timeout: try again, a few times.
+          if (dialect !== "sqlite" || attempt >= 5 || !BUSY.test(String(err))) throw err;
+          await new Promise((r) => setTimeout(r, 50 * attempt));
+        }
+      }
+    },
+    run(fn) {
+      return serial(() => fn(dataSource.manager));
+    },
+    query(sql, params = []) {
+      return serial(() => dataSource.query(sql, [...params]));
+    },
+    migrate() {
+      return serial(async () => {
+        if (dialect === "sqlite") {
+          const applied = await dataSource.runMigrations({ transaction: "each" });
+          return applied.map((m) => m.name);
+        }
+        // Two processes migrating one MySQL database at once (rolling deploys, server + CLI)
+        // would both run the same DDL: a server-wide named lock serialises them.
+        const runner = dataSource.createQueryRunner();
+        try {
+          const [row] = await runner.query("SELECT GET_LOCK('herald_migrations', 120) AS got");
+          if (Number(row?.got) !== 1)
+            throw new Error("could not take the migration lock within 120 s");
+          const applied = await dataSource.runMigrations({ transaction: "each" });
+          return applied.map((m) => m.name);
+        } finally {
+          await runner.query("SELECT RELEASE_LOCK('herald_migrations')").catch(() => undefined);
+          await runner.release();
+        }
+      });
+    },
+    pendingMigrations() {
+      return serial(() => dataSource.showMigrations());
+    },
+    async ping() {
+      await serial(() => dataSource.query("SELECT 1 AS ok"));
+    },
+    async close() {
+      if (dataSource.isInitialized) await serial(() => dataSource.destroy());
+    },
+  };
+  return db;
+}

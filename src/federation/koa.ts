@@ -1,0 +1,81 @@
+/**
+ * Koa ↔ Fedify adapter (no @fedify/koa build is published; RUNTIME.md). Mounted before any body
+ * parser: Fedify reads the raw body to verify digests and signatures. Requests Fedify does not
+ * handle, or cannot answer in an acceptable type (a browser asking for HTML), fall through to
+ * the rest of the Koa chain.
+ */
+import { Readable } from "node:stream";
+import type { Middleware } from "koa";
+import type { FederationContextData, HeraldFederation } from "./federation.ts";
+
+export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Middleware {
+  return async (ctx, next) => {
+    // The configured public origin, not the Host header: ids, WebFinger answers and RFC 9421's
+    // @authority must all agree with what remote servers were told, whatever proxy sits between.
+    const url = new URL(ctx.originalUrl, origin);
+    const hasBody = ctx.method !== "GET" && ctx.method !== "HEAD";
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(ctx.request.headers)) {
+      if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+      else if (value !== undefined) headers.set(name, value);
+    }
+    const request = new Request(url, {
+      method: ctx.method,
+      headers,
+      body: hasBody ? lazyBody(ctx.req) : undefined,
+      // @ts-expect-error: Node's fetch needs duplex for a streamed body; lib.dom lacks it.
+      duplex: hasBody ? "half" : undefined,
+    });
+    let fellThrough = false;
+    const fallThrough = async () => {
+      fellThrough = true;
+      await next();
+      return new Response(null, { status: 404 });
+    };
+    const notAcceptable = async () => {
+      fellThrough = true;
+      await next();
+      // Nothing else serves this URL in HTML: keep Fedify's answer (RFC 9110 §15.5.7).
+      if (ctx.status === 404 && ctx.body == null) {
+        ctx.status = 406;
+        ctx.body = "Not Acceptable: this resource is available as ActivityStreams JSON only.";
+      }
+      return new Response(null, { status: 406 });
+    };
+    const contextData: FederationContextData = { requestId: String(ctx.state.requestId ?? "") };
+    const response = await federation.fetch(request, {
+      contextData,
+      onNotFound: fallThrough,
+      onNotAcceptable: notAcceptable,
+    });
+    if (fellThrough) return;
+    ctx.status = response.status;
+    response.headers.forEach((value, name) => {
+      ctx.set(name, value);
+    });
+    ctx.body = response.body === null ? null : Readable.fromWeb(response.body as never);
+  };
+}
+
+/**
+ * A request body stream that touches the Node request only when Fedify reads it, so a request
+ * Fedify does not handle reaches the Koa routes (and their body parsers) untouched.
+ */
+function lazyBody(req: import("node:http").IncomingMessage): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= (Readable.toWeb(req) as ReadableStream<Uint8Array>).getReader();
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel(reason) {
+        return reader?.cancel(reason);
+      },
+      // highWaterMark 0: never pull before someone reads.
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * The one error boundary (koajs/koa docs/error-handling.md): every failure below it becomes an
+ * answer in the caller's language — a SCIM error envelope under /scim (RFC 7644 §3.12), an
+ * RFC 9457 problem document for APIs, a short HTML page for browsers. 5xx details never leave
+ * the server; they are logged with the request id, which the answer carries.
+ */
+import { STATUS_CODES } from "node:http";
+import type { Context, Middleware } from "koa";
+import { logger } from "../logging.ts";
+import { escapeHtml, page } from "./html.ts";
+
+const log = logger("http", "error");
+
+export const SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+interface KoaLikeError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  message?: string;
+  scimType?: string;
+  headers?: Record<string, string>;
+}
+
+export type ErrorFormat = "scim" | "problem" | "html";
+
+export function errorFormat(ctx: Context): ErrorFormat {
+  if (ctx.path === "/scim" || ctx.path.startsWith("/scim/")) return "scim";
+  if (ctx.path.startsWith("/api/") || ctx.path.startsWith("/.well-known/")) return "problem";
+  return ctx.accepts(["json", "html"]) === "html" ? "html" : "problem";
+}
+
+export function writeError(
+  ctx: Context,
+  status: number,
+  detail: string,
+  extra: { scimType?: string } = {},
+): void {
+  const title = STATUS_CODES[status] ?? "Error";
+  const requestId = String(ctx.state.requestId ?? "");
+  ctx.status = status;
+  switch (errorFormat(ctx)) {
+    case "scim":
+      ctx.type = "application/scim+json";
+      ctx.body = {
+        schemas: [SCIM_ERROR_SCHEMA],
+        status: String(status),
+        ...(extra.scimType ? { scimType: extra.scimType } : {}),
+        detail,
+      };
+      return;
+    case "problem":
+      ctx.type = "application/problem+json";
+      ctx.body = { type: "about:blank", title, status, detail, requestId };
+      return;
+    case "html":
+      ctx.type = "text/html; charset=utf-8";
+      ctx.body = page(
+        `${status} ${title}`,
+        `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p>` +
+          `<p class="muted">Reference: <code>${escapeHtml(requestId)}</code></p>`,
+      );
+      return;
+  }
+}
+
+export function errorBoundary(): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body == null) {
+        writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`);
+      }
+    } catch (raw) {
+      const err = (raw ?? {}) as KoaLikeError;
+      let status = Number(err.status ?? err.statusCode ?? 500);
+      if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+      if (status >= 500) {
+        log.error("Unhandled error on {method} {path}: {error}", {
+          method: ctx.method,
+          path: ctx.path,
+          error: raw,
+        });
+      }
+      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown.
+      const expose = err.expose ?? status < 500;
+      const detail =
+        expose && err.message
+          ? err.message
+          : "Internal error; the reference below is in the server log.";
+      ctx.set(err.headers ?? {});
+      writeError(ctx, status, detail, { scimType: err.scimType });
+    }
+  };
+}

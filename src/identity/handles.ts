@@ -1,0 +1,98 @@
+/**
+ * Handles (DESIGN rule 6): by default the lowercased local part of userName, characters outside
+ * [a-z0-9_] turned into `_`, runs collapsed; on collision a numeric suffix (jdoe2) — never an
+ * error. Every handle ever issued stays in the `handle` table, so none is ever recycled (rule 3).
+ */
+import type { EntityManager } from "typeorm";
+import { type HandleOwnerKind, HandleSchema } from "./entities.ts";
+
+export const MAX_HANDLE_LENGTH = 30;
+
+/** Names that no person or shared account may take: they would mislead or collide with routes. */
+export const RESERVED_HANDLES: ReadonlySet<string> = new Set([
+  "abuse",
+  "admin",
+  "administrator",
+  "api",
+  "herald",
+  "help",
+  "hostmaster",
+  "inbox",
+  "info",
+  "mail",
+  "me",
+  "nobody",
+  "noreply",
+  "no_reply",
+  "nodeinfo",
+  "null",
+  "outbox",
+  "postmaster",
+  "root",
+  "saml",
+  "scim",
+  "security",
+  "staff",
+  "system",
+  "undefined",
+  "users",
+  "verify",
+  "webmaster",
+  "www",
+]);
+
+/** The handle a userName asks for, before collision handling. */
+export function baseHandle(userName: string): string {
+  const local = userName.split("@")[0] ?? "";
+  const ascii = local.normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
+  let h = ascii
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .replace(/_+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  // Leave room for a numeric suffix within the limit.
+  h = h.slice(0, MAX_HANDLE_LENGTH - 4).replace(/_+$/, "");
+  return h === "" ? "user" : h;
+}
+
+export function isValidHandle(handle: string): boolean {
+  return /^[a-z0-9_]{1,30}$/.test(handle) && !/^_|_$/.test(handle);
+}
+
+/**
+ * Issues the first free handle among `base`, `base2`, `base3`… inside the caller's transaction.
+ * Reserved names start at `base2`. A concurrent transaction taking the same candidate makes the
+ * insert fail on the primary key; the next candidate is tried.
+ */
+export async function issueHandle(
+  em: EntityManager,
+  base: string,
+  ownerKind: HandleOwnerKind,
+  ownerId: string | null,
+): Promise<string> {
+  const repo = em.getRepository(HandleSchema);
+  const taken = new Set(
+    (
+      await repo
+        .createQueryBuilder("h")
+        .select("h.handle", "handle")
+        .where("h.handle = :base OR h.handle LIKE :like", {
+          base,
+          like: `${base.replace(/[\\%_]/g, "\\$&")}%`,
+        })
+        .getRawMany<{ handle: string }>()
+    ).map((r) => r.handle),
+  );
+  for (let n = 1; n < 100_000; n++) {
+    const candidate = n === 1 ? base : `${base}${n}`;
+    if (taken.has(candidate) || RESERVED_HANDLES.has(candidate)) continue;
+    try {
+      await repo.insert({ handle: candidate, ownerKind, ownerId, issuedAt: new Date() });
+      return candidate;
+    } catch (err) {
+      if (!/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) throw err;
+      taken.add(candidate);
+    }
+  }
+  throw new Error(`no free handle for base ${base}`);
+}

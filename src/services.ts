@@ -1,0 +1,35 @@
+/**
+ * The composition root: every long-lived service is built here, once, from the parsed config
+ * and the database. No module-level singletons; tests build their own through this function.
+ */
+import type { Config } from "./config.ts";
+import { AuditEventSchema } from "./db/audit.ts";
+import type { Database } from "./db/database.ts";
+import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
+import type { HealthState } from "./http/health.ts";
+import { identityEntities } from "./identity/entities.ts";
+import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
+import type { Secrets } from "./secrets.ts";
+
+/** Every entity schema, handed to the data source. */
+export const entities = [AuditEventSchema, ScimTokenSchema, ...identityEntities];
+
+export interface Services {
+  readonly config: Config;
+  readonly db: Database;
+  readonly secrets: Secrets | undefined;
+  readonly federation: HeraldFederation;
+  readonly tokens: TokenService;
+  readonly health: HealthState;
+}
+
+export function createServices(config: Config, db: Database, secrets?: Secrets): Services {
+  return {
+    config,
+    db,
+    secrets,
+    federation: createHeraldFederation(config, db),
+    tokens: createTokenService(db),
+    health: { shuttingDown: false },
+  };
+}
