@@ -241,7 +241,7 @@ export class SqliteMessageQueue implements MessageQueue {
           log.error("Lease renewal failed: {error}", { error }),
         );
       },
-      Math.max(1000, Math.floor(this.#leaseMs / 3)),
+      Math.max(50, Math.floor(this.#leaseMs / 3)),
     );
     renewal.unref();
 
