@@ -47,7 +47,11 @@ describe(`Fedify stores on ${TEST_DB}`, () => {
   });
 
   test("KvStore: values expire after their TTL", async () => {
-    await kv.set(["ttl"], "soon gone", { ttl: Temporal.Duration.from({ milliseconds: 1200 }) });
+    await kv.set(["ttl"], "soon gone", {
+      ttl: Temporal.Duration.from({
+        milliseconds: 1200,
+      }) as unknown as globalThis.Temporal.Duration,
+    });
     assert.equal(await kv.get(["ttl"]), "soon gone");
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await kv.get(["ttl"]), undefined);
