@@ -13,6 +13,8 @@ import {
 } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
+// @peculiar/x509 resolves its crypto provider through tsyringe, which needs the Reflect polyfill.
+import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { type Config, ConfigError } from "./config.ts";
 import { logger } from "./logging.ts";

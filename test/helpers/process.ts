@@ -1,0 +1,90 @@
+/** Child processes for end-to-end tests: the real CLI and the real server entry point. */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { ROOT, testEnv, waitFor } from "./env.ts";
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `herald <args>` (bin/herald.js under this Node) and collects its output. */
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  cwd = ROOT,
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/herald.js"), ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  output(): { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+}
+
+/** Starts `node src/main.ts` with `env` in `cwd` and waits until /healthz answers 200. */
+export async function startServerProcess(
+  env: Record<string, string | undefined>,
+  port: number,
+  cwd = ROOT,
+  { useTestSecrets = true } = {},
+): Promise<ServerProcess> {
+  const base = useTestSecrets ? testEnv() : { NODE_ENV: "test" };
+  const child = spawn(process.execPath, [path.join(ROOT, "src/main.ts")], {
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...base,
+      HERALD_LOG_LEVEL: "info",
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  let dead = false;
+  void exited.then(() => {
+    dead = true;
+  });
+  await waitFor(
+    async () => {
+      if (dead) throw new Error(`server exited early:\n${stderr}`);
+      const res = await fetch(`${url}/healthz`);
+      return res.status === 200 ? true : undefined;
+    },
+    { what: "the server to become healthy", timeoutMs: 30_000 },
+  ).catch((err) => {
+    child.kill("SIGKILL");
+    throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  });
+  return { child, url, output: () => ({ stdout, stderr }), exited };
+}
