@@ -143,8 +143,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const e = parsed.data;
 
   const modeRaw = (e.NODE_ENV ?? "development").toLowerCase();
-  const mode: Mode =
-    modeRaw === "production" ? "production" : modeRaw === "test" ? "test" : "development";
+  const mode: Mode = modeRaw === "production" ? "production" : modeRaw === "test" ? "test" : "development";
   const production = mode === "production";
 
   let origin: URL;
@@ -161,9 +160,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       if (origin.protocol !== "https:" && origin.protocol !== "http:") {
         problems.push(`HERALD_ORIGIN must be an http(s) URL, got ${origin.protocol}`);
       } else if (origin.pathname !== "/" || origin.search || origin.hash) {
-        problems.push(
-          "HERALD_ORIGIN must be an origin without a path, e.g. https://social.corp.example",
-        );
+        problems.push("HERALD_ORIGIN must be an origin without a path, e.g. https://social.corp.example");
       } else if (production && origin.protocol !== "https:") {
         problems.push(
           "HERALD_ORIGIN must use https in production (ActivityPub peers and SAML IdPs expect it)",
@@ -195,13 +192,9 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     try {
       const u = new URL(dbUrl);
       if (u.pathname.length <= 1)
-        problems.push(
-          "DATABASE_URL needs a database name, e.g. mysql://herald:secret@db:3306/herald",
-        );
+        problems.push("DATABASE_URL needs a database name, e.g. mysql://herald:secret@db:3306/herald");
     } catch {
-      problems.push(
-        "DATABASE_URL is not a valid URL; expected mysql://user:password@host:3306/database",
-      );
+      problems.push("DATABASE_URL is not a valid URL; expected mysql://user:password@host:3306/database");
     }
     database = { kind: "mysql", url: dbUrl.replace(/^mariadb:/, "mysql:") };
   } else {
@@ -233,9 +226,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       }
     }
     if (value === undefined && production) {
-      problems.push(
-        `${variable} (or ${variable}_FILE) is required in production: ${SECRET_HELP[key]}`,
-      );
+      problems.push(`${variable} (or ${variable}_FILE) is required in production: ${SECRET_HELP[key]}`);
     }
     if (key === "sessionSecret" && value !== undefined && Buffer.byteLength(value) < 32) {
       problems.push(`${variable} is too short: use ${SECRET_HELP.sessionSecret}`);

@@ -53,8 +53,7 @@ export async function setupLogging(config: Pick<Config, "log">): Promise<void> {
       // carry actors' private keys: never below info for Fedify, whatever HERALD_LOG_LEVEL says.
       {
         category: ["fedify"],
-        lowestLevel:
-          config.log.level === "trace" || config.log.level === "debug" ? "info" : config.log.level,
+        lowestLevel: config.log.level === "trace" || config.log.level === "debug" ? "info" : config.log.level,
         sinks: ["stderr"],
       },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },

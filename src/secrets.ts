@@ -4,13 +4,7 @@
  * without them). Development generates the missing ones once and keeps them in
  * `<HERALD_DATA_DIR>/dev-secrets.json` (mode 0600), so restarts keep sessions and keys valid.
  */
-import {
-  createPrivateKey,
-  generateKeyPairSync,
-  randomBytes,
-  webcrypto,
-  X509Certificate,
-} from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 // @peculiar/x509 resolves its crypto provider through tsyringe, which needs the Reflect polyfill.
@@ -93,9 +87,7 @@ function validate(s: Secrets, names: Record<keyof Secrets, string>): void {
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-export async function loadSecrets(
-  config: Pick<Config, "mode" | "dataDir" | "secrets">,
-): Promise<Secrets> {
+export async function loadSecrets(config: Pick<Config, "mode" | "dataDir" | "secrets">): Promise<Secrets> {
   const given: Stored = {
     sessionSecret: config.secrets.sessionSecret.value,
     orgSigningKeyPem: config.secrets.orgSigningKey.value,

@@ -3,13 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { createDatabase } from "../src/db/database.ts";
 import { createTokenService } from "../src/scim/tokens.ts";
 import { entities } from "../src/services.ts";
-import {
-  freshDatabaseUrl,
-  TEST_DB,
-  type TestDatabaseUrl,
-  testConfig,
-  testEnv,
-} from "./helpers/env.ts";
+import { freshDatabaseUrl, TEST_DB, type TestDatabaseUrl, testConfig, testEnv } from "./helpers/env.ts";
 import { runCli } from "./helpers/process.ts";
 
 describe(`herald CLI on ${TEST_DB}`, () => {

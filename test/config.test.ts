@@ -25,10 +25,7 @@ describe("parseConfig", () => {
     assert.equal(c.origin.href, "http://localhost:3000/");
     assert.equal(c.handleDomain, "localhost:3000");
     assert.equal(c.database.kind, "sqlite");
-    assert.equal(
-      c.database.kind === "sqlite" && c.database.path,
-      path.resolve("data/herald.sqlite"),
-    );
+    assert.equal(c.database.kind === "sqlite" && c.database.path, path.resolve("data/herald.sqlite"));
     assert.equal(c.isDemoDatabase, true);
     assert.equal(c.migrateOnStart, true);
     assert.equal(c.trustProxy, false);
@@ -40,10 +37,7 @@ describe("parseConfig", () => {
       parseConfig({ HERALD_ORIGIN: "https://social.corp.example" }).handleDomain,
       "social.corp.example",
     );
-    assert.equal(
-      parseConfig({ HERALD_ORIGIN: "http://127.0.0.1:4123" }).handleDomain,
-      "127.0.0.1:4123",
-    );
+    assert.equal(parseConfig({ HERALD_ORIGIN: "http://127.0.0.1:4123" }).handleDomain, "127.0.0.1:4123");
     assert.equal(
       parseConfig({
         HERALD_ORIGIN: "https://social.corp.example",
@@ -57,10 +51,7 @@ describe("parseConfig", () => {
     const c = parseConfig({ DATABASE_URL: "mysql://u:p@db:3306/herald" });
     assert.equal(c.database.kind, "mysql");
     assert.equal(c.isDemoDatabase, false);
-    assert.equal(
-      parseConfig({ DATABASE_URL: "mariadb://u@db/herald" }).database.url,
-      "mysql://u@db/herald",
-    );
+    assert.equal(parseConfig({ DATABASE_URL: "mariadb://u@db/herald" }).database.url, "mysql://u@db/herald");
     // An explicit sqlite URL is not the demo either.
     assert.equal(parseConfig({ DATABASE_URL: "sqlite:./x.sqlite" }).isDemoDatabase, false);
   });
@@ -79,16 +70,8 @@ describe("parseConfig", () => {
       { DATABASE_URL: "postgres://x/y" },
       /DATABASE_URL must start with sqlite: .* or mysql:\/\//,
     ],
-    [
-      "mysql without a database",
-      { DATABASE_URL: "mysql://root@localhost:3306" },
-      /needs a database name/,
-    ],
-    [
-      "origin with a path",
-      { HERALD_ORIGIN: "https://corp.example/herald" },
-      /origin without a path/,
-    ],
+    ["mysql without a database", { DATABASE_URL: "mysql://root@localhost:3306" }, /needs a database name/],
+    ["origin with a path", { HERALD_ORIGIN: "https://corp.example/herald" }, /origin without a path/],
     ["origin not a URL", { HERALD_ORIGIN: "corp example" }, /is not a URL/],
     ["bad boolean", { HERALD_MIGRATE: "maybe" }, /^HERALD_MIGRATE="maybe": expected true or false/],
     [
@@ -97,11 +80,7 @@ describe("parseConfig", () => {
       /^HERALD_HANDLE_DOMAIN=.*expected a host name/,
     ],
     ["bad log level", { HERALD_LOG_LEVEL: "loud" }, /^HERALD_LOG_LEVEL="loud"/],
-    [
-      "short session secret",
-      { HERALD_SESSION_SECRET: "short" },
-      /HERALD_SESSION_SECRET is too short/,
-    ],
+    ["short session secret", { HERALD_SESSION_SECRET: "short" }, /HERALD_SESSION_SECRET is too short/],
     [
       "unreadable secret file",
       { HERALD_SESSION_SECRET_FILE: "/nonexistent/s" },
@@ -199,9 +178,6 @@ describe("loadSecrets", () => {
       ...testEnv(),
       HERALD_ORG_SIGNING_KEY_FILE: path.join(FIXTURES, "secrets/other.key"),
     });
-    await assert.rejects(
-      loadSecrets(config),
-      /HERALD_ORG_SIGNING_KEY must be an Ed25519 key, got rsa/,
-    );
+    await assert.rejects(loadSecrets(config), /HERALD_ORG_SIGNING_KEY must be an Ed25519 key, got rsa/);
   });
 });

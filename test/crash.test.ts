@@ -11,14 +11,7 @@ import { test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import { createDatabase } from "../src/db/database.ts";
 import { entities } from "../src/services.ts";
-import {
-  FIXTURES,
-  freePort,
-  freshDatabaseUrl,
-  TEST_DB,
-  testConfig,
-  waitFor,
-} from "./helpers/env.ts";
+import { FIXTURES, freePort, freshDatabaseUrl, TEST_DB, testConfig, waitFor } from "./helpers/env.ts";
 import { startServerProcess } from "./helpers/process.ts";
 
 test(`kill -9 of the server and writers under write load leaves a sound ${TEST_DB} database`, async (t) => {
@@ -29,13 +22,9 @@ test(`kill -9 of the server and writers under write load leaves a sound ${TEST_D
     const server = await startServerProcess(env, port, fresh.dir);
 
     const writers = ["w1", "w2"].map((name) => {
-      const child = spawn(
-        process.execPath,
-        [path.join(FIXTURES, "scripts/write-load.ts"), fresh.url, name],
-        {
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
+      const child = spawn(process.execPath, [path.join(FIXTURES, "scripts/write-load.ts"), fresh.url, name], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let out = "";
       let err = "";
       child.stdout.on("data", (d) => {
@@ -60,10 +49,7 @@ test(`kill -9 of the server and writers under write load leaves a sound ${TEST_D
     if (TEST_DB === "sqlite") {
       const file = fresh.url.slice("sqlite:".length);
       const raw = new BetterSqlite3(file);
-      assert.equal(
-        (raw.pragma("integrity_check") as { integrity_check: string }[])[0].integrity_check,
-        "ok",
-      );
+      assert.equal((raw.pragma("integrity_check") as { integrity_check: string }[])[0].integrity_check, "ok");
       raw.close();
     }
     const db = await createDatabase(testConfig(fresh.url, fresh.dir).database, { entities });

@@ -81,10 +81,7 @@ export async function createDatabase(
     });
     await dataSource.initialize();
     const runner = dataSource.driver.createQueryRunner("master");
-    const originalQuery = runner.query.bind(runner) as (
-      sql: string,
-      ...rest: unknown[]
-    ) => Promise<unknown>;
+    const originalQuery = runner.query.bind(runner) as (sql: string, ...rest: unknown[]) => Promise<unknown>;
     // TypeORM opens SQLite transactions as deferred; take the write lock up front instead.
     runner.query = ((sql: string, ...rest: unknown[]) =>
       originalQuery(
@@ -152,8 +149,7 @@ function wrap(
         const runner = dataSource.createQueryRunner();
         try {
           const [row] = await runner.query("SELECT GET_LOCK('herald_migrations', 120) AS got");
-          if (Number(row?.got) !== 1)
-            throw new Error("could not take the migration lock within 120 s");
+          if (Number(row?.got) !== 1) throw new Error("could not take the migration lock within 120 s");
           const applied = await dataSource.runMigrations({ transaction: "each" });
           return applied.map((m) => m.name);
         } finally {

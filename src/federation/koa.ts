@@ -4,6 +4,7 @@
  * handle, or cannot answer in an acceptable type (a browser asking for HTML), fall through to
  * the rest of the Koa chain.
  */
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import type { FederationContextData, HeraldFederation } from "./federation.ts";
@@ -61,7 +62,7 @@ export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Mid
  * A request body stream that touches the Node request only when Fedify reads it, so a request
  * Fedify does not handle reaches the Koa routes (and their body parsers) untouched.
  */
-function lazyBody(req: import("node:http").IncomingMessage): ReadableStream<Uint8Array> {
+function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>(
     {

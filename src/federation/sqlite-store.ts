@@ -124,10 +124,9 @@ export class SqliteKvStore implements KvStore {
     const now = Date.now();
     if (now - this.#lastExpire < 60_000) return;
     this.#lastExpire = now;
-    await this.#db.query(
-      `DELETE FROM "fedify_kv" WHERE "expires_at" IS NOT NULL AND "expires_at" <= ?`,
-      [now],
-    );
+    await this.#db.query(`DELETE FROM "fedify_kv" WHERE "expires_at" IS NOT NULL AND "expires_at" <= ?`, [
+      now,
+    ]);
   }
 }
 
@@ -166,10 +165,7 @@ export class SqliteMessageQueue implements MessageQueue {
     await this.enqueueMany([message], options);
   }
 
-  async enqueueMany(
-    messages: readonly unknown[],
-    options?: MessageQueueEnqueueOptions,
-  ): Promise<void> {
+  async enqueueMany(messages: readonly unknown[], options?: MessageQueueEnqueueOptions): Promise<void> {
     if (messages.length === 0) return;
     const deliverAfter = Date.now() + durationMs(options?.delay);
     const orderingKey = options?.orderingKey ?? null;
@@ -237,9 +233,7 @@ export class SqliteMessageQueue implements MessageQueue {
     this.#wakers.add(waker);
     const renewal = setInterval(
       () => {
-        this.#renew(inFlight).catch((error) =>
-          log.error("Lease renewal failed: {error}", { error }),
-        );
+        this.#renew(inFlight).catch((error) => log.error("Lease renewal failed: {error}", { error }));
       },
       Math.max(50, Math.floor(this.#leaseMs / 3)),
     );
@@ -280,10 +274,7 @@ export class SqliteMessageQueue implements MessageQueue {
         } finally {
           inFlight.delete(leased.id);
           await this.#db
-            .query(`DELETE FROM "fedify_mq" WHERE "id" = ? AND "lease_owner" = ?`, [
-              leased.id,
-              this.#owner,
-            ])
+            .query(`DELETE FROM "fedify_mq" WHERE "id" = ? AND "lease_owner" = ?`, [leased.id, this.#owner])
             .catch((error) =>
               log.error("Could not acknowledge message {id}: {error}", { id: leased.id, error }),
             );

@@ -85,9 +85,7 @@ export function errorBoundary(): Middleware {
       // Only messages meant for the client (http-errors' expose: 4xx by default) are shown.
       const expose = err.expose ?? status < 500;
       const detail =
-        expose && err.message
-          ? err.message
-          : "Internal error; the reference below is in the server log.";
+        expose && err.message ? err.message : "Internal error; the reference below is in the server log.";
       ctx.set(err.headers ?? {});
       writeError(ctx, status, detail, { scimType: err.scimType });
     }

@@ -5,13 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
-import {
-  type Group,
-  GroupMemberSchema,
-  GroupSchema,
-  type Person,
-  PersonSchema,
-} from "./entities.ts";
+import { type Group, GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "./entities.ts";
 import { baseHandle, issueHandle } from "./handles.ts";
 
 export interface NewPerson {
@@ -91,12 +85,8 @@ export interface DirectorySummary {
 }
 
 export async function directorySummary(em: EntityManager, limit = 50): Promise<DirectorySummary> {
-  const people = await em
-    .getRepository(PersonSchema)
-    .find({ order: { userNameKey: "ASC" }, take: limit });
-  const groups = await em
-    .getRepository(GroupSchema)
-    .find({ order: { displayNameKey: "ASC" }, take: limit });
+  const people = await em.getRepository(PersonSchema).find({ order: { userNameKey: "ASC" }, take: limit });
+  const groups = await em.getRepository(GroupSchema).find({ order: { displayNameKey: "ASC" }, take: limit });
   const counts = await em
     .getRepository(GroupMemberSchema)
     .createQueryBuilder("m")

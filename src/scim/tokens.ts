@@ -102,9 +102,7 @@ export function createTokenService(db: Database) {
     },
 
     async list(): Promise<ScimToken[]> {
-      return db.run((em) =>
-        em.getRepository(ScimTokenSchema).find({ order: { createdAt: "ASC" } }),
-      );
+      return db.run((em) => em.getRepository(ScimTokenSchema).find({ order: { createdAt: "ASC" } }));
     },
 
     async revoke(name: string, actor: string): Promise<RevokeTokenResult> {

@@ -16,16 +16,34 @@ export function homeRoutes(config: Config, db: Database): Router {
     let directory = html``;
     if (showDirectory) {
       const { people, groups } = await db.run((em) => directorySummary(em));
-      directory = html`
-        <h2>Demo directory</h2>
-        <p class="muted">Seeded on the embedded demo database only. In production the directory comes from your IdP over SCIM.</p>
+      directory = html` <h2>Demo directory</h2>
+        <p class="muted">
+          Seeded on the embedded demo database only. In production the directory comes from your IdP over
+          SCIM.
+        </p>
         <table>
-          <caption class="muted">People</caption>
-          <thead><tr><th scope="col">Name</th><th scope="col">Handle</th><th scope="col">Title</th><th scope="col">Status</th></tr></thead>
-          <tbody>${people.map(
-            (p) =>
-              html`<tr><td>${p.displayName ?? p.userName}</td><td><code>@${p.handle}@${domain}</code></td><td>${p.title ?? ""}</td><td>${p.active ? "current employee" : "former employee"}</td></tr>`,
-          )}</tbody>
+          <caption class="muted">
+            People
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Handle</th>
+              <th scope="col">Title</th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${people.map(
+              (p) =>
+                html`<tr>
+                  <td>${p.displayName ?? p.userName}</td>
+                  <td><code>@${p.handle}@${domain}</code></td>
+                  <td>${p.title ?? ""}</td>
+                  <td>${p.active ? "current employee" : "former employee"}</td>
+                </tr>`,
+            )}
+          </tbody>
         </table>
         <p>Groups: ${groups.map((g, i) => html`${i > 0 ? ", " : ""}${g.displayName} (${g.members})`)}</p>`;
     }
@@ -33,8 +51,11 @@ export function homeRoutes(config: Config, db: Database): Router {
     ctx.body = page(
       `${config.orgName} on the fediverse`,
       html`<h1>${config.orgName} on the fediverse</h1>
-        <p>This is Herald: ${config.orgName}'s verified accounts live here, with handles on <code>${domain}</code>.
-        Accounts exist because ${config.orgName}'s directory says so, and close the moment someone leaves.</p>
+        <p>
+          This is Herald: ${config.orgName}'s verified accounts live here, with handles on
+          <code>${domain}</code>. Accounts exist because ${config.orgName}'s directory says so, and close the
+          moment someone leaves.
+        </p>
         ${directory}
         <p class="muted"><a href="/healthz">Health</a> · <a href="/.well-known/nodeinfo">NodeInfo</a></p>`,
     );

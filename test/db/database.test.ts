@@ -4,13 +4,7 @@ import { recordAudit } from "../../src/db/audit.ts";
 import { createDatabase } from "../../src/db/database.ts";
 import { migrations } from "../../src/db/migrations/index.ts";
 import { entities } from "../../src/services.ts";
-import {
-  freshDatabaseUrl,
-  migratedDatabase,
-  TEST_DB,
-  type TestDb,
-  testConfig,
-} from "../helpers/env.ts";
+import { freshDatabaseUrl, migratedDatabase, TEST_DB, type TestDb, testConfig } from "../helpers/env.ts";
 
 describe(`database on ${TEST_DB}`, () => {
   let t: TestDb;
@@ -49,9 +43,7 @@ describe(`database on ${TEST_DB}`, () => {
   });
 
   test("concurrent transactions do not interleave: a failing one rolls back only itself", async () => {
-    const before = Number(
-      (await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_event"))[0].n,
-    );
+    const before = Number((await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_event"))[0].n);
     const results = await Promise.allSettled(
       Array.from({ length: 30 }, (_, i) =>
         t.db.transaction(async (em) => {
@@ -63,9 +55,7 @@ describe(`database on ${TEST_DB}`, () => {
       ),
     );
     assert.equal(results.filter((r) => r.status === "rejected").length, 10);
-    const after = Number(
-      (await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_event"))[0].n,
-    );
+    const after = Number((await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_event"))[0].n);
     assert.equal(after - before, 40, "20 committed transactions × 2 rows");
     const firsts = await t.db.query<{ target_id: string }>(
       "SELECT target_id FROM audit_event WHERE action = 'tx.first'",
@@ -73,8 +63,7 @@ describe(`database on ${TEST_DB}`, () => {
     const seconds = await t.db.query<{ target_id: string }>(
       "SELECT target_id FROM audit_event WHERE action = 'tx.second'",
     );
-    const ids = (rows: { target_id: string }[]) =>
-      rows.map((r) => Number(r.target_id)).sort((a, b) => a - b);
+    const ids = (rows: { target_id: string }[]) => rows.map((r) => Number(r.target_id)).sort((a, b) => a - b);
     const expected = Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0);
     assert.deepEqual(ids(firsts), expected);
     assert.deepEqual(ids(seconds), expected);

@@ -104,13 +104,9 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
     try {
       await new SqliteMessageQueue(t.db).enqueue({ deliver: "to everyone" });
       // A real process takes the message, reports it, and hangs in the handler until killed.
-      const child = spawn(
-        process.execPath,
-        [path.join(FIXTURES, "scripts/hanging-worker.ts"), t.url],
-        {
-          stdio: ["ignore", "pipe", "inherit"],
-        },
-      );
+      const child = spawn(process.execPath, [path.join(FIXTURES, "scripts/hanging-worker.ts"), t.url], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       const exited = once(child, "exit");
       let out = "";
       child.stdout.on("data", (d) => {

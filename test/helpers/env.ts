@@ -18,8 +18,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const FIXTURES = path.join(ROOT, "test/fixtures");
 const SECRETS = path.join(FIXTURES, "secrets");
 
-export const TEST_DB: "sqlite" | "mysql" =
-  process.env.HERALD_TEST_DB === "mysql" ? "mysql" : "sqlite";
+export const TEST_DB: "sqlite" | "mysql" = process.env.HERALD_TEST_DB === "mysql" ? "mysql" : "sqlite";
 export const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
 
 export interface TestDatabaseUrl {
@@ -43,9 +42,7 @@ export async function freshDatabaseUrl(): Promise<TestDatabaseUrl> {
   const name = `herald_t_${randomBytes(6).toString("hex")}`;
   const admin = await mysql.createConnection(MYSQL_URL);
   try {
-    await admin.query(
-      `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
-    );
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   } finally {
     await admin.end();
   }
@@ -67,9 +64,7 @@ export async function freshDatabaseUrl(): Promise<TestDatabaseUrl> {
 }
 
 /** Environment variables for a test instance (test-only secrets from fixtures). */
-export function testEnv(
-  extra: Record<string, string | undefined> = {},
-): Record<string, string | undefined> {
+export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
     NODE_ENV: "test",
     HERALD_SESSION_SECRET_FILE: path.join(SECRETS, "session.txt"),
@@ -81,11 +76,7 @@ export function testEnv(
   };
 }
 
-export function testConfig(
-  databaseUrl: string,
-  dataDir: string,
-  extra: Record<string, string> = {},
-): Config {
+export function testConfig(databaseUrl: string, dataDir: string, extra: Record<string, string> = {}): Config {
   return parseConfig(
     testEnv({
       DATABASE_URL: databaseUrl,

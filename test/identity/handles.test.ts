@@ -49,17 +49,13 @@ describe(`handles on ${TEST_DB}`, () => {
     const p = await t.db.transaction((em) => createPerson(em, { userName: "leaver@corp.example" }));
     assert.equal(p.handle, "leaver");
     await t.db.transaction((em) => em.getRepository(PersonSchema).delete({ id: p.id }));
-    const q = await t.db.transaction((em) =>
-      createPerson(em, { userName: "leaver@other.example" }),
-    );
+    const q = await t.db.transaction((em) => createPerson(em, { userName: "leaver@other.example" }));
     assert.equal(q.handle, "leaver2");
   });
 
   test("concurrent issues of one base all succeed with distinct handles", async () => {
     const issued = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        t.db.transaction((em) => issueHandle(em, "busy", "person", null)),
-      ),
+      Array.from({ length: 8 }, () => t.db.transaction((em) => issueHandle(em, "busy", "person", null))),
     );
     assert.equal(new Set(issued).size, 8);
     assert.ok(issued.includes("busy"));

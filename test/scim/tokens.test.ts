@@ -23,10 +23,7 @@ describe(`SCIM tokens on ${TEST_DB}`, () => {
     const rows = await t.db.query<Record<string, unknown>>("SELECT * FROM scim_token");
     for (const row of rows) {
       for (const value of Object.values(row))
-        assert.ok(
-          !String(value).includes(r.token.slice(TOKEN_PREFIX.length + 4)),
-          "plaintext stored",
-        );
+        assert.ok(!String(value).includes(r.token.slice(TOKEN_PREFIX.length + 4)), "plaintext stored");
     }
     assert.equal((await tokens.verify(r.token))?.name, "okta-prod");
   });
@@ -56,15 +53,9 @@ describe(`SCIM tokens on ${TEST_DB}`, () => {
     const missing = await tokens.revoke("nope", "cli:alice");
     assert.ok(!missing.ok && missing.reason === "not-found");
     const audit = await t.db.run((em) => listAudit(em));
-    const actions = audit
-      .filter((a) => a.targetId === "to-revoke")
-      .map((a) => `${a.actor} ${a.action}`);
-    assert.deepEqual(actions.sort(), [
-      "cli:alice scim-token.create",
-      "cli:alice scim-token.revoke",
-    ]);
-    for (const a of audit)
-      assert.ok(!String(a.detail ?? "").includes(r.token), "token in audit detail");
+    const actions = audit.filter((a) => a.targetId === "to-revoke").map((a) => `${a.actor} ${a.action}`);
+    assert.deepEqual(actions.sort(), ["cli:alice scim-token.create", "cli:alice scim-token.revoke"]);
+    for (const a of audit) assert.ok(!String(a.detail ?? "").includes(r.token), "token in audit detail");
   });
 
   for (const bad of ["", " okta", "-okta", "a/b", "x".repeat(101), "ok ta"]) {

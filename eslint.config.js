@@ -1,0 +1,21 @@
+// Lint: ESLint with typescript-eslint's recommended rules. (Biome was the first choice, but its
+// per-platform binary packages are not all on the registry mirror, so `npm ci` could not install
+// from the lock file; ESLint and Prettier are plain JavaScript.)
+import js from "@eslint/js";
+import globals from "globals";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", "data/", "deploy/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      eqeqeq: ["error", "always", { null: "ignore" }],
+      "no-console": "error",
+    },
+  },
+);
