@@ -160,4 +160,31 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
       await t.close();
     }
   });
+
+  test("stopping a listener waits for the handler in flight and acknowledges its message (graceful drain)", async () => {
+    const t = await migratedDatabase();
+    try {
+      const q = new SqliteMessageQueue(t.db, { pollIntervalMs: 50, workers: 1 });
+      const stop = new AbortController();
+      let finished = false;
+      let started = false;
+      const listening = q.listen(
+        async () => {
+          started = true;
+          await new Promise((r) => setTimeout(r, 400));
+          finished = true;
+        },
+        { signal: stop.signal },
+      );
+      await q.enqueue("in flight at shutdown");
+      await waitFor(() => started, { what: "the handler to start" });
+      stop.abort();
+      await listening;
+      assert.equal(finished, true, "listen() resolved before the handler finished");
+      const [row] = await t.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "fedify_mq"`);
+      assert.equal(Number(row.n), 0);
+    } finally {
+      await t.close();
+    }
+  });
 });
