@@ -6,7 +6,9 @@ import Koa from "koa";
 import { fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
+import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext } from "./http/request-context.ts";
+import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
 import { homeRoutes } from "./web/home.ts";
 
@@ -19,6 +21,15 @@ export function createApp(services: Services): Koa {
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
   app.use(fedifyMiddleware(services.federation, config.origin));
+  const scim = scimRoutes({
+    service: services.scim,
+    tokens: services.tokens,
+    limiter: createRateLimiter({ ratePerSecond: config.scim.ratePerSecond, burst: config.scim.burst }),
+    authFailureLimiter: createRateLimiter({ ratePerSecond: 5, burst: 50 }),
+    maxBodyBytes: config.scim.maxBodyBytes,
+  });
+  app.use(scim.routes());
+  app.use(scim.allowedMethods({ throw: true }));
   const home = homeRoutes(config, db);
   app.use(home.routes());
   app.use(home.allowedMethods());

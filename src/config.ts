@@ -43,6 +43,7 @@ export interface Config {
     readonly samlSpCert: SecretInput;
   };
   readonly saml: { readonly idpMetadata: string | undefined };
+  readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
 }
 
 export type DatabaseConfig =
@@ -106,6 +107,9 @@ const envSchema = z.object({
   HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
+  HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
+  HERALD_SCIM_BURST: positiveInt.default(2000),
+  HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
 });
 
 const SECRETS = {
@@ -262,5 +266,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     queue: { pollIntervalMs: e.HERALD_QUEUE_POLL_MS, workers: e.HERALD_QUEUE_WORKERS },
     secrets,
     saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+    scim: {
+      ratePerSecond: e.HERALD_SCIM_RATE_PER_SECOND,
+      burst: e.HERALD_SCIM_BURST,
+      maxBodyBytes: e.HERALD_SCIM_MAX_BODY_BYTES,
+    },
   };
 }

@@ -60,6 +60,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
 
+  services.events.start();
   const queueController = new AbortController();
   const queue = services.federation
     .startQueue({ requestId: "queue" }, { signal: queueController.signal })
@@ -73,12 +74,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       queueController.abort();
+      const eventsStopped = services.events.stop();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);
       });
       const outcome = await Promise.race([
-        Promise.all([closed, queue]).then(() => "drained" as const),
+        Promise.all([closed, queue, eventsStopped]).then(() => "drained" as const),
         timeout,
       ]);
       clearTimeout(timer);

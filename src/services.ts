@@ -8,6 +8,8 @@ import type { Database } from "./db/database.ts";
 import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
 import type { HealthState } from "./http/health.ts";
 import { identityEntities } from "./identity/entities.ts";
+import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
+import { createScimService, type ScimService } from "./scim/service.ts";
 import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
 import type { Secrets } from "./secrets.ts";
 
@@ -20,16 +22,30 @@ export interface Services {
   readonly secrets: Secrets | undefined;
   readonly federation: HeraldFederation;
   readonly tokens: TokenService;
+  readonly scim: ScimService;
+  /** Delivers directory events to the capabilities that consume them (started by the server). */
+  readonly events: EventDispatcher;
   readonly health: HealthState;
 }
 
-export function createServices(config: Config, db: Database, secrets?: Secrets): Services {
+export function createServices(
+  config: Config,
+  db: Database,
+  secrets?: Secrets,
+  consumers: readonly EventConsumer[] = [],
+): Services {
+  const events = createEventDispatcher(db, consumers);
   return {
     config,
     db,
     secrets,
     federation: createHeraldFederation(config, db),
     tokens: createTokenService(db),
+    scim: createScimService(db, {
+      baseUrl: new URL("/scim/v2", config.origin).href,
+      onEvents: () => events.notify(),
+    }),
+    events,
     health: { shuttingDown: false },
   };
 }

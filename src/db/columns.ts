@@ -24,3 +24,28 @@ export function autoId(name: string, dialect: Dialect): TableColumnOptions {
     generationStrategy: "increment",
   };
 }
+
+/** A JSON document column: TEXT on SQLite, MEDIUMTEXT (16 MiB) on MySQL. */
+export function document(name: string, dialect: Dialect, nullable = true): TableColumnOptions {
+  return { name, type: dialect === "mysql" ? "mediumtext" : "text", isNullable: nullable };
+}
+
+/**
+ * Adds nullable columns with plain `ALTER TABLE … ADD COLUMN`. TypeORM's own addColumn rebuilds
+ * the whole table on SQLite (copy, DROP, rename), and dropping a parent table with foreign keys
+ * on cascades deletes into its children: never do that to a table with data.
+ */
+export async function addNullableColumns(
+  q: QueryRunner,
+  table: string,
+  columns: readonly { name: string; sqliteType: string; mysqlType: string }[],
+): Promise<void> {
+  if (dialectOf(q) === "mysql") {
+    await q.query(
+      `ALTER TABLE \`${table}\` ${columns.map((c) => `ADD COLUMN \`${c.name}\` ${c.mysqlType} NULL`).join(", ")}`,
+    );
+    return;
+  }
+  for (const c of columns)
+    await q.query(`ALTER TABLE "${table}" ADD COLUMN "${c.name}" ${c.sqliteType} NULL`);
+}

@@ -11,6 +11,8 @@ import type { FederationContextData, HeraldFederation } from "./federation.ts";
 
 export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Middleware {
   return async (ctx, next) => {
+    // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
+    if (ctx.path.startsWith("/scim/") || ctx.path === "/healthz") return next();
     // The configured public origin, not the Host header: ids, WebFinger answers and RFC 9421's
     // @authority must all agree with what remote servers were told, whatever proxy sits between.
     const url = new URL(ctx.originalUrl, origin);

@@ -41,6 +41,20 @@ export async function createPerson(em: EntityManager, input: NewPerson): Promise
     updatedAt: now,
     deactivatedAt: active ? null : now,
     version: 1,
+    nickName: null,
+    formattedName: null,
+    userType: null,
+    preferredLanguage: null,
+    locale: null,
+    timezone: null,
+    employeeNumber: null,
+    costCenter: null,
+    organization: null,
+    division: null,
+    managerValue: null,
+    formerExternalId: null,
+    scimDoc: null,
+    deletedAt: null,
   };
   await em.getRepository(PersonSchema).insert(person);
   return person;
@@ -59,6 +73,7 @@ export async function createGroup(
     createdAt: now,
     updatedAt: now,
     version: 1,
+    scimDoc: null,
   };
   await em.getRepository(GroupSchema).insert(group);
   return group;

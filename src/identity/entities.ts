@@ -1,5 +1,6 @@
 /** The directory's tables as TypeORM entity schemas (no decorators: Node strips types only). */
 import { EntitySchema } from "typeorm";
+import { DomainEventSchema, EventCursorSchema } from "./events.ts";
 
 export interface Person {
   id: string;
@@ -18,6 +19,30 @@ export interface Person {
   updatedAt: Date;
   deactivatedAt: Date | null;
   version: number;
+  nickName: string | null;
+  formattedName: string | null;
+  userType: string | null;
+  preferredLanguage: string | null;
+  locale: string | null;
+  timezone: string | null;
+  employeeNumber: string | null;
+  costCenter: string | null;
+  organization: string | null;
+  division: string | null;
+  managerValue: string | null;
+  formerExternalId: string | null;
+  /** The SCIM resource as last written by the IdP (JSON, without password or server attributes). */
+  scimDoc: string | null;
+  deletedAt: Date | null;
+}
+
+export interface PersonEmail {
+  personId: string;
+  position: number;
+  value: string;
+  valueKey: string;
+  type: string | null;
+  isPrimary: boolean;
 }
 
 export interface Group {
@@ -28,11 +53,14 @@ export interface Group {
   createdAt: Date;
   updatedAt: Date;
   version: number;
+  scimDoc: string | null;
 }
 
 export interface GroupMember {
   groupId: string;
   personId: string;
+  /** The member display the IdP sent, if any. */
+  display?: string | null;
 }
 
 export type HandleOwnerKind = "person" | "shared" | "org" | "reserved";
@@ -64,6 +92,33 @@ export const PersonSchema = new EntitySchema<Person>({
     updatedAt: { name: "updated_at", type: "datetime" },
     deactivatedAt: { name: "deactivated_at", type: "datetime", nullable: true },
     version: { type: "int" },
+    nickName: { name: "nick_name", type: "varchar", nullable: true },
+    formattedName: { name: "formatted_name", type: "varchar", nullable: true },
+    userType: { name: "user_type", type: "varchar", nullable: true },
+    preferredLanguage: { name: "preferred_language", type: "varchar", nullable: true },
+    locale: { type: "varchar", nullable: true },
+    timezone: { type: "varchar", nullable: true },
+    employeeNumber: { name: "employee_number", type: "varchar", nullable: true },
+    costCenter: { name: "cost_center", type: "varchar", nullable: true },
+    organization: { type: "varchar", nullable: true },
+    division: { type: "varchar", nullable: true },
+    managerValue: { name: "manager_value", type: "varchar", nullable: true },
+    formerExternalId: { name: "former_external_id", type: "varchar", nullable: true },
+    scimDoc: { name: "scim_doc", type: "text", nullable: true },
+    deletedAt: { name: "deleted_at", type: "datetime", nullable: true },
+  },
+});
+
+export const PersonEmailSchema = new EntitySchema<PersonEmail>({
+  name: "PersonEmail",
+  tableName: "person_email",
+  columns: {
+    personId: { name: "person_id", type: "varchar", length: 36, primary: true },
+    position: { type: "int", primary: true },
+    value: { type: "varchar", length: 320 },
+    valueKey: { name: "value_key", type: "varchar", length: 320 },
+    type: { type: "varchar", length: 64, nullable: true },
+    isPrimary: { name: "is_primary", type: "boolean" },
   },
 });
 
@@ -78,6 +133,7 @@ export const GroupSchema = new EntitySchema<Group>({
     createdAt: { name: "created_at", type: "datetime" },
     updatedAt: { name: "updated_at", type: "datetime" },
     version: { type: "int" },
+    scimDoc: { name: "scim_doc", type: "text", nullable: true },
   },
 });
 
@@ -87,6 +143,7 @@ export const GroupMemberSchema = new EntitySchema<GroupMember>({
   columns: {
     groupId: { name: "group_id", type: "varchar", length: 36, primary: true },
     personId: { name: "person_id", type: "varchar", length: 36, primary: true },
+    display: { type: "varchar", length: 255, nullable: true },
   },
 });
 
@@ -101,4 +158,12 @@ export const HandleSchema = new EntitySchema<HandleRecord>({
   },
 });
 
-export const identityEntities = [PersonSchema, GroupSchema, GroupMemberSchema, HandleSchema];
+export const identityEntities = [
+  PersonSchema,
+  PersonEmailSchema,
+  GroupSchema,
+  GroupMemberSchema,
+  HandleSchema,
+  DomainEventSchema,
+  EventCursorSchema,
+];

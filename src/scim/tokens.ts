@@ -134,6 +134,11 @@ export function createTokenService(db: Database) {
       });
     },
 
+    /** Records that a token was used (callers throttle this; it is informational). */
+    async touch(id: string): Promise<void> {
+      await db.run((em) => em.getRepository(ScimTokenSchema).update({ id }, { lastUsedAt: new Date() }));
+    },
+
     /** The active token matching `presented`, or undefined. Constant-time on the hash. */
     async verify(presented: string): Promise<ScimToken | undefined> {
       if (!presented.startsWith(TOKEN_PREFIX) || presented.length > 200) return undefined;

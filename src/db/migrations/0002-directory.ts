@@ -18,7 +18,8 @@ export class Directory1763700000002 implements MigrationInterface {
           { name: "user_name", type: "varchar", length: "255" },
           // userName is not caseExact (RFC 7643 §4.1.1): uniqueness and lookups use this key.
           { name: "user_name_key", type: "varchar", length: "255", isUnique: true },
-          { name: "external_id", type: "varchar", length: "255", isNullable: true, isUnique: true },
+          // Not unique: RFC 7643 §3.1 leaves externalId's uniqueness to the provisioning client.
+          { name: "external_id", type: "varchar", length: "255", isNullable: true },
           { name: "display_name", type: "varchar", length: "255", isNullable: true },
           { name: "given_name", type: "varchar", length: "255", isNullable: true },
           { name: "family_name", type: "varchar", length: "255", isNullable: true },
@@ -32,7 +33,10 @@ export class Directory1763700000002 implements MigrationInterface {
           timestamp("deactivated_at", dialect, true),
           { name: "version", type: "int", default: 1 },
         ],
-        indices: [{ name: "idx_person_email", columnNames: ["email"] }],
+        indices: [
+          { name: "idx_person_email", columnNames: ["email"] },
+          { name: "idx_person_external_id", columnNames: ["external_id"] },
+        ],
       }),
     );
     await q.createTable(
@@ -42,11 +46,12 @@ export class Directory1763700000002 implements MigrationInterface {
           { name: "id", type: "varchar", length: "36", isPrimary: true },
           { name: "display_name", type: "varchar", length: "255" },
           { name: "display_name_key", type: "varchar", length: "255", isUnique: true },
-          { name: "external_id", type: "varchar", length: "255", isNullable: true, isUnique: true },
+          { name: "external_id", type: "varchar", length: "255", isNullable: true },
           timestamp("created_at", dialect),
           timestamp("updated_at", dialect),
           { name: "version", type: "int", default: 1 },
         ],
+        indices: [{ name: "idx_group_external_id", columnNames: ["external_id"] }],
       }),
     );
     await q.createTable(

@@ -1,0 +1,356 @@
+/**
+ * The SCIM 2.0 HTTP surface at /scim/v2 (RFC 7644): bearer-token auth (constant-time, hashed at
+ * rest), a per-token rate limit (429 + Retry-After), JSON bodies with a size limit, and the
+ * endpoints. Paths are case-insensitive and a trailing slash is accepted (Microsoft's validator
+ * sends `/users` and `/Users/`).
+ */
+import Router from "@koa/router";
+import type { Context, Middleware, Next } from "koa";
+import type { RateLimiter } from "../http/rate-limit.ts";
+import { logger } from "../logging.ts";
+import type { ScimToken, TokenService } from "./tokens.ts";
+import { isObject, type JsonObject } from "./documents.ts";
+import { badRequest, ScimError } from "./errors.ts";
+import { listOf, MAX_RESULTS, resourceTypes, schemaDocuments, serviceProviderConfig } from "./discovery.ts";
+import { parsePatchRequest } from "./patch.ts";
+import { parseAttributeList, type Projection, project } from "./projection.ts";
+import { GROUP_SCHEMA, LIST_SCHEMA, SEARCH_SCHEMA, USER_SCHEMA } from "./schemas.ts";
+import type { Actor, ListQuery, ScimService } from "./service.ts";
+
+const log = logger("scim");
+const SCIM_TYPE = "application/scim+json; charset=utf-8";
+
+export interface ScimRoutesOptions {
+  readonly service: ScimService;
+  readonly tokens: TokenService;
+  /** Per-token limiter for authenticated requests. */
+  readonly limiter: RateLimiter;
+  /** Per-client-address limiter for failed authentication. */
+  readonly authFailureLimiter: RateLimiter;
+  readonly maxBodyBytes: number;
+}
+
+interface ScimState {
+  token: ScimToken;
+  actor: Actor;
+}
+
+function send(ctx: Context, status: number, body: JsonObject | undefined, etag?: string): void {
+  ctx.status = status;
+  if (etag) ctx.set("ETag", etag);
+  if (body !== undefined) {
+    ctx.type = SCIM_TYPE;
+    ctx.body = JSON.stringify(body);
+  }
+}
+
+async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  const declared = Number(ctx.get("content-length") || "0");
+  if (declared > limit) throw new ScimError(413, `The request body is larger than ${limit} bytes.`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new ScimError(413, `The request body is larger than ${limit} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw badRequest("invalidSyntax", "The request needs a JSON body.");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("invalidSyntax", "The request body is not valid JSON.");
+  }
+}
+
+/** Query parameters by case-insensitive name. */
+function param(ctx: Context, name: string): string | undefined {
+  const key = Object.keys(ctx.query).find((k) => k.toLowerCase() === name.toLowerCase());
+  if (key === undefined) return undefined;
+  const v = ctx.query[key];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function intParam(raw: unknown, name: string): number | undefined {
+  if (raw === undefined || raw === null || raw === "") return undefined;
+  const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+  if (!Number.isInteger(n))
+    throw badRequest("invalidValue", `${name} must be an integer, got ${JSON.stringify(raw)}.`);
+  return n;
+}
+
+function listQuery(src: {
+  filter?: unknown;
+  startIndex?: unknown;
+  count?: unknown;
+  sortBy?: unknown;
+  sortOrder?: unknown;
+}): Omit<ListQuery, "withMembers"> {
+  const startIndex = Math.max(1, intParam(src.startIndex, "startIndex") ?? 1);
+  const count = Math.min(MAX_RESULTS, Math.max(0, intParam(src.count, "count") ?? MAX_RESULTS));
+  const order = src.sortOrder === undefined ? undefined : String(src.sortOrder).toLowerCase();
+  if (order !== undefined && order !== "ascending" && order !== "descending") {
+    throw badRequest("invalidValue", `sortOrder must be "ascending" or "descending".`);
+  }
+  if (src.filter !== undefined && typeof src.filter !== "string")
+    throw badRequest("invalidFilter", "filter must be a string.");
+  if (src.sortBy !== undefined && typeof src.sortBy !== "string")
+    throw badRequest("invalidValue", "sortBy must be a string.");
+  return {
+    filter: src.filter as string | undefined,
+    startIndex,
+    count,
+    sortBy: src.sortBy as string | undefined,
+    sortOrder: order as ListQuery["sortOrder"],
+  };
+}
+
+function projectionOf(ctx: Context): Projection {
+  return {
+    attributes: parseAttributeList(param(ctx, "attributes")),
+    excluded: parseAttributeList(param(ctx, "excludedAttributes")),
+  };
+}
+
+export function scimRoutes(opts: ScimRoutesOptions): Router {
+  const { service, tokens, limiter } = opts;
+  const base = service.baseUrl;
+  const router = new Router({ prefix: "/scim/v2", sensitive: false, strict: false });
+  const lastUsed = new Map<string, number>();
+
+  const authenticate: Middleware = async (ctx: Context, next: Next) => {
+    const header = ctx.get("authorization");
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const token = m ? await tokens.verify(m[1]) : undefined;
+    if (!token) {
+      const d = opts.authFailureLimiter.take(ctx.ip);
+      if (!d.allowed) {
+        throw new ScimError(429, "Too many failed authentication attempts; slow down.", undefined, {
+          "Retry-After": String(d.retryAfterSeconds),
+        });
+      }
+      log.info("SCIM authentication failed from {ip}", { ip: ctx.ip });
+      throw new ScimError(
+        401,
+        header === ""
+          ? "Authentication required: send Authorization: Bearer <token> (create one with `npx herald token create <name>`)."
+          : "The bearer token is not valid or has been revoked.",
+        undefined,
+        { "WWW-Authenticate": 'Bearer realm="Herald SCIM"' },
+      );
+    }
+    const decision = limiter.take(token.id);
+    if (!decision.allowed) {
+      throw new ScimError(429, `Rate limit exceeded for token "${token.name}"; retry later.`, undefined, {
+        "Retry-After": String(decision.retryAfterSeconds),
+      });
+    }
+    const now = Date.now();
+    if ((lastUsed.get(token.id) ?? 0) < now - 60_000) {
+      lastUsed.set(token.id, now);
+      tokens.touch(token.id).catch((error) => log.warn("Could not record token use: {error}", { error }));
+    }
+    (ctx.state as ScimState).token = token;
+    (ctx.state as ScimState).actor = {
+      name: `scim-token:${token.name}`,
+      requestId: String(ctx.state.requestId ?? ""),
+    };
+    await next();
+  };
+  router.use(authenticate);
+
+  const actor = (ctx: Context) => (ctx.state as ScimState).actor;
+  const ifMatch = (ctx: Context) => ctx.get("if-match") || undefined;
+  const body = (ctx: Context) => readJson(ctx, opts.maxBodyBytes);
+
+  const sendResource = (ctx: Context, status: number, resource: JsonObject, coreUrn: string) => {
+    const meta = resource.meta as JsonObject | undefined;
+    const etag = typeof meta?.version === "string" ? meta.version : undefined;
+    if (status === 200 && etag && ctx.method === "GET" && ctx.get("if-none-match") === etag) {
+      ctx.status = 304;
+      ctx.set("ETag", etag);
+      return;
+    }
+    if (status === 201 && typeof meta?.location === "string") ctx.set("Location", meta.location);
+    send(ctx, status, project(resource, projectionOf(ctx), coreUrn), etag);
+  };
+
+  const sendList = (
+    ctx: Context,
+    q: ListQuery,
+    total: number,
+    resources: JsonObject[],
+    coreUrn: string,
+    p: Projection,
+  ) => {
+    send(ctx, 200, {
+      schemas: [LIST_SCHEMA],
+      totalResults: total,
+      itemsPerPage: resources.length,
+      startIndex: q.startIndex,
+      Resources: resources.map((r) => project(r, p, coreUrn)),
+    });
+  };
+
+  // Discovery.
+  router.get("/ServiceProviderConfig", (ctx) => send(ctx, 200, serviceProviderConfig(base)));
+  router.get("/ResourceTypes", (ctx) => send(ctx, 200, listOf(resourceTypes(base))));
+  router.get("/ResourceTypes/:name", (ctx) => {
+    const rt = resourceTypes(base).find((r) => String(r.id).toLowerCase() === ctx.params.name.toLowerCase());
+    if (!rt) throw new ScimError(404, `No resource type ${ctx.params.name}.`);
+    send(ctx, 200, rt);
+  });
+  router.get("/Schemas", (ctx) => send(ctx, 200, listOf(schemaDocuments(base))));
+  router.get("/Schemas/:id", (ctx) => {
+    const s = schemaDocuments(base).find((d) => String(d.id).toLowerCase() === ctx.params.id.toLowerCase());
+    if (!s) throw new ScimError(404, `No schema ${ctx.params.id}.`);
+    send(ctx, 200, s);
+  });
+
+  // Users.
+  router.get("/Users", async (ctx) => {
+    const q = listQuery({
+      filter: param(ctx, "filter"),
+      startIndex: param(ctx, "startIndex"),
+      count: param(ctx, "count"),
+      sortBy: param(ctx, "sortBy"),
+      sortOrder: param(ctx, "sortOrder"),
+    });
+    const r = await service.listUsers(q);
+    sendList(ctx, q, r.total, r.resources, USER_SCHEMA, projectionOf(ctx));
+  });
+  router.post("/Users/.search", async (ctx) => {
+    const { q, p } = searchRequest(await body(ctx));
+    const r = await service.listUsers(q);
+    sendList(ctx, q, r.total, r.resources, USER_SCHEMA, p);
+  });
+  router.post("/Users", async (ctx) => {
+    sendResource(ctx, 201, await service.createUser(await body(ctx), actor(ctx)), USER_SCHEMA);
+  });
+  router.get("/Users/:id", async (ctx) => {
+    sendResource(ctx, 200, await service.getUser(ctx.params.id), USER_SCHEMA);
+  });
+  router.put("/Users/:id", async (ctx) => {
+    sendResource(
+      ctx,
+      200,
+      await service.replaceUser(ctx.params.id, await body(ctx), actor(ctx), ifMatch(ctx)),
+      USER_SCHEMA,
+    );
+  });
+  router.patch("/Users/:id", async (ctx) => {
+    const ops = parsePatchRequest(await body(ctx));
+    // 200 with the resource: Okta reads it (DESIGN; docs/decisions/0004-scim-conformance.md).
+    sendResource(
+      ctx,
+      200,
+      await service.patchUser(ctx.params.id, ops, actor(ctx), ifMatch(ctx)),
+      USER_SCHEMA,
+    );
+  });
+  router.delete("/Users/:id", async (ctx) => {
+    await service.deleteUser(ctx.params.id, actor(ctx), ifMatch(ctx));
+    ctx.status = 204;
+  });
+
+  // Groups.
+  router.get("/Groups", async (ctx) => {
+    const q = listQuery({
+      filter: param(ctx, "filter"),
+      startIndex: param(ctx, "startIndex"),
+      count: param(ctx, "count"),
+      sortBy: param(ctx, "sortBy"),
+      sortOrder: param(ctx, "sortOrder"),
+    });
+    const p = projectionOf(ctx);
+    const r = await service.listGroups({ ...q, withMembers: wantsMembers(p) });
+    sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);
+  });
+  router.post("/Groups/.search", async (ctx) => {
+    const { q, p } = searchRequest(await body(ctx));
+    const r = await service.listGroups({ ...q, withMembers: wantsMembers(p) });
+    sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);
+  });
+  router.post("/Groups", async (ctx) => {
+    sendResource(ctx, 201, await service.createGroup(await body(ctx), actor(ctx)), GROUP_SCHEMA);
+  });
+  router.get("/Groups/:id", async (ctx) => {
+    const p = projectionOf(ctx);
+    sendResource(ctx, 200, await service.getGroup(ctx.params.id, wantsMembers(p)), GROUP_SCHEMA);
+  });
+  router.put("/Groups/:id", async (ctx) => {
+    sendResource(
+      ctx,
+      200,
+      await service.replaceGroup(ctx.params.id, await body(ctx), actor(ctx), ifMatch(ctx)),
+      GROUP_SCHEMA,
+    );
+  });
+  router.patch("/Groups/:id", async (ctx) => {
+    const ops = parsePatchRequest(await body(ctx));
+    const result = await service.patchGroup(ctx.params.id, ops, actor(ctx), ifMatch(ctx));
+    // 204 for Groups (Entra and Okta expect it); asking for attributes= gets the resource.
+    if (param(ctx, "attributes") !== undefined || param(ctx, "excludedAttributes") !== undefined) {
+      sendResource(ctx, 200, result, GROUP_SCHEMA);
+    } else {
+      const meta = result.meta as JsonObject;
+      ctx.set("ETag", String(meta.version));
+      ctx.status = 204;
+    }
+  });
+  router.delete("/Groups/:id", async (ctx) => {
+    await service.deleteGroup(ctx.params.id, actor(ctx), ifMatch(ctx));
+    ctx.status = 204;
+  });
+
+  // Offered by RFC 7644 but not by Herald (and not claimed in ServiceProviderConfig).
+  router.post("/Bulk", () => {
+    throw new ScimError(501, "Bulk operations are not supported (see /ServiceProviderConfig).");
+  });
+  router.post("/.search", () => {
+    throw new ScimError(
+      501,
+      "Search across resource types is not supported; use /Users/.search or /Groups/.search.",
+    );
+  });
+  router.all("/Me", () => {
+    throw new ScimError(501, "/Me is not supported: SCIM clients here are provisioning systems, not users.");
+  });
+
+  return router;
+}
+
+function wantsMembers(p: Projection): boolean {
+  if (p.excluded?.some((a) => a === "members" || a.endsWith(":members"))) return false;
+  if (
+    p.attributes &&
+    !p.attributes.some((a) => a === "members" || a.startsWith("members.") || a.endsWith(":members"))
+  ) {
+    return false;
+  }
+  return true;
+}
+
+function searchRequest(raw: unknown): { q: ListQuery; p: Projection } {
+  if (!isObject(raw)) throw badRequest("invalidSyntax", "A search request must be a JSON object.");
+  const get = (name: string) =>
+    raw[Object.keys(raw).find((k) => k.toLowerCase() === name.toLowerCase()) ?? ""];
+  const schemas = get("schemas");
+  if (schemas !== undefined && !(Array.isArray(schemas) && schemas.includes(SEARCH_SCHEMA))) {
+    throw badRequest("invalidSyntax", `A search request's schemas must contain ${SEARCH_SCHEMA}.`);
+  }
+  const q = listQuery({
+    filter: get("filter"),
+    startIndex: get("startIndex"),
+    count: get("count"),
+    sortBy: get("sortBy"),
+    sortOrder: get("sortOrder"),
+  });
+  return {
+    q,
+    p: {
+      attributes: parseAttributeList(get("attributes")),
+      excluded: parseAttributeList(get("excludedAttributes")),
+    },
+  };
+}
