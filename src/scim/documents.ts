@@ -72,12 +72,9 @@ function normalizeSingle(def: AttributeDef, value: Json, where: string): Json | 
   if (value === null) return undefined;
   if (def.type !== "complex") return coerceScalar(def, value, where);
   if (!isObject(value)) {
-    // A bare value for a complex multi-valued attribute (seen from some clients): its "value".
-    if (
-      def.multiValued &&
-      findAttr(def.subAttributes, "value") &&
-      (typeof value === "string" || typeof value === "number")
-    ) {
+    // A bare value for a complex attribute with a "value" sub-attribute is that value: Entra sets
+    // the enterprise manager as a plain id string; some clients send members as bare ids.
+    if (findAttr(def.subAttributes, "value") && (typeof value === "string" || typeof value === "number")) {
       return { value: String(value) };
     }
     throw badRequest("invalidValue", `${where} must be an object`);
