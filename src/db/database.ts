@@ -111,6 +111,7 @@ export async function createDatabase(
 }
 
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked/;
+const DEADLOCK = /ER_LOCK_DEADLOCK|Deadlock found/;
 
 function wrap(
   dataSource: DataSource,
@@ -126,9 +127,11 @@ function wrap(
         try {
           return await serial(() => dataSource.transaction((em) => fn(em)));
         } catch (err) {
-          // Another process held the write lock past the busy timeout: try again, a few times.
-          if (dialect !== "sqlite" || attempt >= 5 || !BUSY.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 50 * attempt));
+          // SQLite: another process held the write lock past the busy timeout. MySQL: InnoDB chose
+          // this transaction as a deadlock victim and rolled it back. Both are safe to run again.
+          const retryable = dialect === "sqlite" ? BUSY.test(String(err)) : DEADLOCK.test(String(err));
+          if (!retryable || attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
         }
       }
     },

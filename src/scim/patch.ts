@@ -271,6 +271,10 @@ function applyOne(doc: JsonObject, op: PatchOperation, opts: ApplyOptions): void
       throw badRequest("invalidValue", `A ${op.op} without a path needs an object value.`);
     // Each key is itself a path (Entra sends "name.givenName" and URN-qualified keys).
     for (const [key, value] of Object.entries(op.value)) {
+      // Read-only attributes inside a value are ignored, as on PUT (RFC 7643 §2.2): Okta renames a
+      // group with {"id": <its id>, "displayName": …}. Naming one in a path is still an error.
+      if (opts.readOnly.has(key) || [...opts.readOnly].some((r) => r.toLowerCase() === key.toLowerCase()))
+        continue;
       const ext = Object.keys(opts.schema.extensions).find((u) => u.toLowerCase() === key.toLowerCase());
       if (ext && isObject(value)) {
         for (const [k, v] of Object.entries(value))
