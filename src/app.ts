@@ -32,6 +32,6 @@ export function createApp(services: Services): Koa {
   app.use(scim.allowedMethods({ throw: true }));
   const home = homeRoutes(config, db);
   app.use(home.routes());
-  app.use(home.allowedMethods());
+  app.use(home.allowedMethods({ throw: true }));
   return app;
 }
