@@ -10,6 +10,7 @@ import path from "node:path";
 import { test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import { createDatabase } from "../src/db/database.ts";
+import { createTokenService } from "../src/scim/tokens.ts";
 import { entities } from "../src/services.ts";
 import { FIXTURES, freePort, freshDatabaseUrl, TEST_DB, testConfig, waitFor } from "./helpers/env.ts";
 import { startServerProcess } from "./helpers/process.ts";
@@ -76,6 +77,72 @@ test(`kill -9 of the server and writers under write load leaves a sound ${TEST_D
     const again = await startServerProcess(env, port, fresh.dir);
     again.child.kill("SIGTERM");
     assert.equal(await again.exited, 0);
+  } finally {
+    await fresh.cleanup();
+  }
+});
+
+test(`SCIM on ${TEST_DB}: every 201 answered before a kill -9 is in the database, with its event and audit row`, async (t) => {
+  const fresh = await freshDatabaseUrl();
+  try {
+    const port = await freePort();
+    const env = { DATABASE_URL: fresh.url, HERALD_DATA_DIR: fresh.dir };
+    const server = await startServerProcess(env, port, fresh.dir);
+    const db0 = await createDatabase(testConfig(fresh.url, fresh.dir).database, { entities });
+    const created = await createTokenService(db0).create("crash", "test");
+    await db0.close();
+    assert.ok(created.ok);
+    const acknowledged: string[] = [];
+    let stop = false;
+    const client = async (n: number) => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        try {
+          const res = await fetch(`${server.url}/scim/v2/Users`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${created.token}`, "content-type": "application/scim+json" },
+            body: JSON.stringify({ userName: `crash-${n}-${i}@corp.example` }),
+          });
+          if (res.status === 201) acknowledged.push((await res.json()).id);
+        } catch {
+          return; // the server is gone
+        }
+      }
+    };
+    const clients = [0, 1, 2, 3].map(client);
+    await waitFor(() => acknowledged.length >= 50, { what: "50 acknowledged creates" });
+    server.child.kill("SIGKILL");
+    stop = true;
+    await Promise.all(clients);
+    await server.exited;
+
+    const db = await createDatabase(testConfig(fresh.url, fresh.dir).database, { entities });
+    try {
+      const ids = new Set((await db.query<{ id: string }>("SELECT id FROM person")).map((r) => r.id));
+      const provisioned = new Set(
+        (
+          await db.query<{ subject_id: string }>(
+            "SELECT subject_id FROM domain_event WHERE type = 'person.provisioned'",
+          )
+        ).map((r) => r.subject_id),
+      );
+      const audited = new Set(
+        (
+          await db.query<{ target_id: string }>(
+            "SELECT target_id FROM audit_event WHERE action = 'scim.user.create'",
+          )
+        ).map((r) => r.target_id),
+      );
+      for (const id of acknowledged) {
+        assert.ok(ids.has(id), `acknowledged user ${id} lost`);
+        assert.ok(provisioned.has(id), `event for ${id} lost`);
+        assert.ok(audited.has(id), `audit row for ${id} lost`);
+      }
+      // Nothing half-written either: every person has its event.
+      assert.equal(provisioned.size, ids.size);
+      t.diagnostic(`${acknowledged.length} creates acknowledged before the kill; ${ids.size} committed`);
+    } finally {
+      await db.close();
+    }
   } finally {
     await fresh.cleanup();
   }
