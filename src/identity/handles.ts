@@ -3,7 +3,7 @@
  * [a-z0-9_] turned into `_`, runs collapsed; on collision a numeric suffix (jdoe2) — never an
  * error. Every handle ever issued stays in the `handle` table, so none is ever recycled (rule 3).
  */
-import type { EntityManager } from "typeorm";
+import { type EntityManager, In } from "typeorm";
 import { type HandleOwnerKind, HandleSchema } from "./entities.ts";
 
 export const MAX_HANDLE_LENGTH = 30;
@@ -71,27 +71,24 @@ export async function issueHandle(
   ownerId: string | null,
 ): Promise<string> {
   const repo = em.getRepository(HandleSchema);
-  const taken = new Set(
-    (
-      await repo
-        .createQueryBuilder("h")
-        .select("h.handle", "handle")
-        .where("h.handle = :base OR h.handle LIKE :like", {
-          base,
-          like: `${base.replace(/[\\%_]/g, "\\$&")}%`,
-        })
-        .getRawMany<{ handle: string }>()
-    ).map((r) => r.handle),
-  );
-  for (let n = 1; n < 100_000; n++) {
-    const candidate = n === 1 ? base : `${base}${n}`;
-    if (taken.has(candidate) || RESERVED_HANDLES.has(candidate)) continue;
-    try {
-      await repo.insert({ handle: candidate, ownerKind, ownerId, issuedAt: new Date() });
-      return candidate;
-    } catch (err) {
-      if (!/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) throw err;
-      taken.add(candidate);
+  // Candidates are probed by primary key, twenty at a time: no prefix scan, however large the
+  // directory or however common the name.
+  for (let start = 1; start < 100_000; start += 20) {
+    const candidates = Array.from({ length: 20 }, (_, i) =>
+      start + i === 1 ? base : `${base}${start + i}`,
+    ).filter((c) => !RESERVED_HANDLES.has(c));
+    const taken = new Set(
+      (await repo.find({ select: { handle: true }, where: { handle: In(candidates) } })).map((r) => r.handle),
+    );
+    for (const candidate of candidates) {
+      if (taken.has(candidate)) continue;
+      try {
+        await repo.insert({ handle: candidate, ownerKind, ownerId, issuedAt: new Date() });
+        return candidate;
+      } catch (err) {
+        // A concurrent transaction took it first: try the next one.
+        if (!/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) throw err;
+      }
     }
   }
   throw new Error(`no free handle for base ${base}`);
