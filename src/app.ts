@@ -11,6 +11,7 @@ import { requestContext } from "./http/request-context.ts";
 import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
 import { homeRoutes } from "./web/home.ts";
+import { profileRoutes } from "./web/profile.ts";
 
 export function createApp(services: Services): Koa {
   const { config, db } = services;
@@ -30,6 +31,8 @@ export function createApp(services: Services): Koa {
   });
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
+  const profiles = profileRoutes(config, db, services.accounts);
+  app.use(profiles.routes());
   const home = homeRoutes(config, db);
   app.use(home.routes());
   app.use(home.allowedMethods({ throw: true }));

@@ -4,8 +4,12 @@
  */
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
+import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
+import { recordAudit } from "./db/audit.ts";
+import { DomainBlockSchema } from "./federation/entities.ts";
+import { PersonSchema } from "./identity/entities.ts";
 import { setupLogging } from "./logging.ts";
 import { createServices, entities, type Services } from "./services.ts";
 
@@ -18,12 +22,33 @@ Commands:
   token create <name>        Create a SCIM bearer token; prints it once, as the last line.
   token list                 List SCIM tokens (names, hints, dates; never the tokens).
   token revoke <name>        Revoke a SCIM token immediately.
+  shared-account create <handle> --name <display>
+                             Create a shared account (@recruiting) on the handle domain.
+  accounts                   List the fediverse accounts Herald serves.
+  post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct]
+                             Publish a post (delivered by the server's queue).
+  follow <account> <@user@host|url>    Make an account follow a remote account.
+  unfollow <account> <@user@host|url>
+  domain block <domain> [--reason <text>] | domain unblock <domain> | domain list
+                             The federation blocklist: nothing is accepted from or sent to these.
   help [command]             Show help.
 
 The CLI reads the same environment as the server (DATABASE_URL, …; see README.md).
 Exit status: 0 success, 1 failure, 2 usage error.`;
 
 const COMMAND_HELP: Record<string, string> = {
+  "shared-account": `Usage: npx herald shared-account create <handle> --name "<display name>"
+
+Creates a shared account (e.g. @recruiting) with exactly that handle. Handles are never recycled:
+a handle once issued (to a person or an account) cannot be taken again.`,
+  post: `Usage: npx herald post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility <v>]
+
+<account> is a handle (recruiting) or an account id. Without --as the post is recorded as the
+operator (cli:<os user>). @user@host mentions and #hashtags are linked. The running server
+delivers it within a second.`,
+  follow: `Usage: npx herald follow <account> <@user@host | actor URL>`,
+  unfollow: `Usage: npx herald unfollow <account> <@user@host | actor URL>`,
+  domain: `Usage: npx herald domain block <domain> [--reason <text>] | domain unblock <domain> | domain list`,
   migrate: `Usage: npx herald migrate
 
 Applies pending migrations to DATABASE_URL (default: the embedded SQLite database).
@@ -71,7 +96,14 @@ async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { help: { type: "boolean", short: "h" } },
+    options: {
+      help: { type: "boolean", short: "h" },
+      name: { type: "string" },
+      as: { type: "string" },
+      "reply-to": { type: "string" },
+      visibility: { type: "string" },
+      reason: { type: "string" },
+    },
   });
   const [command, ...rest] = positionals;
   if (command === undefined || command === "help" || (values.help && !command)) {
@@ -149,6 +181,124 @@ async function run(argv: string[]): Promise<void> {
         return;
       }
       throw new UsageError(COMMAND_HELP.token);
+    }
+    case "shared-account": {
+      const [sub, handle, ...extra] = rest;
+      if (sub !== "create" || !handle || extra.length > 0 || !values.name)
+        throw new UsageError(COMMAND_HELP["shared-account"]);
+      await withServices(config, async ({ accounts }) => {
+        const r = await accounts.createShared(handle, values.name!, operator());
+        if (!r.ok) throw new Failure(r.message);
+        out(`Created @${r.actor.handle}@${config.handleDomain} ("${r.actor.displayName}").`);
+        out(`Profile: ${new URL(`/@${r.actor.handle}`, config.origin).href}`);
+      });
+      return;
+    }
+    case "accounts": {
+      if (rest.length > 0) throw new UsageError(HELP);
+      await withServices(config, async ({ accounts }) => {
+        out(["HANDLE", "KIND", "NAME", "STATUS"].join("\t"));
+        for (const a of await accounts.list()) {
+          const status = a.deletedAt
+            ? "deleted"
+            : a.suspendedAt
+              ? "suspended"
+              : a.keysReadyAt
+                ? "active"
+                : "setting up";
+          out([`@${a.handle}@${config.handleDomain}`, a.kind, a.displayName, status].join("\t"));
+        }
+      });
+      return;
+    }
+    case "post": {
+      const [account, text, ...extra] = rest;
+      if (!account || text === undefined || extra.length > 0) throw new UsageError(COMMAND_HELP.post);
+      const visibility = values.visibility ?? "public";
+      if (!["public", "unlisted", "followers", "direct"].includes(visibility))
+        throw new UsageError(COMMAND_HELP.post);
+      await withServices(config, async ({ posting, db }) => {
+        let author = { personId: null as string | null, label: operator() };
+        if (values.as) {
+          const person = await db.run((em) =>
+            em.getRepository(PersonSchema).findOneBy({ userNameKey: values.as!.toLowerCase() }),
+          );
+          if (!person || !person.active || person.deletedAt)
+            throw new Failure(`No current employee with userName ${values.as}.`);
+          author = { personId: person.id, label: person.displayName ?? person.userName };
+        }
+        const r = await posting.post({
+          actorId: account.replace(/^@/, ""),
+          text,
+          author,
+          visibility: visibility as "public",
+          inReplyTo: values["reply-to"],
+        });
+        if (!r.ok) throw new Failure(r.message);
+        out(`Posted: ${r.url.href}`);
+        out(r.id.href);
+      });
+      return;
+    }
+    case "follow":
+    case "unfollow": {
+      const [account, target, ...extra] = rest;
+      if (!account || !target || extra.length > 0) throw new UsageError(COMMAND_HELP[command]);
+      await withServices(config, async ({ posting }) => {
+        const r = await posting[command](account.replace(/^@/, ""), target);
+        if (!r.ok) throw new Failure(r.message);
+        out(r.message);
+      });
+      return;
+    }
+    case "domain": {
+      const [sub, domain, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(COMMAND_HELP.domain);
+      await withServices(config, async ({ db }) => {
+        const repo = (em: EntityManager) => em.getRepository(DomainBlockSchema);
+        if (sub === "list" && !domain) {
+          for (const b of await db.run((em) => repo(em).find({ order: { domain: "ASC" } }))) {
+            out(`${b.domain}\t${b.reason ?? ""}`);
+          }
+          return;
+        }
+        if (!domain || !/^[a-z0-9.-]+(:\d+)?$/i.test(domain)) throw new UsageError(COMMAND_HELP.domain);
+        const d = domain.toLowerCase();
+        if (sub === "block") {
+          await db.transaction(async (em) => {
+            await repo(em).save({
+              domain: d,
+              reason: values.reason ?? null,
+              createdBy: operator(),
+              createdAt: new Date(),
+            });
+            await recordAudit(em, {
+              actor: operator(),
+              action: "domain.block",
+              targetType: "domain",
+              targetId: d,
+              detail: { reason: values.reason },
+            });
+          });
+          out(`Blocked ${d}.`);
+          return;
+        }
+        if (sub === "unblock") {
+          await db.transaction(async (em) => {
+            await repo(em).delete({ domain: d });
+            await recordAudit(em, {
+              actor: operator(),
+              action: "domain.unblock",
+              targetType: "domain",
+              targetId: d,
+            });
+          });
+          out(`Unblocked ${d}.`);
+          return;
+        }
+        throw new UsageError(COMMAND_HELP.domain);
+      });
+      return;
     }
     default:
       throw new UsageError(`Unknown command "${command}".\n\n${HELP}`);

@@ -44,6 +44,14 @@ export interface Config {
   };
   readonly saml: { readonly idpMetadata: string | undefined };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  readonly accounts: {
+    /** When non-empty, only members of these SCIM groups (display names) get accounts. */
+    readonly eligibleGroups: readonly string[];
+    /** The organization actor's handle (default: derived from the org name). */
+    readonly orgHandle: string | undefined;
+    /** Person attributes shown as profile fields on actors. */
+    readonly profileFields: readonly ("title" | "department")[];
+  };
 }
 
 export type DatabaseConfig =
@@ -107,6 +115,14 @@ const envSchema = z.object({
   HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
+  HERALD_ACCOUNT_GROUPS: z.string().trim().optional(),
+  HERALD_ORG_HANDLE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9]([a-z0-9_]{0,28}[a-z0-9])?$/, "expected a handle: 1–30 of a-z, 0-9 and _")
+    .optional(),
+  HERALD_PROFILE_FIELDS: z.string().trim().default("title"),
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
   HERALD_SCIM_BURST: positiveInt.default(2000),
   HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -244,6 +260,15 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     samlSpCert: secret("samlSpCert"),
   };
 
+  const profileFields: ("title" | "department")[] = [];
+  for (const f of e.HERALD_PROFILE_FIELDS.split(",")
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean)) {
+    if (f === "title" || f === "department") profileFields.push(f);
+    else if (f !== "none")
+      problems.push(`HERALD_PROFILE_FIELDS: unknown field "${f}"; use title, department or none`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -266,6 +291,14 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     queue: { pollIntervalMs: e.HERALD_QUEUE_POLL_MS, workers: e.HERALD_QUEUE_WORKERS },
     secrets,
     saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+    accounts: {
+      eligibleGroups: (e.HERALD_ACCOUNT_GROUPS ?? "")
+        .split(",")
+        .map((g) => g.trim())
+        .filter(Boolean),
+      orgHandle: e.HERALD_ORG_HANDLE,
+      profileFields,
+    },
     scim: {
       ratePerSecond: e.HERALD_SCIM_RATE_PER_SECOND,
       burst: e.HERALD_SCIM_BURST,

@@ -61,6 +61,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const url = `http://${host}:${address.port}`;
 
   services.events.start();
+  // Accounts for people provisioned before Presence existed, and the organization's own actor:
+  // in the background (key generation takes a while), never on a request path.
+  void (async () => {
+    await services.accounts.ensureOrgActor();
+    await services.accounts.reconcile();
+  })().catch((error) => log.error("Account reconciliation failed: {error}", { error }));
   const queueController = new AbortController();
   const queue = services.federation
     .startQueue({ requestId: "queue" }, { signal: queueController.signal })

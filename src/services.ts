@@ -5,7 +5,11 @@
 import type { Config } from "./config.ts";
 import { AuditEventSchema } from "./db/audit.ts";
 import type { Database } from "./db/database.ts";
+import { type Accounts, createAccounts } from "./federation/accounts.ts";
+import { federationEntities } from "./federation/entities.ts";
 import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
+import { createKeyStore } from "./federation/keys.ts";
+import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
 import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
@@ -14,13 +18,15 @@ import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/t
 import type { Secrets } from "./secrets.ts";
 
 /** Every entity schema, handed to the data source. */
-export const entities = [AuditEventSchema, ScimTokenSchema, ...identityEntities];
+export const entities = [AuditEventSchema, ScimTokenSchema, ...identityEntities, ...federationEntities];
 
 export interface Services {
   readonly config: Config;
   readonly db: Database;
   readonly secrets: Secrets | undefined;
   readonly federation: HeraldFederation;
+  readonly accounts: Accounts;
+  readonly posting: Posting;
   readonly tokens: TokenService;
   readonly scim: ScimService;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
@@ -34,12 +40,19 @@ export function createServices(
   secrets?: Secrets,
   consumers: readonly EventConsumer[] = [],
 ): Services {
-  const events = createEventDispatcher(db, consumers);
+  const keys = createKeyStore(db);
+  const accounts = createAccounts({ db, config, keys });
+  const federation = createHeraldFederation(config, db, { accounts, keys });
+  const posting = createPosting({ db, config, federation, accounts });
+  accounts.setAnnouncer(posting.announcer);
+  const events = createEventDispatcher(db, [accounts.consumer, ...consumers]);
   return {
     config,
     db,
     secrets,
-    federation: createHeraldFederation(config, db),
+    federation,
+    accounts,
+    posting,
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,

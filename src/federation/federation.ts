@@ -1,12 +1,38 @@
 /**
  * The Fedify federation: persistent KV and queue on the configured database, handles on the
- * company domain while ids live on the web origin, and interop settings from RUNTIME.md.
+ * company domain while ids live on the web origin, and interop settings from RUNTIME.md. Actors,
+ * collections, notes and inbox listeners are registered here; what they do lives in accounts.ts,
+ * posting.ts and inbox.ts.
  */
-import { createFederation, type Federation, type KvStore, type MessageQueue } from "@fedify/fedify";
+import {
+  type Context,
+  createFederation,
+  type Federation,
+  type KvStore,
+  type MessageQueue,
+} from "@fedify/fedify";
+import { Create, Note, type Recipient } from "@fedify/vocab";
+import { type FindOptionsWhere, In, IsNull, LessThan, MoreThan } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
-import { createMysqlStores } from "./mysql-store.ts";
-import { SqliteKvStore, SqliteMessageQueue } from "./sqlite-store.ts";
+import { logger } from "../logging.ts";
+import type { Accounts } from "./accounts.ts";
+import { actorDocument } from "./actors.ts";
+import {
+  type ActorRow,
+  DomainBlockSchema,
+  type FollowerRow,
+  FollowerSchema,
+  FollowingSchema,
+  type PostRow,
+  PostSchema,
+} from "./entities.ts";
+import { registerInbox } from "./inbox.ts";
+import type { KeyStore } from "./keys.ts";
+import { createStores } from "./stores.ts";
+import { noteOf } from "./notes.ts";
+
+export { createStores };
 
 /** What every Fedify callback receives: the request id for log correlation. */
 export interface FederationContextData {
@@ -15,27 +41,31 @@ export interface FederationContextData {
 
 export type HeraldFederation = Federation<FederationContextData>;
 
-export function createStores(
-  config: Pick<Config, "queue">,
-  db: Database,
-): { kv: KvStore; queue: MessageQueue } {
-  if (db.dialect === "mysql") {
-    return createMysqlStores(db, { pollIntervalMs: config.queue.pollIntervalMs });
-  }
-  return {
-    kv: new SqliteKvStore(db),
-    queue: new SqliteMessageQueue(db, {
-      pollIntervalMs: config.queue.pollIntervalMs,
-      workers: config.queue.workers,
-    }),
-  };
+export interface FederationDeps {
+  readonly db: Database;
+  readonly accounts: Accounts;
+  readonly keys: KeyStore;
 }
 
+const log = logger("federation");
+const PAGE = 50;
+
+export const paths = {
+  actor: "/ap/actors/{identifier}",
+  inbox: "/ap/actors/{identifier}/inbox",
+  sharedInbox: "/ap/inbox",
+  outbox: "/ap/actors/{identifier}/outbox",
+  followers: "/ap/actors/{identifier}/followers",
+  following: "/ap/actors/{identifier}/following",
+  note: "/ap/posts/{id}",
+} as const;
+
 export function createHeraldFederation(
-  config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue">,
+  config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName">,
   db: Database,
+  deps?: Omit<FederationDeps, "db">,
 ): HeraldFederation {
-  const { kv, queue } = createStores(config, db);
+  const { kv, queue }: { kv: KvStore; queue: MessageQueue } = createStores(config, db);
   const federation = createFederation<FederationContextData>({
     kv,
     queue,
@@ -50,16 +80,125 @@ export function createHeraldFederation(
     allowPrivateAddress: config.mode !== "production",
   });
 
-  federation.setNodeInfoDispatcher("/nodeinfo/2.1", async () => ({
-    software: {
-      name: "herald",
-      version: "0.1.0",
-      homepage: new URL(config.origin.origin),
-    },
-    protocols: ["activitypub"],
-    openRegistrations: false,
-    usage: { users: {}, localPosts: 0, localComments: 0 },
-    metadata: {},
-  }));
+  federation.setNodeInfoDispatcher("/nodeinfo/2.1", async () => {
+    const users = deps
+      ? (await deps.accounts.list()).filter((a) => !a.deletedAt && !a.suspendedAt).length
+      : 0;
+    const posts = await db.run((em) => em.getRepository(PostSchema).countBy({ deletedAt: IsNull() }));
+    return {
+      software: { name: "herald", version: "0.1.0", homepage: new URL(config.origin.origin) },
+      protocols: ["activitypub"],
+      openRegistrations: false,
+      usage: { users: { total: users }, localPosts: posts, localComments: 0 },
+      metadata: {},
+    };
+  });
+  if (!deps) return federation;
+  const { accounts, keys } = deps;
+
+  const actorDoc = (ctx: Context<FederationContextData>, actor: ActorRow) =>
+    actorDocument(ctx, { db, config }, actor);
+
+  federation
+    .setActorDispatcher(paths.actor, async (ctx, identifier) => {
+      const actor = await accounts.byId(identifier);
+      // Served only once its keys exist (RUNTIME.md: never generate keys on first request).
+      if (!actor || (!actor.keysReadyAt && !actor.deletedAt)) return null;
+      return actorDoc(ctx, actor);
+    })
+    .setKeyPairsDispatcher(async (_ctx, identifier) => keys.load(identifier))
+    .mapHandle(async (_ctx, username) => {
+      const actor = await accounts.byHandle(username);
+      return actor && actor.keysReadyAt ? actor.id : null;
+    });
+
+  const blockedDomains = async (): Promise<Set<string>> =>
+    new Set((await db.run((em) => em.getRepository(DomainBlockSchema).find())).map((b) => b.domain));
+
+  federation
+    .setFollowersDispatcher(paths.followers, async (_ctx, identifier, cursor) => {
+      const blocked = await blockedDomains();
+      const where: FindOptionsWhere<FollowerRow> = { actorId: identifier, status: "accepted" };
+      if (cursor !== null && cursor !== "") where.followerHash = MoreThan(cursor);
+      const rows = await db.run((em) =>
+        em.getRepository(FollowerSchema).find({
+          where,
+          order: { followerHash: "ASC" },
+          ...(cursor === null ? {} : { take: 1000 }),
+        }),
+      );
+      const items: Recipient[] = rows
+        .filter((r) => !blocked.has(new URL(r.followerIri).hostname))
+        .map((r) => ({
+          id: new URL(r.followerIri),
+          inboxId: new URL(r.inboxIri),
+          endpoints: r.sharedInboxIri ? { sharedInbox: new URL(r.sharedInboxIri) } : null,
+        }));
+      const nextCursor = cursor !== null && rows.length === 1000 ? rows[rows.length - 1].followerHash : null;
+      return { items, nextCursor };
+    })
+    .setCounter(async (_ctx, identifier) =>
+      db.run((em) => em.getRepository(FollowerSchema).countBy({ actorId: identifier, status: "accepted" })),
+    )
+    .setFirstCursor(async () => "");
+
+  federation
+    .setFollowingDispatcher(paths.following, async (_ctx, identifier) => {
+      const rows = await db.run((em) =>
+        em.getRepository(FollowingSchema).findBy({ actorId: identifier, status: "accepted" }),
+      );
+      return { items: rows.map((r) => new URL(r.targetIri)) };
+    })
+    .setCounter(async (_ctx, identifier) =>
+      db.run((em) => em.getRepository(FollowingSchema).countBy({ actorId: identifier, status: "accepted" })),
+    );
+
+  federation
+    .setOutboxDispatcher(paths.outbox, async (ctx, identifier, cursor) => {
+      const actor = await accounts.byId(identifier);
+      if (!actor || cursor === null) return { items: [] };
+      const where: FindOptionsWhere<PostRow> = {
+        actorId: identifier,
+        deletedAt: IsNull(),
+        visibility: In(["public", "unlisted"]),
+      };
+      if (cursor !== "") where.publishedAt = LessThan(new Date(Number(cursor)));
+      const posts = await db.run((em) =>
+        em.getRepository(PostSchema).find({ where, order: { publishedAt: "DESC" }, take: PAGE }),
+      );
+      const items = posts.map((p) => {
+        const note = noteOf(ctx, config.origin, actor, p);
+        return new Create({
+          id: new URL(`${note.id!.href}#create`),
+          actor: ctx.getActorUri(identifier),
+          object: note,
+          published: note.published,
+          tos: note.toIds,
+          ccs: note.ccIds,
+        });
+      });
+      const nextCursor = posts.length === PAGE ? String(posts[posts.length - 1].publishedAt.getTime()) : null;
+      return { items, nextCursor };
+    })
+    .setCounter(async (_ctx, identifier) =>
+      db.run((em) =>
+        em
+          .getRepository(PostSchema)
+          .countBy({ actorId: identifier, deletedAt: IsNull(), visibility: In(["public", "unlisted"]) }),
+      ),
+    )
+    .setFirstCursor(async () => "");
+
+  federation.setObjectDispatcher(Note, paths.note, async (ctx, values) => {
+    const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: values.id }));
+    if (!post || post.deletedAt || post.visibility === "direct" || post.visibility === "followers")
+      return null;
+    const actor = await accounts.byId(post.actorId);
+    if (!actor || actor.deletedAt) return null;
+    return noteOf(ctx, config.origin, actor, post);
+  });
+
+  registerInbox(federation, { db, accounts, blockedDomains });
+  log.debug("Federation dispatchers registered.");
   return federation;
 }

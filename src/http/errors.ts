@@ -91,3 +91,8 @@ export function errorBoundary(): Middleware {
     }
   };
 }
+
+/** Throws an error the boundary turns into `status` with `message` shown to the client. */
+export function fail(status: number, message: string): never {
+  throw Object.assign(new Error(message), { status, expose: true });
+}

@@ -94,10 +94,11 @@ const log = logger("identity", "events");
  * more than progress for things like "deactivated" then "reactivated").
  */
 export function createEventDispatcher(db: Database, consumers: readonly EventConsumer[], pollMs = 250) {
-  let wake: (() => void) | undefined;
-  let running: Promise<void> | undefined;
+  const wakers = new Set<() => void>();
+  let running: Promise<void[]> | undefined;
   const controller = new AbortController();
 
+  /** Delivers one batch to one consumer; returns how many events it saw. */
   async function drainOne(consumer: EventConsumer): Promise<number> {
     const cursor = await db.run((em) =>
       em.getRepository(EventCursorSchema).findOneBy({ consumer: consumer.name }),
@@ -121,47 +122,51 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
     return batch.length;
   }
 
-  /** Delivers everything pending now; resolves when every consumer has caught up (or failed). */
-  async function drain(): Promise<void> {
-    for (const consumer of consumers) {
-      try {
-        while ((await drainOne(consumer)) === 100 && !controller.signal.aborted);
-      } catch (error) {
-        log.error("Event consumer {consumer} failed; it will retry: {error}", {
-          consumer: consumer.name,
-          error,
-        });
-      }
+  /** Delivers everything pending to one consumer; a failure stops it until the next round. */
+  async function drainConsumer(consumer: EventConsumer): Promise<void> {
+    try {
+      while ((await drainOne(consumer)) === 100 && !controller.signal.aborted);
+    } catch (error) {
+      log.error("Event consumer {consumer} failed; it will retry: {error}", {
+        consumer: consumer.name,
+        error,
+      });
+    }
+  }
+
+  /** Each consumer runs its own loop, so a slow one (key generation) never delays another. */
+  async function loop(consumer: EventConsumer): Promise<void> {
+    while (!controller.signal.aborted) {
+      await drainConsumer(consumer);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(t);
+          wakers.delete(done);
+          resolve();
+        }
+        wakers.add(done);
+        controller.signal.addEventListener("abort", done, { once: true });
+      });
     }
   }
 
   return {
-    drain,
-    /** Wakes the loop at once (after a local commit). */
+    /** Delivers everything pending now to every consumer. */
+    async drain(): Promise<void> {
+      await Promise.all(consumers.map(drainConsumer));
+    },
+    /** Wakes the loops at once (after a local commit). */
     notify(): void {
-      wake?.();
+      for (const wake of wakers) wake();
     },
     start(): void {
       if (consumers.length === 0 || running) return;
-      running = (async () => {
-        while (!controller.signal.aborted) {
-          await drain();
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(done, pollMs);
-            function done() {
-              clearTimeout(t);
-              wake = undefined;
-              resolve();
-            }
-            wake = done;
-            controller.signal.addEventListener("abort", done, { once: true });
-          });
-        }
-      })();
+      running = Promise.all(consumers.map(loop));
     },
     async stop(): Promise<void> {
       controller.abort();
-      wake?.();
+      for (const wake of wakers) wake();
       await running;
     },
   };

@@ -1,6 +1,12 @@
 import { Foundation1763700000001 } from "./0001-foundation.ts";
 import { Directory1763700000002 } from "./0002-directory.ts";
 import { Scim1763700000003 } from "./0003-scim.ts";
+import { Federation1763700000004 } from "./0004-federation.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
-export const migrations = [Foundation1763700000001, Directory1763700000002, Scim1763700000003];
+export const migrations = [
+  Foundation1763700000001,
+  Directory1763700000002,
+  Scim1763700000003,
+  Federation1763700000004,
+];

@@ -1,0 +1,256 @@
+/**
+ * Accounts: the fediverse actors Herald serves — one per eligible active person, one per shared
+ * account (`herald shared-account create`), one for the organization. Directory events drive
+ * their lifecycle (created, suspended, reinstated, tombstoned); keys are made in the background.
+ */
+import { randomUUID } from "node:crypto";
+import { type EntityManager, In, IsNull } from "typeorm";
+import type { Config } from "../config.ts";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import {
+  GroupMemberSchema,
+  GroupSchema,
+  HandleSchema,
+  type Person,
+  PersonSchema,
+} from "../identity/entities.ts";
+import type { DirectoryEvent, EventConsumer } from "../identity/events.ts";
+import { baseHandle, isValidHandle, RESERVED_HANDLES } from "../identity/handles.ts";
+import { logger } from "../logging.ts";
+import { type ActorKind, type ActorRow, ActorSchema } from "./entities.ts";
+import type { KeyStore } from "./keys.ts";
+
+const log = logger("federation", "accounts");
+
+export type CreateSharedResult =
+  | { readonly ok: true; readonly actor: ActorRow }
+  | { readonly ok: false; readonly reason: "invalid" | "taken"; readonly message: string };
+
+/** Something that tells followers an actor changed (implemented with Fedify in federation.ts). */
+export interface ActorAnnouncer {
+  actorUpdated(actorId: string): Promise<void>;
+  actorDeleted(actorId: string): Promise<void>;
+}
+
+export function createAccounts(deps: {
+  readonly db: Database;
+  readonly config: Pick<Config, "accounts" | "orgName">;
+  readonly keys: KeyStore;
+}) {
+  const { db, config, keys } = deps;
+  let announcer: ActorAnnouncer | undefined;
+
+  async function isEligible(em: EntityManager, person: Person): Promise<boolean> {
+    if (!person.active || person.deletedAt) return false;
+    const groups = config.accounts.eligibleGroups;
+    if (groups.length === 0) return true;
+    const ids = (
+      await em
+        .getRepository(GroupSchema)
+        .find({ where: { displayNameKey: In(groups.map((g) => g.toLowerCase())) } })
+    ).map((g) => g.id);
+    if (ids.length === 0) return false;
+    return (await em.getRepository(GroupMemberSchema).countBy({ personId: person.id, groupId: In(ids) })) > 0;
+  }
+
+  async function newActor(
+    em: EntityManager,
+    kind: ActorKind,
+    handle: string,
+    displayName: string,
+    personId: string | null,
+  ) {
+    const now = new Date();
+    const actor: ActorRow = {
+      id: randomUUID(),
+      kind,
+      personId,
+      handle,
+      displayName,
+      summary: null,
+      manualApproval: false,
+      signPosts: false,
+      createdAt: now,
+      updatedAt: now,
+      keysReadyAt: null,
+      suspendedAt: null,
+      deletedAt: null,
+    };
+    await em.getRepository(ActorSchema).insert(actor);
+    return actor;
+  }
+
+  /** The person's actor, created if the person is eligible and has none. */
+  async function ensurePersonActor(personId: string): Promise<ActorRow | undefined> {
+    const actor = await db.transaction(async (em) => {
+      const existing = await em.getRepository(ActorSchema).findOneBy({ personId });
+      if (existing) return existing;
+      const person = await em.getRepository(PersonSchema).findOneBy({ id: personId });
+      if (!person || !person.handle || !(await isEligible(em, person))) return undefined;
+      return newActor(em, "person", person.handle, person.displayName ?? person.userName, person.id);
+    });
+    if (actor && !actor.keysReadyAt) await keys.ensure(actor.id);
+    return actor;
+  }
+
+  async function setSuspended(personId: string, suspended: boolean): Promise<void> {
+    const actor = await db.run((em) => em.getRepository(ActorSchema).findOneBy({ personId }));
+    if (!actor || actor.deletedAt) return;
+    if (Boolean(actor.suspendedAt) === suspended) return;
+    await db.run((em) =>
+      em
+        .getRepository(ActorSchema)
+        .update({ id: actor.id }, { suspendedAt: suspended ? new Date() : null, updatedAt: new Date() }),
+    );
+    await announcer?.actorUpdated(actor.id);
+  }
+
+  const consumer: EventConsumer = {
+    name: "federation.accounts",
+    async handle(event: DirectoryEvent) {
+      switch (event.type) {
+        case "person.provisioned":
+          if (event.active) await ensurePersonActor(event.personId);
+          return;
+        case "person.reactivated":
+          await ensurePersonActor(event.personId);
+          await setSuspended(event.personId, false);
+          return;
+        case "person.deactivated":
+          // Followers are kept, so a reactivation reverses this (issue: Presence, lifecycle).
+          await setSuspended(event.personId, true);
+          return;
+        case "person.updated": {
+          const actor = await db.run((em) =>
+            em.getRepository(ActorSchema).findOneBy({ personId: event.personId }),
+          );
+          if (actor && !actor.deletedAt && !actor.suspendedAt) await announcer?.actorUpdated(actor.id);
+          return;
+        }
+        case "person.deleted": {
+          const actor = await db.run((em) =>
+            em.getRepository(ActorSchema).findOneBy({ personId: event.personId }),
+          );
+          if (!actor || actor.deletedAt) return;
+          await db.run((em) =>
+            em.getRepository(ActorSchema).update({ id: actor.id }, { deletedAt: new Date() }),
+          );
+          await announcer?.actorDeleted(actor.id);
+          return;
+        }
+        case "group.membership_changed":
+          if (config.accounts.eligibleGroups.length > 0)
+            for (const id of event.added) await ensurePersonActor(id);
+          return;
+        default:
+          return;
+      }
+    },
+  };
+
+  return {
+    consumer,
+    setAnnouncer(a: ActorAnnouncer) {
+      announcer = a;
+    },
+    ensurePersonActor,
+
+    async byId(id: string): Promise<ActorRow | null> {
+      return db.run((em) => em.getRepository(ActorSchema).findOneBy({ id }));
+    },
+
+    async byHandle(handle: string): Promise<ActorRow | null> {
+      return db.run((em) => em.getRepository(ActorSchema).findOneBy({ handle: handle.toLowerCase() }));
+    },
+
+    async list(): Promise<ActorRow[]> {
+      return db.run((em) => em.getRepository(ActorSchema).find({ order: { kind: "ASC", handle: "ASC" } }));
+    },
+
+    /** Creates a shared account (`@recruiting`) with exactly the handle asked for. */
+    async createShared(handle: string, displayName: string, actor: string): Promise<CreateSharedResult> {
+      const h = handle.replace(/^@/, "").toLowerCase();
+      if (!isValidHandle(h) || RESERVED_HANDLES.has(h)) {
+        return {
+          ok: false,
+          reason: "invalid",
+          message: `"${handle}" cannot be a handle: use 1–30 of a-z, 0-9 and _ (not starting or ending with _), and not a reserved name.`,
+        };
+      }
+      if (!displayName.trim())
+        return { ok: false, reason: "invalid", message: "A display name is required (--name)." };
+      const created = await db.transaction(async (em) => {
+        const taken = await em.getRepository(HandleSchema).findOneBy({ handle: h });
+        if (taken) return undefined;
+        const row = await newActor(em, "shared", h, displayName.trim(), null);
+        await em
+          .getRepository(HandleSchema)
+          .insert({ handle: h, ownerKind: "shared", ownerId: row.id, issuedAt: new Date() });
+        await recordAudit(em, {
+          actor,
+          action: "account.shared.create",
+          targetType: "actor",
+          targetId: row.id,
+          detail: { handle: h, displayName },
+        });
+        return row;
+      });
+      if (!created) {
+        return {
+          ok: false,
+          reason: "taken",
+          message: `The handle @${h} is already issued (handles are never recycled); choose another.`,
+        };
+      }
+      await keys.ensure(created.id);
+      return { ok: true, actor: { ...created, keysReadyAt: new Date() } };
+    },
+
+    /** The organization's own actor, created on first use. */
+    async ensureOrgActor(): Promise<ActorRow> {
+      const existing = await db.run((em) => em.getRepository(ActorSchema).findOneBy({ kind: "org" }));
+      if (existing) {
+        if (!existing.keysReadyAt) await keys.ensure(existing.id);
+        return existing;
+      }
+      const wanted = config.accounts.orgHandle ?? baseHandle(config.orgName);
+      const row = await db.transaction(async (em) => {
+        const again = await em.getRepository(ActorSchema).findOneBy({ kind: "org" });
+        if (again) return again;
+        let h = wanted;
+        for (let n = 2; await em.getRepository(HandleSchema).findOneBy({ handle: h }); n++)
+          h = `${wanted}${n}`;
+        const r = await newActor(em, "org", h, config.orgName, null);
+        await em
+          .getRepository(HandleSchema)
+          .insert({ handle: h, ownerKind: "org", ownerId: r.id, issuedAt: new Date() });
+        return r;
+      });
+      await keys.ensure(row.id);
+      return row;
+    },
+
+    /** Actors for eligible people who have none yet (people provisioned before Presence existed). */
+    async reconcile(limit = 1000): Promise<number> {
+      const people = await db.run((em) =>
+        em
+          .getRepository(PersonSchema)
+          .createQueryBuilder("p")
+          .leftJoin(ActorSchema.options.tableName!, "a", "a.person_id = p.id")
+          .where("a.id IS NULL AND p.active = :active AND p.deleted_at IS NULL", { active: true })
+          .select("p.id", "id")
+          .limit(limit)
+          .getRawMany<{ id: string }>(),
+      );
+      let made = 0;
+      for (const p of people) if (await ensurePersonActor(p.id)) made++;
+      const pending = await db.run((em) => em.getRepository(ActorSchema).findBy({ keysReadyAt: IsNull() }));
+      for (const a of pending) await keys.ensure(a.id);
+      if (made > 0) log.info("Created {n} accounts for people provisioned earlier.", { n: made });
+      return made;
+    },
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

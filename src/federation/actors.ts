@@ -1,0 +1,67 @@
+/** Actor documents: Person for people, Organization for shared accounts and the organization. */
+import type { Context } from "@fedify/fedify";
+import { type Actor, Endpoints, Organization, Person, PropertyValue, Tombstone } from "@fedify/vocab";
+import { Temporal } from "@js-temporal/polyfill";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import { escapeHtml } from "../http/html.ts";
+import { PersonSchema } from "../identity/entities.ts";
+import type { ActorRow } from "./entities.ts";
+
+export function profileUrl(origin: URL, handle: string): URL {
+  return new URL(`/@${handle}`, origin);
+}
+
+const instant = (d: Date) => Temporal.Instant.fromEpochMilliseconds(d.getTime()) as never;
+
+export async function actorDocument(
+  ctx: Context<unknown>,
+  deps: { readonly db: Database; readonly config: Pick<Config, "origin" | "orgName" | "accounts"> },
+  actor: ActorRow,
+): Promise<Actor | Tombstone> {
+  const { db, config } = deps;
+  const id = ctx.getActorUri(actor.id);
+  if (actor.deletedAt) return new Tombstone({ id, deleted: instant(actor.deletedAt) });
+  const pairs = await ctx.getActorKeyPairs(actor.id);
+  const person = actor.personId
+    ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: actor.personId! }))
+    : null;
+  const fields: PropertyValue[] = [];
+  if (person) {
+    for (const f of config.accounts.profileFields) {
+      const v = f === "title" ? person.title : person.department;
+      if (v)
+        fields.push(
+          new PropertyValue({ name: f === "title" ? "Title" : "Department", value: escapeHtml(v) }),
+        );
+    }
+  }
+  const summary =
+    actor.summary ??
+    (actor.kind === "person"
+      ? `${person?.title ? `${person.title} at ` : "At "}${config.orgName}.`
+      : actor.kind === "shared"
+        ? `An official account of ${config.orgName}.`
+        : `${config.orgName} on the fediverse.`);
+  const values = {
+    id,
+    preferredUsername: actor.handle,
+    name: person?.displayName ?? actor.displayName,
+    summary: `<p>${escapeHtml(summary)}</p>`,
+    url: profileUrl(config.origin, actor.handle),
+    inbox: ctx.getInboxUri(actor.id),
+    outbox: ctx.getOutboxUri(actor.id),
+    followers: ctx.getFollowersUri(actor.id),
+    following: ctx.getFollowingUri(actor.id),
+    endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+    publicKey: pairs[0]?.cryptographicKey,
+    assertionMethods: pairs.map((p) => p.multikey),
+    manuallyApprovesFollowers: actor.manualApproval,
+    discoverable: true,
+    // Mastodon's toot:suspended: a deactivated person's account, kept for a reactivation.
+    suspended: actor.suspendedAt !== null,
+    published: instant(actor.createdAt),
+    attachments: fields,
+  };
+  return actor.kind === "person" ? new Person(values) : new Organization(values);
+}

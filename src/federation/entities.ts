@@ -1,0 +1,249 @@
+/** Presence's tables as TypeORM entity schemas. */
+import { createHash } from "node:crypto";
+import { EntitySchema } from "typeorm";
+
+export type ActorKind = "person" | "shared" | "org";
+
+export interface ActorRow {
+  id: string;
+  kind: ActorKind;
+  personId: string | null;
+  handle: string;
+  displayName: string;
+  summary: string | null;
+  manualApproval: boolean;
+  signPosts: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  keysReadyAt: Date | null;
+  suspendedAt: Date | null;
+  deletedAt: Date | null;
+}
+
+export interface ActorKeyRow {
+  actorId: string;
+  algorithm: string;
+  privateJwk: string;
+  publicJwk: string;
+  createdAt: Date;
+}
+
+export interface FollowerRow {
+  actorId: string;
+  followerHash: string;
+  followerIri: string;
+  inboxIri: string;
+  sharedInboxIri: string | null;
+  followIri: string | null;
+  status: "accepted" | "pending";
+  createdAt: Date;
+}
+
+export interface FollowingRow {
+  actorId: string;
+  targetHash: string;
+  targetIri: string;
+  targetInboxIri: string;
+  followId: string;
+  status: "pending" | "accepted";
+  createdAt: Date;
+}
+
+export type Visibility = "public" | "unlisted" | "followers" | "direct";
+
+export interface PostRow {
+  id: string;
+  actorId: string;
+  authorPersonId: string | null;
+  authorLabel: string;
+  contentHtml: string;
+  contentText: string;
+  language: string | null;
+  visibility: Visibility;
+  inReplyToIri: string | null;
+  /** JSON: [{href, name}] */
+  mentions: string | null;
+  /** JSON: ["tag"] */
+  hashtags: string | null;
+  publishedAt: Date;
+  updatedAt: Date | null;
+  deletedAt: Date | null;
+}
+
+export type InboundKind = "reply" | "mention" | "direct" | "post";
+
+export interface InboundRow {
+  id: string;
+  actorId: string;
+  objectHash: string;
+  objectIri: string;
+  remoteActorIri: string;
+  kind: InboundKind;
+  contentHtml: string | null;
+  inReplyToPostId: string | null;
+  url: string | null;
+  publishedAt: Date | null;
+  receivedAt: Date;
+  updatedAt: Date | null;
+  deletedAt: Date | null;
+  raw: string | null;
+}
+
+export interface ReactionRow {
+  postId: string;
+  kind: "like" | "announce";
+  remoteActorHash: string;
+  activityHash: string;
+  createdAt: Date;
+}
+
+export interface DomainBlockRow {
+  domain: string;
+  reason: string | null;
+  createdBy: string;
+  createdAt: Date;
+}
+
+export function iriHash(iri: string | URL): string {
+  return createHash("sha256").update(String(iri)).digest("hex");
+}
+
+const dt = (name: string, nullable = false) => ({ name, type: "datetime" as const, nullable });
+const vc = (name: string, nullable = false) => ({ name, type: "varchar" as const, nullable });
+
+export const ActorSchema = new EntitySchema<ActorRow>({
+  name: "Actor",
+  tableName: "actor",
+  columns: {
+    id: { type: "varchar", primary: true },
+    kind: { type: "varchar" },
+    personId: vc("person_id", true),
+    handle: { type: "varchar" },
+    displayName: vc("display_name"),
+    summary: { type: "text", nullable: true },
+    manualApproval: { name: "manual_approval", type: "boolean" },
+    signPosts: { name: "sign_posts", type: "boolean" },
+    createdAt: dt("created_at"),
+    updatedAt: dt("updated_at"),
+    keysReadyAt: dt("keys_ready_at", true),
+    suspendedAt: dt("suspended_at", true),
+    deletedAt: dt("deleted_at", true),
+  },
+});
+
+export const ActorKeySchema = new EntitySchema<ActorKeyRow>({
+  name: "ActorKey",
+  tableName: "actor_key",
+  columns: {
+    actorId: { name: "actor_id", type: "varchar", primary: true },
+    algorithm: { type: "varchar", primary: true },
+    privateJwk: { name: "private_jwk", type: "text" },
+    publicJwk: { name: "public_jwk", type: "text" },
+    createdAt: dt("created_at"),
+  },
+});
+
+export const FollowerSchema = new EntitySchema<FollowerRow>({
+  name: "Follower",
+  tableName: "follower",
+  columns: {
+    actorId: { name: "actor_id", type: "varchar", primary: true },
+    followerHash: { name: "follower_hash", type: "varchar", primary: true },
+    followerIri: vc("follower_iri"),
+    inboxIri: vc("inbox_iri"),
+    sharedInboxIri: vc("shared_inbox_iri", true),
+    followIri: vc("follow_iri", true),
+    status: { type: "varchar" },
+    createdAt: dt("created_at"),
+  },
+});
+
+export const FollowingSchema = new EntitySchema<FollowingRow>({
+  name: "Following",
+  tableName: "following",
+  columns: {
+    actorId: { name: "actor_id", type: "varchar", primary: true },
+    targetHash: { name: "target_hash", type: "varchar", primary: true },
+    targetIri: vc("target_iri"),
+    targetInboxIri: vc("target_inbox_iri"),
+    followId: vc("follow_id"),
+    status: { type: "varchar" },
+    createdAt: dt("created_at"),
+  },
+});
+
+export const PostSchema = new EntitySchema<PostRow>({
+  name: "Post",
+  tableName: "post",
+  columns: {
+    id: { type: "varchar", primary: true },
+    actorId: vc("actor_id"),
+    authorPersonId: vc("author_person_id", true),
+    authorLabel: vc("author_label"),
+    contentHtml: { name: "content_html", type: "text" },
+    contentText: { name: "content_text", type: "text" },
+    language: vc("language", true),
+    visibility: { type: "varchar" },
+    inReplyToIri: vc("in_reply_to_iri", true),
+    mentions: { type: "text", nullable: true },
+    hashtags: { type: "text", nullable: true },
+    publishedAt: dt("published_at"),
+    updatedAt: dt("updated_at", true),
+    deletedAt: dt("deleted_at", true),
+  },
+});
+
+export const InboundSchema = new EntitySchema<InboundRow>({
+  name: "InboundMessage",
+  tableName: "inbound_message",
+  columns: {
+    id: { type: "varchar", primary: true },
+    actorId: vc("actor_id"),
+    objectHash: vc("object_hash"),
+    objectIri: vc("object_iri"),
+    remoteActorIri: vc("remote_actor_iri"),
+    kind: { type: "varchar" },
+    contentHtml: { name: "content_html", type: "text", nullable: true },
+    inReplyToPostId: vc("in_reply_to_post_id", true),
+    url: vc("url", true),
+    publishedAt: dt("published_at", true),
+    receivedAt: dt("received_at"),
+    updatedAt: dt("updated_at", true),
+    deletedAt: dt("deleted_at", true),
+    raw: { type: "text", nullable: true },
+  },
+});
+
+export const ReactionSchema = new EntitySchema<ReactionRow>({
+  name: "Reaction",
+  tableName: "reaction",
+  columns: {
+    postId: { name: "post_id", type: "varchar", primary: true },
+    kind: { type: "varchar", primary: true },
+    remoteActorHash: { name: "remote_actor_hash", type: "varchar", primary: true },
+    activityHash: { name: "activity_hash", type: "varchar" },
+    createdAt: dt("created_at"),
+  },
+});
+
+export const DomainBlockSchema = new EntitySchema<DomainBlockRow>({
+  name: "DomainBlock",
+  tableName: "domain_block",
+  columns: {
+    domain: { type: "varchar", primary: true },
+    reason: { type: "varchar", nullable: true },
+    createdBy: vc("created_by"),
+    createdAt: dt("created_at"),
+  },
+});
+
+export const federationEntities = [
+  ActorSchema,
+  ActorKeySchema,
+  FollowerSchema,
+  FollowingSchema,
+  PostSchema,
+  InboundSchema,
+  ReactionSchema,
+  DomainBlockSchema,
+];

@@ -1,0 +1,288 @@
+/**
+ * Inbox listeners. Fedify has verified the HTTP signature (draft-cavage or RFC 9421) or the
+ * object integrity proof before any of these run; unsigned or forged requests never get here
+ * (401). Every handler is idempotent: deliveries may repeat.
+ */
+import { randomUUID } from "node:crypto";
+import type { InboxContext } from "@fedify/fedify";
+import {
+  Accept,
+  Announce,
+  Block,
+  Create,
+  Delete,
+  Follow,
+  Like,
+  Note,
+  type Object as ApObject,
+  Reject,
+  Undo,
+  Update,
+} from "@fedify/vocab";
+import type { Database } from "../db/database.ts";
+import { logger } from "../logging.ts";
+import type { Accounts } from "./accounts.ts";
+import {
+  FollowerSchema,
+  FollowingSchema,
+  type InboundKind,
+  InboundSchema,
+  iriHash,
+  PostSchema,
+  ReactionSchema,
+} from "./entities.ts";
+import type { FederationContextData, HeraldFederation } from "./federation.ts";
+
+const log = logger("federation", "inbox");
+
+interface InboxDeps {
+  readonly db: Database;
+  readonly accounts: Accounts;
+  readonly blockedDomains: () => Promise<Set<string>>;
+}
+
+type Ctx = InboxContext<FederationContextData>;
+
+function ourActorId(ctx: Ctx, iri: URL | null): string | undefined {
+  const parsed = ctx.parseUri(iri);
+  return parsed?.type === "actor" ? parsed.identifier : undefined;
+}
+
+function ourPostId(ctx: Ctx, iri: URL | null): string | undefined {
+  const parsed = ctx.parseUri(iri);
+  return parsed?.type === "object" && parsed.class === Note ? parsed.values.id : undefined;
+}
+
+export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
+  const { db, accounts } = deps;
+
+  const isBlocked = async (iri: URL | null): Promise<boolean> => {
+    if (!iri) return true;
+    const blocked = await deps.blockedDomains();
+    return blocked.has(iri.hostname);
+  };
+
+  async function storeNote(ctx: Ctx, note: ApObject, senderIri: URL, update: boolean): Promise<void> {
+    if (!(note instanceof Note) || !note.id) return;
+    const objectHash = iriHash(note.id);
+    const content = note.content?.toString() ?? null;
+    if (update) {
+      await db.run((em) =>
+        em
+          .getRepository(InboundSchema)
+          .update({ objectHash }, { contentHtml: content, updatedAt: new Date() }),
+      );
+      return;
+    }
+    // Who among our actors should see it, and as what.
+    const targets = new Map<string, { kind: InboundKind; replyTo: string | null }>();
+    const replyPostId = ourPostId(ctx, note.replyTargetId);
+    if (replyPostId) {
+      const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: replyPostId }));
+      if (post) targets.set(post.actorId, { kind: "reply", replyTo: post.id });
+    }
+    const addressed = [...note.toIds, ...note.ccIds];
+    const isPublic = addressed.some(
+      (u) => u.href === "https://www.w3.org/ns/activitystreams#Public" || u.href === "as:Public",
+    );
+    for await (const tag of note.getTags()) {
+      const href = "href" in tag ? (tag.href as URL | null) : null;
+      const id = ourActorId(ctx, href);
+      if (id && !targets.has(id)) targets.set(id, { kind: isPublic ? "mention" : "direct", replyTo: null });
+    }
+    for (const iri of addressed) {
+      const id = ourActorId(ctx, iri);
+      if (id && !targets.has(id)) targets.set(id, { kind: isPublic ? "mention" : "direct", replyTo: null });
+    }
+    // Posts of accounts our actors follow.
+    const followers = await db.run((em) =>
+      em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(senderIri), status: "accepted" }),
+    );
+    for (const f of followers)
+      if (!targets.has(f.actorId)) targets.set(f.actorId, { kind: "post", replyTo: null });
+    if (targets.size === 0) {
+      log.debug("Note {id} is for none of our actors; ignored.", { id: note.id.href });
+      return;
+    }
+    const raw = JSON.stringify(await note.toJsonLd({ format: "compact" }));
+    for (const [actorId, t] of targets) {
+      await db.run((em) =>
+        em
+          .getRepository(InboundSchema)
+          .createQueryBuilder()
+          .insert()
+          .values({
+            id: randomUUID(),
+            actorId,
+            objectHash,
+            objectIri: note.id!.href,
+            remoteActorIri: senderIri.href,
+            kind: t.kind,
+            contentHtml: content,
+            inReplyToPostId: t.replyTo,
+            url: note.url instanceof URL ? note.url.href : (note.id?.href ?? null),
+            publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
+            receivedAt: new Date(),
+            updatedAt: null,
+            deletedAt: null,
+            raw,
+          })
+          .orIgnore()
+          .execute(),
+      );
+    }
+  }
+
+  federation
+    .setInboxListeners("/ap/actors/{identifier}/inbox", "/ap/inbox")
+    .on(Follow, async (ctx, follow) => {
+      if (!follow.id || !follow.actorId || (await isBlocked(follow.actorId))) return;
+      const targetId = ourActorId(ctx, follow.objectId);
+      const target = targetId ? await accounts.byId(targetId) : null;
+      if (!target) return;
+      const follower = await follow.getActor(ctx);
+      if (!follower?.id || !follower.inboxId) return;
+      if (target.deletedAt || target.suspendedAt) {
+        await ctx.sendActivity(
+          { identifier: target.id },
+          follower,
+          new Reject({ actor: follow.objectId, object: follow }),
+        );
+        return;
+      }
+      const status = target.manualApproval ? "pending" : "accepted";
+      await db.run((em) =>
+        em
+          .getRepository(FollowerSchema)
+          .createQueryBuilder()
+          .insert()
+          .values({
+            actorId: target.id,
+            followerHash: iriHash(follower.id!),
+            followerIri: follower.id!.href,
+            inboxIri: follower.inboxId!.href,
+            sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
+            followIri: follow.id!.href,
+            status,
+            createdAt: new Date(),
+          })
+          .orIgnore()
+          .execute(),
+      );
+      if (status === "accepted") {
+        await ctx.sendActivity(
+          { identifier: target.id },
+          follower,
+          new Accept({
+            id: new URL(`#accepts/${randomUUID()}`, ctx.getActorUri(target.id)),
+            actor: ctx.getActorUri(target.id),
+            object: follow,
+          }),
+        );
+      }
+    })
+    .on(Undo, async (ctx, undo) => {
+      const object = await undo.getObject(ctx);
+      if (!undo.actorId) return;
+      if (object instanceof Follow) {
+        const targetId = ourActorId(ctx, object.objectId);
+        if (targetId) {
+          await db.run((em) =>
+            em
+              .getRepository(FollowerSchema)
+              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
+          );
+        }
+      } else if (object instanceof Like || object instanceof Announce) {
+        if (object.id)
+          await db.run((em) =>
+            em.getRepository(ReactionSchema).delete({ activityHash: iriHash(object.id!) }),
+          );
+      }
+    })
+    .on(Accept, async (ctx, accept) => {
+      const follow = await accept.getObject(ctx);
+      if (!(follow instanceof Follow) || !accept.actorId) return;
+      const ourId = ourActorId(ctx, follow.actorId);
+      if (!ourId) return;
+      await db.run((em) =>
+        em
+          .getRepository(FollowingSchema)
+          .update({ actorId: ourId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
+      );
+    })
+    .on(Reject, async (ctx, reject) => {
+      const follow = await reject.getObject(ctx);
+      if (!(follow instanceof Follow) || !reject.actorId) return;
+      const ourId = ourActorId(ctx, follow.actorId);
+      if (ourId) {
+        await db.run((em) =>
+          em.getRepository(FollowingSchema).delete({ actorId: ourId, targetHash: iriHash(reject.actorId!) }),
+        );
+      }
+    })
+    .on(Create, async (ctx, create) => {
+      if (!create.actorId || (await isBlocked(create.actorId))) return;
+      const object = await create.getObject(ctx);
+      if (object) await storeNote(ctx, object, create.actorId, false);
+    })
+    .on(Update, async (ctx, update) => {
+      if (!update.actorId || (await isBlocked(update.actorId))) return;
+      const object = await update.getObject(ctx);
+      if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
+        await storeNote(ctx, object, update.actorId, true);
+      }
+    })
+    .on(Delete, async (ctx, del) => {
+      if (!del.actorId || !del.objectId) return;
+      const hash = iriHash(del.objectId);
+      if (del.objectId.href === del.actorId.href) {
+        // The remote actor itself is gone: it follows nobody here any more.
+        await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
+        return;
+      }
+      await db.run((em) =>
+        em
+          .getRepository(InboundSchema)
+          .update(
+            { objectHash: hash, remoteActorIri: del.actorId!.href },
+            { deletedAt: new Date(), contentHtml: null },
+          ),
+      );
+    })
+    .on(Like, async (ctx, like) => reaction(ctx, like, "like"))
+    .on(Announce, async (ctx, announce) => reaction(ctx, announce, "announce"))
+    .on(Block, async (ctx, block) => {
+      const ourId = ourActorId(ctx, block.objectId);
+      if (ourId && block.actorId) {
+        await db.run((em) =>
+          em.getRepository(FollowerSchema).delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
+        );
+        log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
+      }
+    })
+    .onError((_ctx, error) => {
+      log.error("Inbox listener failed: {error}", { error });
+    });
+
+  async function reaction(ctx: Ctx, activity: Like | Announce, kind: "like" | "announce"): Promise<void> {
+    if (!activity.id || !activity.actorId || (await isBlocked(activity.actorId))) return;
+    const postId = ourPostId(ctx, activity.objectId);
+    if (!postId) return;
+    await db.run((em) =>
+      em
+        .getRepository(ReactionSchema)
+        .createQueryBuilder()
+        .insert()
+        .values({
+          postId,
+          kind,
+          remoteActorHash: iriHash(activity.actorId!),
+          activityHash: iriHash(activity.id!),
+          createdAt: new Date(),
+        })
+        .orIgnore()
+        .execute(),
+    );
+  }
+}

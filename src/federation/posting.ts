@@ -1,0 +1,332 @@
+/**
+ * The one posting service the CLI, the web app and APIs call. A post is written (with who pressed
+ * send) in one transaction; delivery is only enqueued on Fedify's persistent queue, so a dead
+ * remote inbox never fails a local write (DESIGN rule 5). Also: follows of remote accounts, and
+ * announcing actor changes (Update / Delete) to followers.
+ */
+import { randomUUID } from "node:crypto";
+import type { Context } from "@fedify/fedify";
+import {
+  type Actor,
+  Create,
+  Delete,
+  Follow,
+  isActor,
+  Note,
+  type Recipient,
+  Tombstone,
+  Undo,
+  Update,
+} from "@fedify/vocab";
+import { Temporal } from "@js-temporal/polyfill";
+import type { Config } from "../config.ts";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import { escapeHtml } from "../http/html.ts";
+import { logger } from "../logging.ts";
+import type { Accounts, ActorAnnouncer } from "./accounts.ts";
+import {
+  type ActorRow,
+  FollowingSchema,
+  iriHash,
+  type PostRow,
+  PostSchema,
+  type Visibility,
+} from "./entities.ts";
+import type { FederationContextData, HeraldFederation } from "./federation.ts";
+import { actorDocument } from "./actors.ts";
+import { noteOf } from "./notes.ts";
+
+const log = logger("federation", "posting");
+
+export interface PostInput {
+  readonly actorId: string;
+  readonly text: string;
+  /** Who pressed send: a person (id + label) or the CLI operator (label only). */
+  readonly author: { readonly personId: string | null; readonly label: string };
+  readonly visibility?: Visibility;
+  readonly inReplyTo?: string;
+  readonly language?: string;
+}
+
+export type PostResult =
+  | { readonly ok: true; readonly post: PostRow; readonly url: URL; readonly id: URL }
+  | {
+      readonly ok: false;
+      readonly reason: "not-found" | "suspended" | "invalid" | "not-ready";
+      readonly message: string;
+    };
+
+const MENTION = /(^|[\s(])@([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)/gi;
+const HASHTAG = /(^|[\s(])#([\p{L}\p{N}_]{1,100})/gu;
+const URL_RE = /\bhttps?:\/\/[^\s<]+[^\s<.,;:!?)"']/g;
+
+/** Plain text → safe HTML: escaped, paragraphs, links, mentions and hashtags. */
+export function renderText(
+  text: string,
+  origin: URL,
+  mentions: ReadonlyMap<string, URL>,
+): { html: string; hashtags: string[] } {
+  const hashtags = new Set<string>();
+  const paragraphs = text
+    .trim()
+    .split(/\n{2,}/)
+    .map((para) => {
+      let html = escapeHtml(para);
+      html = html.replace(
+        URL_RE,
+        (u) => `<a href="${u}" rel="nofollow noopener noreferrer" target="_blank">${u}</a>`,
+      );
+      html = html.replace(MENTION, (all, pre: string, user: string, host: string) => {
+        const href = mentions.get(`${user}@${host}`.toLowerCase());
+        return href
+          ? `${pre}<span class="h-card"><a href="${escapeHtml(href.href)}" class="u-url mention">@${user}</a></span>`
+          : all;
+      });
+      html = html.replace(HASHTAG, (_all, pre: string, tag: string) => {
+        hashtags.add(tag.toLowerCase());
+        return `${pre}<a href="${new URL(`/tags/${encodeURIComponent(tag.toLowerCase())}`, origin).href}" class="mention hashtag" rel="tag">#${tag}</a>`;
+      });
+      return `<p>${html.replace(/\n/g, "<br>")}</p>`;
+    });
+  return { html: paragraphs.join(""), hashtags: [...hashtags] };
+}
+
+export function createPosting(deps: {
+  readonly db: Database;
+  readonly config: Pick<Config, "origin" | "orgName" | "accounts">;
+  readonly federation: HeraldFederation;
+  readonly accounts: Accounts;
+}) {
+  const { db, config, federation, accounts } = deps;
+  const context = (): Context<FederationContextData> =>
+    federation.createContext(new URL(config.origin.origin), { requestId: "posting" });
+
+  async function usableActor(
+    actorId: string,
+  ): Promise<ActorRow | { reason: "not-found" | "suspended" | "not-ready"; message: string }> {
+    const actor = (await accounts.byId(actorId)) ?? (await accounts.byHandle(actorId));
+    if (!actor || actor.deletedAt) return { reason: "not-found", message: `No account ${actorId}.` };
+    if (actor.suspendedAt) {
+      return {
+        reason: "suspended",
+        message: `@${actor.handle} is suspended (its person left or was deactivated); it cannot post.`,
+      };
+    }
+    if (!actor.keysReadyAt)
+      return {
+        reason: "not-ready",
+        message: `@${actor.handle} is still being set up (keys); try again in a moment.`,
+      };
+    return actor;
+  }
+
+  const announcer: ActorAnnouncer = {
+    async actorUpdated(actorId: string) {
+      const ctx = context();
+      const actor = await accounts.byId(actorId);
+      if (!actor?.keysReadyAt) return;
+      const doc = await actorDocument(ctx, { db, config }, actor);
+      await ctx.sendActivity(
+        { identifier: actorId },
+        "followers",
+        new Update({
+          id: new URL(`#updates/${randomUUID()}`, ctx.getActorUri(actorId)),
+          actor: ctx.getActorUri(actorId),
+          object: doc,
+          published: Temporal.Now.instant() as never,
+        }),
+        { preferSharedInbox: true },
+      );
+    },
+    async actorDeleted(actorId: string) {
+      const ctx = context();
+      const actor = await accounts.byId(actorId);
+      if (!actor?.keysReadyAt) return;
+      await ctx.sendActivity(
+        { identifier: actorId },
+        "followers",
+        new Delete({
+          id: new URL(`#delete/${randomUUID()}`, ctx.getActorUri(actorId)),
+          actor: ctx.getActorUri(actorId),
+          object: ctx.getActorUri(actorId),
+          tos: [new URL("https://www.w3.org/ns/activitystreams#Public")],
+        }),
+        { preferSharedInbox: true },
+      );
+    },
+  };
+
+  async function resolveActor(ctx: Context<FederationContextData>, ref: string): Promise<Actor | null> {
+    try {
+      const obj = await ctx.lookupObject(ref.trim());
+      return isActor(obj) ? obj : null;
+    } catch (error) {
+      log.info("Could not resolve {ref}: {error}", { ref, error });
+      return null;
+    }
+  }
+
+  return {
+    announcer,
+
+    async post(input: PostInput): Promise<PostResult> {
+      const text = input.text.trim();
+      if (text === "") return { ok: false, reason: "invalid", message: "A post needs some text." };
+      if (text.length > 5000)
+        return { ok: false, reason: "invalid", message: "A post is limited to 5,000 characters." };
+      const actor = await usableActor(input.actorId);
+      if (!("id" in actor)) return { ok: false, ...actor };
+      const ctx = context();
+
+      // Mentions are resolved before the write; an unreachable server leaves the text as it is.
+      const mentioned = new Map<string, URL>();
+      const recipients: Recipient[] = [];
+      for (const m of text.matchAll(MENTION)) {
+        const key = `${m[2]}@${m[3]}`.toLowerCase();
+        if (mentioned.has(key)) continue;
+        const remote = await resolveActor(ctx, `@${key}`);
+        if (remote?.id) {
+          mentioned.set(key, remote.id);
+          recipients.push(remote);
+        }
+      }
+      if (input.inReplyTo) {
+        try {
+          const target = await ctx.lookupObject(input.inReplyTo);
+          const author = target instanceof Note ? await target.getAttribution() : null;
+          if (author?.id && !recipients.some((r) => r.id?.href === author.id!.href)) recipients.push(author);
+        } catch (error) {
+          log.info("Could not fetch the post replied to ({iri}): {error}", { iri: input.inReplyTo, error });
+        }
+      }
+      const { html, hashtags } = renderText(text, config.origin, mentioned);
+      const signature =
+        actor.signPosts && input.author.label ? `<p>— ${escapeHtml(input.author.label)}</p>` : "";
+      const post: PostRow = {
+        id: randomUUID(),
+        actorId: actor.id,
+        authorPersonId: input.author.personId,
+        authorLabel: input.author.label,
+        contentHtml: html + signature,
+        contentText: text,
+        language: input.language ?? null,
+        visibility: input.visibility ?? "public",
+        inReplyToIri: input.inReplyTo ?? null,
+        mentions: JSON.stringify(
+          [...mentioned].map(([name, href]) => ({ name: `@${name}`, href: href.href })),
+        ),
+        hashtags: JSON.stringify(hashtags),
+        publishedAt: new Date(),
+        updatedAt: null,
+        deletedAt: null,
+      };
+      await db.transaction(async (em) => {
+        await em.getRepository(PostSchema).insert(post);
+        await recordAudit(em, {
+          actor: input.author.personId ? `person:${input.author.personId}` : input.author.label,
+          action: "post.create",
+          targetType: "post",
+          targetId: post.id,
+          detail: { account: actor.handle, visibility: post.visibility, text },
+        });
+      });
+      const note = noteOf(ctx, config.origin, actor, post);
+      const create = new Create({
+        id: new URL(`${note.id!.href}#create`),
+        actor: ctx.getActorUri(actor.id),
+        object: note,
+        published: note.published,
+        tos: note.toIds,
+        ccs: note.ccIds,
+      });
+      if (post.visibility !== "direct") {
+        await ctx.sendActivity({ identifier: actor.id }, "followers", create, { preferSharedInbox: true });
+      }
+      if (recipients.length > 0) await ctx.sendActivity({ identifier: actor.id }, recipients, create);
+      return { ok: true, post, url: note.url as URL, id: note.id! };
+    },
+
+    async remove(postId: string, by: string): Promise<boolean> {
+      const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
+      if (!post || post.deletedAt) return false;
+      await db.transaction(async (em) => {
+        await em.getRepository(PostSchema).update({ id: postId }, { deletedAt: new Date() });
+        await recordAudit(em, { actor: by, action: "post.delete", targetType: "post", targetId: postId });
+      });
+      const ctx = context();
+      const id = ctx.getObjectUri(Note, { id: postId });
+      await ctx.sendActivity(
+        { identifier: post.actorId },
+        "followers",
+        new Delete({
+          id: new URL(`${id.href}#delete`),
+          actor: ctx.getActorUri(post.actorId),
+          object: new Tombstone({ id }),
+        }),
+        { preferSharedInbox: true },
+      );
+      return true;
+    },
+
+    /** Our actor follows a remote account (`@user@host` or an actor URL). */
+    async follow(actorId: string, target: string): Promise<{ ok: boolean; message: string }> {
+      const actor = await usableActor(actorId);
+      if (!("id" in actor)) return { ok: false, message: actor.message };
+      const ctx = context();
+      const remote = await resolveActor(ctx, target);
+      if (!remote?.id || !remote.inboxId)
+        return { ok: false, message: `Could not find the account ${target}.` };
+      const followId = randomUUID();
+      await db.run((em) =>
+        em.getRepository(FollowingSchema).save({
+          actorId: actor.id,
+          targetHash: iriHash(remote.id!),
+          targetIri: remote.id!.href,
+          targetInboxIri: remote.inboxId!.href,
+          followId,
+          status: "pending",
+          createdAt: new Date(),
+        }),
+      );
+      await ctx.sendActivity(
+        { identifier: actor.id },
+        remote,
+        new Follow({
+          id: new URL(`#follows/${followId}`, ctx.getActorUri(actor.id)),
+          actor: ctx.getActorUri(actor.id),
+          object: remote.id,
+        }),
+      );
+      return { ok: true, message: `@${actor.handle} asked to follow ${remote.id.href}.` };
+    },
+
+    async unfollow(actorId: string, target: string): Promise<{ ok: boolean; message: string }> {
+      const actor = await usableActor(actorId);
+      if (!("id" in actor)) return { ok: false, message: actor.message };
+      const ctx = context();
+      const remote = await resolveActor(ctx, target);
+      if (!remote?.id) return { ok: false, message: `Could not find the account ${target}.` };
+      const row = await db.run((em) =>
+        em.getRepository(FollowingSchema).findOneBy({ actorId: actor.id, targetHash: iriHash(remote.id!) }),
+      );
+      if (!row) return { ok: false, message: `@${actor.handle} does not follow ${remote.id.href}.` };
+      await db.run((em) =>
+        em.getRepository(FollowingSchema).delete({ actorId: actor.id, targetHash: row.targetHash }),
+      );
+      const followUri = new URL(`#follows/${row.followId}`, ctx.getActorUri(actor.id));
+      await ctx.sendActivity(
+        { identifier: actor.id },
+        remote,
+        new Undo({
+          id: new URL(`#undo/${randomUUID()}`, ctx.getActorUri(actor.id)),
+          actor: ctx.getActorUri(actor.id),
+          object: new Follow({ id: followUri, actor: ctx.getActorUri(actor.id), object: remote.id }),
+        }),
+      );
+      return { ok: true, message: `@${actor.handle} no longer follows ${remote.id.href}.` };
+    },
+  };
+}
+
+export type Posting = ReturnType<typeof createPosting>;

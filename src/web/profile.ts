@@ -1,0 +1,105 @@
+/**
+ * Public HTML for actors and posts: `/@handle` and `/@handle/<post id>` (the `url` of actors and
+ * notes), and redirects from the ActivityPub ids when a browser opens them.
+ */
+import Router from "@koa/router";
+import { In, IsNull } from "typeorm";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import { PostSchema } from "../federation/entities.ts";
+import { fail } from "../http/errors.ts";
+import { html, page, raw } from "../http/html.ts";
+import { PersonSchema } from "../identity/entities.ts";
+
+export function profileRoutes(config: Config, db: Database, accounts: Accounts): Router {
+  const router = new Router();
+  const domain = config.handleDomain;
+
+  router.get("/@:handle", async (ctx) => {
+    const actor = await accounts.byHandle(ctx.params.handle);
+    if (!actor || !actor.keysReadyAt) fail(404, `No account @${ctx.params.handle}@${domain}.`);
+    const person = actor.personId
+      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: actor.personId! }))
+      : null;
+    const status = actor.deletedAt
+      ? html`<p>
+          <strong>This account was closed.</strong> Messages claiming to come from it are not from
+          ${config.orgName}.
+        </p>`
+      : actor.suspendedAt
+        ? html`<p>
+            <strong>Former employee.</strong> This person no longer works at ${config.orgName}; do not trust
+            messages from this account.
+          </p>`
+        : html``;
+    const posts =
+      actor.deletedAt || actor.suspendedAt
+        ? []
+        : await db.run((em) =>
+            em.getRepository(PostSchema).find({
+              where: { actorId: actor.id, deletedAt: IsNull(), visibility: In(["public", "unlisted"]) },
+              order: { publishedAt: "DESC" },
+              take: 20,
+            }),
+          );
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      `@${actor.handle}@${domain}`,
+      html`<h1>${person?.displayName ?? actor.displayName}</h1>
+        <p>
+          <code>@${actor.handle}@${domain}</code
+          >${person?.title && !actor.suspendedAt ? html` · ${person.title}` : ""}
+        </p>
+        ${status}
+        ${posts.map(
+          (p) =>
+            html`<article>
+              <div>${raw(p.contentHtml)}</div>
+              <p class="muted"><a href="/@${actor.handle}/${p.id}">${p.publishedAt.toISOString()}</a></p>
+            </article>`,
+        )}`,
+    );
+  });
+
+  router.get("/@:handle/:postId", async (ctx) => {
+    const actor = await accounts.byHandle(ctx.params.handle);
+    const post = actor
+      ? await db.run((em) =>
+          em.getRepository(PostSchema).findOneBy({ id: ctx.params.postId, actorId: actor.id }),
+        )
+      : null;
+    if (
+      !actor ||
+      !post ||
+      post.deletedAt ||
+      post.visibility === "direct" ||
+      post.visibility === "followers"
+    ) {
+      fail(404, "No such post.");
+    }
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      `@${actor.handle}@${domain}`,
+      html`<article>
+        <p><a href="/@${actor.handle}">${actor.displayName}</a> <code>@${actor.handle}@${domain}</code></p>
+        <div>${raw(post.contentHtml)}</div>
+        <p class="muted">${post.publishedAt.toISOString()}</p>
+      </article>`,
+    );
+  });
+
+  // A browser that opens an ActivityPub id lands on the HTML page.
+  router.get("/ap/actors/:id", async (ctx) => {
+    const actor = await accounts.byId(ctx.params.id);
+    if (!actor) fail(404, "No such account.");
+    ctx.redirect(`/@${actor.handle}`);
+  });
+  router.get("/ap/posts/:id", async (ctx) => {
+    const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }));
+    const actor = post ? await accounts.byId(post.actorId) : null;
+    if (!post || !actor) fail(404, "No such post.");
+    ctx.redirect(`/@${actor.handle}/${post.id}`);
+  });
+  return router;
+}
