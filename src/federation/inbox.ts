@@ -53,6 +53,10 @@ function ourPostId(ctx: Ctx, iri: URL | null): string | undefined {
   return parsed?.type === "object" && parsed.class === Note ? parsed.values.id : undefined;
 }
 
+function ourFollowId(iri: URL | null): string | undefined {
+  return iri ? /#follows\/([0-9a-f-]{36})$/.exec(iri.href)?.[1] : undefined;
+}
+
 export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
   const { db, accounts } = deps;
 
@@ -200,26 +204,23 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
           );
       }
     })
-    .on(Accept, async (ctx, accept) => {
-      const follow = await accept.getObject(ctx);
-      if (!(follow instanceof Follow) || !accept.actorId) return;
-      const ourId = ourActorId(ctx, follow.actorId);
-      if (!ourId) return;
+    // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
+    // would refetch it cross-origin: identify it by id instead — our follows are "#follows/<id>".
+    .on(Accept, async (_ctx, accept) => {
+      const followId = ourFollowId(accept.objectId);
+      if (!followId || !accept.actorId) return;
       await db.run((em) =>
         em
           .getRepository(FollowingSchema)
-          .update({ actorId: ourId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
+          .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
       );
     })
-    .on(Reject, async (ctx, reject) => {
-      const follow = await reject.getObject(ctx);
-      if (!(follow instanceof Follow) || !reject.actorId) return;
-      const ourId = ourActorId(ctx, follow.actorId);
-      if (ourId) {
-        await db.run((em) =>
-          em.getRepository(FollowingSchema).delete({ actorId: ourId, targetHash: iriHash(reject.actorId!) }),
-        );
-      }
+    .on(Reject, async (_ctx, reject) => {
+      const followId = ourFollowId(reject.objectId);
+      if (!followId || !reject.actorId) return;
+      await db.run((em) =>
+        em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
+      );
     })
     .on(Create, async (ctx, create) => {
       if (!create.actorId || (await isBlocked(create.actorId))) return;

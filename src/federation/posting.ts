@@ -167,6 +167,17 @@ export function createPosting(deps: {
     }
   }
 
+  async function replyTargetAuthor(ctx: Context<FederationContextData>, iri: string): Promise<Actor | null> {
+    try {
+      const target = await ctx.lookupObject(iri);
+      const author = target instanceof Note ? await target.getAttribution() : null;
+      return author && isActor(author) ? author : null;
+    } catch (error) {
+      log.info("Could not fetch the post replied to ({iri}): {error}", { iri, error });
+      return null;
+    }
+  }
+
   return {
     announcer,
 
@@ -192,13 +203,8 @@ export function createPosting(deps: {
         }
       }
       if (input.inReplyTo) {
-        try {
-          const target = await ctx.lookupObject(input.inReplyTo);
-          const author = target instanceof Note ? await target.getAttribution() : null;
-          if (author?.id && !recipients.some((r) => r.id?.href === author.id!.href)) recipients.push(author);
-        } catch (error) {
-          log.info("Could not fetch the post replied to ({iri}): {error}", { iri: input.inReplyTo, error });
-        }
+        const author = await replyTargetAuthor(ctx, input.inReplyTo);
+        if (author?.id && !recipients.some((r) => r.id?.href === author.id!.href)) recipients.push(author);
       }
       const { html, hashtags } = renderText(text, config.origin, mentioned);
       const signature =
@@ -256,16 +262,26 @@ export function createPosting(deps: {
       });
       const ctx = context();
       const id = ctx.getObjectUri(Note, { id: postId });
-      await ctx.sendActivity(
-        { identifier: post.actorId },
-        "followers",
-        new Delete({
-          id: new URL(`${id.href}#delete`),
-          actor: ctx.getActorUri(post.actorId),
-          object: new Tombstone({ id }),
-        }),
-        { preferSharedInbox: true },
-      );
+      const del = new Delete({
+        id: new URL(`${id.href}#delete`),
+        actor: ctx.getActorUri(post.actorId),
+        object: new Tombstone({ id }),
+      });
+      if (post.visibility !== "direct") {
+        await ctx.sendActivity({ identifier: post.actorId }, "followers", del, { preferSharedInbox: true });
+      }
+      // Those who got the post outside the followers collection: the mentioned, the replied-to.
+      const recipients: Recipient[] = [];
+      const mentions = (post.mentions ? JSON.parse(post.mentions) : []) as { href: string }[];
+      for (const m of mentions) {
+        const remote = await resolveActor(ctx, m.href);
+        if (remote) recipients.push(remote);
+      }
+      if (post.inReplyToIri) {
+        const author = await replyTargetAuthor(ctx, post.inReplyToIri);
+        if (author && !recipients.some((r) => r.id?.href === author.id?.href)) recipients.push(author);
+      }
+      if (recipients.length > 0) await ctx.sendActivity({ identifier: post.actorId }, recipients, del);
       return true;
     },
 

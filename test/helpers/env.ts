@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { type Config, parseConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/database.ts";
+import { setupLogging } from "../../src/logging.ts";
 import { entities } from "../../src/services.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -77,6 +78,9 @@ export function testEnv(extra: Record<string, string | undefined> = {}): Record<
 }
 
 export function testConfig(databaseUrl: string, dataDir: string, extra: Record<string, string> = {}): Config {
+  // HERALD_TEST_LOG_LEVEL=debug shows in-process servers' logs while debugging a test.
+  if (process.env.HERALD_TEST_LOG_LEVEL)
+    void setupLogging({ log: { level: process.env.HERALD_TEST_LOG_LEVEL as "debug", format: "pretty" } });
   return parseConfig(
     testEnv({
       DATABASE_URL: databaseUrl,

@@ -1,0 +1,195 @@
+/**
+ * Two Herald instances (two organisations, two ports, two databases) talking ActivityPub through
+ * the real HTTP stack on loopback: follow, accept, post, reply into a shared account's inbox,
+ * unfollow — with signatures verified both ways, and forged requests refused.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { IsNull } from "typeorm";
+import { FollowerSchema, FollowingSchema, InboundSchema } from "../../src/federation/entities.ts";
+import { startServer, type RunningServer } from "../../src/server.ts";
+import {
+  freePort,
+  freshDatabaseUrl,
+  TEST_DB,
+  type TestDatabaseUrl,
+  testConfig,
+  waitFor,
+} from "../helpers/env.ts";
+
+interface Instance {
+  readonly s: RunningServer;
+  readonly fresh: TestDatabaseUrl;
+  readonly origin: string;
+}
+
+async function instance(org: string): Promise<Instance> {
+  const fresh = await freshDatabaseUrl();
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const config = testConfig(fresh.url, fresh.dir, {
+    PORT: String(port),
+    HERALD_ORIGIN: origin,
+    HERALD_ORG_NAME: org,
+  });
+  return { s: await startServer(config), fresh, origin };
+}
+
+describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
+  let a: Instance;
+  let b: Instance;
+  let recruitingId: string;
+  let newsId: string;
+  before(async () => {
+    a = await instance("Alpha Corp");
+    b = await instance("Beta Corp");
+    const r = await a.s.services.accounts.createShared("recruiting", "Alpha Recruiting", "test");
+    const n = await b.s.services.accounts.createShared("news", "Beta News", "test");
+    assert.ok(r.ok && n.ok);
+    recruitingId = r.actor.id;
+    newsId = n.actor.id;
+  });
+  after(async () => {
+    for (const i of [a, b]) {
+      await i.s.shutdown("test");
+      await i.fresh.cleanup();
+    }
+  });
+
+  test("WebFinger and the actor document on the handle domain", async () => {
+    const host = new URL(a.origin).host;
+    const wf = await (
+      await fetch(`${a.origin}/.well-known/webfinger?resource=acct:recruiting@${host}`)
+    ).json();
+    const self = wf.links.find((l: { rel: string }) => l.rel === "self");
+    assert.equal(self.href, `${a.origin}/ap/actors/${recruitingId}`);
+    const actor = await (await fetch(self.href, { headers: { accept: "application/activity+json" } })).json();
+    assert.equal(actor.type, "Organization");
+    assert.equal(actor.preferredUsername, "recruiting");
+    assert.equal(actor.name, "Alpha Recruiting");
+    assert.equal(actor.inbox, `${a.origin}/ap/actors/${recruitingId}/inbox`);
+    assert.equal(actor.endpoints.sharedInbox, `${a.origin}/ap/inbox`);
+    assert.match(actor.publicKey.publicKeyPem, /BEGIN PUBLIC KEY/);
+    assert.equal(actor.assertionMethod.length, 2);
+    assert.equal(actor.url, `${a.origin}/@recruiting`);
+    // A browser gets the profile page.
+    const html = await fetch(self.href, { headers: { accept: "text/html" } });
+    assert.equal(html.status, 200);
+    assert.match(await html.text(), /@recruiting@127\.0\.0\.1/);
+  });
+
+  test("an unsigned or forged POST to an inbox is refused with 401", async () => {
+    const res = await fetch(`${a.origin}/ap/actors/${recruitingId}/inbox`, {
+      method: "POST",
+      headers: { "content-type": "application/activity+json" },
+      body: JSON.stringify({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        id: `${b.origin}/forged/1`,
+        type: "Follow",
+        actor: `${b.origin}/ap/actors/${newsId}`,
+        object: `${a.origin}/ap/actors/${recruitingId}`,
+      }),
+    });
+    assert.equal(res.status, 401);
+    const followers = await a.s.services.db.run((em) =>
+      em.getRepository(FollowerSchema).countBy({ actorId: recruitingId }),
+    );
+    assert.equal(followers, 0);
+  });
+
+  test("follow → accept → post → reply lands in the shared account's inbox → unfollow", async () => {
+    const followed = await b.s.services.posting.follow(newsId, `${a.origin}/ap/actors/${recruitingId}`);
+    assert.ok(followed.ok, followed.message);
+    await waitFor(
+      async () =>
+        (await b.s.services.db.run((em) => em.getRepository(FollowingSchema).findOneBy({ actorId: newsId })))
+          ?.status === "accepted",
+      { what: "B's follow to be accepted by A" },
+    );
+    const follower = await a.s.services.db.run((em) =>
+      em.getRepository(FollowerSchema).findOneBy({ actorId: recruitingId }),
+    );
+    assert.equal(follower?.followerIri, `${b.origin}/ap/actors/${newsId}`);
+    assert.equal(follower?.status, "accepted");
+
+    const posted = await a.s.services.posting.post({
+      actorId: recruitingId,
+      text: "We are hiring engineers! #hiring",
+      author: { personId: null, label: "cli:test" },
+    });
+    assert.ok(posted.ok, posted.ok ? "" : posted.message);
+    const received = await waitFor(
+      async () =>
+        (await b.s.services.db.run((em) =>
+          em.getRepository(InboundSchema).findOneBy({ actorId: newsId, kind: "post" }),
+        )) ?? undefined,
+      { what: "A's post in B" },
+    );
+    assert.equal(received.objectIri, posted.id.href);
+    assert.match(received.contentHtml ?? "", /We are hiring engineers!/);
+    assert.match(received.contentHtml ?? "", /href="[^"]*\/tags\/hiring"/);
+
+    const reply = await b.s.services.posting.post({
+      actorId: newsId,
+      text: "Congratulations on growing!",
+      author: { personId: null, label: "cli:test" },
+      inReplyTo: posted.id.href,
+    });
+    assert.ok(reply.ok);
+    const inbox = await waitFor(
+      async () =>
+        (await a.s.services.db.run((em) =>
+          em
+            .getRepository(InboundSchema)
+            .findOneBy({ actorId: recruitingId, kind: "reply", deletedAt: IsNull() }),
+        )) ?? undefined,
+      { what: "B's reply in A's recruiting inbox" },
+    );
+    assert.equal(inbox.inReplyToPostId, posted.post.id);
+    assert.equal(inbox.remoteActorIri, `${b.origin}/ap/actors/${newsId}`);
+    assert.match(inbox.contentHtml ?? "", /Congratulations/);
+
+    // The reply's author deletes it: A honours the Delete.
+    assert.equal(await b.s.services.posting.remove(reply.post.id, "cli:test"), true);
+    await waitFor(
+      async () =>
+        (await a.s.services.db.run((em) => em.getRepository(InboundSchema).findOneBy({ id: inbox.id })))
+          ?.deletedAt
+          ? true
+          : undefined,
+      { what: "the Delete to reach A" },
+    );
+
+    const unfollowed = await b.s.services.posting.unfollow(newsId, `${a.origin}/ap/actors/${recruitingId}`);
+    assert.ok(unfollowed.ok, unfollowed.message);
+    await waitFor(
+      async () =>
+        (await a.s.services.db.run((em) =>
+          em.getRepository(FollowerSchema).countBy({ actorId: recruitingId }),
+        )) === 0 || undefined,
+      { what: "the Undo(Follow) to reach A" },
+    );
+  });
+
+  test("a note is dereferenceable at its id (JSON) and renders HTML for browsers", async () => {
+    const posted = await a.s.services.posting.post({
+      actorId: "recruiting",
+      text: "Open house on Friday",
+      author: { personId: null, label: "cli:test" },
+    });
+    assert.ok(posted.ok);
+    const note = await (await fetch(posted.id, { headers: { accept: "application/activity+json" } })).json();
+    assert.equal(note.type, "Note");
+    assert.equal(note.attributedTo, `${a.origin}/ap/actors/${recruitingId}`);
+    assert.equal(note.to, "as:Public");
+    const page = await fetch(posted.id, { headers: { accept: "text/html" } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Open house on Friday/);
+    const outbox = await (
+      await fetch(`${a.origin}/ap/actors/${recruitingId}/outbox`, {
+        headers: { accept: "application/activity+json" },
+      })
+    ).json();
+    assert.ok(outbox.totalItems >= 2);
+  });
+});
