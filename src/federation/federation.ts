@@ -109,7 +109,8 @@ export function createHeraldFederation(
     .setKeyPairsDispatcher(async (_ctx, identifier) => keys.load(identifier))
     .mapHandle(async (_ctx, username) => {
       const actor = await accounts.byHandle(username);
-      return actor && actor.keysReadyAt ? actor.id : null;
+      // A deleted account no longer resolves (its actor id answers 410 with a Tombstone).
+      return actor && actor.keysReadyAt && !actor.deletedAt ? actor.id : null;
     });
 
   const blockedDomains = async (): Promise<Set<string>> =>
