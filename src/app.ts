@@ -12,6 +12,7 @@ import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
 import { homeRoutes } from "./web/home.ts";
 import { profileRoutes } from "./web/profile.ts";
+import { wellKnownRoutes } from "./federation/well-known.ts";
 
 export function createApp(services: Services): Koa {
   const { config, db } = services;
@@ -31,6 +32,7 @@ export function createApp(services: Services): Koa {
   });
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
+  app.use(wellKnownRoutes(config.origin).routes());
   const profiles = profileRoutes(config, db, services.accounts);
   app.use(profiles.routes());
   const home = homeRoutes(config, db);

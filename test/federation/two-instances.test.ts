@@ -72,6 +72,12 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
     assert.match(actor.publicKey.publicKeyPem, /BEGIN PUBLIC KEY/);
     assert.equal(actor.assertionMethod.length, 2);
     assert.equal(actor.url, `${a.origin}/@recruiting`);
+    const hostMeta = await fetch(`${a.origin}/.well-known/host-meta`);
+    assert.equal(hostMeta.headers.get("access-control-allow-origin"), "*");
+    assert.match(
+      await hostMeta.text(),
+      new RegExp(`template="${a.origin}/\\.well-known/webfinger\\?resource=\\{uri\\}"`),
+    );
     // A browser gets the profile page.
     const html = await fetch(self.href, { headers: { accept: "text/html" } });
     assert.equal(html.status, 200);
