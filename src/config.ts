@@ -35,7 +35,7 @@ export interface Config {
   readonly orgName: string;
   readonly log: { readonly level: LogLevel; readonly format: "pretty" | "json" };
   readonly shutdownTimeoutMs: number;
-  readonly queue: { readonly pollIntervalMs: number; readonly workers: number };
+  readonly queue: { readonly pollIntervalMs: number; readonly workers: number; readonly leaseMs: number };
   readonly secrets: {
     readonly sessionSecret: SecretInput;
     readonly orgSigningKey: SecretInput;
@@ -114,6 +114,7 @@ const envSchema = z.object({
   HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
+  HERALD_QUEUE_LEASE_MS: positiveInt.min(500).default(30_000),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
   HERALD_ACCOUNT_GROUPS: z.string().trim().optional(),
   HERALD_ORG_HANDLE: z
@@ -288,7 +289,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       format: e.HERALD_LOG_FORMAT ?? (production ? "json" : "pretty"),
     },
     shutdownTimeoutMs: e.HERALD_SHUTDOWN_TIMEOUT_MS,
-    queue: { pollIntervalMs: e.HERALD_QUEUE_POLL_MS, workers: e.HERALD_QUEUE_WORKERS },
+    queue: {
+      pollIntervalMs: e.HERALD_QUEUE_POLL_MS,
+      workers: e.HERALD_QUEUE_WORKERS,
+      leaseMs: e.HERALD_QUEUE_LEASE_MS,
+    },
     secrets,
     saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
     accounts: {

@@ -1,13 +1,12 @@
 /**
- * Fedify's KvStore and MessageQueue on MySQL/MariaDB with `@fedify/mysql`, sharing TypeORM's
- * mysql2 pool.
+ * Fedify's KvStore on MySQL/MariaDB with `@fedify/mysql`, sharing TypeORM's mysql2 pool.
  *
  * `@fedify/mysql` 2.3.6 writes JSON with `CAST(? AS JSON)`, which MariaDB rejects (its JSON type
  * is LONGTEXT with a validity check), so every KV write — and therefore every signed inbound
  * POST — fails there. The pool wrapper below rewrites that fragment to a plain `?`, which MySQL 8
  * also accepts for a JSON column (it parses the string). RUNTIME.md.
  */
-import { MysqlKvStore, MysqlMessageQueue } from "@fedify/mysql";
+import { MysqlKvStore } from "@fedify/mysql";
 import type { Database } from "../db/database.ts";
 
 type QueryFn = <T = unknown>(sql: string, values?: unknown) => Promise<[T, unknown]>;
@@ -55,13 +54,7 @@ function promisePoolOf(db: Database): PromisePool {
   return driver.pool.promise();
 }
 
-export function createMysqlStores(db: Database, options: { pollIntervalMs: number }) {
-  const pool = mariadbCompatiblePool(promisePoolOf(db));
-  // Tables come from Herald's migrations (initialized: true): no DDL at request time.
-  const kv = new MysqlKvStore(pool, { initialized: true });
-  const queue = new MysqlMessageQueue(pool, {
-    initialized: true,
-    pollInterval: { milliseconds: options.pollIntervalMs },
-  });
-  return { kv, queue };
+export function createMysqlKvStore(db: Database): MysqlKvStore {
+  // The table comes from Herald's migrations (initialized: true): no DDL at request time.
+  return new MysqlKvStore(mariadbCompatiblePool(promisePoolOf(db)), { initialized: true });
 }

@@ -31,11 +31,22 @@ describe(`database on ${TEST_DB}`, () => {
       "scim_token",
       "audit_event",
       "fedify_kv",
-      "fedify_mq",
+      "delivery_queue",
       "person",
+      "person_email",
       "directory_group",
       "group_member",
       "handle",
+      "domain_event",
+      "event_cursor",
+      "actor",
+      "actor_key",
+      "follower",
+      "following",
+      "post",
+      "inbound_message",
+      "reaction",
+      "domain_block",
     ]) {
       const rows = await t.db.query(`SELECT COUNT(*) AS n FROM ${table}`);
       assert.equal(rows.length, 1, table);

@@ -8,10 +8,10 @@ import { testMessageQueue } from "@fedify/testing";
 import { Temporal } from "@js-temporal/polyfill";
 import { createStores } from "../../src/federation/federation.ts";
 import { mariadbCompatibleSql } from "../../src/federation/mysql-store.ts";
-import { SqliteMessageQueue } from "../../src/federation/sqlite-store.ts";
+import { SqlMessageQueue } from "../../src/federation/queue.ts";
 import { FIXTURES, migratedDatabase, TEST_DB, type TestDb, waitFor } from "../helpers/env.ts";
 
-const queueConfig = { queue: { pollIntervalMs: 100, workers: 2 } };
+const queueConfig = { queue: { pollIntervalMs: 100, workers: 2, leaseMs: 30_000 } };
 
 describe(`Fedify stores on ${TEST_DB}`, () => {
   let t: TestDb;
@@ -98,11 +98,11 @@ describe("MariaDB compatibility of @fedify/mysql's SQL", () => {
   });
 });
 
-describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, () => {
+describe(`SqlMessageQueue is at-least-once on ${TEST_DB}`, () => {
   test("a message whose worker process was killed is handed to another worker when its lease runs out", async () => {
     const t = await migratedDatabase();
     try {
-      await new SqliteMessageQueue(t.db).enqueue({ deliver: "to everyone" });
+      await new SqlMessageQueue(t.db).enqueue({ deliver: "to everyone" });
       // A real process takes the message, reports it, and hangs in the handler until killed.
       const child = spawn(process.execPath, [path.join(FIXTURES, "scripts/hanging-worker.ts"), t.url], {
         stdio: ["ignore", "pipe", "inherit"],
@@ -116,13 +116,13 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
         what: "the child worker to take the message",
       });
       const leased = await t.db.query<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM "fedify_mq" WHERE "lease_owner" IS NOT NULL`,
+        "SELECT COUNT(*) AS n FROM delivery_queue WHERE lease_owner IS NOT NULL",
       );
       assert.equal(Number(leased[0].n), 1, "the message is leased, not deleted, while handled");
       child.kill("SIGKILL");
       await exited;
 
-      const survivor = new SqliteMessageQueue(t.db, { pollIntervalMs: 50, workers: 1 });
+      const survivor = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1 });
       const got: unknown[] = [];
       const stop = new AbortController();
       const listening = survivor.listen((m) => void got.push(m), { signal: stop.signal });
@@ -130,7 +130,7 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
       assert.deepEqual(got, [{ deliver: "to everyone" }]);
       stop.abort();
       await listening;
-      const [row] = await t.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "fedify_mq"`);
+      const [row] = await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM delivery_queue");
       assert.equal(Number(row.n), 0, "the redelivered message is acknowledged");
     } finally {
       await t.close();
@@ -140,8 +140,8 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
   test("a slow handler keeps its lease: the message is not handed out twice", async () => {
     const t = await migratedDatabase();
     try {
-      const a = new SqliteMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
-      const b = new SqliteMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
+      const a = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
+      const b = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
       const seen: string[] = [];
       const stop = new AbortController();
       const slow = (who: string) => async () => {
@@ -164,7 +164,7 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
   test("stopping a listener waits for the handler in flight and acknowledges its message (graceful drain)", async () => {
     const t = await migratedDatabase();
     try {
-      const q = new SqliteMessageQueue(t.db, { pollIntervalMs: 50, workers: 1 });
+      const q = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1 });
       const stop = new AbortController();
       let finished = false;
       let started = false;
@@ -181,7 +181,7 @@ describe("SqliteMessageQueue is at-least-once", { skip: TEST_DB !== "sqlite" }, 
       stop.abort();
       await listening;
       assert.equal(finished, true, "listen() resolved before the handler finished");
-      const [row] = await t.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "fedify_mq"`);
+      const [row] = await t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM delivery_queue");
       assert.equal(Number(row.n), 0);
     } finally {
       await t.close();

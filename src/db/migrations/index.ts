@@ -2,6 +2,7 @@ import { Foundation1763700000001 } from "./0001-foundation.ts";
 import { Directory1763700000002 } from "./0002-directory.ts";
 import { Scim1763700000003 } from "./0003-scim.ts";
 import { Federation1763700000004 } from "./0004-federation.ts";
+import { DeliveryQueue1763700000005 } from "./0005-delivery-queue.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   Directory1763700000002,
   Scim1763700000003,
   Federation1763700000004,
+  DeliveryQueue1763700000005,
 ];
