@@ -22,7 +22,12 @@ export function createApp(services: Services): Koa {
   app.use(requestContext());
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
-  app.use(fedifyMiddleware(services.federation, config.origin));
+  app.use(
+    fedifyMiddleware(services.federation, config.origin, {
+      maxBodyBytes: config.inbox.maxBodyBytes,
+      limiter: createRateLimiter({ ratePerSecond: config.inbox.ratePerSecond, burst: config.inbox.burst }),
+    }),
+  );
   const scim = scimRoutes({
     service: services.scim,
     tokens: services.tokens,

@@ -44,6 +44,7 @@ export interface Config {
   };
   readonly saml: { readonly idpMetadata: string | undefined };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly accounts: {
     /** When non-empty, only members of these SCIM groups (display names) get accounts. */
     readonly eligibleGroups: readonly string[];
@@ -124,6 +125,9 @@ const envSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9_]{0,28}[a-z0-9])?$/, "expected a handle: 1–30 of a-z, 0-9 and _")
     .optional(),
   HERALD_PROFILE_FIELDS: z.string().trim().default("title"),
+  HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
+  HERALD_INBOX_BURST: positiveInt.default(500),
+  HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
   HERALD_SCIM_BURST: positiveInt.default(2000),
   HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -296,6 +300,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     },
     secrets,
     saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+    inbox: {
+      ratePerSecond: e.HERALD_INBOX_RATE_PER_SECOND,
+      burst: e.HERALD_INBOX_BURST,
+      maxBodyBytes: e.HERALD_INBOX_MAX_BODY_BYTES,
+    },
     accounts: {
       eligibleGroups: (e.HERALD_ACCOUNT_GROUPS ?? "")
         .split(",")

@@ -7,12 +7,35 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
+import type { RateLimiter } from "../http/rate-limit.ts";
 import type { FederationContextData, HeraldFederation } from "./federation.ts";
 
-export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Middleware {
+export interface InboundLimits {
+  readonly maxBodyBytes: number;
+  /** Per client address, for POSTs (inbox deliveries). */
+  readonly limiter: RateLimiter;
+}
+
+export function fedifyMiddleware(
+  federation: HeraldFederation,
+  origin: URL,
+  limits: InboundLimits,
+): Middleware {
   return async (ctx, next) => {
     // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
     if (ctx.path.startsWith("/scim/") || ctx.path === "/healthz") return next();
+    if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
+      // Deliveries: refuse oversized bodies before Fedify reads them, and throttle per sender
+      // address (the remote host, on the network level) before any signature work.
+      const declared = Number(ctx.get("content-length") || "0");
+      if (declared > limits.maxBodyBytes)
+        ctx.throw(413, `Activities are limited to ${limits.maxBodyBytes} bytes.`);
+      const d = limits.limiter.take(ctx.ip);
+      if (!d.allowed) {
+        ctx.set("Retry-After", String(d.retryAfterSeconds));
+        ctx.throw(429, "Too many deliveries from this address; retry later.");
+      }
+    }
     // The configured public origin, not the Host header: ids, WebFinger answers and RFC 9421's
     // @authority must all agree with what remote servers were told, whatever proxy sits between.
     const url = new URL(ctx.originalUrl, origin);
@@ -25,7 +48,7 @@ export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Mid
     const request = new Request(url, {
       method: ctx.method,
       headers,
-      body: hasBody ? lazyBody(ctx.req) : undefined,
+      body: hasBody ? lazyBody(ctx.req, limits.maxBodyBytes) : undefined,
       // @ts-expect-error: Node's fetch needs duplex for a streamed body; lib.dom lacks it.
       duplex: hasBody ? "half" : undefined,
     });
@@ -64,8 +87,9 @@ export function fedifyMiddleware(federation: HeraldFederation, origin: URL): Mid
  * A request body stream that touches the Node request only when Fedify reads it, so a request
  * Fedify does not handle reaches the Koa routes (and their body parsers) untouched.
  */
-function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+function lazyBody(req: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let seen = 0;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

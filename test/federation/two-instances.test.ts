@@ -4,6 +4,7 @@
  * unfollow — with signatures verified both ways, and forged requests refused.
  */
 import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { IsNull } from "typeorm";
 import { FollowerSchema, FollowingSchema, InboundSchema } from "../../src/federation/entities.ts";
@@ -16,6 +17,44 @@ import {
   testConfig,
   waitFor,
 } from "../helpers/env.ts";
+
+/** The fields and key shapes Mastodon and other servers rely on in an actor document. */
+function lintActor(
+  actor: Record<string, unknown> & { publicKey: Record<string, string>; assertionMethod: unknown },
+) {
+  for (const field of [
+    "id",
+    "type",
+    "preferredUsername",
+    "inbox",
+    "outbox",
+    "followers",
+    "following",
+    "url",
+    "name",
+  ]) {
+    assert.ok(typeof actor[field] === "string" && actor[field] !== "", `actor.${field}`);
+  }
+  for (const field of ["inbox", "outbox", "followers", "following"]) {
+    assert.ok(String(actor[field]).startsWith(String(actor.id)), `${field} lives under the actor id`);
+  }
+  assert.equal(actor.publicKey.owner, actor.id);
+  assert.ok(actor.publicKey.id.startsWith(`${actor.id}#`));
+  const key = createPublicKey(actor.publicKey.publicKeyPem);
+  assert.equal(key.asymmetricKeyType, "rsa");
+  assert.equal(key.asymmetricKeyDetails?.modulusLength, 2048);
+  const multikeys = [actor.assertionMethod].flat() as Record<string, string>[];
+  assert.deepEqual(
+    multikeys.map((m) => m.type),
+    ["Multikey", "Multikey"],
+  );
+  for (const m of multikeys) assert.equal(m.controller, actor.id);
+  // Ed25519 multikeys are multibase base58btc with the 0xed01 prefix: "z6Mk…".
+  assert.ok(
+    multikeys.some((m) => m.publicKeyMultibase.startsWith("z6Mk")),
+    "an Ed25519 multikey",
+  );
+}
 
 interface Instance {
   readonly s: RunningServer;
@@ -72,6 +111,7 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
     assert.match(actor.publicKey.publicKeyPem, /BEGIN PUBLIC KEY/);
     assert.equal(actor.assertionMethod.length, 2);
     assert.equal(actor.url, `${a.origin}/@recruiting`);
+    lintActor(actor);
     const hostMeta = await fetch(`${a.origin}/.well-known/host-meta`);
     assert.equal(hostMeta.headers.get("access-control-allow-origin"), "*");
     assert.match(
