@@ -95,8 +95,11 @@ function lazyBody(req: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): Re
       async pull(controller) {
         reader ??= (Readable.toWeb(req) as ReadableStream<Uint8Array>).getReader();
         const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) return controller.close();
+        seen += value.byteLength;
+        // Chunked bodies carry no Content-Length: stop reading past the limit.
+        if (seen > maxBytes) return controller.error(new Error("request body too large"));
+        controller.enqueue(value);
       },
       cancel(reason) {
         return reader?.cancel(reason);
