@@ -8,7 +8,7 @@ import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { recordAudit } from "./db/audit.ts";
-import { DomainBlockSchema } from "./federation/entities.ts";
+import { DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
 import { setupLogging } from "./logging.ts";
 import { createServices, entities, type Services } from "./services.ts";
@@ -27,6 +27,12 @@ Commands:
   accounts                   List the fediverse accounts Herald serves.
   post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct]
                              Publish a post (delivered by the server's queue).
+  edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it).
+  delete-post <post-id>                Delete a post (sends Delete).
+  account set <account> [--manual-approval on|off] [--sign-posts on|off] [--name <display>] [--summary <text>]
+  followers <account> [--pending]      List followers (or pending follow requests).
+  approve <account> <follower-url> | reject <account> <follower-url>
+                                       Decide a pending follow request (manual approval).
   follow <account> <@user@host|url>    Make an account follow a remote account.
   unfollow <account> <@user@host|url>
   domain block <domain> [--reason <text>] | domain unblock <domain> | domain list
@@ -103,6 +109,10 @@ async function run(argv: string[]): Promise<void> {
       "reply-to": { type: "string" },
       visibility: { type: "string" },
       reason: { type: "string" },
+      "manual-approval": { type: "string" },
+      "sign-posts": { type: "string" },
+      summary: { type: "string" },
+      pending: { type: "boolean" },
     },
   });
   const [command, ...rest] = positionals;
@@ -237,6 +247,79 @@ async function run(argv: string[]): Promise<void> {
         if (!r.ok) throw new Failure(r.message);
         out(`Posted: ${r.url.href}`);
         out(r.id.href);
+      });
+      return;
+    }
+    case "edit-post":
+    case "delete-post": {
+      const [postId, text, ...extra] = rest;
+      if (!postId || extra.length > 0 || (command === "edit-post") !== (text !== undefined))
+        throw new UsageError(HELP);
+      await withServices(config, async ({ posting }) => {
+        if (command === "edit-post") {
+          const r = await posting.edit(postId, text!, operator());
+          if (!r.ok) throw new Failure(r.message);
+          out(`Edited: ${r.url.href}`);
+        } else {
+          if (!(await posting.remove(postId, operator()))) throw new Failure(`No post ${postId}.`);
+          out(`Deleted post ${postId}.`);
+        }
+      });
+      return;
+    }
+    case "account": {
+      const [sub, account, ...extra] = rest;
+      if (sub !== "set" || !account || extra.length > 0) throw new UsageError(HELP);
+      const flag = (v: string | undefined, name: string) => {
+        if (v === undefined) return undefined;
+        if (v !== "on" && v !== "off") throw new UsageError(`--${name} takes on or off`);
+        return v === "on";
+      };
+      await withServices(config, async ({ accounts }) => {
+        const updated = await accounts.configure(
+          account,
+          {
+            manualApproval: flag(values["manual-approval"], "manual-approval"),
+            signPosts: flag(values["sign-posts"], "sign-posts"),
+            displayName: values.name,
+            summary: values.summary,
+          },
+          operator(),
+        );
+        if (!updated) throw new Failure(`No account ${account}.`);
+        out(
+          `@${updated.handle}: manual approval ${updated.manualApproval ? "on" : "off"}, signed posts ${updated.signPosts ? "on" : "off"}.`,
+        );
+      });
+      return;
+    }
+    case "followers": {
+      const [account, ...extra] = rest;
+      if (!account || extra.length > 0) throw new UsageError(HELP);
+      await withServices(config, async ({ accounts, db }) => {
+        const actor = (await accounts.byHandle(account.replace(/^@/, ""))) ?? (await accounts.byId(account));
+        if (!actor) throw new Failure(`No account ${account}.`);
+        const rows = await db.run((em) =>
+          em.getRepository(FollowerSchema).find({
+            where: { actorId: actor.id, status: values.pending ? "pending" : "accepted" },
+            order: { createdAt: "ASC" },
+          }),
+        );
+        for (const r of rows) out(`${r.followerIri}\t${r.createdAt.toISOString()}`);
+        if (rows.length === 0) out(values.pending ? "No pending follow requests." : "No followers.");
+      });
+      return;
+    }
+    case "approve":
+    case "reject": {
+      const [account, follower, ...extra] = rest;
+      if (!account || !follower || extra.length > 0) throw new UsageError(HELP);
+      await withServices(config, async ({ accounts, posting }) => {
+        const actor = (await accounts.byHandle(account.replace(/^@/, ""))) ?? (await accounts.byId(account));
+        if (!actor) throw new Failure(`No account ${account}.`);
+        const r = await posting.decideFollower(actor.id, follower, command === "approve", operator());
+        if (!r.ok) throw new Failure(r.message);
+        out(r.message);
       });
       return;
     }

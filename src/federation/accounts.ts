@@ -207,6 +207,38 @@ export function createAccounts(deps: {
       return { ok: true, actor: { ...created, keysReadyAt: new Date() } };
     },
 
+    /** Account settings an operator may change. */
+    async configure(
+      idOrHandle: string,
+      settings: { manualApproval?: boolean; signPosts?: boolean; displayName?: string; summary?: string },
+      by: string,
+    ): Promise<ActorRow | undefined> {
+      const actor =
+        (await db.run((em) => em.getRepository(ActorSchema).findOneBy({ id: idOrHandle }))) ??
+        (await db.run((em) =>
+          em.getRepository(ActorSchema).findOneBy({ handle: idOrHandle.replace(/^@/, "").toLowerCase() }),
+        ));
+      if (!actor || actor.deletedAt) return undefined;
+      const changes: Partial<ActorRow> = { updatedAt: new Date() };
+      if (settings.manualApproval !== undefined) changes.manualApproval = settings.manualApproval;
+      if (settings.signPosts !== undefined) changes.signPosts = settings.signPosts;
+      if (settings.displayName !== undefined && actor.kind !== "person")
+        changes.displayName = settings.displayName;
+      if (settings.summary !== undefined) changes.summary = settings.summary;
+      await db.transaction(async (em) => {
+        await em.getRepository(ActorSchema).update({ id: actor.id }, changes);
+        await recordAudit(em, {
+          actor: by,
+          action: "account.configure",
+          targetType: "actor",
+          targetId: actor.id,
+          detail: { ...settings },
+        });
+      });
+      await announcer?.actorUpdated(actor.id);
+      return { ...actor, ...changes };
+    },
+
     /** The organization's own actor, created on first use. */
     async ensureOrgActor(): Promise<ActorRow> {
       const existing = await db.run((em) => em.getRepository(ActorSchema).findOneBy({ kind: "org" }));

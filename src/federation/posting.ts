@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "@fedify/fedify";
 import {
+  Accept,
   type Actor,
   Create,
   Delete,
@@ -14,6 +15,7 @@ import {
   isActor,
   Note,
   type Recipient,
+  Reject,
   Tombstone,
   Undo,
   Update,
@@ -27,6 +29,7 @@ import { logger } from "../logging.ts";
 import type { Accounts, ActorAnnouncer } from "./accounts.ts";
 import {
   type ActorRow,
+  FollowerSchema,
   FollowingSchema,
   iriHash,
   type PostRow,
@@ -178,6 +181,21 @@ export function createPosting(deps: {
     }
   }
 
+  /** Those who got a post outside the followers collection: the mentioned, the replied-to. */
+  async function outsideFollowers(ctx: Context<FederationContextData>, post: PostRow): Promise<Recipient[]> {
+    const recipients: Recipient[] = [];
+    const mentions = (post.mentions ? JSON.parse(post.mentions) : []) as { href: string }[];
+    for (const m of mentions) {
+      const remote = await resolveActor(ctx, m.href);
+      if (remote) recipients.push(remote);
+    }
+    if (post.inReplyToIri) {
+      const author = await replyTargetAuthor(ctx, post.inReplyToIri);
+      if (author && !recipients.some((r) => r.id?.href === author.id?.href)) recipients.push(author);
+    }
+    return recipients;
+  }
+
   return {
     announcer,
 
@@ -253,6 +271,68 @@ export function createPosting(deps: {
       return { ok: true, post, url: note.url as URL, id: note.id! };
     },
 
+    /** Edits a post's text and sends Update(Note) to those who got it. */
+    async edit(postId: string, text: string, by: string): Promise<PostResult> {
+      const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
+      if (!post || post.deletedAt) return { ok: false, reason: "not-found", message: `No post ${postId}.` };
+      const actor = await usableActor(post.actorId);
+      if (!("id" in actor)) return { ok: false, ...actor };
+      const trimmed = text.trim();
+      if (trimmed === "" || trimmed.length > 5000) {
+        return { ok: false, reason: "invalid", message: "A post needs 1–5,000 characters of text." };
+      }
+      const mentions = new Map<string, URL>(
+        ((post.mentions ? JSON.parse(post.mentions) : []) as { name: string; href: string }[]).map((m) => [
+          m.name.replace(/^@/, "").toLowerCase(),
+          new URL(m.href),
+        ]),
+      );
+      const { html, hashtags } = renderText(trimmed, config.origin, mentions);
+      const updated: PostRow = {
+        ...post,
+        contentHtml: html,
+        contentText: trimmed,
+        hashtags: JSON.stringify(hashtags),
+        updatedAt: new Date(),
+      };
+      await db.transaction(async (em) => {
+        await em
+          .getRepository(PostSchema)
+          .update(
+            { id: postId },
+            {
+              contentHtml: html,
+              contentText: trimmed,
+              hashtags: updated.hashtags,
+              updatedAt: updated.updatedAt,
+            },
+          );
+        await recordAudit(em, {
+          actor: by,
+          action: "post.edit",
+          targetType: "post",
+          targetId: postId,
+          detail: { before: post.contentText, after: trimmed },
+        });
+      });
+      const ctx = context();
+      const note = noteOf(ctx, config.origin, actor, updated);
+      const update = new Update({
+        id: new URL(`${note.id!.href}#update/${updated.updatedAt!.getTime()}`),
+        actor: ctx.getActorUri(actor.id),
+        object: note,
+        published: note.updated,
+        tos: note.toIds,
+        ccs: note.ccIds,
+      });
+      if (post.visibility !== "direct") {
+        await ctx.sendActivity({ identifier: actor.id }, "followers", update, { preferSharedInbox: true });
+      }
+      const recipients = await outsideFollowers(ctx, post);
+      if (recipients.length > 0) await ctx.sendActivity({ identifier: actor.id }, recipients, update);
+      return { ok: true, post: updated, url: note.url as URL, id: note.id! };
+    },
+
     async remove(postId: string, by: string): Promise<boolean> {
       const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
       if (!post || post.deletedAt) return false;
@@ -270,19 +350,63 @@ export function createPosting(deps: {
       if (post.visibility !== "direct") {
         await ctx.sendActivity({ identifier: post.actorId }, "followers", del, { preferSharedInbox: true });
       }
-      // Those who got the post outside the followers collection: the mentioned, the replied-to.
-      const recipients: Recipient[] = [];
-      const mentions = (post.mentions ? JSON.parse(post.mentions) : []) as { href: string }[];
-      for (const m of mentions) {
-        const remote = await resolveActor(ctx, m.href);
-        if (remote) recipients.push(remote);
-      }
-      if (post.inReplyToIri) {
-        const author = await replyTargetAuthor(ctx, post.inReplyToIri);
-        if (author && !recipients.some((r) => r.id?.href === author.id?.href)) recipients.push(author);
-      }
+      const recipients = await outsideFollowers(ctx, post);
       if (recipients.length > 0) await ctx.sendActivity({ identifier: post.actorId }, recipients, del);
       return true;
+    },
+
+    /** Accepts or rejects a pending follower (accounts with manual approval). */
+    async decideFollower(
+      actorId: string,
+      followerIri: string,
+      accept: boolean,
+      by: string,
+    ): Promise<{ ok: boolean; message: string }> {
+      const actor = await usableActor(actorId);
+      if (!("id" in actor)) return { ok: false, message: actor.message };
+      const row = await db.run((em) =>
+        em.getRepository(FollowerSchema).findOneBy({ actorId: actor.id, followerHash: iriHash(followerIri) }),
+      );
+      if (!row || row.status !== "pending")
+        return { ok: false, message: `${followerIri} has no pending follow request for @${actor.handle}.` };
+      await db.transaction(async (em) => {
+        if (accept)
+          await em
+            .getRepository(FollowerSchema)
+            .update({ actorId: actor.id, followerHash: row.followerHash }, { status: "accepted" });
+        else
+          await em
+            .getRepository(FollowerSchema)
+            .delete({ actorId: actor.id, followerHash: row.followerHash });
+        await recordAudit(em, {
+          actor: by,
+          action: accept ? "follower.accept" : "follower.reject",
+          targetType: "actor",
+          targetId: actor.id,
+          detail: { follower: followerIri },
+        });
+      });
+      const ctx = context();
+      const follow = new Follow({
+        id: row.followIri ? new URL(row.followIri) : null,
+        actor: new URL(row.followerIri),
+        object: ctx.getActorUri(actor.id),
+      });
+      const recipient = { id: new URL(row.followerIri), inboxId: new URL(row.inboxIri) };
+      const Kind = accept ? Accept : Reject;
+      await ctx.sendActivity(
+        { identifier: actor.id },
+        recipient,
+        new Kind({
+          id: new URL(`#decisions/${randomUUID()}`, ctx.getActorUri(actor.id)),
+          actor: ctx.getActorUri(actor.id),
+          object: follow,
+        }),
+      );
+      return {
+        ok: true,
+        message: `${accept ? "Accepted" : "Rejected"} ${followerIri} for @${actor.handle}.`,
+      };
     },
 
     /** Our actor follows a remote account (`@user@host` or an actor URL). */

@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { IsNull } from "typeorm";
-import { FollowerSchema, FollowingSchema, InboundSchema } from "../../src/federation/entities.ts";
+import { Announce, isActor, Like } from "@fedify/vocab";
+import {
+  FollowerSchema,
+  FollowingSchema,
+  InboundSchema,
+  ReactionSchema,
+} from "../../src/federation/entities.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import {
   freePort,
@@ -175,6 +181,49 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
     assert.match(received.contentHtml ?? "", /We are hiring engineers!/);
     assert.match(received.contentHtml ?? "", /href="[^"]*\/tags\/hiring"/);
 
+    // An edit reaches the follower as Update(Note).
+    const edited = await a.s.services.posting.edit(
+      posted.post.id,
+      "We are hiring engineers and designers! #hiring",
+      "cli:test",
+    );
+    assert.ok(edited.ok);
+    await waitFor(
+      async () =>
+        /designers/.test(
+          (await b.s.services.db.run((em) => em.getRepository(InboundSchema).findOneBy({ id: received.id })))
+            ?.contentHtml ?? "",
+        ) || undefined,
+      { what: "the Update(Note) to reach B" },
+    );
+
+    // B likes and boosts A's post: A counts both, once each.
+    const bctx = b.s.services.federation.createContext(new URL(b.origin), { requestId: "test" });
+    const recruiter = await bctx.lookupObject(`${a.origin}/ap/actors/${recruitingId}`);
+    assert.ok(recruiter && isActor(recruiter));
+    for (const [Kind, n] of [
+      [Like, 1],
+      [Like, 2],
+      [Announce, 1],
+    ] as const) {
+      await bctx.sendActivity(
+        { identifier: newsId },
+        recruiter,
+        new Kind({
+          id: new URL(`${b.origin}/test/${Kind.name}/${n}`),
+          actor: bctx.getActorUri(newsId),
+          object: posted.id,
+        }),
+      );
+    }
+    await waitFor(
+      async () =>
+        (await a.s.services.db.run((em) =>
+          em.getRepository(ReactionSchema).countBy({ postId: posted.post.id }),
+        )) === 2 || undefined,
+      { what: "the Like and the Announce to be counted" },
+    );
+
     const reply = await b.s.services.posting.post({
       actorId: newsId,
       text: "Congratulations on growing!",
@@ -215,6 +264,61 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
         )) === 0 || undefined,
       { what: "the Undo(Follow) to reach A" },
     );
+  });
+
+  test("manual approval: the follow waits until an operator approves it; a rejection removes it", async () => {
+    const pr = await a.s.services.accounts.createShared("pr", "Alpha PR", "test");
+    assert.ok(pr.ok);
+    const configured = await a.s.services.accounts.configure("pr", { manualApproval: true }, "cli:test");
+    assert.equal(configured?.manualApproval, true);
+    const doc = await (
+      await fetch(`${a.origin}/ap/actors/${pr.actor.id}`, {
+        headers: { accept: "application/activity+json" },
+      })
+    ).json();
+    assert.equal(doc.manuallyApprovesFollowers, true);
+    const following = async () =>
+      b.s.services.db.run((em) =>
+        em.getRepository(FollowingSchema).findOneBy({ actorId: newsId, targetIri: doc.id }),
+      );
+    const follower = async () =>
+      a.s.services.db.run((em) => em.getRepository(FollowerSchema).findOneBy({ actorId: pr.actor.id }));
+
+    assert.ok((await b.s.services.posting.follow(newsId, doc.id)).ok);
+    await waitFor(async () => ((await follower())?.status === "pending" ? true : undefined), {
+      what: "a pending request at A",
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await following())?.status, "pending", "no Accept before approval");
+    const approved = await a.s.services.posting.decideFollower(
+      pr.actor.id,
+      `${b.origin}/ap/actors/${newsId}`,
+      true,
+      "cli:test",
+    );
+    assert.ok(approved.ok, approved.message);
+    await waitFor(async () => ((await following())?.status === "accepted" ? true : undefined), {
+      what: "the approval to reach B",
+    });
+
+    // Again, rejected this time.
+    assert.ok((await b.s.services.posting.unfollow(newsId, doc.id)).ok);
+    await waitFor(async () => ((await follower()) === null ? true : undefined), { what: "the unfollow" });
+    assert.ok((await b.s.services.posting.follow(newsId, doc.id)).ok);
+    await waitFor(async () => ((await follower())?.status === "pending" ? true : undefined), {
+      what: "a second request",
+    });
+    const rejected = await a.s.services.posting.decideFollower(
+      pr.actor.id,
+      `${b.origin}/ap/actors/${newsId}`,
+      false,
+      "cli:test",
+    );
+    assert.ok(rejected.ok);
+    await waitFor(async () => ((await following()) === null ? true : undefined), {
+      what: "the Reject to reach B",
+    });
+    assert.equal(await follower(), null);
   });
 
   test("a note is dereferenceable at its id (JSON) and renders HTML for browsers", async () => {
