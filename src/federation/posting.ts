@@ -296,17 +296,15 @@ export function createPosting(deps: {
         updatedAt: new Date(),
       };
       await db.transaction(async (em) => {
-        await em
-          .getRepository(PostSchema)
-          .update(
-            { id: postId },
-            {
-              contentHtml: html,
-              contentText: trimmed,
-              hashtags: updated.hashtags,
-              updatedAt: updated.updatedAt,
-            },
-          );
+        await em.getRepository(PostSchema).update(
+          { id: postId },
+          {
+            contentHtml: html,
+            contentText: trimmed,
+            hashtags: updated.hashtags,
+            updatedAt: updated.updatedAt,
+          },
+        );
         await recordAudit(em, {
           actor: by,
           action: "post.edit",
