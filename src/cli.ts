@@ -29,6 +29,7 @@ Commands:
                              Publish a post (delivered by the server's queue).
   edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it).
   delete-post <post-id>                Delete a post (sends Delete).
+  account rename <account> <new-handle>   Move an account to a new handle (Move; the old handle stays reserved).
   account set <account> [--manual-approval on|off] [--sign-posts on|off] [--name <display>] [--summary <text>]
   followers <account> [--pending]      List followers (or pending follow requests).
   approve <account> <follower-url> | reject <account> <follower-url>
@@ -269,6 +270,15 @@ async function run(argv: string[]): Promise<void> {
     }
     case "account": {
       const [sub, account, ...extra] = rest;
+      if (sub === "rename") {
+        if (!account || extra.length !== 1) throw new UsageError(HELP);
+        await withServices(config, async ({ posting }) => {
+          const r = await posting.rename(account, extra[0], operator());
+          if (!r.ok) throw new Failure(r.message);
+          out(r.message);
+        });
+        return;
+      }
       if (sub !== "set" || !account || extra.length > 0) throw new UsageError(HELP);
       const flag = (v: string | undefined, name: string) => {
         if (v === undefined) return undefined;

@@ -42,8 +42,10 @@ export function createServices(
 ): Services {
   const keys = createKeyStore(db);
   const accounts = createAccounts({ db, config, keys });
-  const federation = createHeraldFederation(config, db, { accounts, keys });
+  const hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> } = {};
+  const federation = createHeraldFederation(config, db, { accounts, keys, hooks });
   const posting = createPosting({ db, config, federation, accounts });
+  hooks.follow = (ourActorId, target) => posting.follow(ourActorId, target);
   accounts.setAnnouncer(posting.announcer);
   const events = createEventDispatcher(db, [accounts.consumer, ...consumers]);
   return {

@@ -76,6 +76,8 @@ export function createAccounts(deps: {
       keysReadyAt: null,
       suspendedAt: null,
       deletedAt: null,
+      movedToId: null,
+      formerPersonId: null,
     };
     await em.getRepository(ActorSchema).insert(actor);
     return actor;
@@ -205,6 +207,64 @@ export function createAccounts(deps: {
       }
       await keys.ensure(created.id);
       return { ok: true, actor: { ...created, keysReadyAt: new Date() } };
+    },
+
+    /**
+     * Renames an account: a new actor with the new handle, the old one marked as moved to it (it
+     * keeps its handle, which stays issued forever, as an alias). The caller announces the Move.
+     */
+    async rename(
+      idOrHandle: string,
+      newHandle: string,
+      by: string,
+    ): Promise<{ ok: true; from: ActorRow; to: ActorRow } | { ok: false; message: string }> {
+      const h = newHandle.replace(/^@/, "").toLowerCase();
+      if (!isValidHandle(h) || RESERVED_HANDLES.has(h))
+        return { ok: false, message: `"${newHandle}" cannot be a handle.` };
+      const from =
+        (await db.run((em) =>
+          em.getRepository(ActorSchema).findOneBy({ handle: idOrHandle.replace(/^@/, "").toLowerCase() }),
+        )) ?? (await db.run((em) => em.getRepository(ActorSchema).findOneBy({ id: idOrHandle })));
+      if (!from || from.deletedAt) return { ok: false, message: `No account ${idOrHandle}.` };
+      if (from.movedToId) return { ok: false, message: `@${from.handle} has already moved.` };
+      if (from.kind === "org")
+        return { ok: false, message: "The organization's account is renamed with HERALD_ORG_HANDLE." };
+      const to = await db.transaction(async (em) => {
+        if (await em.getRepository(HandleSchema).findOneBy({ handle: h })) return undefined;
+        await em
+          .getRepository(ActorSchema)
+          .update({ id: from.id }, { personId: null, formerPersonId: from.personId, updatedAt: new Date() });
+        const row = await newActor(em, from.kind, h, from.displayName, from.personId);
+        await em
+          .getRepository(ActorSchema)
+          .update(
+            { id: row.id },
+            { manualApproval: from.manualApproval, signPosts: from.signPosts, summary: from.summary },
+          );
+        await em.getRepository(ActorSchema).update({ id: from.id }, { movedToId: row.id });
+        await em
+          .getRepository(HandleSchema)
+          .insert({
+            handle: h,
+            ownerKind: from.kind === "person" ? "person" : "shared",
+            ownerId: from.personId ?? row.id,
+            issuedAt: new Date(),
+          });
+        if (from.personId) await em.getRepository(PersonSchema).update({ id: from.personId }, { handle: h });
+        await recordAudit(em, {
+          actor: by,
+          action: "account.rename",
+          targetType: "actor",
+          targetId: from.id,
+          detail: { from: from.handle, to: h, newActor: row.id },
+        });
+        return row;
+      });
+      if (!to)
+        return { ok: false, message: `The handle @${h} is already issued (handles are never recycled).` };
+      await keys.ensure(to.id);
+      const fresh = await db.run((em) => em.getRepository(ActorSchema).findOneByOrFail({ id: to.id }));
+      return { ok: true, from: { ...from, movedToId: to.id }, to: fresh };
     },
 
     /** Account settings an operator may change. */

@@ -6,7 +6,7 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { escapeHtml } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
-import type { ActorRow } from "./entities.ts";
+import { type ActorRow, ActorSchema } from "./entities.ts";
 
 export function profileUrl(origin: URL, handle: string): URL {
   return new URL(`/@${handle}`, origin);
@@ -23,8 +23,9 @@ export async function actorDocument(
   const id = ctx.getActorUri(actor.id);
   if (actor.deletedAt) return new Tombstone({ id, deleted: instant(actor.deletedAt) });
   const pairs = await ctx.getActorKeyPairs(actor.id);
-  const person = actor.personId
-    ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: actor.personId! }))
+  const personId = actor.personId ?? actor.formerPersonId;
+  const person = personId
+    ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
     : null;
   const fields: PropertyValue[] = [];
   if (person) {
@@ -43,8 +44,14 @@ export async function actorDocument(
       : actor.kind === "shared"
         ? `An official account of ${config.orgName}.`
         : `${config.orgName} on the fediverse.`);
+  const aliases: URL[] = [];
+  const movedFrom = await db.run((em) => em.getRepository(ActorSchema).findBy({ movedToId: actor.id }));
+  for (const old of movedFrom) aliases.push(ctx.getActorUri(old.id));
   const values = {
     id,
+    // The previous actor of a renamed account, so followers may move (Mastodon's alsoKnownAs).
+    aliases,
+    successor: actor.movedToId ? ctx.getActorUri(actor.movedToId) : null,
     preferredUsername: actor.handle,
     name: person?.displayName ?? actor.displayName,
     summary: `<p>${escapeHtml(summary)}</p>`,

@@ -18,6 +18,9 @@ export interface ActorRow {
   keysReadyAt: Date | null;
   suspendedAt: Date | null;
   deletedAt: Date | null;
+  /** Set when the account was renamed: the actor it moved to. */
+  movedToId: string | null;
+  formerPersonId: string | null;
 }
 
 export interface ActorKeyRow {
@@ -128,6 +131,8 @@ export const ActorSchema = new EntitySchema<ActorRow>({
     keysReadyAt: dt("keys_ready_at", true),
     suspendedAt: dt("suspended_at", true),
     deletedAt: dt("deleted_at", true),
+    movedToId: vc("moved_to_id", true),
+    formerPersonId: vc("former_person_id", true),
   },
 });
 

@@ -45,6 +45,8 @@ export interface FederationDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly keys: KeyStore;
+  /** Late-bound services the inbox calls (posting is built on top of the federation). */
+  readonly hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> };
 }
 
 const log = logger("federation");
@@ -199,7 +201,7 @@ export function createHeraldFederation(
     return noteOf(ctx, config.origin, actor, post);
   });
 
-  registerInbox(federation, { db, accounts, blockedDomains });
+  registerInbox(federation, { db, accounts, blockedDomains, hooks: deps.hooks });
   log.debug("Federation dispatchers registered.");
   return federation;
 }

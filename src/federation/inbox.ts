@@ -12,7 +12,9 @@ import {
   Create,
   Delete,
   Follow,
+  isActor,
   Like,
+  Move,
   Note,
   type Object as ApObject,
   Reject,
@@ -39,6 +41,8 @@ interface InboxDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly blockedDomains: () => Promise<Set<string>>;
+  /** Re-follow a moved account from one of ours (bound once posting exists). */
+  readonly hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> };
 }
 
 type Ctx = InboxContext<FederationContextData>;
@@ -250,6 +254,28 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
             { deletedAt: new Date(), contentHtml: null },
           ),
       );
+    })
+    .on(Move, async (ctx, move) => {
+      // A followed account moved: follow its successor if it names the old account as an alias.
+      if (!move.actorId || !move.targetId || move.objectId?.href !== move.actorId.href) return;
+      const rows = await db.run((em) =>
+        em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(move.actorId!), status: "accepted" }),
+      );
+      if (rows.length === 0) return;
+      const target = await move.getTarget(ctx);
+      if (!target || !isActor(target) || !target.aliasIds.some((a) => a.href === move.actorId!.href)) {
+        log.info("Ignored a Move to {target}: it does not list {actor} as an alias.", {
+          target: move.targetId.href,
+          actor: move.actorId.href,
+        });
+        return;
+      }
+      for (const row of rows) {
+        await db.run((em) =>
+          em.getRepository(FollowingSchema).delete({ actorId: row.actorId, targetHash: row.targetHash }),
+        );
+        await deps.hooks.follow?.(row.actorId, move.targetId.href);
+      }
     })
     .on(Like, async (ctx, like) => reaction(ctx, like, "like"))
     .on(Announce, async (ctx, announce) => reaction(ctx, announce, "announce"))

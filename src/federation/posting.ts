@@ -13,6 +13,7 @@ import {
   Delete,
   Follow,
   isActor,
+  Move,
   Note,
   type Recipient,
   Reject,
@@ -110,6 +111,13 @@ export function createPosting(deps: {
   ): Promise<ActorRow | { reason: "not-found" | "suspended" | "not-ready"; message: string }> {
     const actor = (await accounts.byId(actorId)) ?? (await accounts.byHandle(actorId));
     if (!actor || actor.deletedAt) return { reason: "not-found", message: `No account ${actorId}.` };
+    if (actor.movedToId) {
+      const next = await accounts.byId(actor.movedToId);
+      return {
+        reason: "not-found",
+        message: `@${actor.handle} has moved to @${next?.handle ?? "?"}; use that account.`,
+      };
+    }
     if (actor.suspendedAt) {
       return {
         reason: "suspended",
@@ -351,6 +359,25 @@ export function createPosting(deps: {
       const recipients = await outsideFollowers(ctx, post);
       if (recipients.length > 0) await ctx.sendActivity({ identifier: post.actorId }, recipients, del);
       return true;
+    },
+
+    /** Renames an account and tells its followers with Move (they re-follow the new actor). */
+    async rename(account: string, newHandle: string, by: string): Promise<{ ok: boolean; message: string }> {
+      const r = await accounts.rename(account, newHandle, by);
+      if (!r.ok) return r;
+      const ctx = context();
+      await ctx.sendActivity(
+        { identifier: r.from.id },
+        "followers",
+        new Move({
+          id: new URL(`#moves/${randomUUID()}`, ctx.getActorUri(r.from.id)),
+          actor: ctx.getActorUri(r.from.id),
+          object: ctx.getActorUri(r.from.id),
+          target: ctx.getActorUri(r.to.id),
+        }),
+        { preferSharedInbox: true },
+      );
+      return { ok: true, message: `@${r.from.handle} moved to @${r.to.handle}; followers were told.` };
     },
 
     /** Accepts or rejects a pending follower (accounts with manual approval). */

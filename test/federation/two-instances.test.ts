@@ -321,6 +321,53 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
     assert.equal(await follower(), null);
   });
 
+  test("rename: Move to a new handle; the follower re-follows the successor; the old handle stays", async () => {
+    const old = await a.s.services.accounts.createShared("support", "Alpha Support", "test");
+    assert.ok(old.ok);
+    const oldUri = `${a.origin}/ap/actors/${old.actor.id}`;
+    assert.ok((await b.s.services.posting.follow(newsId, oldUri)).ok);
+    await waitFor(
+      async () =>
+        (
+          await b.s.services.db.run((em) =>
+            em.getRepository(FollowingSchema).findOneBy({ actorId: newsId, targetIri: oldUri }),
+          )
+        )?.status === "accepted" || undefined,
+      { what: "the follow of the old account" },
+    );
+    const moved = await a.s.services.posting.rename("support", "helpdesk", "cli:test");
+    assert.ok(moved.ok, moved.message);
+    const host = new URL(a.origin).host;
+    const wf = async (h: string) =>
+      (await (await fetch(`${a.origin}/.well-known/webfinger?resource=acct:${h}@${host}`)).json()).links.find(
+        (l: { rel: string }) => l.rel === "self",
+      ).href as string;
+    const newUri = await wf("helpdesk");
+    assert.notEqual(newUri, oldUri);
+    assert.equal(await wf("support"), oldUri, "the old handle still resolves, to the moved actor");
+    const oldDoc = await (await fetch(oldUri, { headers: { accept: "application/activity+json" } })).json();
+    assert.equal(oldDoc.movedTo, newUri);
+    const newDoc = await (await fetch(newUri, { headers: { accept: "application/activity+json" } })).json();
+    assert.deepEqual([newDoc.alsoKnownAs].flat(), [oldUri]);
+    await waitFor(
+      async () =>
+        (
+          await b.s.services.db.run((em) =>
+            em.getRepository(FollowingSchema).findOneBy({ actorId: newsId, targetIri: newUri }),
+          )
+        )?.status === "accepted" || undefined,
+      { what: "B to follow the successor after the Move" },
+    );
+    const refused = await a.s.services.posting.post({
+      actorId: "support",
+      text: "x",
+      author: { personId: null, label: "t" },
+    });
+    assert.ok(!refused.ok && /moved to @helpdesk/.test(refused.message));
+    const taken = await a.s.services.accounts.createShared("support", "Impostor", "test");
+    assert.ok(!taken.ok && taken.reason === "taken");
+  });
+
   test("a note is dereferenceable at its id (JSON) and renders HTML for browsers", async () => {
     const posted = await a.s.services.posting.post({
       actorId: "recruiting",

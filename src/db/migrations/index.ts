@@ -3,6 +3,7 @@ import { Directory1763700000002 } from "./0002-directory.ts";
 import { Scim1763700000003 } from "./0003-scim.ts";
 import { Federation1763700000004 } from "./0004-federation.ts";
 import { DeliveryQueue1763700000005 } from "./0005-delivery-queue.ts";
+import { AccountMoves1763700000006 } from "./0006-account-moves.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   Scim1763700000003,
   Federation1763700000004,
   DeliveryQueue1763700000005,
+  AccountMoves1763700000006,
 ];
