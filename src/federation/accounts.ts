@@ -242,14 +242,12 @@ export function createAccounts(deps: {
             { manualApproval: from.manualApproval, signPosts: from.signPosts, summary: from.summary },
           );
         await em.getRepository(ActorSchema).update({ id: from.id }, { movedToId: row.id });
-        await em
-          .getRepository(HandleSchema)
-          .insert({
-            handle: h,
-            ownerKind: from.kind === "person" ? "person" : "shared",
-            ownerId: from.personId ?? row.id,
-            issuedAt: new Date(),
-          });
+        await em.getRepository(HandleSchema).insert({
+          handle: h,
+          ownerKind: from.kind === "person" ? "person" : "shared",
+          ownerId: from.personId ?? row.id,
+          issuedAt: new Date(),
+        });
         if (from.personId) await em.getRepository(PersonSchema).update({ id: from.personId }, { handle: h });
         await recordAudit(em, {
           actor: by,
