@@ -25,7 +25,7 @@ Commands:
   shared-account create <handle> --name <display>
                              Create a shared account (@recruiting) on the handle domain.
   accounts                   List the fediverse accounts Herald serves.
-  post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct]
+  post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct] [--language <tag>]
                              Publish a post (delivered by the server's queue).
   edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it).
   delete-post <post-id>                Delete a post (sends Delete).
@@ -108,6 +108,7 @@ async function run(argv: string[]): Promise<void> {
       name: { type: "string" },
       as: { type: "string" },
       "reply-to": { type: "string" },
+      language: { type: "string" },
       visibility: { type: "string" },
       reason: { type: "string" },
       "manual-approval": { type: "string" },
@@ -244,6 +245,7 @@ async function run(argv: string[]): Promise<void> {
           author,
           visibility: visibility as "public",
           inReplyTo: values["reply-to"],
+          language: values.language,
         });
         if (!r.ok) throw new Failure(r.message);
         out(`Posted: ${r.url.href}`);

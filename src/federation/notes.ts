@@ -1,6 +1,6 @@
 /** Posts as ActivityStreams Notes (the object dispatcher, the outbox and delivery share this). */
 import type { Context } from "@fedify/fedify";
-import { Hashtag, Mention, Note, PUBLIC_COLLECTION } from "@fedify/vocab";
+import { Hashtag, LanguageString, Mention, Note, PUBLIC_COLLECTION } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import type { ActorRow, PostRow } from "./entities.ts";
 
@@ -40,7 +40,10 @@ export function noteOf(ctx: Context<unknown>, origin: URL, actor: ActorRow, post
   return new Note({
     id: ctx.getObjectUri(Note, { id: post.id }),
     attribution: ctx.getActorUri(actor.id),
-    content: post.contentHtml,
+    // With a language, content is also given as a language map (contentMap), as Mastodon does.
+    ...(post.language
+      ? { contents: [post.contentHtml, new LanguageString(post.contentHtml, post.language)] }
+      : { content: post.contentHtml }),
     url: noteUrl(origin, actor.handle, post.id),
     published: Temporal.Instant.fromEpochMilliseconds(post.publishedAt.getTime()) as never,
     updated: post.updatedAt

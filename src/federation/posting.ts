@@ -210,6 +210,13 @@ export function createPosting(deps: {
     async post(input: PostInput): Promise<PostResult> {
       const text = input.text.trim();
       if (text === "") return { ok: false, reason: "invalid", message: "A post needs some text." };
+      if (input.language !== undefined && !/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(input.language)) {
+        return {
+          ok: false,
+          reason: "invalid",
+          message: `"${input.language}" is not a language tag (BCP 47, e.g. en or pt-BR).`,
+        };
+      }
       if (text.length > 5000)
         return { ok: false, reason: "invalid", message: "A post is limited to 5,000 characters." };
       const actor = await usableActor(input.actorId);

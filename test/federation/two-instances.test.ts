@@ -373,12 +373,14 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
       actorId: "recruiting",
       text: "Open house on Friday",
       author: { personId: null, label: "cli:test" },
+      language: "en",
     });
-    assert.ok(posted.ok);
+    assert.ok(posted.ok, posted.ok ? "" : posted.message);
     const note = await (await fetch(posted.id, { headers: { accept: "application/activity+json" } })).json();
     assert.equal(note.type, "Note");
     assert.equal(note.attributedTo, `${a.origin}/ap/actors/${recruitingId}`);
     assert.equal(note.to, "as:Public");
+    assert.match(note.contentMap.en, /Open house on Friday/);
     const page = await fetch(posted.id, { headers: { accept: "text/html" } });
     assert.equal(page.status, 200);
     assert.match(await page.text(), /Open house on Friday/);
