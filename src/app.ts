@@ -23,10 +23,15 @@ export function createApp(services: Services): Koa {
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
   app.use(
-    fedifyMiddleware(services.federation, config.origin, {
-      maxBodyBytes: config.inbox.maxBodyBytes,
-      limiter: createRateLimiter({ ratePerSecond: config.inbox.ratePerSecond, burst: config.inbox.burst }),
-    }),
+    fedifyMiddleware(
+      services.federation,
+      config.origin,
+      {
+        maxBodyBytes: config.inbox.maxBodyBytes,
+        limiter: createRateLimiter({ ratePerSecond: config.inbox.ratePerSecond, burst: config.inbox.burst }),
+      },
+      config.accounts.attributionDomains,
+    ),
   );
   const scim = scimRoutes({
     service: services.scim,

@@ -52,6 +52,8 @@ export interface Config {
     readonly orgHandle: string | undefined;
     /** Person attributes shown as profile fields on actors. */
     readonly profileFields: readonly ("title" | "department")[];
+    /** Sites whose articles may credit these accounts (Mastodon's attributionDomains). */
+    readonly attributionDomains: readonly string[];
   };
 }
 
@@ -125,6 +127,7 @@ const envSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9_]{0,28}[a-z0-9])?$/, "expected a handle: 1–30 of a-z, 0-9 and _")
     .optional(),
   HERALD_PROFILE_FIELDS: z.string().trim().default("title"),
+  HERALD_ATTRIBUTION_DOMAINS: z.string().trim().optional(),
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
   HERALD_INBOX_BURST: positiveInt.default(500),
   HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -312,6 +315,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         .filter(Boolean),
       orgHandle: e.HERALD_ORG_HANDLE,
       profileFields,
+      attributionDomains: (e.HERALD_ATTRIBUTION_DOMAINS ?? "")
+        .split(",")
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
     },
     scim: {
       ratePerSecond: e.HERALD_SCIM_RATE_PER_SECOND,

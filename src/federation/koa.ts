@@ -10,6 +10,30 @@ import type { Middleware } from "koa";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import type { FederationContextData, HeraldFederation } from "./federation.ts";
 
+/**
+ * Mastodon's `attributionDomains` (toot:attributionDomains, which lets articles on the company's
+ * sites credit its accounts) is not in Fedify 2.3's vocabulary: it is added to actor documents
+ * on the way out.
+ */
+export function withAttributionDomains(
+  json: Record<string, unknown>,
+  domains: readonly string[],
+): Record<string, unknown> {
+  const type = json.type;
+  if (
+    domains.length === 0 ||
+    !["Person", "Organization", "Service", "Application", "Group"].includes(String(type))
+  ) {
+    return json;
+  }
+  const context = [json["@context"]].flat().filter((c) => c !== undefined);
+  context.push({
+    toot: "http://joinmastodon.org/ns#",
+    attributionDomains: { "@id": "toot:attributionDomains", "@type": "@id" },
+  });
+  return { ...json, "@context": context, attributionDomains: [...domains] };
+}
+
 export interface InboundLimits {
   readonly maxBodyBytes: number;
   /** Per client address, for POSTs (inbox deliveries). */
@@ -20,6 +44,7 @@ export function fedifyMiddleware(
   federation: HeraldFederation,
   origin: URL,
   limits: InboundLimits,
+  attributionDomains: readonly string[] = [],
 ): Middleware {
   return async (ctx, next) => {
     // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
@@ -79,6 +104,17 @@ export function fedifyMiddleware(
     response.headers.forEach((value, name) => {
       ctx.set(name, value);
     });
+    if (
+      attributionDomains.length > 0 &&
+      response.ok &&
+      ctx.method === "GET" &&
+      /^\/ap\/actors\/[^/]+$/.test(ctx.path)
+    ) {
+      const json = (await response.json()) as Record<string, unknown>;
+      ctx.remove("content-length");
+      ctx.body = JSON.stringify(withAttributionDomains(json, attributionDomains));
+      return;
+    }
     ctx.body = response.body === null ? null : Readable.fromWeb(response.body as never);
   };
 }

@@ -14,7 +14,7 @@ const actor = { name: "scim-token:test" };
 describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ HERALD_ATTRIBUTION_DOMAINS: "corp.example, Blog.Corp.Example" });
   });
   after(async () => {
     await s.close();
@@ -52,6 +52,7 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     assert.equal(doc.type, "Person");
     assert.equal(doc.name, "Jane Doe");
     assert.equal(doc.suspended, false);
+    assert.deepEqual(doc.attributionDomains, ["corp.example", "blog.corp.example"]);
     // JSON-LD compaction writes a one-element list as a single object.
     const fields = [doc.attachment].flat();
     assert.deepEqual(
