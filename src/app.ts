@@ -31,6 +31,7 @@ export function createApp(services: Services): Koa {
         limiter: createRateLimiter({ ratePerSecond: config.inbox.ratePerSecond, burst: config.inbox.burst }),
       },
       config.accounts.attributionDomains,
+      services.documents,
     ),
   );
   const scim = scimRoutes({

@@ -8,6 +8,7 @@ import type { Database } from "./db/database.ts";
 import { type Accounts, createAccounts } from "./federation/accounts.ts";
 import { federationEntities } from "./federation/entities.ts";
 import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
+import { createDocumentCache, type DocumentCache } from "./federation/document-cache.ts";
 import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
@@ -27,6 +28,8 @@ export interface Services {
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
   readonly posting: Posting;
+  /** Serialized WebFinger and actor answers (cleared on every account change). */
+  readonly documents: DocumentCache;
   readonly tokens: TokenService;
   readonly scim: ScimService;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
@@ -46,6 +49,8 @@ export function createServices(
   const federation = createHeraldFederation(config, db, { accounts, keys, hooks });
   const posting = createPosting({ db, config, federation, accounts });
   hooks.follow = (ourActorId, target) => posting.follow(ourActorId, target);
+  const documents = createDocumentCache({ ttlMs: 10_000 });
+  accounts.onChange(() => documents.clear());
   accounts.setAnnouncer(posting.announcer);
   const events = createEventDispatcher(db, [accounts.consumer, ...consumers]);
   return {
@@ -55,6 +60,7 @@ export function createServices(
     federation,
     accounts,
     posting,
+    documents,
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,

@@ -40,6 +40,11 @@ export function createAccounts(deps: {
 }) {
   const { db, config, keys } = deps;
   let announcer: ActorAnnouncer | undefined;
+  const changeListeners = new Set<() => void>();
+  /** Tells caches (served actor documents) that some account changed in this process. */
+  const changed = () => {
+    for (const l of changeListeners) l();
+  };
 
   async function isEligible(em: EntityManager, person: Person): Promise<boolean> {
     if (!person.active || person.deletedAt) return false;
@@ -92,7 +97,10 @@ export function createAccounts(deps: {
       if (!person || !person.handle || !(await isEligible(em, person))) return undefined;
       return newActor(em, "person", person.handle, person.displayName ?? person.userName, person.id);
     });
-    if (actor && !actor.keysReadyAt) await keys.ensure(actor.id);
+    if (actor && !actor.keysReadyAt) {
+      await keys.ensure(actor.id);
+      changed();
+    }
     return actor;
   }
 
@@ -105,6 +113,7 @@ export function createAccounts(deps: {
         .getRepository(ActorSchema)
         .update({ id: actor.id }, { suspendedAt: suspended ? new Date() : null, updatedAt: new Date() }),
     );
+    changed();
     await announcer?.actorUpdated(actor.id);
   }
 
@@ -127,6 +136,7 @@ export function createAccounts(deps: {
           const actor = await db.run((em) =>
             em.getRepository(ActorSchema).findOneBy({ personId: event.personId }),
           );
+          changed();
           if (actor && !actor.deletedAt && !actor.suspendedAt) await announcer?.actorUpdated(actor.id);
           return;
         }
@@ -155,6 +165,9 @@ export function createAccounts(deps: {
     consumer,
     setAnnouncer(a: ActorAnnouncer) {
       announcer = a;
+    },
+    onChange(listener: () => void) {
+      changeListeners.add(listener);
     },
     ensurePersonActor,
 
@@ -206,6 +219,7 @@ export function createAccounts(deps: {
         };
       }
       await keys.ensure(created.id);
+      changed();
       return { ok: true, actor: { ...created, keysReadyAt: new Date() } };
     },
 
@@ -261,6 +275,7 @@ export function createAccounts(deps: {
       if (!to)
         return { ok: false, message: `The handle @${h} is already issued (handles are never recycled).` };
       await keys.ensure(to.id);
+      changed();
       const fresh = await db.run((em) => em.getRepository(ActorSchema).findOneByOrFail({ id: to.id }));
       return { ok: true, from: { ...from, movedToId: to.id }, to: fresh };
     },
@@ -293,6 +308,7 @@ export function createAccounts(deps: {
           detail: { ...settings },
         });
       });
+      changed();
       await announcer?.actorUpdated(actor.id);
       return { ...actor, ...changes };
     },
@@ -318,6 +334,7 @@ export function createAccounts(deps: {
         return r;
       });
       await keys.ensure(row.id);
+      changed();
       return row;
     },
 

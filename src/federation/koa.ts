@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import type { RateLimiter } from "../http/rate-limit.ts";
+import { cacheKey, type DocumentCache } from "./document-cache.ts";
 import type { FederationContextData, HeraldFederation } from "./federation.ts";
 
 /**
@@ -45,8 +46,17 @@ export function fedifyMiddleware(
   origin: URL,
   limits: InboundLimits,
   attributionDomains: readonly string[] = [],
+  cache?: DocumentCache,
 ): Middleware {
   return async (ctx, next) => {
+    const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
+    const hit = key ? cache!.get(key) : undefined;
+    if (hit) {
+      ctx.status = hit.status;
+      for (const [name, value] of hit.headers) ctx.set(name, value);
+      ctx.body = hit.body;
+      return;
+    }
     // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
     if (ctx.path.startsWith("/scim/") || ctx.path === "/healthz") return next();
     if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
