@@ -8,6 +8,8 @@ import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext } from "./http/request-context.ts";
+import { sessionCookie, sessionMiddleware } from "./http/session.ts";
+import { sessionRoutes } from "./web/session-routes.ts";
 import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
 import { homeRoutes } from "./web/home.ts";
@@ -22,6 +24,8 @@ export function createApp(services: Services): Koa {
   app.use(requestContext());
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
+  const cookie = sessionCookie(config.origin);
+  app.use(sessionMiddleware(services.sessions, cookie));
   app.use(
     fedifyMiddleware(
       services.federation,
@@ -44,6 +48,8 @@ export function createApp(services: Services): Koa {
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
   app.use(wellKnownRoutes(config.origin).routes());
+  const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie);
+  app.use(signIn.routes());
   const profiles = profileRoutes(config, db, services.accounts);
   app.use(profiles.routes());
   const home = homeRoutes(config, db);

@@ -38,6 +38,7 @@ Commands:
   unfollow <account> <@user@host|url>
   domain block <domain> [--reason <text>] | domain unblock <domain> | domain list
                              The federation blocklist: nothing is accepted from or sent to these.
+  login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   help [command]             Show help.
 
 The CLI reads the same environment as the server (DATABASE_URL, …; see README.md).
@@ -250,6 +251,21 @@ async function run(argv: string[]): Promise<void> {
         if (!r.ok) throw new Failure(r.message);
         out(`Posted: ${r.url.href}`);
         out(r.id.href);
+      });
+      return;
+    }
+    case "login-link": {
+      const [userName, ...extra] = rest;
+      if (!userName || extra.length > 0) throw new UsageError("Usage: npx herald login-link <userName>");
+      await withServices(config, async ({ db, sessions }) => {
+        const person = await db.run((em) =>
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: userName.toLowerCase() }),
+        );
+        if (!person || !person.active || person.deletedAt)
+          throw new Failure(`No current employee with userName ${userName}.`);
+        const link = await sessions.createLoginLink(person.id, operator());
+        out(`One-time sign-in link for ${person.userName}, valid until ${link.expiresAt.toISOString()}:`);
+        out(new URL(`/login/link/${link.token}`, config.origin).href);
       });
       return;
     }

@@ -2,6 +2,7 @@
  * The composition root: every long-lived service is built here, once, from the parsed config
  * and the database. No module-level singletons; tests build their own through this function.
  */
+import { randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { AuditEventSchema } from "./db/audit.ts";
 import type { Database } from "./db/database.ts";
@@ -14,12 +15,19 @@ import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
 import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
+import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
 import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
 import type { Secrets } from "./secrets.ts";
 
 /** Every entity schema, handed to the data source. */
-export const entities = [AuditEventSchema, ScimTokenSchema, ...identityEntities, ...federationEntities];
+export const entities = [
+  AuditEventSchema,
+  ScimTokenSchema,
+  ...identityEntities,
+  ...federationEntities,
+  ...sessionEntities,
+];
 
 export interface Services {
   readonly config: Config;
@@ -30,6 +38,7 @@ export interface Services {
   readonly posting: Posting;
   /** Serialized WebFinger and actor answers (cleared on every account change). */
   readonly documents: DocumentCache;
+  readonly sessions: Sessions;
   readonly tokens: TokenService;
   readonly scim: ScimService;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
@@ -52,7 +61,12 @@ export function createServices(
   const documents = createDocumentCache({ ttlMs: 10_000 });
   accounts.onChange(() => documents.clear());
   accounts.setAnnouncer(posting.announcer);
-  const events = createEventDispatcher(db, [accounts.consumer, ...consumers]);
+  // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
+  const sessions = createSessions(db, {
+    ...config.sessions,
+    secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
+  });
+  const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
   return {
     config,
     db,
@@ -61,6 +75,7 @@ export function createServices(
     accounts,
     posting,
     documents,
+    sessions,
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,

@@ -4,6 +4,7 @@ import { Scim1763700000003 } from "./0003-scim.ts";
 import { Federation1763700000004 } from "./0004-federation.ts";
 import { DeliveryQueue1763700000005 } from "./0005-delivery-queue.ts";
 import { AccountMoves1763700000006 } from "./0006-account-moves.ts";
+import { Sessions1763700000007 } from "./0007-sessions.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   Federation1763700000004,
   DeliveryQueue1763700000005,
   AccountMoves1763700000006,
+  Sessions1763700000007,
 ];

@@ -1,0 +1,54 @@
+/**
+ * Session cookie handling for every request: `ctx.state.auth` is the signed-in person's session,
+ * or undefined. Cookies are HttpOnly, SameSite=Lax, Secure (and `__Host-`-prefixed) whenever the
+ * public origin is https.
+ */
+import type { Context, Middleware } from "koa";
+import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+
+export interface SessionCookie {
+  readonly name: string;
+  readonly secure: boolean;
+}
+
+export function sessionCookie(origin: URL): SessionCookie {
+  const secure = origin.protocol === "https:";
+  return { name: secure ? "__Host-herald_session" : "herald_session", secure };
+}
+
+export function setSessionCookie(ctx: Context, cookie: SessionCookie, token: string, expires: Date): void {
+  // TLS usually ends at a proxy: the public origin, not the hop, decides Secure.
+  if (cookie.secure) ctx.cookies.secure = true;
+  ctx.cookies.set(cookie.name, token, {
+    httpOnly: true,
+    secure: cookie.secure,
+    sameSite: "lax",
+    path: "/",
+    expires,
+    overwrite: true,
+  });
+}
+
+export function clearSessionCookie(ctx: Context, cookie: SessionCookie): void {
+  if (cookie.secure) ctx.cookies.secure = true;
+  ctx.cookies.set(cookie.name, "", {
+    httpOnly: true,
+    secure: cookie.secure,
+    sameSite: "lax",
+    path: "/",
+    maxAge: 0,
+    overwrite: true,
+  });
+}
+
+export function sessionMiddleware(sessions: Sessions, cookie: SessionCookie): Middleware {
+  return async (ctx, next) => {
+    const token = ctx.cookies.get(cookie.name);
+    if (token) {
+      const auth: ActiveSession | undefined = await sessions.resolve(token);
+      if (auth) ctx.state.auth = auth;
+      else clearSessionCookie(ctx, cookie);
+    }
+    await next();
+  };
+}

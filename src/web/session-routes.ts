@@ -1,0 +1,85 @@
+/**
+ * Signing in and out, and `/api/me`. SAML SSO (the normal way in) comes with the SAML slice; the
+ * one-time links of `herald login-link` (for when the IdP is down) already work.
+ */
+import Router from "@koa/router";
+import type { Context } from "koa";
+import type { Config } from "../config.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import { fail } from "../http/errors.ts";
+import { html, page } from "../http/html.ts";
+import { clearSessionCookie, type SessionCookie, setSessionCookie } from "../http/session.ts";
+import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+
+async function formBody(ctx: Context, limit = 16_384): Promise<URLSearchParams> {
+  let text = "";
+  for await (const chunk of ctx.req) {
+    text += chunk;
+    if (text.length > limit) fail(413, "The form is too large.");
+  }
+  return new URLSearchParams(text);
+}
+
+export function sessionRoutes(
+  config: Config,
+  sessions: Sessions,
+  accounts: Accounts,
+  cookie: SessionCookie,
+): Router {
+  const router = new Router();
+
+  router.get("/api/me", async (ctx) => {
+    const auth = ctx.state.auth as ActiveSession | undefined;
+    if (!auth) fail(401, "Not signed in.");
+    const own = await accounts.byHandle(auth.person.handle ?? "");
+    const mine = own && own.personId === auth.person.id && !own.suspendedAt && !own.deletedAt ? [own] : [];
+    ctx.set("Cache-Control", "no-store");
+    ctx.body = {
+      userName: auth.person.userName,
+      displayName: auth.person.displayName,
+      handle: auth.person.handle ? `@${auth.person.handle}@${config.handleDomain}` : null,
+      // The accounts this person may act for (their own now; shared accounts come with RBAC).
+      accounts: mine.map((a) => ({ id: a.id, handle: `@${a.handle}@${config.handleDomain}`, kind: a.kind })),
+    };
+  });
+
+  // A GET only shows a button: link scanners and previews must not spend the link.
+  router.get("/login/link/:token", (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.set("Referrer-Policy", "no-referrer");
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      `Sign in to ${config.orgName}`,
+      html`<h1>Sign in to ${config.orgName}</h1>
+        <p>This one-time link signs you in without the company's identity provider.</p>
+        <form method="post"><button type="submit">Sign in</button></form>`,
+    );
+  });
+
+  router.post("/login/link/:token", async (ctx) => {
+    const r = await sessions.redeemLoginLink(ctx.params.token);
+    if (!r.ok) fail(400, r.message);
+    const { token, expiresAt } = await sessions.create(r.personId, {
+      method: "login-link",
+      userAgent: ctx.get("user-agent"),
+      ip: ctx.ip,
+    });
+    setSessionCookie(ctx, cookie, token, expiresAt);
+    ctx.redirect("/");
+  });
+
+  router.post("/logout", async (ctx) => {
+    const auth = ctx.state.auth as ActiveSession | undefined;
+    if (auth) {
+      const form = await formBody(ctx);
+      if (!sessions.verifyCsrf(auth, form.get("csrf")))
+        fail(403, "This form has expired; reload the page and try again.");
+      const token = ctx.cookies.get(cookie.name);
+      if (token) await sessions.revoke(token);
+    }
+    clearSessionCookie(ctx, cookie);
+    ctx.redirect("/");
+  });
+
+  return router;
+}
