@@ -22,6 +22,10 @@ export function createApp(services: Services): Koa {
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
   app.use(requestContext());
+  app.use((ctx, next) => {
+    if (ctx.path !== "/healthz") services.activity.lastRequestAt = performance.now();
+    return next();
+  });
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
   const cookie = sessionCookie(config.origin);

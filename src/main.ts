@@ -38,6 +38,14 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Nothing should reach these; if something does, leave evidence in the log.
+  process.on("unhandledRejection", (reason) => {
+    log.error("Unhandled promise rejection: {reason}", { reason });
+  });
+  process.on("uncaughtException", (error) => {
+    log.fatal("Uncaught exception; exiting: {error}", { error });
+    process.exit(1);
+  });
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 }

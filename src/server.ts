@@ -61,6 +61,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const url = `http://${host}:${address.port}`;
 
   services.events.start();
+  services.accounts.startKeyWorker();
   // Accounts for people provisioned before Presence existed, and the organization's own actor:
   // in the background (key generation takes a while), never on a request path.
   void (async () => {
@@ -80,7 +81,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       queueController.abort();
-      const eventsStopped = services.events.stop();
+      const eventsStopped = Promise.all([services.events.stop(), services.accounts.stopKeyWorker()]);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);

@@ -39,6 +39,8 @@ export interface Services {
   /** Serialized WebFinger and actor answers (cleared on every account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
+  /** When the server last answered a request (background work yields to foreground work). */
+  readonly activity: { lastRequestAt: number };
   readonly tokens: TokenService;
   readonly scim: ScimService;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
@@ -53,7 +55,13 @@ export function createServices(
   consumers: readonly EventConsumer[] = [],
 ): Services {
   const keys = createKeyStore(db);
-  const accounts = createAccounts({ db, config, keys });
+  const activity = { lastRequestAt: Number.NEGATIVE_INFINITY };
+  const accounts = createAccounts({
+    db,
+    config,
+    keys,
+    isBusy: () => performance.now() - activity.lastRequestAt < 250,
+  });
   const hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> } = {};
   const federation = createHeraldFederation(config, db, { accounts, keys, hooks });
   const posting = createPosting({ db, config, federation, accounts });
@@ -76,6 +84,7 @@ export function createServices(
     posting,
     documents,
     sessions,
+    activity,
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,

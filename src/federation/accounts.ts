@@ -37,8 +37,11 @@ export function createAccounts(deps: {
   readonly db: Database;
   readonly config: Pick<Config, "accounts" | "orgName">;
   readonly keys: KeyStore;
+  /** True while the server is answering requests: key generation then waits (it is CPU-heavy). */
+  readonly isBusy?: () => boolean;
 }) {
   const { db, config, keys } = deps;
+  const isBusy = deps.isBusy ?? (() => false);
   let announcer: ActorAnnouncer | undefined;
   const changeListeners = new Set<() => void>();
   /** Tells caches (served actor documents) that some account changed in this process. */
@@ -97,10 +100,9 @@ export function createAccounts(deps: {
       if (!person || !person.handle || !(await isEligible(em, person))) return undefined;
       return newActor(em, "person", person.handle, person.displayName ?? person.userName, person.id);
     });
-    if (actor && !actor.keysReadyAt) {
-      await keys.ensure(actor.id);
-      changed();
-    }
+    // Keys come from the background key worker: an RSA key costs a noticeable slice of a core,
+    // and a bulk import must not starve the SCIM requests that provision people.
+    if (actor && !actor.keysReadyAt) keyWorker.notify();
     return actor;
   }
 
@@ -116,6 +118,59 @@ export function createAccounts(deps: {
     changed();
     await announcer?.actorUpdated(actor.id);
   }
+
+  /** Generates missing actor keys one at a time, yielding to foreground requests. */
+  const keyWorker = (() => {
+    let wake: (() => void) | undefined;
+    let running: Promise<void> | undefined;
+    const controller = new AbortController();
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        function done() {
+          clearTimeout(t);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+        controller.signal.addEventListener("abort", done, { once: true });
+      });
+    async function loop(): Promise<void> {
+      while (!controller.signal.aborted) {
+        let pending: ActorRow[] = [];
+        try {
+          pending = await db.run((em) =>
+            em.getRepository(ActorSchema).find({
+              where: { keysReadyAt: IsNull(), deletedAt: IsNull() },
+              order: { createdAt: "ASC" },
+              take: 20,
+            }),
+          );
+          for (const actor of pending) {
+            while (isBusy() && !controller.signal.aborted) await sleep(100);
+            if (controller.signal.aborted) return;
+            await keys.ensure(actor.id);
+            changed();
+          }
+        } catch (error) {
+          log.error("Key generation failed; retrying: {error}", { error });
+          await sleep(5000);
+        }
+        if (pending.length === 0) await sleep(2000);
+      }
+    }
+    return {
+      notify: () => wake?.(),
+      start: () => {
+        running ??= loop();
+      },
+      stop: async () => {
+        controller.abort();
+        wake?.();
+        await running;
+      },
+    };
+  })();
 
   const consumer: EventConsumer = {
     name: "federation.accounts",
@@ -170,6 +225,9 @@ export function createAccounts(deps: {
       changeListeners.add(listener);
     },
     ensurePersonActor,
+    /** Starts the background key worker (the server does; the CLI does not). */
+    startKeyWorker: () => keyWorker.start(),
+    stopKeyWorker: () => keyWorker.stop(),
 
     async byId(id: string): Promise<ActorRow | null> {
       return db.run((em) => em.getRepository(ActorSchema).findOneBy({ id }));
@@ -352,8 +410,6 @@ export function createAccounts(deps: {
       );
       let made = 0;
       for (const p of people) if (await ensurePersonActor(p.id)) made++;
-      const pending = await db.run((em) => em.getRepository(ActorSchema).findBy({ keysReadyAt: IsNull() }));
-      for (const a of pending) await keys.ensure(a.id);
       if (made > 0) log.info("Created {n} accounts for people provisioned earlier.", { n: made });
       return made;
     },

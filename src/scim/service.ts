@@ -197,9 +197,14 @@ export function createScimService(db: Database, options: { baseUrl: string; onEv
     // (docs/decisions/0003-scim-external-id.md).
   }
 
-  async function writeEmails(em: EntityManager, personId: string, w: UserWrite): Promise<void> {
+  async function writeEmails(
+    em: EntityManager,
+    personId: string,
+    w: UserWrite,
+    fresh = false,
+  ): Promise<void> {
     const repo = em.getRepository(PersonEmailSchema);
-    await repo.delete({ personId });
+    if (!fresh) await repo.delete({ personId });
     if (w.emails.length > 0) await repo.insert(w.emails.map((e) => ({ ...e, personId })));
   }
 
@@ -414,7 +419,7 @@ export function createScimService(db: Database, options: { baseUrl: string; onEv
           } as Person;
           await repo.insert(person);
         }
-        await writeEmails(em, person.id, w);
+        await writeEmails(em, person.id, w, !former);
         await appendEvents(em, actor.name, [
           {
             type: "person.provisioned",
