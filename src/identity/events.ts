@@ -95,6 +95,7 @@ const log = logger("identity", "events");
  */
 export function createEventDispatcher(db: Database, consumers: readonly EventConsumer[], pollMs = 250) {
   const wakers = new Set<() => void>();
+  let notifyTimer: NodeJS.Timeout | undefined;
   let running: Promise<void[]> | undefined;
   const controller = new AbortController();
 
@@ -109,15 +110,24 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
         .getRepository(DomainEventSchema)
         .find({ where: { id: MoreThan(after) }, order: { id: "ASC" }, take: 100 }),
     );
-    for (const row of batch) {
-      if (controller.signal.aborted) break;
-      const event = JSON.parse(row.payload ?? "{}") as DirectoryEvent;
-      await consumer.handle(event, { id: row.id, actor: row.actor, occurredAt: row.occurredAt });
-      await db.run((em) =>
-        em
-          .getRepository(EventCursorSchema)
-          .save({ consumer: consumer.name, lastId: row.id, updatedAt: new Date() }),
-      );
+    // The cursor is saved once per batch (and before a failure propagates), not per event:
+    // handlers are idempotent, so a crash between the two only replays a few events.
+    let last = after;
+    try {
+      for (const row of batch) {
+        if (controller.signal.aborted) break;
+        const event = JSON.parse(row.payload ?? "{}") as DirectoryEvent;
+        await consumer.handle(event, { id: row.id, actor: row.actor, occurredAt: row.occurredAt });
+        last = row.id;
+      }
+    } finally {
+      if (last !== after) {
+        await db.run((em) =>
+          em
+            .getRepository(EventCursorSchema)
+            .save({ consumer: consumer.name, lastId: last, updatedAt: new Date() }),
+        );
+      }
     }
     return batch.length;
   }
@@ -156,9 +166,13 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
     async drain(): Promise<void> {
       await Promise.all(consumers.map(drainConsumer));
     },
-    /** Wakes the loops at once (after a local commit). */
+    /** Wakes the loops soon after a local commit (a burst of commits makes one batch). */
     notify(): void {
-      for (const wake of wakers) wake();
+      if (notifyTimer) return;
+      notifyTimer = setTimeout(() => {
+        notifyTimer = undefined;
+        for (const wake of wakers) wake();
+      }, 20);
     },
     start(): void {
       if (consumers.length === 0 || running) return;

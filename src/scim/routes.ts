@@ -8,7 +8,7 @@ import Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { logger } from "../logging.ts";
-import type { ScimToken, TokenService } from "./tokens.ts";
+import type { TokenService, VerifiedToken } from "./tokens.ts";
 import { isObject, type JsonObject } from "./documents.ts";
 import { badRequest, ScimError } from "./errors.ts";
 import { listOf, MAX_RESULTS, resourceTypes, schemaDocuments, serviceProviderConfig } from "./discovery.ts";
@@ -31,7 +31,7 @@ export interface ScimRoutesOptions {
 }
 
 interface ScimState {
-  token: ScimToken;
+  token: VerifiedToken;
   actor: Actor;
 }
 

@@ -251,21 +251,31 @@ export function createScimService(db: Database, options: { baseUrl: string; onEv
         const frag = filterToSql(spec, parseFilter(q.filter), db.dialect);
         qb.andWhere(frag.sql, frag.params);
       }
-      const total = await qb.getCount();
-      if (q.count === 0 || q.startIndex > total) return { total, resources: [] };
       const order = q.sortOrder === "descending" ? "DESC" : "ASC";
       if (q.sortBy) qb.orderBy(sortColumn(spec, q.sortBy), order).addOrderBy("p.id", "ASC");
       else qb.orderBy("p.createdAt", "ASC").addOrderBy("p.id", "ASC");
-      qb.offset(q.startIndex - 1).limit(q.count);
+      // The page first: when it starts at 1 and is not full, it *is* every match, and the count
+      // query (a second pass over the index) is not needed — the common case of IdP lookups.
+      let total: number | undefined;
+      if (q.count === 0) total = await qb.getCount();
+      else qb.offset(q.startIndex - 1).limit(q.count);
+      const rows = q.count === 0 ? [] : await qb.getMany();
+      if (total === undefined) {
+        total =
+          q.startIndex === 1 && rows.length < q.count
+            ? rows.length
+            : await qb.clone().offset(undefined).limit(undefined).orderBy().getCount();
+      }
+      if (q.count === 0 || rows.length === 0) return { total, resources: [] };
       if (isUser) {
-        const people = (await qb.getMany()) as Person[];
+        const people = rows as Person[];
         const groups = await groupsOf(
           em,
           people.map((p) => p.id),
         );
         return { total, resources: people.map((p) => toScimUser(p, groups.get(p.id) ?? [], base)) };
       }
-      const groups = (await qb.getMany()) as Group[];
+      const groups = rows as Group[];
       const members =
         q.withMembers === false
           ? undefined

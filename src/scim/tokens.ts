@@ -36,6 +36,12 @@ export const ScimTokenSchema = new EntitySchema<ScimToken>({
 });
 
 export const TOKEN_PREFIX = "hrld_";
+
+/** What a request learns about the token it presented. */
+export interface VerifiedToken {
+  readonly id: string;
+  readonly name: string;
+}
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export type CreateTokenResult =
@@ -140,16 +146,18 @@ export function createTokenService(db: Database) {
     },
 
     /** The active token matching `presented`, or undefined. Constant-time on the hash. */
-    async verify(presented: string): Promise<ScimToken | undefined> {
+    async verify(presented: string): Promise<VerifiedToken | undefined> {
       if (!presented.startsWith(TOKEN_PREFIX) || presented.length > 200) return undefined;
       const hash = hashToken(presented);
-      const record = await db.run((em) =>
-        em.getRepository(ScimTokenSchema).findOneBy({ tokenHash: hash, revokedAt: IsNull() }),
+      // Every SCIM request comes through here: one indexed lookup, no query builder.
+      const rows = await db.query<{ id: string; name: string; token_hash: string }>(
+        "SELECT id, name, token_hash FROM scim_token WHERE token_hash = ? AND revoked_at IS NULL",
+        [hash],
       );
-      if (!record) return undefined;
-      const a = Buffer.from(record.tokenHash, "hex");
+      if (rows.length === 0) return undefined;
+      const a = Buffer.from(rows[0].token_hash, "hex");
       const b = Buffer.from(hash, "hex");
-      return a.length === b.length && timingSafeEqual(a, b) ? record : undefined;
+      return a.length === b.length && timingSafeEqual(a, b) ? { id: rows[0].id, name: rows[0].name } : undefined;
     },
   };
 }
