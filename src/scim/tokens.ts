@@ -157,7 +157,9 @@ export function createTokenService(db: Database) {
       if (rows.length === 0) return undefined;
       const a = Buffer.from(rows[0].token_hash, "hex");
       const b = Buffer.from(hash, "hex");
-      return a.length === b.length && timingSafeEqual(a, b) ? { id: rows[0].id, name: rows[0].name } : undefined;
+      return a.length === b.length && timingSafeEqual(a, b)
+        ? { id: rows[0].id, name: rows[0].name }
+        : undefined;
     },
   };
 }
