@@ -114,6 +114,22 @@ export function fedifyMiddleware(
     response.headers.forEach((value, name) => {
       ctx.set(name, value);
     });
+    if (key && response.status === 200) {
+      let body = Buffer.from(await response.arrayBuffer());
+      if (attributionDomains.length > 0 && key.startsWith("actor ")) {
+        body = Buffer.from(
+          JSON.stringify(withAttributionDomains(JSON.parse(body.toString("utf8")), attributionDomains)),
+        );
+      }
+      const headers: [string, string][] = [];
+      response.headers.forEach((value, name) => {
+        if (name !== "content-length") headers.push([name, value]);
+      });
+      cache!.set(key, { status: 200, headers, body });
+      ctx.remove("content-length");
+      ctx.body = body;
+      return;
+    }
     if (
       attributionDomains.length > 0 &&
       response.ok &&

@@ -60,6 +60,8 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
       [["Title", "Recruiter"]],
     );
 
+    // Served documents are cached, but never stale after a change (the cache is cleared).
+    assert.ok(s.services.documents.size > 0, "the actor document is cached");
     await s.services.scim.patchUser(
       String(user.id),
       [{ op: "replace", path: "active", value: false }],
@@ -67,9 +69,7 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     );
     await waitFor(
       async () => ((await (await actorJson(row.id)).json()).suspended === true ? true : undefined),
-      {
-        what: "the actor to be suspended",
-      },
+      { what: "the actor to be suspended (well within the cache TTL)", timeoutMs: 3000 },
     );
     const refused = await s.services.posting.post({
       actorId: row.id,
