@@ -3,7 +3,7 @@
  * health → Fedify (before any body parser: it verifies signatures over the raw body) → routes.
  */
 import Koa from "koa";
-import { fedifyMiddleware } from "./federation/koa.ts";
+import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
@@ -22,6 +22,7 @@ export function createApp(services: Services): Koa {
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
   app.use(requestContext());
+  app.use(cachedDocuments(services.documents));
   app.use((ctx, next) => {
     if (ctx.path !== "/healthz") services.activity.lastRequestAt = performance.now();
     return next();

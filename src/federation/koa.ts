@@ -35,6 +35,21 @@ export function withAttributionDomains(
   return { ...json, "@context": context, attributionDomains: [...domains] };
 }
 
+/**
+ * Answers WebFinger and actor requests from the document cache, before the rest of the chain:
+ * a hit is a memory lookup, so it goes first (right after the request context).
+ */
+export function cachedDocuments(cache: DocumentCache): Middleware {
+  return async (ctx, next) => {
+    const key = cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept"));
+    const hit = key ? cache.get(key) : undefined;
+    if (!hit) return next();
+    ctx.status = hit.status;
+    for (const [name, value] of hit.headers) ctx.set(name, value);
+    ctx.body = hit.body;
+  };
+}
+
 export interface InboundLimits {
   readonly maxBodyBytes: number;
   /** Per client address, for POSTs (inbox deliveries). */
@@ -50,13 +65,6 @@ export function fedifyMiddleware(
 ): Middleware {
   return async (ctx, next) => {
     const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
-    const hit = key ? cache!.get(key) : undefined;
-    if (hit) {
-      ctx.status = hit.status;
-      for (const [name, value] of hit.headers) ctx.set(name, value);
-      ctx.body = hit.body;
-      return;
-    }
     // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
     if (ctx.path.startsWith("/scim/") || ctx.path === "/healthz") return next();
     if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
