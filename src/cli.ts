@@ -25,7 +25,7 @@ Commands:
   shared-account create <handle> --name <display>
                              Create a shared account (@recruiting) on the handle domain.
   accounts                   List the fediverse accounts Herald serves.
-  post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct] [--language <tag>]
+  post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct] [--language <tag>] [--to <actor>]…
                              Publish a post (delivered by the server's queue).
   edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it).
   delete-post <post-id>                Delete a post (sends Delete).
@@ -110,6 +110,7 @@ async function run(argv: string[]): Promise<void> {
       as: { type: "string" },
       "reply-to": { type: "string" },
       language: { type: "string" },
+      to: { type: "string", multiple: true },
       visibility: { type: "string" },
       reason: { type: "string" },
       "manual-approval": { type: "string" },
@@ -247,6 +248,7 @@ async function run(argv: string[]): Promise<void> {
           visibility: visibility as "public",
           inReplyTo: values["reply-to"],
           language: values.language,
+          to: values.to,
         });
         if (!r.ok) throw new Failure(r.message);
         out(`Posted: ${r.url.href}`);

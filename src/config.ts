@@ -55,6 +55,10 @@ export interface Config {
     readonly profileFields: readonly ("title" | "department")[];
     /** Sites whose articles may credit these accounts (Mastodon's attributionDomains). */
     readonly attributionDomains: readonly string[];
+    /** Federation blocklist from the environment, added to the one managed with the CLI. */
+    readonly blockedDomains: readonly string[];
+    /** The avatar of the organization and its shared accounts. */
+    readonly orgAvatarUrl: string | undefined;
   };
 }
 
@@ -129,6 +133,8 @@ const envSchema = z.object({
     .optional(),
   HERALD_PROFILE_FIELDS: z.string().trim().default("title"),
   HERALD_ATTRIBUTION_DOMAINS: z.string().trim().optional(),
+  HERALD_BLOCKED_DOMAINS: z.string().trim().optional(),
+  HERALD_ORG_AVATAR_URL: z.string().trim().url("expected an https URL of an image").optional(),
   HERALD_SESSION_IDLE_MINUTES: positiveInt.default(480),
   HERALD_SESSION_MAX_HOURS: positiveInt.default(24),
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
@@ -326,6 +332,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         .split(",")
         .map((d) => d.trim().toLowerCase())
         .filter(Boolean),
+      blockedDomains: (e.HERALD_BLOCKED_DOMAINS ?? "")
+        .split(",")
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
+      orgAvatarUrl: e.HERALD_ORG_AVATAR_URL,
     },
     scim: {
       ratePerSecond: e.HERALD_SCIM_RATE_PER_SECOND,

@@ -1,6 +1,6 @@
 /** Actor documents: Person for people, Organization for shared accounts and the organization. */
 import type { Context } from "@fedify/fedify";
-import { type Actor, Endpoints, Organization, Person, PropertyValue, Tombstone } from "@fedify/vocab";
+import { type Actor, Endpoints, Image, Organization, Person, PropertyValue, Tombstone } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
@@ -47,8 +47,22 @@ export async function actorDocument(
   const aliases: URL[] = [];
   const movedFrom = await db.run((em) => em.getRepository(ActorSchema).findBy({ movedToId: actor.id }));
   for (const old of movedFrom) aliases.push(ctx.getActorUri(old.id));
+  // People: the photo the directory sent (SCIM photos); accounts of the organization: its logo.
+  let avatar: string | undefined;
+  if (person?.scimDoc) {
+    const photos = (JSON.parse(person.scimDoc).photos ?? []) as {
+      value?: string;
+      type?: string;
+      primary?: boolean;
+    }[];
+    const photo = photos.find((p) => p.primary) ?? photos.find((p) => p.type === "photo") ?? photos[0];
+    if (photo?.value && /^https:\/\//.test(photo.value)) avatar = photo.value;
+  } else if (actor.kind !== "person") {
+    avatar = config.accounts.orgAvatarUrl;
+  }
   const values = {
     id,
+    icon: avatar ? new Image({ url: new URL(avatar) }) : null,
     // The previous actor of a renamed account, so followers may move (Mastodon's alsoKnownAs).
     aliases,
     successor: actor.movedToId ? ctx.getActorUri(actor.movedToId) : null,

@@ -116,7 +116,10 @@ export function createHeraldFederation(
     });
 
   const blockedDomains = async (): Promise<Set<string>> =>
-    new Set((await db.run((em) => em.getRepository(DomainBlockSchema).find())).map((b) => b.domain));
+    new Set([
+      ...config.accounts.blockedDomains,
+      ...(await db.run((em) => em.getRepository(DomainBlockSchema).find())).map((b) => b.domain),
+    ]);
 
   federation
     .setFollowersDispatcher(paths.followers, async (_ctx, identifier, cursor) => {

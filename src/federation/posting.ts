@@ -51,6 +51,8 @@ export interface PostInput {
   readonly visibility?: Visibility;
   readonly inReplyTo?: string;
   readonly language?: string;
+  /** Extra recipients (actor URLs or @user@host), mentioned and addressed: e.g. a direct reply. */
+  readonly to?: readonly string[];
 }
 
 export type PostResult =
@@ -234,6 +236,17 @@ export function createPosting(deps: {
           mentioned.set(key, remote.id);
           recipients.push(remote);
         }
+      }
+      for (const ref of input.to ?? []) {
+        const remote = await resolveActor(ctx, ref);
+        if (!remote?.id)
+          return { ok: false, reason: "invalid", message: `Could not find the account ${ref}.` };
+        if (recipients.some((r) => r.id?.href === remote.id!.href)) continue;
+        const handle = remote.preferredUsername
+          ? `${remote.preferredUsername}@${remote.id.host}`
+          : remote.id.href;
+        mentioned.set(handle.toLowerCase(), remote.id);
+        recipients.push(remote);
       }
       if (input.inReplyTo) {
         const author = await replyTargetAuthor(ctx, input.inReplyTo);

@@ -30,6 +30,7 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
         name: { givenName: "Jane", familyName: "Doe" },
         displayName: "Jane Doe",
         title: "Recruiter",
+        photos: [{ value: "https://photos.corp.example/jane.jpg", type: "photo", primary: true }],
       },
       actor,
     );
@@ -53,6 +54,7 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     assert.equal(doc.name, "Jane Doe");
     assert.equal(doc.suspended, false);
     assert.deepEqual(doc.attributionDomains, ["corp.example", "blog.corp.example"]);
+    assert.equal(doc.icon.url, "https://photos.corp.example/jane.jpg", "the directory's photo is the avatar");
     // JSON-LD compaction writes a one-element list as a single object.
     const fields = [doc.attachment].flat();
     assert.deepEqual(

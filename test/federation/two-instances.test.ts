@@ -368,6 +368,34 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
     assert.ok(!taken.ok && taken.reason === "taken");
   });
 
+  test("a direct message lands in the addressed account's inbox as direct, and is not public", async () => {
+    // (@user@host mentions resolve through WebFinger, which is https-only: on this plain-http
+    // loopback the recipient is named by its actor URL instead.)
+    const sent = await b.s.services.posting.post({
+      actorId: newsId,
+      text: "Is the internship still open?",
+      author: { personId: null, label: "cli:test" },
+      visibility: "direct",
+      to: [`${a.origin}/ap/actors/${recruitingId}`],
+    });
+    assert.ok(sent.ok, sent.ok ? "" : sent.message);
+    const mentions = JSON.parse(sent.post.mentions ?? "[]");
+    assert.deepEqual(
+      mentions.map((m: { href: string }) => m.href),
+      [`${a.origin}/ap/actors/${recruitingId}`],
+    );
+    const got = await waitFor(
+      async () =>
+        (await a.s.services.db.run((em) =>
+          em.getRepository(InboundSchema).findOneBy({ actorId: recruitingId, objectIri: sent.id.href }),
+        )) ?? undefined,
+      { what: "the direct message at A" },
+    );
+    assert.equal(got.kind, "direct");
+    // Not in the public outbox, and not dereferenceable by anyone.
+    assert.equal((await fetch(sent.id, { headers: { accept: "application/activity+json" } })).status, 404);
+  });
+
   test("a note is dereferenceable at its id (JSON) and renders HTML for browsers", async () => {
     const posted = await a.s.services.posting.post({
       actorId: "recruiting",
@@ -390,5 +418,48 @@ describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
       })
     ).json();
     assert.ok(outbox.totalItems >= 2);
+  });
+});
+
+describe(`the federation blocklist (${TEST_DB})`, () => {
+  test("nothing is accepted from a blocked domain (HERALD_BLOCKED_DOMAINS), and it gets nothing", async () => {
+    // A blocks "localhost"; B runs on http://localhost:<port>, so B's activities come from there.
+    const aDb = await freshDatabaseUrl();
+    const bDb = await freshDatabaseUrl();
+    const aPort = await freePort();
+    const bPort = await freePort();
+    const a2 = await startServer(
+      testConfig(aDb.url, aDb.dir, {
+        PORT: String(aPort),
+        HERALD_ORIGIN: `http://127.0.0.1:${aPort}`,
+        HERALD_BLOCKED_DOMAINS: "localhost",
+      }),
+    );
+    const b2 = await startServer(
+      testConfig(bDb.url, bDb.dir, {
+        PORT: String(bPort),
+        HERALD_ORIGIN: `http://localhost:${bPort}`,
+        HERALD_LISTEN_HOST: "127.0.0.1",
+      }),
+    );
+    try {
+      const r = await a2.services.accounts.createShared("recruiting", "R", "test");
+      const n = await b2.services.accounts.createShared("news", "N", "test");
+      assert.ok(r.ok && n.ok);
+      assert.ok(
+        (await b2.services.posting.follow(n.actor.id, `http://127.0.0.1:${aPort}/ap/actors/${r.actor.id}`))
+          .ok,
+      );
+      await new Promise((res) => setTimeout(res, 2000));
+      const followers = await a2.services.db.run((em) =>
+        em.getRepository(FollowerSchema).countBy({ actorId: r.actor.id }),
+      );
+      assert.equal(followers, 0, "the Follow from the blocked domain was ignored");
+    } finally {
+      await a2.shutdown("test");
+      await b2.shutdown("test");
+      await aDb.cleanup();
+      await bDb.cleanup();
+    }
   });
 });
