@@ -49,6 +49,8 @@ export interface Config {
   readonly accounts: {
     /** When non-empty, only members of these SCIM groups (display names) get accounts. */
     readonly eligibleGroups: readonly string[];
+    /** What people's handles are derived from (DESIGN rule 6: by default the userName). */
+    readonly handleFrom: "userName" | "email" | "name";
     /** The organization actor's handle (default: derived from the org name). */
     readonly orgHandle: string | undefined;
     /** Person attributes shown as profile fields on actors. */
@@ -132,6 +134,7 @@ const envSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9_]{0,28}[a-z0-9])?$/, "expected a handle: 1–30 of a-z, 0-9 and _")
     .optional(),
   HERALD_PROFILE_FIELDS: z.string().trim().default("title"),
+  HERALD_HANDLE_FROM: z.enum(["userName", "email", "name"]).default("userName"),
   HERALD_ATTRIBUTION_DOMAINS: z.string().trim().optional(),
   HERALD_BLOCKED_DOMAINS: z.string().trim().optional(),
   HERALD_ORG_AVATAR_URL: z.string().trim().url("expected an https URL of an image").optional(),
@@ -327,6 +330,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         .map((g) => g.trim())
         .filter(Boolean),
       orgHandle: e.HERALD_ORG_HANDLE,
+      handleFrom: e.HERALD_HANDLE_FROM,
       profileFields,
       attributionDomains: (e.HERALD_ATTRIBUTION_DOMAINS ?? "")
         .split(",")

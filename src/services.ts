@@ -89,6 +89,7 @@ export function createServices(
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,
       onEvents: () => events.notify(),
+      handleFrom: config.accounts.handleFrom,
     }),
     events,
     health: { shuttingDown: false },

@@ -41,6 +41,21 @@ export const RESERVED_HANDLES: ReadonlySet<string> = new Set([
   "www",
 ]);
 
+export type HandleRule = "userName" | "email" | "name";
+
+/**
+ * The text a person's handle is derived from (HERALD_HANDLE_FROM): the userName (default), the
+ * local part of their e-mail address, or "given family" name — each falling back to the userName.
+ */
+export function handleSource(
+  rule: HandleRule,
+  p: { userName: string; email?: string | null; givenName?: string | null; familyName?: string | null },
+): string {
+  if (rule === "email" && p.email) return p.email;
+  if (rule === "name" && p.givenName && p.familyName) return `${p.givenName}_${p.familyName}`;
+  return p.userName;
+}
+
 /** The handle a userName asks for, before collision handling. */
 export function baseHandle(userName: string): string {
   const local = userName.split("@")[0] ?? "";

@@ -16,7 +16,7 @@ import {
   PersonSchema,
 } from "../identity/entities.ts";
 import { appendEvents, type DirectoryEvent } from "../identity/events.ts";
-import { baseHandle, issueHandle } from "../identity/handles.ts";
+import { baseHandle, type HandleRule, handleSource, issueHandle } from "../identity/handles.ts";
 import { isObject, type Json, type JsonObject } from "./documents.ts";
 import { conflict, notFound, preconditionFailed, ScimError } from "./errors.ts";
 import {
@@ -101,7 +101,10 @@ function docOf(p: Person): JsonObject {
   return p.scimDoc ? (JSON.parse(p.scimDoc) as JsonObject) : {};
 }
 
-export function createScimService(db: Database, options: { baseUrl: string; onEvents?: () => void }) {
+export function createScimService(
+  db: Database,
+  options: { baseUrl: string; onEvents?: () => void; handleFrom?: HandleRule },
+) {
   const base = options.baseUrl;
   const lock = db.dialect === "mysql" ? ({ mode: "pessimistic_write" } as const) : undefined;
 
@@ -419,7 +422,19 @@ export function createScimService(db: Database, options: { baseUrl: string; onEv
           person = {
             id,
             ...personColumns(w),
-            handle: await issueHandle(em, baseHandle(w.columns.userName), "person", id),
+            handle: await issueHandle(
+              em,
+              baseHandle(
+                handleSource(options.handleFrom ?? "userName", {
+                  userName: w.columns.userName,
+                  email: w.columns.email,
+                  givenName: w.columns.givenName,
+                  familyName: w.columns.familyName,
+                }),
+              ),
+              "person",
+              id,
+            ),
             createdAt: now,
             updatedAt: now,
             deactivatedAt: w.columns.active ? null : now,

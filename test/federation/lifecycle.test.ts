@@ -130,3 +130,33 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     assert.ok(!bad.ok && bad.reason === "invalid");
   });
 });
+
+describe(`account eligibility and handle source (${TEST_DB})`, () => {
+  test("HERALD_ACCOUNT_GROUPS: only members of the listed groups get accounts, as they join", async () => {
+    const s = await startTestServer({ HERALD_ACCOUNT_GROUPS: "Recruiting", HERALD_HANDLE_FROM: "email" });
+    try {
+      const who = { name: "scim-token:test" };
+      const a = await s.services.scim.createUser(
+        { userName: "e100@corp.example", emails: [{ value: "ana.lima@corp.example", primary: true }] },
+        who,
+      );
+      const b = await s.services.scim.createUser({ userName: "e200@corp.example" }, who);
+      const actorOf = (id: unknown) =>
+        s.services.db.run((em) => em.getRepository(ActorSchema).findOneBy({ personId: String(id) }));
+      await s.services.events.drain();
+      assert.equal(await actorOf(a.id), null, "not in Recruiting yet");
+      await s.services.scim.createGroup(
+        { displayName: "Recruiting", members: [{ value: String(a.id) }] },
+        who,
+      );
+      const row = await waitFor(async () => (await actorOf(a.id)) ?? undefined, {
+        what: "the member's account",
+      });
+      assert.equal(row.handle, "ana_lima", "handle from the e-mail's local part");
+      await s.services.events.drain();
+      assert.equal(await actorOf(b.id), null, "never in the group: no account");
+    } finally {
+      await s.close();
+    }
+  });
+});

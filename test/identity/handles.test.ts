@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createPerson } from "../../src/identity/directory.ts";
 import { PersonSchema } from "../../src/identity/entities.ts";
-import { baseHandle, issueHandle } from "../../src/identity/handles.ts";
+import { baseHandle, handleSource, issueHandle } from "../../src/identity/handles.ts";
 import { migratedDatabase, TEST_DB, type TestDb } from "../helpers/env.ts";
 
 describe("baseHandle (DESIGN rule 6)", () => {
@@ -60,4 +60,24 @@ describe(`handles on ${TEST_DB}`, () => {
     assert.equal(new Set(issued).size, 8);
     assert.ok(issued.includes("busy"));
   });
+});
+
+describe("HERALD_HANDLE_FROM", () => {
+  const p = {
+    userName: "u12345@corp.example",
+    email: "jane.doe@corp.example",
+    givenName: "Jane",
+    familyName: "Doe",
+  };
+  const cases: [Parameters<typeof handleSource>[0], typeof p | { userName: string }, string][] = [
+    ["userName", p, "u12345"],
+    ["email", p, "jane_doe"],
+    ["name", p, "jane_doe"],
+    ["email", { userName: "u1@corp" }, "u1"],
+    ["name", { userName: "u2@corp" }, "u2"],
+  ];
+  for (const [rule, person, expected] of cases) {
+    test(`${rule}: ${JSON.stringify(person).slice(0, 50)} → ${expected}`, () =>
+      assert.equal(baseHandle(handleSource(rule, person)), expected));
+  }
 });
