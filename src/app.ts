@@ -9,6 +9,7 @@ import { healthRoute } from "./http/health.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./http/session.ts";
+import { verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
 import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
@@ -53,6 +54,12 @@ export function createApp(services: Services): Koa {
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
   app.use(wellKnownRoutes(config.origin).routes());
+  const verification = verifyRoutes(
+    config,
+    services.verifier,
+    createRateLimiter({ ratePerSecond: config.verify.ratePerSecond, burst: config.verify.burst }),
+  );
+  app.use(verification.routes());
   const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie);
   app.use(signIn.routes());
   const profiles = profileRoutes(config, db, services.accounts);

@@ -11,6 +11,8 @@ import { recordAudit } from "./db/audit.ts";
 import { DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
 import { setupLogging } from "./logging.ts";
+import { loadSecrets } from "./secrets.ts";
+import { createVerifier } from "./verify/service.ts";
 import { createServices, entities, type Services } from "./services.ts";
 
 const HELP = `herald — Herald's command line
@@ -39,6 +41,7 @@ Commands:
   domain block <domain> [--reason <text>] | domain unblock <domain> | domain list
                              The federation blocklist: nothing is accepted from or sent to these.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
+  verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
   help [command]             Show help.
 
 The CLI reads the same environment as the server (DATABASE_URL, …; see README.md).
@@ -268,6 +271,24 @@ async function run(argv: string[]): Promise<void> {
         const link = await sessions.createLoginLink(person.id, operator());
         out(`One-time sign-in link for ${person.userName}, valid until ${link.expiresAt.toISOString()}:`);
         out(new URL(`/login/link/${link.token}`, config.origin).href);
+      });
+      return;
+    }
+    case "verify": {
+      const [input, ...extra] = rest;
+      if (!input || extra.length > 0)
+        throw new UsageError("Usage: npx herald verify <@handle@domain | profile or post URL>");
+      const secrets = await loadSecrets(config);
+      await withServices(config, async ({ db, accounts }) => {
+        const verifier = await createVerifier({
+          db,
+          config,
+          accounts,
+          orgSigningKeyPem: secrets.orgSigningKeyPem,
+        });
+        const v = await verifier.verify(input);
+        out(v.status);
+        out(JSON.stringify(v, null, 2));
       });
       return;
     }

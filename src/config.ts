@@ -45,6 +45,7 @@ export interface Config {
   readonly saml: { readonly idpMetadata: string | undefined };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
+  readonly verify: { readonly ratePerSecond: number; readonly burst: number };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly accounts: {
     /** When non-empty, only members of these SCIM groups (display names) get accounts. */
@@ -140,6 +141,8 @@ const envSchema = z.object({
   HERALD_ORG_AVATAR_URL: z.string().trim().url("expected an https URL of an image").optional(),
   HERALD_SESSION_IDLE_MINUTES: positiveInt.default(480),
   HERALD_SESSION_MAX_HOURS: positiveInt.default(24),
+  HERALD_VERIFY_RATE_PER_SECOND: positiveInt.default(20),
+  HERALD_VERIFY_BURST: positiveInt.default(40),
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
   HERALD_INBOX_BURST: positiveInt.default(500),
   HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -315,6 +318,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     },
     secrets,
     saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+    verify: { ratePerSecond: e.HERALD_VERIFY_RATE_PER_SECOND, burst: e.HERALD_VERIFY_BURST },
     sessions: {
       idleMs: e.HERALD_SESSION_IDLE_MINUTES * 60_000,
       absoluteMs: e.HERALD_SESSION_MAX_HOURS * 3_600_000,

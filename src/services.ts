@@ -17,6 +17,7 @@ import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
+import { createVerifier, type Verifier } from "./verify/service.ts";
 import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
 import type { Secrets } from "./secrets.ts";
 
@@ -39,6 +40,8 @@ export interface Services {
   /** Serialized WebFinger and actor answers (cleared on every account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
+  /** Verification answers and attestations (needs the org signing key: server only). */
+  readonly verifier: () => Promise<Verifier>;
   /** When the server last answered a request (background work yields to foreground work). */
   readonly activity: { lastRequestAt: number };
   readonly tokens: TokenService;
@@ -55,6 +58,7 @@ export function createServices(
   consumers: readonly EventConsumer[] = [],
 ): Services {
   const keys = createKeyStore(db);
+  let verifier: Promise<Verifier> | undefined;
   const activity = { lastRequestAt: Number.NEGATIVE_INFINITY };
   const accounts = createAccounts({
     db,
@@ -85,6 +89,12 @@ export function createServices(
     documents,
     sessions,
     activity,
+    verifier: () => {
+      verifier ??= secrets
+        ? createVerifier({ db, config, accounts, orgSigningKeyPem: secrets.orgSigningKeyPem })
+        : Promise.reject(new Error("verification needs the organization's signing key (secrets not loaded)"));
+      return verifier;
+    },
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,

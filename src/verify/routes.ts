@@ -1,0 +1,99 @@
+/**
+ * `/api/verification` (JSON, CORS open, rate-limited per client, never cached), `/verify` (a page
+ * for candidates) and `/.well-known/jwks.json` (the organization's public keys).
+ */
+import Router from "@koa/router";
+import type { Config } from "../config.ts";
+import { fail } from "../http/errors.ts";
+import { html, page } from "../http/html.ts";
+import type { RateLimiter } from "../http/rate-limit.ts";
+import type { Verification, Verifier } from "./service.ts";
+
+export function verifyRoutes(
+  config: Config,
+  verifier: () => Promise<Verifier>,
+  limiter: RateLimiter,
+): Router {
+  const router = new Router();
+
+  const limited = (ip: string) => {
+    const d = limiter.take(ip);
+    if (!d.allowed) {
+      throw Object.assign(new Error("Too many verification requests; retry in a moment."), {
+        status: 429,
+        expose: true,
+        headers: { "Retry-After": String(d.retryAfterSeconds) },
+      });
+    }
+  };
+
+  router.get("/.well-known/jwks.json", async (ctx) => {
+    ctx.set("Access-Control-Allow-Origin", "*");
+    ctx.set("Cache-Control", "public, max-age=300");
+    ctx.body = (await verifier()).jwks;
+  });
+
+  router.get("/api/verification", async (ctx) => {
+    ctx.set("Access-Control-Allow-Origin", "*");
+    ctx.set("Cache-Control", "no-store");
+    limited(ctx.ip);
+    const input = String(ctx.query.handle ?? ctx.query.url ?? "").trim();
+    if (input === "" || input.length > 2048)
+      fail(400, "Give ?handle=@name@domain or ?url=<profile or post URL>.");
+    ctx.body = await (await verifier()).verify(input);
+  });
+
+  router.get("/verify", async (ctx) => {
+    const input = typeof ctx.query.q === "string" ? ctx.query.q.trim().slice(0, 2048) : "";
+    let answer = html``;
+    if (input !== "") {
+      limited(ctx.ip);
+      const v: Verification = await (await verifier()).verify(input);
+      answer =
+        v.status === "active"
+          ? html`<section role="status">
+              <h2>✔ Current ${config.orgName} account</h2>
+              <p>
+                <strong>${v.displayName ?? ""}</strong>
+                <code>${v.handle}</code
+                >${v.title ? html` — ${v.title}` : ""}${v.roles.length ? html` (${v.roles.join(", ")})` : ""}
+              </p>
+            </section>`
+          : v.status === "former"
+            ? html`<section role="status">
+                <h2>⚠ Former ${config.orgName} account</h2>
+                <p>
+                  <code>${v.handle}</code> no longer speaks for
+                  ${config.orgName}${v.until ? html` (since ${v.until.slice(0, 10)})` : ""}. Do not trust
+                  messages from this account.
+                </p>
+              </section>`
+            : html`<section role="status">
+                <h2>✖ Not a ${config.orgName} account</h2>
+                <p>
+                  ${config.orgName}'s accounts end in <code>@${v.officialDomain}</code>. Be careful with
+                  anyone who claims otherwise.
+                </p>
+              </section>`;
+    }
+    ctx.set("Cache-Control", "no-store");
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      `Verify a ${config.orgName} account`,
+      html`<h1>Is this really ${config.orgName}?</h1>
+        <form method="get" action="/verify">
+          <label for="q">Handle, profile or post link</label>
+          <input id="q" name="q" value="${input}" placeholder="@jane@${config.handleDomain}" size="40" />
+          <button type="submit">Check</button>
+        </form>
+        ${answer}
+        <h2>How we contact candidates</h2>
+        <ul>
+          <li>We never ask you for payment or bank details.</li>
+          <li>We never move a conversation to WhatsApp, Telegram or a personal e-mail address.</li>
+          <li>Our accounts end in <code>@${config.handleDomain}</code>.</li>
+        </ul>`,
+    );
+  });
+  return router;
+}

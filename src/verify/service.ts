@@ -1,0 +1,159 @@
+/**
+ * Verification: is this account a current employee of the organization? Answers from the
+ * database on every call (never a stale cache: a deprovisioning shows at once), with an
+ * attestation signed by the organization's Ed25519 key that anyone can check offline against
+ * `/.well-known/jwks.json`.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { calculateJwkThumbprint, exportJWK, type JWK, SignJWT } from "jose";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import type { ActorRow } from "../federation/entities.ts";
+import { PostSchema } from "../federation/entities.ts";
+import { PersonSchema } from "../identity/entities.ts";
+
+export type VerificationStatus = "active" | "former" | "unknown";
+
+export interface Verification {
+  readonly handle: string | null;
+  readonly status: VerificationStatus;
+  readonly displayName: string | null;
+  readonly title?: string;
+  readonly roles: readonly string[];
+  /** Active: on the fediverse for the organization since. */
+  readonly since?: string;
+  /** Former: no longer with the organization since. */
+  readonly until?: string;
+  readonly checkedAt: string;
+  /** The organization's official handle domain (what to look for). */
+  readonly officialDomain: string;
+  readonly attestation: string | null;
+}
+
+export const ATTESTATION_TTL_SECONDS = 300;
+
+export async function createVerifier(deps: {
+  readonly db: Database;
+  readonly config: Pick<Config, "origin" | "handleDomain" | "orgName" | "accounts">;
+  readonly accounts: Accounts;
+  readonly orgSigningKeyPem: string;
+}) {
+  const { db, config, accounts } = deps;
+  const privateKey: KeyObject = createPrivateKey(deps.orgSigningKeyPem);
+  const publicJwk: JWK = await exportJWK(createPublicKey(privateKey));
+  const kid = await calculateJwkThumbprint(publicJwk, "sha256");
+  const jwks = { keys: [{ ...publicJwk, kid, alg: "EdDSA", use: "sig" }] };
+  const domain = config.handleDomain.toLowerCase();
+
+  /** Finds the actor an input names: @user@domain, user@domain, a profile, actor or post URL. */
+  async function resolve(
+    input: string,
+  ): Promise<{ actor: ActorRow | null; handle: string | null; ours: boolean }> {
+    const text = input.trim();
+    const handleMatch = /^@?([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)$/i.exec(text);
+    if (handleMatch) {
+      const [, user, host] = handleMatch;
+      const handle = `@${user.toLowerCase()}@${host.toLowerCase()}`;
+      if (host.toLowerCase() !== domain) return { actor: null, handle, ours: false };
+      return { actor: await accounts.byHandle(user), handle, ours: true };
+    }
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return { actor: null, handle: null, ours: false };
+    }
+    if (url.origin !== config.origin.origin) return { actor: null, handle: null, ours: false };
+    const profile = /^\/@([a-z0-9_]+)(?:\/([0-9a-f-]{36}))?\/?$/i.exec(url.pathname);
+    if (profile) {
+      const actor = await accounts.byHandle(profile[1]);
+      return { actor, handle: `@${profile[1].toLowerCase()}@${domain}`, ours: true };
+    }
+    const actorId = /^\/ap\/actors\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
+    const postId = /^\/ap\/posts\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
+    let actor: ActorRow | null = null;
+    if (actorId) actor = await accounts.byId(actorId);
+    if (postId) {
+      const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
+      actor = post ? await accounts.byId(post.actorId) : null;
+    }
+    return { actor, handle: actor ? `@${actor.handle}@${domain}` : null, ours: true };
+  }
+
+  async function attest(claims: Record<string, unknown>, subject: string): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: "EdDSA", kid, typ: "herald-verification+jwt" })
+      .setIssuer(config.origin.origin)
+      .setSubject(subject)
+      .setIssuedAt(now)
+      .setExpirationTime(now + ATTESTATION_TTL_SECONDS)
+      .sign(privateKey);
+  }
+
+  return {
+    jwks,
+    kid,
+
+    async verify(input: string): Promise<Verification> {
+      const checkedAt = new Date().toISOString();
+      const { actor, handle, ours } = await resolve(input);
+      const base = { roles: [] as string[], checkedAt, officialDomain: domain };
+      if (!actor) {
+        return {
+          ...base,
+          handle: ours ? handle : handle,
+          status: "unknown",
+          displayName: null,
+          attestation: null,
+        };
+      }
+      // A renamed account answers for its successor's person.
+      const personId = actor.personId ?? actor.formerPersonId;
+      const person = personId
+        ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
+        : null;
+      const fullHandle = `@${actor.handle}@${domain}`;
+      // The directory decides, not the actor's federation state (which follows it a moment later).
+      const former =
+        actor.deletedAt !== null ||
+        (person !== null ? !person.active || person.deletedAt !== null : actor.suspendedAt !== null);
+      let result: Verification;
+      if (former) {
+        const until = person?.deactivatedAt ?? person?.deletedAt ?? actor.suspendedAt ?? actor.deletedAt;
+        // Former employees: no name, no title (org policy for privacy); only the fact and the date.
+        result = {
+          ...base,
+          handle: fullHandle,
+          status: "former",
+          displayName: null,
+          until: until?.toISOString(),
+          attestation: null,
+        };
+      } else {
+        const roles =
+          actor.kind === "person" ? [] : [actor.kind === "org" ? "organization" : "official account"];
+        result = {
+          ...base,
+          handle: fullHandle,
+          status: "active",
+          displayName: person?.displayName ?? actor.displayName,
+          ...(person?.title && config.accounts.profileFields.includes("title")
+            ? { title: person.title }
+            : {}),
+          roles,
+          since: actor.createdAt.toISOString(),
+          attestation: null,
+        };
+      }
+      const attestation = await attest(
+        { handle: result.handle, status: result.status, roles: result.roles, org: config.orgName },
+        new URL(`/ap/actors/${actor.id}`, config.origin).href,
+      );
+      return { ...result, attestation };
+    },
+  };
+}
+
+export type Verifier = Awaited<ReturnType<typeof createVerifier>>;
