@@ -12,11 +12,21 @@ export function profileUrl(origin: URL, handle: string): URL {
   return new URL(`/@${handle}`, origin);
 }
 
+/** The verification page of one account (the target of its "Verified at" profile field). */
+export function verificationUrl(origin: URL, fullHandle: string): URL {
+  const url = new URL("/verify", origin);
+  url.searchParams.set("q", fullHandle);
+  return url;
+}
+
 const instant = (d: Date) => Temporal.Instant.fromEpochMilliseconds(d.getTime()) as never;
 
 export async function actorDocument(
   ctx: Context<unknown>,
-  deps: { readonly db: Database; readonly config: Pick<Config, "origin" | "orgName" | "accounts"> },
+  deps: {
+    readonly db: Database;
+    readonly config: Pick<Config, "origin" | "orgName" | "accounts" | "handleDomain">;
+  },
   actor: ActorRow,
 ): Promise<Actor | Tombstone> {
   const { db, config } = deps;
@@ -36,6 +46,19 @@ export async function actorDocument(
           new PropertyValue({ name: f === "title" ? "Title" : "Department", value: escapeHtml(v) }),
         );
     }
+  }
+  // "Verified at <org>": a link to this account's verification page, which links back with
+  // rel="me", so stock Mastodon shows the green check. Only while the account speaks for the org.
+  const current = !actor.suspendedAt && !actor.movedToId && (!person || (person.active && !person.deletedAt));
+  if (current) {
+    const handle = `@${actor.handle}@${config.handleDomain}`;
+    const href = verificationUrl(config.origin, handle).href;
+    fields.push(
+      new PropertyValue({
+        name: `Verified at ${config.orgName}`,
+        value: `<a href="${escapeHtml(href)}" rel="me nofollow noopener noreferrer" target="_blank">${escapeHtml(new URL(href).host)}/verify</a>`,
+      }),
+    );
   }
   const summary =
     actor.summary ??

@@ -100,7 +100,7 @@ export function renderText(
 
 export function createPosting(deps: {
   readonly db: Database;
-  readonly config: Pick<Config, "origin" | "orgName" | "accounts">;
+  readonly config: Pick<Config, "origin" | "orgName" | "accounts" | "handleDomain">;
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
 }) {

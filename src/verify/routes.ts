@@ -53,6 +53,7 @@ export function verifyRoutes(
         v.status === "active"
           ? html`<section role="status">
               <h2>✔ Current ${config.orgName} account</h2>
+              ${v.profileUrl ? html`<p><a rel="me" href="${v.profileUrl}">${v.handle}</a></p>` : ""}
               <p>
                 <strong>${v.displayName ?? ""}</strong>
                 <code>${v.handle}</code

@@ -29,6 +29,8 @@ export interface Verification {
   /** The organization's official handle domain (what to look for). */
   readonly officialDomain: string;
   readonly attestation: string | null;
+  /** The account's profile page (for the rel="me" link back), when it is ours. */
+  readonly profileUrl?: string;
 }
 
 export const ATTESTATION_TTL_SECONDS = 300;
@@ -144,6 +146,7 @@ export async function createVerifier(deps: {
             : {}),
           roles,
           since: actor.createdAt.toISOString(),
+          profileUrl: new URL(`/@${actor.handle}`, config.origin).href,
           attestation: null,
         };
       }

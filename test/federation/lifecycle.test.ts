@@ -56,11 +56,17 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     assert.deepEqual(doc.attributionDomains, ["corp.example", "blog.corp.example"]);
     assert.equal(doc.icon.url, "https://photos.corp.example/jane.jpg", "the directory's photo is the avatar");
     // JSON-LD compaction writes a one-element list as a single object.
-    const fields = [doc.attachment].flat();
+    const fields = [doc.attachment].flat() as { name: string; value: string }[];
     assert.deepEqual(
-      fields.map((f: { name: string; value: string }) => [f.name, f.value]),
-      [["Title", "Recruiter"]],
+      fields.map((f) => f.name),
+      ["Title", "Verified at Demo Corp"],
     );
+    assert.equal(fields[0].value, "Recruiter");
+    // The green check: the field links to the verification page, which links back with rel="me".
+    const href = /href="([^"]+)"/.exec(fields[1].value)?.[1].replaceAll("&amp;", "&");
+    assert.ok(href && /rel="me/.test(fields[1].value));
+    const verifyPage = await (await fetch(href.replace(s.services.config.origin.origin, s.url))).text();
+    assert.ok(verifyPage.includes(`<a rel="me" href="${doc.url}">`), "the page links back to the profile");
 
     // Served documents are cached, but never stale after a change (the cache is cleared).
     assert.ok(s.services.documents.size > 0, "the actor document is cached");
@@ -72,6 +78,13 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     await waitFor(
       async () => ((await (await actorJson(row.id)).json()).suspended === true ? true : undefined),
       { what: "the actor to be suspended (well within the cache TTL)", timeoutMs: 3000 },
+    );
+    const suspendedDoc = await (await actorJson(row.id)).json();
+    assert.ok(
+      ![suspendedDoc.attachment]
+        .flat()
+        .some((f: { name?: string } | undefined) => f?.name?.startsWith("Verified at")),
+      "a suspended account loses its verified field",
     );
     const refused = await s.services.posting.post({
       actorId: row.id,
