@@ -59,6 +59,11 @@ export function createServices(
 ): Services {
   const keys = createKeyStore(db);
   let verifier: Promise<Verifier> | undefined;
+  // Every directory or account change in this process bumps this (verification answers cache).
+  let generation = 0;
+  const changed = () => {
+    generation++;
+  };
   const activity = { lastRequestAt: Number.NEGATIVE_INFINITY };
   const accounts = createAccounts({
     db,
@@ -71,7 +76,10 @@ export function createServices(
   const posting = createPosting({ db, config, federation, accounts });
   hooks.follow = (ourActorId, target) => posting.follow(ourActorId, target);
   const documents = createDocumentCache({ ttlMs: 10_000 });
-  accounts.onChange(() => documents.clear());
+  accounts.onChange(() => {
+    documents.clear();
+    changed();
+  });
   accounts.setAnnouncer(posting.announcer);
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, {
@@ -91,14 +99,23 @@ export function createServices(
     activity,
     verifier: () => {
       verifier ??= secrets
-        ? createVerifier({ db, config, accounts, orgSigningKeyPem: secrets.orgSigningKeyPem })
+        ? createVerifier({
+            db,
+            config,
+            accounts,
+            orgSigningKeyPem: secrets.orgSigningKeyPem,
+            generation: () => generation,
+          })
         : Promise.reject(new Error("verification needs the organization's signing key (secrets not loaded)"));
       return verifier;
     },
     tokens: createTokenService(db),
     scim: createScimService(db, {
       baseUrl: new URL("/scim/v2", config.origin).href,
-      onEvents: () => events.notify(),
+      onEvents: () => {
+        changed();
+        events.notify();
+      },
       handleFrom: config.accounts.handleFrom,
     }),
     events,

@@ -40,6 +40,8 @@ export async function createVerifier(deps: {
   readonly config: Pick<Config, "origin" | "handleDomain" | "orgName" | "accounts">;
   readonly accounts: Accounts;
   readonly orgSigningKeyPem: string;
+  /** Bumped on every directory or account change in this process: cached answers die with it. */
+  readonly generation?: () => number;
 }) {
   const { db, config, accounts } = deps;
   const privateKey: KeyObject = createPrivateKey(deps.orgSigningKeyPem);
@@ -47,6 +49,12 @@ export async function createVerifier(deps: {
   const kid = await calculateJwkThumbprint(publicJwk, "sha256");
   const jwks = { keys: [{ ...publicJwk, kid, alg: "EdDSA", use: "sig" }] };
   const domain = config.handleDomain.toLowerCase();
+  // Answers are cached for a few seconds (the public API is hot), but never across a change made
+  // in this process (the generation), so a deprovisioning is visible on the very next request.
+  // Changes made by another process (the CLI) show within the TTL.
+  const generation = deps.generation ?? (() => 0);
+  const cache = new Map<string, { at: number; gen: number; value: Verification }>();
+  const TTL_MS = 5000;
 
   /** Finds the actor an input names: @user@domain, user@domain, a profile, actor or post URL. */
   async function resolve(
@@ -99,6 +107,19 @@ export async function createVerifier(deps: {
     kid,
 
     async verify(input: string): Promise<Verification> {
+      const key = input.trim().toLowerCase();
+      const hit = cache.get(key);
+      if (hit && hit.gen === generation() && Date.now() - hit.at < TTL_MS) return hit.value;
+      const gen = generation();
+      const value = await answer(input);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(key, { at: Date.now(), gen, value });
+      return value;
+    },
+  };
+
+  async function answer(input: string): Promise<Verification> {
+    {
       const checkedAt = new Date().toISOString();
       const { actor, handle, ours } = await resolve(input);
       const base = { roles: [] as string[], checkedAt, officialDomain: domain };
@@ -155,8 +176,8 @@ export async function createVerifier(deps: {
         new URL(`/ap/actors/${actor.id}`, config.origin).href,
       );
       return { ...result, attestation };
-    },
-  };
+    }
+  }
 }
 
 export type Verifier = Awaited<ReturnType<typeof createVerifier>>;
