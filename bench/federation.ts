@@ -234,6 +234,8 @@ function heraldEnv(dir: string, port: number, workers: number): Record<string, s
     HERALD_ORIGIN: `http://127.0.0.1:${port}`,
     HERALD_INBOX_RATE_PER_SECOND: "1000000",
     HERALD_INBOX_BURST: "1000000",
+    HERALD_VERIFY_RATE_PER_SECOND: "1000000",
+    HERALD_VERIFY_BURST: "1000000",
     HERALD_QUEUE_WORKERS: String(workers),
     PORT: String(port),
   };
@@ -502,6 +504,12 @@ async function main(): Promise<void> {
 
     const webfinger = await measure(wfUrl, {}, herald.child.pid);
     const actor = await measure(actorUrl, ap, herald.child.pid);
+    const verifyUrl = `${herald.url}/api/verification?handle=${encodeURIComponent(`@recruiting@${host}`)}`;
+    const vcheck = await fetch(verifyUrl);
+    if (vcheck.status !== 200 || ((await vcheck.json()) as { status?: string }).status !== "active") {
+      throw new Error("the verification API did not answer active for @recruiting");
+    }
+    const verification = await measure(verifyUrl, {}, herald.child.pid);
 
     // 2. Fan-out -------------------------------------------------------------------------------
     const receiver = await startRole("receiver");
@@ -634,9 +642,13 @@ async function main(): Promise<void> {
       row("bare Koa 3, GET /doc JSON (baseline)", baseline);
       row("Herald WebFinger (acct:recruiting@…)", webfinger);
       row("Herald actor document (activity+json)", actor);
+      row("Herald verification API (signed answer)", verification);
       const verdict = (r: LoadResult) =>
         `${r.rps / baseline.rps >= 0.6 ? "meets" : "MISSES"} ≥ 0.6×, p99 ${r.p99 < 20 ? "meets" : "MISSES"} < 20 ms`;
       out(`  targets: WebFinger ${verdict(webfinger)}; actor ${verdict(actor)}`);
+      out(
+        `  target (verification): ${verification.rps / baseline.rps >= 0.5 ? "meets" : "MISSES"} ≥ 0.5× bare Koa`,
+      );
       out();
       out(
         `fan-out: one public post to ${FOLLOWERS.toLocaleString("en")} followers on ${GROUPS} shared inboxes ` +

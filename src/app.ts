@@ -30,6 +30,13 @@ export function createApp(services: Services): Koa {
   });
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
+  // Public verification goes early: it needs neither sessions nor Fedify.
+  const verification = verifyRoutes(
+    config,
+    services.verifier,
+    createRateLimiter({ ratePerSecond: config.verify.ratePerSecond, burst: config.verify.burst }),
+  );
+  app.use(verification.routes());
   const cookie = sessionCookie(config.origin);
   app.use(sessionMiddleware(services.sessions, cookie));
   app.use(
@@ -54,12 +61,6 @@ export function createApp(services: Services): Koa {
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
   app.use(wellKnownRoutes(config.origin).routes());
-  const verification = verifyRoutes(
-    config,
-    services.verifier,
-    createRateLimiter({ ratePerSecond: config.verify.ratePerSecond, burst: config.verify.burst }),
-  );
-  app.use(verification.routes());
   const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie);
   app.use(signIn.routes());
   const profiles = profileRoutes(config, db, services.accounts);

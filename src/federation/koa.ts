@@ -50,6 +50,8 @@ export function cachedDocuments(cache: DocumentCache): Middleware {
   };
 }
 
+const FEDIFY_PATHS = /^\/(ap\/|\.well-known\/(webfinger|nodeinfo)$|nodeinfo\/)/;
+
 export interface InboundLimits {
   readonly maxBodyBytes: number;
   /** Per client address, for POSTs (inbox deliveries). */
@@ -65,8 +67,9 @@ export function fedifyMiddleware(
 ): Middleware {
   return async (ctx, next) => {
     const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
-    // Herald's own surfaces never reach Fedify (it has no routes there): skip its router.
-    if (ctx.path.startsWith("/scim/") || ctx.path === "/healthz") return next();
+    // Only Fedify's own routes go through its router (ActivityPub under /ap/, WebFinger,
+    // NodeInfo); everything else is Herald's and skips that work.
+    if (!FEDIFY_PATHS.test(ctx.path)) return next();
     if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
       // Deliveries: refuse oversized bodies before Fedify reads them, and throttle per sender
       // address (the remote host, on the network level) before any signature work.
