@@ -68,7 +68,9 @@ describe(`account lifecycle from the directory on ${TEST_DB}`, () => {
     const verifyPage = await (await fetch(href.replace(s.services.config.origin.origin, s.url))).text();
     assert.ok(verifyPage.includes(`<a rel="me" href="${doc.url}">`), "the page links back to the profile");
 
-    // Served documents are cached, but never stale after a change (the cache is cleared).
+    // Served documents are cached, but never stale after a change (the cache is cleared). (Any
+    // account change clears it — the org actor's keys may land meanwhile — so fetch, then look.)
+    await (await actorJson(row.id)).arrayBuffer();
     assert.ok(s.services.documents.size > 0, "the actor document is cached");
     await s.services.scim.patchUser(
       String(user.id),
