@@ -140,19 +140,19 @@ describe(`SqlMessageQueue is at-least-once on ${TEST_DB}`, () => {
   test("a slow handler keeps its lease: the message is not handed out twice", async () => {
     const t = await migratedDatabase();
     try {
-      const a = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
-      const b = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 300 });
+      const a = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 600 });
+      const b = new SqlMessageQueue(t.db, { pollIntervalMs: 50, workers: 1, leaseMs: 600 });
       const seen: string[] = [];
       const stop = new AbortController();
       const slow = (who: string) => async () => {
         seen.push(who);
-        await new Promise((r) => setTimeout(r, 1200)); // four lease periods
+        await new Promise((r) => setTimeout(r, 2400)); // four lease periods
       };
       const la = a.listen(slow("a"), { signal: stop.signal });
       const lb = b.listen(slow("b"), { signal: stop.signal });
       await a.enqueue("once");
       await waitFor(() => seen.length > 0, { what: "a worker to start" });
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 2800));
       stop.abort();
       await Promise.all([la, lb]);
       assert.equal(seen.length, 1, `handled by ${seen.join(", ")}`);
