@@ -9,7 +9,7 @@ import { healthRoute } from "./http/health.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./http/session.ts";
-import { verifyRoutes } from "./verify/routes.ts";
+import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
 import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
@@ -25,6 +25,11 @@ export function createApp(services: Services): Koa {
   // Hot public documents from memory first (most of bare Koa's throughput; DESIGN). Cache hits
   // are not access-logged; misses go through the whole chain and are.
   app.use(cachedDocuments(services.documents));
+  const verifyLimiter = createRateLimiter({
+    ratePerSecond: config.verify.ratePerSecond,
+    burst: config.verify.burst,
+  });
+  app.use(cachedVerifications(services.verifier, verifyLimiter));
   app.use(requestContext());
   app.use((ctx, next) => {
     if (ctx.path !== "/healthz") services.activity.lastRequestAt = performance.now();
@@ -33,11 +38,7 @@ export function createApp(services: Services): Koa {
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
   // Public verification goes early: it needs neither sessions nor Fedify.
-  const verification = verifyRoutes(
-    config,
-    services.verifier,
-    createRateLimiter({ ratePerSecond: config.verify.ratePerSecond, burst: config.verify.burst }),
-  );
+  const verification = verifyRoutes(config, services.verifier, verifyLimiter);
   app.use(verification.routes());
   const cookie = sessionCookie(config.origin);
   app.use(sessionMiddleware(services.sessions, cookie));

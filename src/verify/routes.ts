@@ -3,11 +3,39 @@
  * for candidates) and `/.well-known/jwks.json` (the organization's public keys).
  */
 import Router from "@koa/router";
+import type { Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { fail } from "../http/errors.ts";
 import { html, page } from "../http/html.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import type { Verification, Verifier } from "./service.ts";
+
+/**
+ * The API's fast path, first in the chain: a fresh cached answer (never across a directory
+ * change; see service.ts) is sent as is. Anything else — a miss, a refusal, an error — goes on
+ * to the full route below.
+ */
+export function cachedVerifications(verifier: () => Promise<Verifier>, limiter: RateLimiter): Middleware {
+  let ready: Verifier | undefined;
+  void verifier().then(
+    (v) => {
+      ready = v;
+    },
+    () => undefined,
+  );
+  return async (ctx, next) => {
+    if (!ready || ctx.method !== "GET" || ctx.path !== "/api/verification") return next();
+    const q = ctx.query;
+    const input = typeof q.handle === "string" ? q.handle : typeof q.url === "string" ? q.url : undefined;
+    const json = input ? ready.cachedJson(input) : undefined;
+    if (json === undefined || !limiter.take(ctx.ip).allowed) return next();
+    ctx.set("Access-Control-Allow-Origin", "*");
+    ctx.set("Cache-Control", "no-store");
+    ctx.set("X-Content-Type-Options", "nosniff");
+    ctx.type = "application/json; charset=utf-8";
+    ctx.body = json;
+  };
+}
 
 export function verifyRoutes(
   config: Config,

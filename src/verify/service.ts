@@ -53,7 +53,7 @@ export async function createVerifier(deps: {
   // in this process (the generation), so a deprovisioning is visible on the very next request.
   // Changes made by another process (the CLI) show within the TTL.
   const generation = deps.generation ?? (() => 0);
-  const cache = new Map<string, { at: number; gen: number; value: Verification }>();
+  const cache = new Map<string, { at: number; gen: number; value: Verification; json: string }>();
   const TTL_MS = 5000;
 
   /** Finds the actor an input names: @user@domain, user@domain, a profile, actor or post URL. */
@@ -113,8 +113,14 @@ export async function createVerifier(deps: {
       const gen = generation();
       const value = await answer(input);
       if (cache.size > 10_000) cache.clear();
-      cache.set(key, { at: Date.now(), gen, value });
+      cache.set(key, { at: Date.now(), gen, value, json: JSON.stringify(value) });
       return value;
+    },
+
+    /** The serialized answer, if a fresh one is cached (the API's fast path). */
+    cachedJson(input: string): string | undefined {
+      const hit = cache.get(input.trim().toLowerCase());
+      return hit && hit.gen === generation() && Date.now() - hit.at < TTL_MS ? hit.json : undefined;
     },
   };
 
