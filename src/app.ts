@@ -38,7 +38,7 @@ export function createApp(services: Services): Koa {
   app.use(errorBoundary());
   app.use(healthRoute(db, services.health));
   // Public verification goes early: it needs neither sessions nor Fedify.
-  const verification = verifyRoutes(config, services.verifier, verifyLimiter);
+  const verification = verifyRoutes(config, services.verifier, verifyLimiter, services.reports);
   app.use(verification.routes());
   const cookie = sessionCookie(config.origin);
   app.use(sessionMiddleware(services.sessions, cookie));

@@ -42,6 +42,7 @@ Commands:
                              The federation blocklist: nothing is accepted from or sent to these.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
+  reports                    Impersonation reports sent from the /verify page, newest first.
   help [command]             Show help.
 
 The CLI reads the same environment as the server (DATABASE_URL, …; see README.md).
@@ -289,6 +290,18 @@ async function run(argv: string[]): Promise<void> {
         const v = await verifier.verify(input);
         out(v.status);
         out(JSON.stringify(v, null, 2));
+      });
+      return;
+    }
+    case "reports": {
+      if (rest.length > 0) throw new UsageError("Usage: npx herald reports");
+      await withServices(config, async ({ reports }) => {
+        const all = await reports.list();
+        if (all.length === 0) out("No reports.");
+        for (const r of all) {
+          out(`${r.createdAt.toISOString()}\t${r.id}\t${r.reported}\t${r.contact ?? "-"}`);
+          out(`  ${r.details.replaceAll("\n", "\n  ")}`);
+        }
       });
       return;
     }

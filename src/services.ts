@@ -17,6 +17,7 @@ import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
+import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
 import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
 import type { Secrets } from "./secrets.ts";
@@ -28,6 +29,7 @@ export const entities = [
   ...identityEntities,
   ...federationEntities,
   ...sessionEntities,
+  ReportSchema,
 ];
 
 export interface Services {
@@ -40,6 +42,8 @@ export interface Services {
   /** Serialized WebFinger and actor answers (cleared on every account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
+  /** Impersonation reports from the public verification page. */
+  readonly reports: Reports;
   /** Verification answers and attestations (needs the org signing key: server only). */
   readonly verifier: () => Promise<Verifier>;
   /** When the server last answered a request (background work yields to foreground work). */
@@ -97,6 +101,7 @@ export function createServices(
     documents,
     sessions,
     activity,
+    reports: createReports(db, secrets?.sessionSecret ?? randomBytes(32).toString("base64url")),
     verifier: () => {
       verifier ??= secrets
         ? createVerifier({

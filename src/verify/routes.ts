@@ -8,6 +8,8 @@ import type { Config } from "../config.ts";
 import { fail } from "../http/errors.ts";
 import { html, page } from "../http/html.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
+import { formBody } from "../http/form.ts";
+import type { Reports } from "./reports.ts";
 import type { Verification, Verifier } from "./service.ts";
 
 /**
@@ -41,6 +43,7 @@ export function verifyRoutes(
   config: Config,
   verifier: () => Promise<Verifier>,
   limiter: RateLimiter,
+  reports: Reports,
 ): Router {
   const router = new Router();
 
@@ -116,12 +119,62 @@ export function verifyRoutes(
           <button type="submit">Check</button>
         </form>
         ${answer}
+        <h2>Report an impersonation attempt</h2>
+        <form method="post" action="/verify/report">
+          <p>
+            <label for="reported">Account or link</label><br /><input
+              id="reported"
+              name="reported"
+              required
+              maxlength="2048"
+              size="40"
+            />
+          </p>
+          <p>
+            <label for="details">What happened?</label><br /><textarea
+              id="details"
+              name="details"
+              required
+              maxlength="5000"
+              rows="4"
+              cols="40"
+            ></textarea>
+          </p>
+          <p>
+            <label for="contact">Your e-mail (optional, if you want an answer)</label><br /><input
+              id="contact"
+              name="contact"
+              type="email"
+              maxlength="320"
+              size="40"
+            />
+          </p>
+          <button type="submit">Send the report</button>
+        </form>
         <h2>How we contact candidates</h2>
         <ul>
           <li>We never ask you for payment or bank details.</li>
           <li>We never move a conversation to WhatsApp, Telegram or a personal e-mail address.</li>
           <li>Our accounts end in <code>@${config.handleDomain}</code>.</li>
         </ul>`,
+    );
+  });
+  router.post("/verify/report", async (ctx) => {
+    limited(ctx.ip);
+    const form = await formBody(ctx);
+    const r = await reports.submit({
+      reported: form.get("reported") ?? "",
+      details: form.get("details") ?? "",
+      contact: form.get("contact") ?? undefined,
+      source: ctx.ip,
+    });
+    if (!r.ok) fail(400, r.message);
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      "Thank you",
+      html`<h1>Thank you</h1>
+        <p>${config.orgName}'s security team has your report (reference <code>${r.id}</code>).</p>
+        <p><a href="/verify">Check another account</a></p>`,
     );
   });
   return router;

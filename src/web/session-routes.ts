@@ -3,22 +3,13 @@
  * one-time links of `herald login-link` (for when the IdP is down) already work.
  */
 import Router from "@koa/router";
-import type { Context } from "koa";
 import type { Config } from "../config.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import { fail } from "../http/errors.ts";
+import { formBody } from "../http/form.ts";
 import { html, page } from "../http/html.ts";
 import { clearSessionCookie, type SessionCookie, setSessionCookie } from "../http/session.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
-
-async function formBody(ctx: Context, limit = 16_384): Promise<URLSearchParams> {
-  let text = "";
-  for await (const chunk of ctx.req) {
-    text += chunk;
-    if (text.length > limit) fail(413, "The form is too large.");
-  }
-  return new URLSearchParams(text);
-}
 
 export function sessionRoutes(
   config: Config,

@@ -107,6 +107,41 @@ describe(`verification on ${TEST_DB}`, () => {
     assert.equal(r.stdout.split("\n")[0], "active");
   });
 
+  test("an impersonation report is stored for the security team; bad reports are refused", async () => {
+    const form = new URLSearchParams({
+      reported: "@jane@corp-careers.example",
+      details: "Offered me a job and asked for a $200 'equipment deposit' over WhatsApp.",
+      contact: "candidate@example.net",
+    });
+    const res = await fetch(`${s.url}/verify/report`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: form,
+    });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /security team has your report/);
+    const stored = await s.services.reports.list();
+    assert.equal(stored[0].reported, "@jane@corp-careers.example");
+    assert.match(stored[0].details, /equipment deposit/);
+    assert.notEqual(stored[0].sourceHash, "127.0.0.1", "the reporter's address is not stored as such");
+    const env = testEnv({
+      DATABASE_URL: s.services.config.database.url,
+      HERALD_ORIGIN: s.services.config.origin.origin,
+      HERALD_DATA_DIR: s.services.config.dataDir,
+    });
+    const cli = await runCli(["reports"], env);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /corp-careers\.example\tcandidate@example\.net/);
+    const empty = await fetch(`${s.url}/verify/report`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "reported=x&details=",
+    });
+    assert.equal(empty.status, 400);
+    const page = await (await fetch(`${s.url}/verify`)).text();
+    assert.match(page, /<label for="details">/);
+  });
+
   test("rate-limited per client, with Retry-After", async () => {
     let limited: Response | undefined;
     for (let i = 0; i < 60 && !limited; i++) {

@@ -5,6 +5,7 @@ import { Federation1763700000004 } from "./0004-federation.ts";
 import { DeliveryQueue1763700000005 } from "./0005-delivery-queue.ts";
 import { AccountMoves1763700000006 } from "./0006-account-moves.ts";
 import { Sessions1763700000007 } from "./0007-sessions.ts";
+import { Reports1763700000008 } from "./0008-reports.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   DeliveryQueue1763700000005,
   AccountMoves1763700000006,
   Sessions1763700000007,
+  Reports1763700000008,
 ];
