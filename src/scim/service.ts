@@ -457,7 +457,8 @@ export function createScimService(
         await audit(em, actor, former ? "scim.user.rehire" : "scim.user.create", "person", person.id, {
           after: w.doc,
         });
-        return renderUser(em, person);
+        // A new person belongs to no group yet: no query needed for the answer.
+        return former ? renderUser(em, person) : toScimUser(person, [], base);
       });
     },
 
