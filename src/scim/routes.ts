@@ -105,6 +105,17 @@ function listQuery(src: {
   };
 }
 
+/** A list request's query parameters (RFC 7644 §3.4.2). */
+function queryParams(ctx: Context): Omit<ListQuery, "withMembers"> {
+  return listQuery({
+    filter: param(ctx, "filter"),
+    startIndex: param(ctx, "startIndex"),
+    count: param(ctx, "count"),
+    sortBy: param(ctx, "sortBy"),
+    sortOrder: param(ctx, "sortOrder"),
+  });
+}
+
 function projectionOf(ctx: Context): Projection {
   return {
     attributes: parseAttributeList(param(ctx, "attributes")),
@@ -209,13 +220,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Router {
 
   // Users.
   router.get("/Users", async (ctx) => {
-    const q = listQuery({
-      filter: param(ctx, "filter"),
-      startIndex: param(ctx, "startIndex"),
-      count: param(ctx, "count"),
-      sortBy: param(ctx, "sortBy"),
-      sortOrder: param(ctx, "sortOrder"),
-    });
+    const q = queryParams(ctx);
     const r = await service.listUsers(q);
     sendList(ctx, q, r.total, r.resources, USER_SCHEMA, projectionOf(ctx));
   });
@@ -255,13 +260,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Router {
 
   // Groups.
   router.get("/Groups", async (ctx) => {
-    const q = listQuery({
-      filter: param(ctx, "filter"),
-      startIndex: param(ctx, "startIndex"),
-      count: param(ctx, "count"),
-      sortBy: param(ctx, "sortBy"),
-      sortOrder: param(ctx, "sortOrder"),
-    });
+    const q = queryParams(ctx);
     const p = projectionOf(ctx);
     const r = await service.listGroups({ ...q, withMembers: wantsMembers(p) });
     sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);

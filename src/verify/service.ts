@@ -57,28 +57,26 @@ export async function createVerifier(deps: {
   const TTL_MS = 5000;
 
   /** Finds the actor an input names: @user@domain, user@domain, a profile, actor or post URL. */
-  async function resolve(
-    input: string,
-  ): Promise<{ actor: ActorRow | null; handle: string | null; ours: boolean }> {
+  async function resolve(input: string): Promise<{ actor: ActorRow | null; handle: string | null }> {
     const text = input.trim();
     const handleMatch = /^@?([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)$/i.exec(text);
     if (handleMatch) {
       const [, user, host] = handleMatch;
       const handle = `@${user.toLowerCase()}@${host.toLowerCase()}`;
-      if (host.toLowerCase() !== domain) return { actor: null, handle, ours: false };
-      return { actor: await accounts.byHandle(user), handle, ours: true };
+      if (host.toLowerCase() !== domain) return { actor: null, handle };
+      return { actor: await accounts.byHandle(user), handle };
     }
     let url: URL;
     try {
       url = new URL(text);
     } catch {
-      return { actor: null, handle: null, ours: false };
+      return { actor: null, handle: null };
     }
-    if (url.origin !== config.origin.origin) return { actor: null, handle: null, ours: false };
+    if (url.origin !== config.origin.origin) return { actor: null, handle: null };
     const profile = /^\/@([a-z0-9_]+)(?:\/([0-9a-f-]{36}))?\/?$/i.exec(url.pathname);
     if (profile) {
       const actor = await accounts.byHandle(profile[1]);
-      return { actor, handle: `@${profile[1].toLowerCase()}@${domain}`, ours: true };
+      return { actor, handle: `@${profile[1].toLowerCase()}@${domain}` };
     }
     const actorId = /^\/ap\/actors\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
     const postId = /^\/ap\/posts\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
@@ -88,7 +86,7 @@ export async function createVerifier(deps: {
       const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
       actor = post ? await accounts.byId(post.actorId) : null;
     }
-    return { actor, handle: actor ? `@${actor.handle}@${domain}` : null, ours: true };
+    return { actor, handle: actor ? `@${actor.handle}@${domain}` : null };
   }
 
   async function attest(claims: Record<string, unknown>, subject: string): Promise<string> {
@@ -125,64 +123,60 @@ export async function createVerifier(deps: {
   };
 
   async function answer(input: string): Promise<Verification> {
-    {
-      const checkedAt = new Date().toISOString();
-      const { actor, handle, ours } = await resolve(input);
-      const base = { roles: [] as string[], checkedAt, officialDomain: domain };
-      if (!actor) {
-        return {
-          ...base,
-          handle: ours ? handle : handle,
-          status: "unknown",
-          displayName: null,
-          attestation: null,
-        };
-      }
-      // A renamed account answers for its successor's person.
-      const personId = actor.personId ?? actor.formerPersonId;
-      const person = personId
-        ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-        : null;
-      const fullHandle = `@${actor.handle}@${domain}`;
-      // The directory decides, not the actor's federation state (which follows it a moment later).
-      const former =
-        actor.deletedAt !== null ||
-        (person !== null ? !person.active || person.deletedAt !== null : actor.suspendedAt !== null);
-      let result: Verification;
-      if (former) {
-        const until = person?.deactivatedAt ?? person?.deletedAt ?? actor.suspendedAt ?? actor.deletedAt;
-        // Former employees: no name, no title (org policy for privacy); only the fact and the date.
-        result = {
-          ...base,
-          handle: fullHandle,
-          status: "former",
-          displayName: null,
-          until: until?.toISOString(),
-          attestation: null,
-        };
-      } else {
-        const roles =
-          actor.kind === "person" ? [] : [actor.kind === "org" ? "organization" : "official account"];
-        result = {
-          ...base,
-          handle: fullHandle,
-          status: "active",
-          displayName: person?.displayName ?? actor.displayName,
-          ...(person?.title && config.accounts.profileFields.includes("title")
-            ? { title: person.title }
-            : {}),
-          roles,
-          since: actor.createdAt.toISOString(),
-          profileUrl: new URL(`/@${actor.handle}`, config.origin).href,
-          attestation: null,
-        };
-      }
-      const attestation = await attest(
-        { handle: result.handle, status: result.status, roles: result.roles, org: config.orgName },
-        new URL(`/ap/actors/${actor.id}`, config.origin).href,
-      );
-      return { ...result, attestation };
+    const checkedAt = new Date().toISOString();
+    const { actor, handle } = await resolve(input);
+    const base = { roles: [] as string[], checkedAt, officialDomain: domain };
+    if (!actor) {
+      return {
+        ...base,
+        handle,
+        status: "unknown",
+        displayName: null,
+        attestation: null,
+      };
     }
+    // A renamed account answers for its successor's person.
+    const personId = actor.personId ?? actor.formerPersonId;
+    const person = personId
+      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
+      : null;
+    const fullHandle = `@${actor.handle}@${domain}`;
+    // The directory decides, not the actor's federation state (which follows it a moment later).
+    const former =
+      actor.deletedAt !== null ||
+      (person !== null ? !person.active || person.deletedAt !== null : actor.suspendedAt !== null);
+    let result: Verification;
+    if (former) {
+      const until = person?.deactivatedAt ?? person?.deletedAt ?? actor.suspendedAt ?? actor.deletedAt;
+      // Former employees: no name, no title (org policy for privacy); only the fact and the date.
+      result = {
+        ...base,
+        handle: fullHandle,
+        status: "former",
+        displayName: null,
+        until: until?.toISOString(),
+        attestation: null,
+      };
+    } else {
+      const roles =
+        actor.kind === "person" ? [] : [actor.kind === "org" ? "organization" : "official account"];
+      result = {
+        ...base,
+        handle: fullHandle,
+        status: "active",
+        displayName: person?.displayName ?? actor.displayName,
+        ...(person?.title && config.accounts.profileFields.includes("title") ? { title: person.title } : {}),
+        roles,
+        since: actor.createdAt.toISOString(),
+        profileUrl: new URL(`/@${actor.handle}`, config.origin).href,
+        attestation: null,
+      };
+    }
+    const attestation = await attest(
+      { handle: result.handle, status: result.status, roles: result.roles, org: config.orgName },
+      new URL(`/ap/actors/${actor.id}`, config.origin).href,
+    );
+    return { ...result, attestation };
   }
 }
 
