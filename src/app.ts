@@ -13,11 +13,13 @@ import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
 import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
+import type { SamlRuntime } from "./saml/index.ts";
+import { samlRoutes } from "./saml/routes.ts";
 import { homeRoutes } from "./web/home.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
 
-export function createApp(services: Services): Koa {
+export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const { config, db } = services;
   const app = new Koa({ proxy: config.trustProxy });
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
@@ -64,7 +66,11 @@ export function createApp(services: Services): Koa {
   app.use(scim.routes());
   app.use(scim.allowedMethods({ throw: true }));
   app.use(wellKnownRoutes(config.origin).routes());
-  const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie);
+  if (saml) {
+    app.use(samlRoutes({ config, db, sp: saml.sp, sessions: services.sessions, cookie }).routes());
+    if (saml.devIdp) app.use(saml.devIdp.router.routes());
+  }
+  const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie, saml?.sp);
   app.use(signIn.routes());
   const profiles = profileRoutes(config, db, services.accounts);
   app.use(profiles.routes());

@@ -12,6 +12,12 @@ import { z } from "zod";
 
 export type Mode = "production" | "development" | "test";
 
+export interface SamlMatch {
+  /** `undefined` means the NameID; otherwise the attribute's Name (or FriendlyName). */
+  readonly attribute: string | undefined;
+  readonly field: "userName" | "email" | "externalId";
+}
+
 export interface SecretInput {
   /** The value, when given inline or read from `<NAME>_FILE`. */
   readonly value: string | undefined;
@@ -42,7 +48,17 @@ export interface Config {
     readonly samlSpKey: SecretInput;
     readonly samlSpCert: SecretInput;
   };
-  readonly saml: { readonly idpMetadata: string | undefined };
+  readonly saml: {
+    /** The IdP's metadata: a file path or an http(s) URL. */
+    readonly idpMetadata: string | undefined;
+    /** How a login finds its person: the NameID or an attribute, against userName, email or externalId. */
+    readonly match: SamlMatch;
+    readonly idpInitiated: boolean;
+    readonly clockDriftMs: number;
+    readonly metadataRefreshMs: number;
+    /** The development IdP under /dev-idp (never in production). */
+    readonly devIdp: boolean;
+  };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
   readonly verify: { readonly ratePerSecond: number; readonly burst: number };
@@ -127,6 +143,18 @@ const envSchema = z.object({
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
   HERALD_QUEUE_LEASE_MS: positiveInt.min(500).default(30_000),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
+  HERALD_SAML_MATCH: z
+    .string()
+    .trim()
+    .regex(
+      /^(nameid|attribute:[^=\s]+)=(userName|email|externalId)$/i,
+      "expected nameid=<field> or attribute:<name>=<field>, where field is userName, email or externalId",
+    )
+    .default("nameid=userName"),
+  HERALD_SAML_IDP_INITIATED: booleanString.default(false),
+  HERALD_SAML_CLOCK_DRIFT_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
+  HERALD_SAML_METADATA_REFRESH_MINUTES: positiveInt.default(60),
+  HERALD_DEV_IDP: booleanString.optional(),
   HERALD_ACCOUNT_GROUPS: z.string().trim().optional(),
   HERALD_ORG_HANDLE: z
     .string()
@@ -292,6 +320,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       problems.push(`HERALD_PROFILE_FIELDS: unknown field "${f}"; use title, department or none`);
   }
 
+  if (production && e.HERALD_DEV_IDP === true)
+    problems.push(
+      "HERALD_DEV_IDP=true is refused in production: it signs in anyone; configure HERALD_SAML_IDP_METADATA",
+    );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -317,7 +350,14 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       leaseMs: e.HERALD_QUEUE_LEASE_MS,
     },
     secrets,
-    saml: { idpMetadata: e.HERALD_SAML_IDP_METADATA },
+    saml: {
+      idpMetadata: e.HERALD_SAML_IDP_METADATA,
+      match: samlMatch(e.HERALD_SAML_MATCH),
+      idpInitiated: e.HERALD_SAML_IDP_INITIATED,
+      clockDriftMs: e.HERALD_SAML_CLOCK_DRIFT_SECONDS * 1000,
+      metadataRefreshMs: e.HERALD_SAML_METADATA_REFRESH_MINUTES * 60_000,
+      devIdp: !production && (e.HERALD_DEV_IDP ?? e.HERALD_SAML_IDP_METADATA === undefined),
+    },
     verify: { ratePerSecond: e.HERALD_VERIFY_RATE_PER_SECOND, burst: e.HERALD_VERIFY_BURST },
     sessions: {
       idleMs: e.HERALD_SESSION_IDLE_MINUTES * 60_000,
@@ -351,5 +391,14 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       burst: e.HERALD_SCIM_BURST,
       maxBodyBytes: e.HERALD_SCIM_MAX_BODY_BYTES,
     },
+  };
+}
+
+function samlMatch(value: string): SamlMatch {
+  const [source, field] = value.split("=");
+  const fields = { username: "userName", email: "email", externalid: "externalId" } as const;
+  return {
+    attribute: source.toLowerCase() === "nameid" ? undefined : source.slice("attribute:".length),
+    field: fields[field.toLowerCase() as keyof typeof fields],
   };
 }

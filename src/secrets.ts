@@ -24,8 +24,8 @@ const log = logger("secrets");
 
 type Stored = Partial<Record<keyof Secrets, string>>;
 
-async function generate(): Promise<Secrets> {
-  const org = generateKeyPairSync("ed25519");
+/** A fresh RSA-2048 key (PKCS#8 PEM) and a self-signed certificate for it. */
+export async function selfSignedRsa(commonName: string): Promise<{ keyPem: string; certPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(
     {
       name: "RSASSA-PKCS1-v1_5",
@@ -40,7 +40,7 @@ async function generate(): Promise<Secrets> {
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(8).toString("hex"),
-    name: "CN=Herald development SAML SP",
+    name: `CN=${commonName}`,
     notBefore: new Date(now - 86_400_000),
     notAfter: new Date(now + 5 * 365 * 86_400_000),
     keys,
@@ -48,12 +48,21 @@ async function generate(): Promise<Secrets> {
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
   return {
-    sessionSecret: randomBytes(48).toString("base64url"),
-    orgSigningKeyPem: org.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    samlSpKeyPem: createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })
+    keyPem: createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })
       .export({ type: "pkcs8", format: "pem" })
       .toString(),
-    samlSpCertPem: cert.toString("pem"),
+    certPem: cert.toString("pem"),
+  };
+}
+
+async function generate(): Promise<Secrets> {
+  const org = generateKeyPairSync("ed25519");
+  const sp = await selfSignedRsa("Herald development SAML SP");
+  return {
+    sessionSecret: randomBytes(48).toString("base64url"),
+    orgSigningKeyPem: org.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    samlSpKeyPem: sp.keyPem,
+    samlSpCertPem: sp.certPem,
   };
 }
 
@@ -129,20 +138,26 @@ async function devSecrets(dataDir: string, names: Record<keyof Secrets, string>)
       ]);
     }
   }
-  const fresh = await generate();
-  mkdirSync(dataDir, { recursive: true });
-  // Written whole to a temporary file, then linked into place: link() fails if another process
-  // got there first, so two processes starting together agree on one complete set.
+  return writeOnce(file, await generate(), () =>
+    log.info("Generated development secrets in {file} (never used in production).", { file }),
+  );
+}
+
+/**
+ * Writes `value` as JSON to `file` (0600) unless another process got there first, and returns
+ * what the file holds. Written whole to a temporary file, then linked into place: link() fails if
+ * the file exists, so processes starting together agree on one complete copy.
+ */
+export function writeOnce<T>(file: string, value: T, onWritten?: () => void): T {
+  mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
-  writeFileSync(tmp, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   try {
     linkSync(tmp, file);
-    log.info("Generated development secrets in {file} (never used in production).", { file });
-    return fresh;
+    onWritten?.();
+    return value;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      return JSON.parse(readFileSync(file, "utf8")) as Stored;
-    }
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return JSON.parse(readFileSync(file, "utf8")) as T;
     throw err;
   } finally {
     unlinkSync(tmp);

@@ -10,6 +10,7 @@ import { createDatabase } from "./db/database.ts";
 import { seedDemoOrganization } from "./identity/demo.ts";
 import { logger } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
+import { createSaml, type SamlRuntime } from "./saml/index.ts";
 import { createServices, entities, type Services } from "./services.ts";
 
 const log = logger("server");
@@ -43,7 +44,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
 
   const services = createServices(config, db, secrets);
-  const app = createApp(services);
+  let saml: SamlRuntime;
+  try {
+    saml = await createSaml(config, db, secrets);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const app = createApp(services, saml);
   const server = createServer(app.callback());
   // Slow-loris guard; keep-alive longer than typical proxies' idle timeouts.
   server.headersTimeout = 20_000;
@@ -97,6 +105,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         });
         server.closeAllConnections();
       }
+      saml.stop();
       await db.close();
       log.info("Stopped.");
     })();

@@ -16,6 +16,7 @@ import type { HealthState } from "./http/health.ts";
 import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
+import { samlEntities } from "./saml/sp.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
 import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
@@ -29,6 +30,7 @@ export const entities = [
   ...identityEntities,
   ...federationEntities,
   ...sessionEntities,
+  ...samlEntities,
   ReportSchema,
 ];
 

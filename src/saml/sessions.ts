@@ -161,6 +161,30 @@ export function createSessions(db: Database, options: SessionOptions) {
       return { session, person, csrf: csrfFor(idHash) };
     },
 
+    /**
+     * IdP-initiated logout (SAML profiles §4.4): ends the sessions of this NameID, only those of
+     * the listed IdP session indexes when there are any. Returns how many ended.
+     */
+    async revokeSaml(nameId: string, sessionIndexes: readonly string[]): Promise<number> {
+      return db.transaction(async (em) => {
+        const repo = em.getRepository(SessionSchema);
+        const rows = await repo.findBy({ samlNameId: nameId, method: "saml" });
+        const ending = rows.filter(
+          (r) => sessionIndexes.length === 0 || sessionIndexes.includes(r.samlSessionIndex ?? ""),
+        );
+        for (const r of ending) await repo.delete({ idHash: r.idHash });
+        if (ending.length > 0)
+          await recordAudit(em, {
+            actor: "saml:idp",
+            action: "session.logout",
+            targetType: "person",
+            targetId: ending[0].personId,
+            detail: { sessions: ending.length },
+          });
+        return ending.length;
+      });
+    },
+
     async revoke(token: string): Promise<void> {
       await db.run((em) => em.getRepository(SessionSchema).delete({ idHash: sha256(token) }));
     },

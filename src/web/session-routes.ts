@@ -1,6 +1,7 @@
 /**
- * Signing in and out, and `/api/me`. SAML SSO (the normal way in) comes with the SAML slice; the
- * one-time links of `herald login-link` (for when the IdP is down) already work.
+ * Signing in and out, and `/api/me`. SAML SSO is the normal way in (`/login` → `/saml/login`);
+ * the one-time links of `herald login-link` are for when the IdP is down. Signing out of a SAML
+ * session also asks the IdP to end its session when the IdP takes logout requests.
  */
 import Router from "@koa/router";
 import type { Config } from "../config.ts";
@@ -10,14 +11,57 @@ import { formBody } from "../http/form.ts";
 import { html, page } from "../http/html.ts";
 import { clearSessionCookie, type SessionCookie, setSessionCookie } from "../http/session.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import { type ServiceProvider, safeNext } from "../saml/sp.ts";
+import { logger } from "../logging.ts";
+
+const log = logger("web", "session");
 
 export function sessionRoutes(
   config: Config,
   sessions: Sessions,
   accounts: Accounts,
   cookie: SessionCookie,
+  sp?: ServiceProvider,
 ): Router {
   const router = new Router();
+
+  router.get("/login", (ctx) => {
+    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/");
+    if (ctx.state.auth) return ctx.redirect(next);
+    const idp = sp?.idp();
+    const dev = idp?.entityId.endsWith("/dev-idp/metadata") ?? false;
+    ctx.set("Cache-Control", "no-store");
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      `Sign in to ${config.orgName}`,
+      html`<h1>Sign in to ${config.orgName}</h1>
+        ${
+          idp
+            ? html`<p>
+                  Herald uses ${config.orgName}'s single sign-on: you sign in at the company's identity
+                  provider.
+                </p>
+                <p>
+                  <a class="button" href="/saml/login?next=${encodeURIComponent(next)}"
+                    >Sign in with single sign-on</a
+                  >
+                </p>
+                ${
+                  dev
+                    ? html`<p class="muted">
+                        This is the development identity provider built into Herald (never in production): it
+                        lets you pick a person from the demo directory.
+                      </p>`
+                    : ""
+                }`
+            : html`<p>
+                Single sign-on is not set up yet: the administrator sets
+                <code>HERALD_SAML_IDP_METADATA</code> (see docs/saml.md). Until then, an administrator can
+                make a one-time sign-in link with <code>npx herald login-link &lt;userName&gt;</code>.
+              </p>`
+        }`,
+    );
+  });
 
   router.get("/api/me", async (ctx) => {
     const auth = ctx.state.auth as ActiveSession | undefined;
@@ -67,6 +111,17 @@ export function sessionRoutes(
         fail(403, "This form has expired; reload the page and try again.");
       const token = ctx.cookies.get(cookie.name);
       if (token) await sessions.revoke(token);
+      clearSessionCookie(ctx, cookie);
+      // SAML profiles §4.4: ask the IdP to end its session too, when it takes logout requests.
+      const { method, samlNameId, samlSessionIndex } = auth.session;
+      if (sp && method === "saml" && samlNameId) {
+        try {
+          const url = await sp.startLogout(samlNameId, samlSessionIndex ?? undefined);
+          if (url) return ctx.redirect(url);
+        } catch (error) {
+          log.warn("Could not start single logout at the IdP: {error}", { error });
+        }
+      }
     }
     clearSessionCookie(ctx, cookie);
     ctx.redirect("/");

@@ -6,6 +6,7 @@ import { DeliveryQueue1763700000005 } from "./0005-delivery-queue.ts";
 import { AccountMoves1763700000006 } from "./0006-account-moves.ts";
 import { Sessions1763700000007 } from "./0007-sessions.ts";
 import { Reports1763700000008 } from "./0008-reports.ts";
+import { Saml1763700000009 } from "./0009-saml.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   AccountMoves1763700000006,
   Sessions1763700000007,
   Reports1763700000008,
+  Saml1763700000009,
 ];

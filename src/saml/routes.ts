@@ -1,0 +1,195 @@
+/**
+ * `/saml/metadata`, `/saml/login`, `/saml/acs`, `/saml/slo` (DESIGN: HTTP). A refused message is
+ * logged with its precise reason and the person gets a page saying what to do next — never a 500,
+ * never the details an attacker could tune a forgery with.
+ */
+import Router from "@koa/router";
+import type { Context } from "koa";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import { formBody } from "../http/form.ts";
+import { html, page } from "../http/html.ts";
+import { type SessionCookie, setSessionCookie } from "../http/session.ts";
+import { logger } from "../logging.ts";
+import { matchPerson } from "./match.ts";
+import type { Sessions } from "./sessions.ts";
+import type { ServiceProvider } from "./sp.ts";
+import { safeNext } from "./sp.ts";
+import { SamlRejection } from "./xml.ts";
+
+const log = logger("saml");
+
+interface Explanation {
+  readonly status: number;
+  readonly title: string;
+  readonly text: string;
+}
+
+function explain(code: string, config: Config): Explanation {
+  switch (code) {
+    case "not-configured":
+      return {
+        status: 503,
+        title: "Single sign-on is not set up yet",
+        text: `${config.orgName}'s administrator has not connected Herald to the company identity provider. Ask them to set HERALD_SAML_IDP_METADATA (see docs/saml.md).`,
+      };
+    case "status":
+      return {
+        status: 401,
+        title: "The identity provider did not sign you in",
+        text: "Your company's sign-in service refused or cancelled the sign-in. Try again; if it keeps happening, ask IT whether you are assigned to Herald.",
+      };
+    case "unknown":
+      return {
+        status: 403,
+        title: "You are not in Herald's directory",
+        text: `You signed in at the identity provider, but ${config.orgName}'s directory has not provisioned you to Herald. Ask IT to assign the Herald app to you; it will work a minute later.`,
+      };
+    case "inactive":
+      return {
+        status: 403,
+        title: "Your account is deactivated",
+        text: `${config.orgName}'s directory marks this account as no longer active, so it cannot sign in to Herald.`,
+      };
+    case "ambiguous":
+      return {
+        status: 403,
+        title: "Your sign-in matches several people",
+        text: "The identity provider's answer fits more than one person in the directory. Ask IT to fix the duplicate; nothing was signed in.",
+      };
+    case "no-value":
+      return {
+        status: 403,
+        title: "The identity provider left out who you are",
+        text: "Its answer lacks the attribute Herald matches people on (HERALD_SAML_MATCH). Ask IT to check the attribute mapping (docs/saml.md).",
+      };
+    case "expired":
+    case "replay":
+    case "in-response-to":
+    case "not-yet-valid":
+      return {
+        status: 400,
+        title: "This sign-in has expired or was already used",
+        text: "Sign-in answers work once and only for a few minutes. Start again from the sign-in page.",
+      };
+    case "unsolicited":
+      return {
+        status: 400,
+        title: "Start signing in from Herald",
+        text: "Herald only accepts sign-ins it started itself. Use the sign-in page below instead of the tile in your company portal.",
+      };
+    default:
+      return {
+        status: 400,
+        title: "The sign-in could not be verified",
+        text: "Herald refused the answer from the identity provider. Start again from the sign-in page; if it keeps happening, give your administrator the reference below.",
+      };
+  }
+}
+
+function refusal(ctx: Context, config: Config, code: string, reason: string): void {
+  const requestId = String(ctx.state.requestId ?? "");
+  log.warn("SAML sign-in refused ({code}): {reason}", { code, reason, requestId });
+  const e = explain(code, config);
+  ctx.status = e.status;
+  ctx.type = "text/html; charset=utf-8";
+  ctx.set("Cache-Control", "no-store");
+  ctx.body = page(
+    e.title,
+    html`<h1>${e.title}</h1>
+      <p>${e.text}</p>
+      <p><a href="/login">Back to the sign-in page</a></p>
+      <p class="muted">Reference: <code>${requestId}</code> (${code})</p>`,
+  );
+}
+
+export function samlRoutes(deps: {
+  config: Config;
+  db: Database;
+  sp: ServiceProvider;
+  sessions: Sessions;
+  cookie: SessionCookie;
+}): Router {
+  const { config, sp, sessions, cookie } = deps;
+  const router = new Router({ prefix: "/saml" });
+
+  router.get("/metadata", (ctx) => {
+    ctx.type = "application/samlmetadata+xml";
+    ctx.set("Content-Disposition", 'inline; filename="herald-sp-metadata.xml"');
+    ctx.body = sp.metadataXml();
+  });
+
+  router.get("/login", async (ctx) => {
+    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/");
+    try {
+      ctx.set("Cache-Control", "no-store");
+      ctx.redirect(await sp.startLogin(next));
+    } catch (e) {
+      if (!(e instanceof SamlRejection)) throw e;
+      refusal(ctx, config, e.code, e.message);
+    }
+  });
+
+  router.post("/acs", async (ctx) => {
+    const form = await formBody(ctx, 2_000_000);
+    const message = form.get("SAMLResponse");
+    if (!message) return refusal(ctx, config, "structure", "the POST carries no SAMLResponse");
+    try {
+      const login = await sp.acceptResponse(message, form.get("RelayState") ?? undefined);
+      const match = await matchPerson(deps.db, config.saml.match, login);
+      if (!match.ok)
+        return refusal(ctx, config, match.reason, `no active person for "${match.value}" (${match.reason})`);
+      const { token, expiresAt } = await sessions.create(match.person.id, {
+        method: "saml",
+        userAgent: ctx.get("user-agent"),
+        ip: ctx.ip,
+        samlNameId: login.nameId,
+        samlSessionIndex: login.sessionIndex,
+      });
+      log.info("Signed in {userName} through SAML{how}.", {
+        userName: match.person.userName,
+        how: login.idpInitiated ? " (IdP-initiated)" : "",
+      });
+      setSessionCookie(ctx, cookie, token, expiresAt);
+      ctx.status = 303;
+      ctx.redirect(login.next);
+    } catch (e) {
+      if (!(e instanceof SamlRejection)) throw e;
+      refusal(ctx, config, e.code, e.message);
+    }
+  });
+
+  const slo = async (ctx: Context) => {
+    const body = ctx.method === "POST" ? await formBody(ctx, 2_000_000) : undefined;
+    try {
+      const outcome = await sp.handleSlo({ query: ctx.querystring, body }, (nameId, indexes) =>
+        sessions.revokeSaml(nameId, indexes),
+      );
+      ctx.set("Cache-Control", "no-store");
+      if (outcome.kind === "request") {
+        log.info("The IdP ended {count} session(s).", { count: outcome.sessionsEnded });
+        ctx.redirect(outcome.redirect);
+        return;
+      }
+      ctx.type = "text/html; charset=utf-8";
+      ctx.body = page(
+        "Signed out",
+        html`<h1>You are signed out</h1>
+          <p>
+            ${
+              outcome.success
+                ? "You are signed out of Herald and of the company's identity provider."
+                : "You are signed out of Herald. The identity provider reported a problem ending its own session; close the browser to be sure."
+            }
+          </p>
+          <p><a href="/login">Sign in again</a></p>`,
+      );
+    } catch (e) {
+      if (!(e instanceof SamlRejection)) throw e;
+      refusal(ctx, config, e.code, e.message);
+    }
+  };
+  router.get("/slo", slo);
+  router.post("/slo", slo);
+  return router;
+}
