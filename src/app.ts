@@ -16,6 +16,7 @@ import type { Services } from "./services.ts";
 import type { SamlRuntime } from "./saml/index.ts";
 import { samlRoutes } from "./saml/routes.ts";
 import { homeRoutes } from "./web/home.ts";
+import { staffRoutes } from "./web/staff.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
 
@@ -72,6 +73,15 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   }
   const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie, saml?.sp);
   app.use(signIn.routes());
+  app.use(
+    staffRoutes({
+      config,
+      db,
+      accounts: services.accounts,
+      posting: services.posting,
+      sessions: services.sessions,
+    }).routes(),
+  );
   const profiles = profileRoutes(config, db, services.accounts);
   app.use(profiles.routes());
   const home = homeRoutes(config, db);

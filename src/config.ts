@@ -356,7 +356,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       idpInitiated: e.HERALD_SAML_IDP_INITIATED,
       clockDriftMs: e.HERALD_SAML_CLOCK_DRIFT_SECONDS * 1000,
       metadataRefreshMs: e.HERALD_SAML_METADATA_REFRESH_MINUTES * 60_000,
-      devIdp: !production && (e.HERALD_DEV_IDP ?? e.HERALD_SAML_IDP_METADATA === undefined),
+      // On by default for `npm start` (development) without an IdP; tests and production opt in or never.
+      devIdp:
+        !production &&
+        (e.HERALD_DEV_IDP ?? (mode === "development" && e.HERALD_SAML_IDP_METADATA === undefined)),
     },
     verify: { ratePerSecond: e.HERALD_VERIFY_RATE_PER_SECOND, burst: e.HERALD_VERIFY_BURST },
     sessions: {

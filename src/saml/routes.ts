@@ -120,7 +120,7 @@ export function samlRoutes(deps: {
   });
 
   router.get("/login", async (ctx) => {
-    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/");
+    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     try {
       ctx.set("Cache-Control", "no-store");
       ctx.redirect(await sp.startLogin(next));

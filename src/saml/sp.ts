@@ -9,10 +9,10 @@
 import { createHash, createPublicKey, randomBytes, verify as verifySignature } from "node:crypto";
 import { inflateRawSync } from "node:zlib";
 import xmlenc from "@authenio/xml-encryption";
-import { validate as validateSchema } from "@authenio/samlify-xmllint-wasm";
 import * as samlify from "samlify";
 import { EntitySchema, LessThan } from "typeorm";
 import type { Database } from "../db/database.ts";
+import { isSchemaValid } from "./schema.ts";
 import { BINDING, type IdpMetadata, type MetadataSource } from "./metadata.ts";
 import {
   allElements,
@@ -131,11 +131,8 @@ function decrypt(xml: string, keyPem: string): Promise<string> {
 }
 
 async function schemaValid(xml: string): Promise<void> {
-  try {
-    await validateSchema(xml);
-  } catch {
+  if (!(await isSchemaValid(xml)))
     reject("schema", "the message does not validate against the SAML 2.0 schemas");
-  }
 }
 
 /** Decodes a base64 POST parameter, or a base64 + DEFLATE redirect parameter. */
@@ -328,7 +325,6 @@ export function createServiceProvider(
       reject("structure", `expected a SAML Response, got <${root.localName}>`);
     // A refusal is usually unsigned: say what the IdP said before asking for signatures.
     checkStatus(root);
-    await schemaValid(xml);
     const carried = allElements(root).filter(
       (e) =>
         e.namespaceURI === NS.assertion &&
@@ -344,6 +340,8 @@ export function createServiceProvider(
       md.signingCerts,
       (el) => el === root || el === carried[0],
     );
+    // The schemas after the structure checks: those give the more precise reasons for forgeries.
+    await schemaValid(xml);
     const responseSig = signatures.find((s) => s.signed === root);
     const envelope = responseSig?.trusted ?? root;
 
@@ -533,10 +531,10 @@ export function createServiceProvider(
     const root = doc.documentElement;
     if (root.namespaceURI !== NS.protocol || root.localName !== expected)
       reject("structure", `expected a ${expected}, got <${root.localName}>`);
-    await schemaValid(xml);
     if (allElements(root).some((e) => e.namespaceURI === NS.assertion && /Assertion$/.test(e.localName)))
       reject("structure", `a ${expected} must not carry assertions`);
     const { signatures } = checkStructure(xml, doc, md.signingCerts, (el) => el === root);
+    await schemaValid(xml);
     // GHSA-63ch-w8pw-4mf2: never act on an unsigned or wrongly signed logout message.
     const trusted = signatures[0]?.trusted ?? (signedByBinding ? root : undefined);
     if (!trusted) reject("unsigned", `the ${expected} is not signed`);

@@ -1,8 +1,4 @@
 // The SAML helper packages ship no types (RUNTIME.md); these are the parts Herald calls.
-declare module "@authenio/samlify-xmllint-wasm" {
-  export function validate(xml: string): Promise<unknown>;
-}
-
 declare module "@authenio/xml-encryption" {
   interface EncryptOptions {
     rsa_pub: string | Buffer;

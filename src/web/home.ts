@@ -56,6 +56,14 @@ export function homeRoutes(config: Config, db: Database): Router {
           <code>${domain}</code>. Accounts exist because ${config.orgName}'s directory says so, and close the
           moment someone leaves.
         </p>
+        <p>
+          ${
+            ctx.state.auth
+              ? html`<a href="/app">Open Herald</a> (signed in as ${ctx.state.auth.person.userName})`
+              : html`Staff: <a href="/login">sign in</a>.`
+          }
+          Anyone: <a href="/verify">check whether an account belongs to a current employee</a>.
+        </p>
         ${directory}
         <p class="muted"><a href="/healthz">Health</a> · <a href="/.well-known/nodeinfo">NodeInfo</a></p>`,
     );

@@ -26,7 +26,7 @@ export function sessionRoutes(
   const router = new Router();
 
   router.get("/login", (ctx) => {
-    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/");
+    const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     if (ctx.state.auth) return ctx.redirect(next);
     const idp = sp?.idp();
     const dev = idp?.entityId.endsWith("/dev-idp/metadata") ?? false;
@@ -100,7 +100,7 @@ export function sessionRoutes(
       ip: ctx.ip,
     });
     setSessionCookie(ctx, cookie, token, expiresAt);
-    ctx.redirect("/");
+    ctx.redirect("/app");
   });
 
   router.post("/logout", async (ctx) => {

@@ -1,0 +1,363 @@
+/**
+ * The staff web app at `/app`: server-rendered, escaped by construction, usable without
+ * JavaScript. A signed-in person sees a preview of their actor and edits what is theirs to edit
+ * (bio, follower approval — name and title come from the directory); composes and posts as
+ * themselves; lists and deletes their posts; reads replies and mentions. Every form carries the
+ * session's CSRF token. The "acting as" switcher lists only the person's own account for now; the
+ * RBAC capability adds the shared accounts they may act for.
+ */
+import Router from "@koa/router";
+import type { Context, Next } from "koa";
+import { IsNull } from "typeorm";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import { type ActorRow, InboundSchema, PostSchema, type Visibility } from "../federation/entities.ts";
+import type { Posting } from "../federation/posting.ts";
+import { fail } from "../http/errors.ts";
+import { formBody } from "../http/form.ts";
+import { type Html, html, page } from "../http/html.ts";
+import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+
+const VISIBILITIES: Record<Visibility, string> = {
+  public: "Public",
+  unlisted: "Unlisted (not in public timelines)",
+  followers: "Followers only",
+  direct: "Only the people mentioned",
+};
+
+const STAFF_STYLE = html`<style>
+  nav.app {
+    display: flex;
+    gap: 1rem;
+    align-items: center;
+    border-bottom: 1px solid #ddd;
+    padding-bottom: 0.5rem;
+    margin-bottom: 1rem;
+  }
+  nav.app form {
+    margin-left: auto;
+  }
+  label {
+    display: block;
+    font-weight: 600;
+    margin: 0.75rem 0 0.25rem;
+  }
+  textarea,
+  select,
+  input[type="text"] {
+    width: 100%;
+    font: inherit;
+    padding: 0.4rem;
+    border: 1px solid #767676;
+    border-radius: 4px;
+    box-sizing: border-box;
+  }
+  button {
+    font: inherit;
+    padding: 0.4rem 0.9rem;
+    border: 1px solid #0645ad;
+    background: #0645ad;
+    color: #fff;
+    border-radius: 4px;
+    cursor: pointer;
+  }
+  button.secondary {
+    background: #fff;
+    color: #0645ad;
+  }
+  button:focus-visible,
+  a:focus-visible,
+  textarea:focus-visible,
+  select:focus-visible,
+  input:focus-visible {
+    outline: 3px solid #b35c00;
+    outline-offset: 2px;
+  }
+  .notice {
+    padding: 0.5rem 0.75rem;
+    border-left: 4px solid #0645ad;
+    background: #eef3fb;
+  }
+  .error {
+    padding: 0.5rem 0.75rem;
+    border-left: 4px solid #b00020;
+    background: #fdecee;
+  }
+  article.post {
+    border-bottom: 1px solid #ddd;
+    padding: 0.5rem 0;
+  }
+</style>`;
+
+export function staffRoutes(deps: {
+  config: Config;
+  db: Database;
+  accounts: Accounts;
+  posting: Posting;
+  sessions: Sessions;
+}): Router {
+  const { config, db, accounts, posting, sessions } = deps;
+  const router = new Router({ prefix: "/app" });
+  const domain = config.handleDomain;
+
+  // Everything under /app needs a session: pages send people to sign in, forms are refused.
+  router.use(async (ctx: Context, next: Next) => {
+    if (ctx.state.auth) return next();
+    if (ctx.method === "GET") return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+    fail(401, "Your session has ended; sign in again.");
+  });
+
+  async function ownActor(auth: ActiveSession): Promise<ActorRow | undefined> {
+    const actor = auth.person.handle ? await accounts.byHandle(auth.person.handle) : null;
+    return actor && actor.personId === auth.person.id && !actor.deletedAt && !actor.suspendedAt
+      ? actor
+      : undefined;
+  }
+
+  async function requireForm(ctx: Context): Promise<{ auth: ActiveSession; form: URLSearchParams }> {
+    const auth = ctx.state.auth as ActiveSession;
+    const form = await formBody(ctx, 64_000);
+    if (!sessions.verifyCsrf(auth, form.get("csrf")))
+      fail(403, "This form has expired; reload the page and try again.");
+    return { auth, form };
+  }
+
+  function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
+    ctx.set("Cache-Control", "no-store");
+    ctx.type = "text/html; charset=utf-8";
+    ctx.body = page(
+      title,
+      html`${STAFF_STYLE}
+        <nav class="app" aria-label="Herald">
+          <strong>${config.orgName}</strong>
+          <a href="/app">Home</a>
+          <a href="/app/inbox">Inbox</a>
+          <a href="/app/profile">Profile</a>
+          <form method="post" action="/logout">
+            <input type="hidden" name="csrf" value="${auth.csrf}" />
+            <button type="submit" class="secondary">
+              Sign out ${auth.person.displayName ?? auth.person.userName}
+            </button>
+          </form>
+        </nav>
+        ${body}`,
+    );
+  }
+
+  function noAccount(): Html {
+    return html`<p class="notice">
+      You have no fediverse account yet. Accounts are made from the directory a few seconds after you are
+      provisioned${
+        config.accounts.eligibleGroups.length > 0
+          ? html`, for members of ${config.accounts.eligibleGroups.join(", ")}`
+          : ""
+      }.
+      Reload in a moment, or ask IT.
+    </p>`;
+  }
+
+  /** A page about the person's own account (or a note that they have none yet). */
+  async function accountPage(
+    ctx: Context,
+    title: string,
+    render: (auth: ActiveSession, actor: ActorRow) => Promise<Html>,
+  ): Promise<void> {
+    const auth = ctx.state.auth as ActiveSession;
+    const actor = await ownActor(auth);
+    const body = actor
+      ? await render(auth, actor)
+      : html`<h1>${title}</h1>
+          ${noAccount()}`;
+    shell(ctx, auth, title, body);
+  }
+
+  const home = (ctx: Context, problem?: string, draft = "") =>
+    accountPage(ctx, "Home", async (auth, actor) => {
+      const posts = await db.run((em) =>
+        em.getRepository(PostSchema).find({
+          where: { actorId: actor.id, deletedAt: IsNull() },
+          order: { publishedAt: "DESC" },
+          take: 50,
+        }),
+      );
+      const posted = typeof ctx.query.posted === "string";
+      const deleted = typeof ctx.query.deleted === "string";
+      return html`<h1>Home</h1>
+        ${posted ? html`<p class="notice" role="status">Posted. Followers receive it within seconds.</p>` : ""}
+        ${deleted ? html`<p class="notice" role="status">Deleted; followers' servers are told to remove it.</p>` : ""}
+        ${problem ? html`<p class="error" role="alert">${problem}</p>` : ""}
+        <form method="post" action="/app/posts">
+          <input type="hidden" name="csrf" value="${auth.csrf}" />
+          <label for="as">Post as</label>
+          <select id="as" name="as">
+            <option value="${actor.id}">@${actor.handle}@${domain} (you)</option>
+          </select>
+          <label for="text">What do you want to say?</label>
+          <textarea id="text" name="text" rows="5" maxlength="5000" required>${draft}</textarea>
+          <label for="visibility">Who can see it</label>
+          <select id="visibility" name="visibility">
+            ${Object.entries(VISIBILITIES).map(([v, label]) => html`<option value="${v}">${label}</option>`)}
+          </select>
+          <p><button type="submit">Post</button></p>
+        </form>
+        <h2>Your posts</h2>
+        ${
+          posts.length === 0
+            ? html`<p class="muted">Nothing yet.</p>`
+            : posts.map(
+                (p) =>
+                  html`<article class="post">
+                    <div>${p.contentText}</div>
+                    <p class="muted">
+                      <a href="/@${actor.handle}/${p.id}"
+                        >${p.publishedAt.toISOString().slice(0, 16).replace("T", " ")} UTC</a
+                      >
+                      · ${VISIBILITIES[p.visibility]}
+                    </p>
+                    <form method="post" action="/app/posts/${p.id}/delete">
+                      <input type="hidden" name="csrf" value="${auth.csrf}" />
+                      <button
+                        type="submit"
+                        class="secondary"
+                        aria-label="Delete the post of ${p.publishedAt.toISOString().slice(0, 16)}"
+                      >
+                        Delete
+                      </button>
+                    </form>
+                  </article>`,
+              )
+        }`;
+    });
+
+  router.get("/", (ctx) => home(ctx));
+
+  router.post("/posts", async (ctx) => {
+    const { auth, form } = await requireForm(ctx);
+    const actor = await ownActor(auth);
+    const text = form.get("text") ?? "";
+    // Only accounts this person may act for (their own, until RBAC adds shared accounts).
+    if (!actor || form.get("as") !== actor.id) fail(403, "You may not post as that account.");
+    const visibility = (form.get("visibility") ?? "public") as Visibility;
+    if (!(visibility in VISIBILITIES)) fail(400, "Choose who can see the post.");
+    const result = await posting.post({
+      actorId: actor.id,
+      text,
+      visibility,
+      author: { personId: auth.person.id, label: auth.person.userName },
+    });
+    if (!result.ok) {
+      ctx.status = result.reason === "invalid" ? 422 : 409;
+      return home(ctx, result.message, text);
+    }
+    ctx.status = 303;
+    ctx.redirect(`/app?posted=${result.post.id}`);
+  });
+
+  router.post("/posts/:id/delete", async (ctx) => {
+    const { auth } = await requireForm(ctx);
+    const actor = await ownActor(auth);
+    const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }));
+    if (!post || post.deletedAt) fail(404, "That post does not exist (or was already deleted).");
+    if (!actor || post.actorId !== actor.id) fail(403, "You may only delete your own posts.");
+    await posting.remove(post.id, `person:${auth.person.id}`);
+    ctx.status = 303;
+    ctx.redirect("/app?deleted=1");
+  });
+
+  router.get("/inbox", (ctx) =>
+    accountPage(ctx, "Inbox", async (_auth, actor) => {
+      const items = await db.run((em) =>
+        em.getRepository(InboundSchema).find({
+          where: { actorId: actor.id, deletedAt: IsNull() },
+          order: { receivedAt: "DESC" },
+          take: 100,
+        }),
+      );
+      const kinds = { reply: "Reply", mention: "Mention", direct: "Direct message", post: "Post" } as const;
+      return html`<h1>Inbox of @${actor.handle}@${domain}</h1>
+        ${
+          items.length === 0
+            ? html`<p class="muted">No replies or mentions yet.</p>`
+            : items
+                .filter((i) => i.kind !== "post")
+                .map(
+                  (i) =>
+                    html`<article class="post">
+                      <p class="muted">
+                        ${kinds[i.kind]} from
+                        <a href="${i.remoteActorIri}" rel="nofollow noopener">${i.remoteActorIri}</a> ·
+                        ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
+                      </p>
+                      <div>${plainText(i.contentHtml ?? "")}</div>
+                      ${i.url ? html`<p><a href="${i.url}" rel="nofollow noopener">Open on its server</a></p>` : ""}
+                    </article>`,
+                )
+        }`;
+    }),
+  );
+
+  router.get("/profile", (ctx) =>
+    accountPage(ctx, "Profile", async (auth, actor) => {
+      const p = auth.person;
+      return html`<h1>Profile</h1>
+        ${typeof ctx.query.saved === "string" ? html`<p class="notice" role="status">Saved; followers' servers get the update.</p>` : ""}
+        <section aria-labelledby="preview">
+          <h2 id="preview">How others see you</h2>
+          <p><strong>${actor.displayName}</strong> <code>@${actor.handle}@${domain}</code></p>
+          ${p.title ? html`<p>${p.title}</p>` : ""} ${actor.summary ? html`<p>${actor.summary}</p>` : ""}
+          <p>
+            <a href="/@${actor.handle}">Public profile</a> ·
+            <a href="/verify?handle=${encodeURIComponent(`@${actor.handle}@${domain}`)}">Verification page</a>
+          </p>
+          <p class="muted">Name and title come from ${config.orgName}'s directory; ask IT to change them.</p>
+        </section>
+        <form method="post" action="/app/profile">
+          <input type="hidden" name="csrf" value="${auth.csrf}" />
+          <label for="summary">Bio</label>
+          <textarea id="summary" name="summary" rows="3" maxlength="500">${actor.summary ?? ""}</textarea>
+          <label
+            ><input
+              type="checkbox"
+              name="manualApproval"
+              value="1"
+              ${actor.manualApproval ? "checked" : ""}
+            />
+            Approve new followers by hand</label
+          >
+          <p><button type="submit">Save</button></p>
+        </form>`;
+    }),
+  );
+
+  router.post("/profile", async (ctx) => {
+    const { auth, form } = await requireForm(ctx);
+    const actor = await ownActor(auth);
+    if (!actor) fail(409, "You have no fediverse account yet.");
+    const summary = (form.get("summary") ?? "").trim();
+    if (summary.length > 500) fail(400, "The bio is limited to 500 characters.");
+    await accounts.configure(
+      actor.id,
+      { summary, manualApproval: form.get("manualApproval") === "1" },
+      `person:${auth.person.id}`,
+    );
+    ctx.status = 303;
+    ctx.redirect("/app/profile?saved=1");
+  });
+
+  return router;
+}
+
+/** Remote HTML reduced to its text: Herald never renders other servers' markup. */
+function plainText(remoteHtml: string): string {
+  return remoteHtml
+    .replace(/<br\s*\/?>/gi, "\n")
+    .replace(/<\/p>/gi, "\n\n")
+    .replace(/<[^>]*>/g, "")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&")
+    .trim();
+}
