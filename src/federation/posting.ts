@@ -63,6 +63,7 @@ export type PostResult =
       readonly message: string;
     };
 
+const VISIBILITIES: ReadonlySet<string> = new Set(["public", "unlisted", "followers", "direct"]);
 const MENTION = /(^|[\s(])@([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)/gi;
 const HASHTAG = /(^|[\s(])#([\p{L}\p{N}_]{1,100})/gu;
 const URL_RE = /\bhttps?:\/\/[^\s<]+[^\s<.,;:!?)"']/g;
@@ -219,6 +220,12 @@ export function createPosting(deps: {
           message: `"${input.language}" is not a language tag (BCP 47, e.g. en or pt-BR).`,
         };
       }
+      if (input.visibility !== undefined && !VISIBILITIES.has(input.visibility))
+        return {
+          ok: false,
+          reason: "invalid",
+          message: `"${input.visibility}" is not a visibility (public, unlisted, followers or direct).`,
+        };
       if (text.length > 5000)
         return { ok: false, reason: "invalid", message: "A post is limited to 5,000 characters." };
       const actor = await usableActor(input.actorId);

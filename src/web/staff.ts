@@ -8,7 +8,7 @@
  */
 import Router from "@koa/router";
 import type { Context, Next } from "koa";
-import { IsNull } from "typeorm";
+import { In, IsNull } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
@@ -104,7 +104,8 @@ export function staffRoutes(deps: {
   // Everything under /app needs a session: pages send people to sign in, forms are refused.
   router.use(async (ctx: Context, next: Next) => {
     if (ctx.state.auth) return next();
-    if (ctx.method === "GET") return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+    if (ctx.method === "GET" || ctx.method === "HEAD")
+      return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
     fail(401, "Your session has ended; sign in again.");
   });
 
@@ -239,7 +240,7 @@ export function staffRoutes(deps: {
     // Only accounts this person may act for (their own, until RBAC adds shared accounts).
     if (!actor || form.get("as") !== actor.id) fail(403, "You may not post as that account.");
     const visibility = (form.get("visibility") ?? "public") as Visibility;
-    if (!(visibility in VISIBILITIES)) fail(400, "Choose who can see the post.");
+    if (!Object.hasOwn(VISIBILITIES, visibility)) fail(400, "Choose who can see the post.");
     const result = await posting.post({
       actorId: actor.id,
       text,
@@ -269,7 +270,7 @@ export function staffRoutes(deps: {
     accountPage(ctx, "Inbox", async (_auth, actor) => {
       const items = await db.run((em) =>
         em.getRepository(InboundSchema).find({
-          where: { actorId: actor.id, deletedAt: IsNull() },
+          where: { actorId: actor.id, deletedAt: IsNull(), kind: In(["reply", "mention", "direct"]) },
           order: { receivedAt: "DESC" },
           take: 100,
         }),
@@ -279,20 +280,18 @@ export function staffRoutes(deps: {
         ${
           items.length === 0
             ? html`<p class="muted">No replies or mentions yet.</p>`
-            : items
-                .filter((i) => i.kind !== "post")
-                .map(
-                  (i) =>
-                    html`<article class="post">
-                      <p class="muted">
-                        ${kinds[i.kind]} from
-                        <a href="${i.remoteActorIri}" rel="nofollow noopener">${i.remoteActorIri}</a> ·
-                        ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
-                      </p>
-                      <div>${plainText(i.contentHtml ?? "")}</div>
-                      ${i.url ? html`<p><a href="${i.url}" rel="nofollow noopener">Open on its server</a></p>` : ""}
-                    </article>`,
-                )
+            : items.map(
+                (i) =>
+                  html`<article class="post">
+                    <p class="muted">
+                      ${kinds[i.kind]} from
+                      <a href="${i.remoteActorIri}" rel="nofollow noopener">${i.remoteActorIri}</a> ·
+                      ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
+                    </p>
+                    <div>${plainText(i.contentHtml ?? "")}</div>
+                    ${i.url ? html`<p><a href="${i.url}" rel="nofollow noopener">Open on its server</a></p>` : ""}
+                  </article>`,
+              )
         }`;
     }),
   );

@@ -1,0 +1,138 @@
+/**
+ * The whole sign-in in a real browser against a real IdP: headless Chromium, SimpleSAMLphp from
+ * Debian, Herald on loopback. SP-initiated with signed assertions, IdP-initiated with encrypted
+ * ones, each ending with a post published from the staff app; then single logout through the IdP.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { PostSchema } from "../../src/federation/entities.ts";
+import { browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { type SimpleSamlIdp, simpleSamlAvailable, startSimpleSamlPhp } from "../helpers/simplesamlphp.ts";
+
+const available = browserAvailable && simpleSamlAvailable;
+// Under CI a missing browser or IdP is a failure (.ci/run installs both), never a skip.
+const skip = !available && process.env.CI !== "true" ? "needs Debian's chromium and simplesamlphp" : false;
+
+const USERS = {
+  jane: {
+    password: "jane-pass",
+    attributes: { uid: ["jane@corp.example"], email: ["jane@corp.example"], displayName: ["Jane Doe"] },
+  },
+};
+
+interface Stack {
+  idp: SimpleSamlIdp;
+  s: TestServer;
+  origin: string;
+  close(): Promise<void>;
+}
+
+async function stack(encryptAssertions: boolean, env: Record<string, string> = {}): Promise<Stack> {
+  const idp = await startSimpleSamlPhp({ users: USERS, encryptAssertions });
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const s = await startTestServer({
+    PORT: String(port),
+    HERALD_ORIGIN: origin,
+    HERALD_SAML_IDP_METADATA: idp.metadataUrl,
+    ...env,
+  });
+  idp.trustSp(await (await fetch(`${origin}/saml/metadata`)).text());
+  await s.services.scim.createUser(
+    { userName: "jane@corp.example", displayName: "Jane Doe" },
+    { name: "test" },
+  );
+  await waitFor(async () => (await s.services.accounts.byHandle("jane"))?.keysReadyAt ?? undefined, {
+    timeoutMs: 30_000,
+    what: "jane's account keys",
+  });
+  return {
+    idp,
+    s,
+    origin,
+    async close() {
+      await s.close();
+      await idp.stop();
+    },
+  };
+}
+
+async function signInAtIdp(page: Page): Promise<void> {
+  await page.waitForSelector("input[name=username]");
+  await page.fill("input[name=username]", "jane");
+  await page.fill("input[name=password]", USERS.jane.password);
+  await Promise.all([
+    page.waitForURL(/\/app(\?|$)/, { timeout: 20_000 }),
+    page.press("input[name=password]", "Enter"),
+  ]);
+}
+
+async function postFromApp(page: Page, st: Stack, text: string): Promise<void> {
+  await page.fill("#text", text);
+  await Promise.all([page.waitForURL(/\/app\?posted=/), page.click("button[type=submit] >> text=Post")]);
+  assert.ok((await page.textContent("main"))?.includes(text), "the post is listed");
+  const post = await st.s.services.db.run((em) =>
+    em.getRepository(PostSchema).findOneBy({ contentText: text }),
+  );
+  assert.ok(post, "the post is stored");
+  const jane = await st.s.services.accounts.byHandle("jane");
+  assert.equal(post.actorId, jane?.id);
+  assert.equal(post.authorLabel, "jane@corp.example", "who pressed send");
+}
+
+describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
+  let browser: Browser;
+  let closeBrowser: () => Promise<void>;
+  before(async () => {
+    ({ browser, close: closeBrowser } = await launchBrowser());
+  });
+  after(() => closeBrowser?.());
+
+  test("SP-initiated, signed: sign in, post, sign out through the IdP", async () => {
+    const st = await stack(false);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${st.origin}/login`);
+      await page.click("text=Sign in with single sign-on");
+      assert.ok(page.url().startsWith(st.idp.base), `at the IdP: ${page.url()}`);
+      await signInAtIdp(page);
+      await postFromApp(page, st, "Hello from single sign-on");
+      const me = await page.evaluate(async () => (await fetch("/api/me")).status);
+      assert.equal(me, 200);
+      await Promise.all([
+        page.waitForURL(/\/saml\/slo/, { timeout: 20_000 }),
+        page.click("nav form button[type=submit]"),
+      ]);
+      assert.match((await page.textContent("h1")) ?? "", /signed out/i);
+      assert.equal(await page.evaluate(async () => (await fetch("/api/me")).status), 401);
+      // The IdP session ended too: signing in again asks for the password.
+      await page.goto(`${st.origin}/saml/login`);
+      await page.waitForSelector("input[name=password]");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`);
+    } finally {
+      await context.close();
+      await st.close();
+    }
+  });
+
+  test("IdP-initiated, encrypted: sign in from the IdP and post", async () => {
+    const st = await stack(true, { HERALD_SAML_IDP_INITIATED: "true" });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(st.idp.idpInitiatedUrl(`${st.origin}/saml/metadata`, "/app"));
+      await signInAtIdp(page);
+      await postFromApp(page, st, "Hello, encrypted and unsolicited");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`);
+    } finally {
+      await context.close();
+      await st.close();
+    }
+  });
+});
