@@ -113,7 +113,9 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       await page.goto(`${st.origin}/saml/login`);
       await page.waitForSelector("input[name=password]");
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`);
+      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
+        cause: e,
+      });
     } finally {
       await context.close();
       await st.close();
@@ -129,7 +131,9 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       await signInAtIdp(page);
       await postFromApp(page, st, "Hello, encrypted and unsolicited");
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`);
+      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
+        cause: e,
+      });
     } finally {
       await context.close();
       await st.close();
