@@ -80,6 +80,16 @@ describe("parseConfig", () => {
       /^HERALD_HANDLE_DOMAIN=.*expected a host name/,
     ],
     ["bad log level", { HERALD_LOG_LEVEL: "loud" }, /^HERALD_LOG_LEVEL="loud"/],
+    [
+      "bad SAML match rule",
+      { HERALD_SAML_MATCH: "nameid=phone" },
+      /^HERALD_SAML_MATCH="nameid=phone": expected nameid=<field> or attribute:<name>=<field>/,
+    ],
+    [
+      "clock drift beyond ten minutes",
+      { HERALD_SAML_CLOCK_DRIFT_SECONDS: "3600" },
+      /^HERALD_SAML_CLOCK_DRIFT_SECONDS="3600"/,
+    ],
     ["short session secret", { HERALD_SESSION_SECRET: "short" }, /HERALD_SESSION_SECRET is too short/],
     [
       "unreadable secret file",
@@ -136,6 +146,32 @@ describe("parseConfig", () => {
     assert.equal(c.log.format, "json");
     assert.equal(c.host, "0.0.0.0");
     assert.match(c.secrets.orgSigningKey.value ?? "", /BEGIN PRIVATE KEY/);
+    assert.equal(c.saml.devIdp, false, "no development IdP in production");
+  });
+
+  test("the development IdP: on for npm start without an IdP, off in tests, refused in production", () => {
+    assert.equal(parseConfig({}).saml.devIdp, true);
+    assert.equal(parseConfig({ HERALD_SAML_IDP_METADATA: "/idp.xml" }).saml.devIdp, false);
+    assert.equal(parseConfig({ NODE_ENV: "test" }).saml.devIdp, false);
+    assert.equal(parseConfig({ NODE_ENV: "test", HERALD_DEV_IDP: "true" }).saml.devIdp, true);
+    const problems = problemsOf({
+      ...testEnv(),
+      NODE_ENV: "production",
+      HERALD_ORIGIN: "https://corp.example",
+      HERALD_DEV_IDP: "true",
+    });
+    assert.ok(
+      problems.some((p) => /HERALD_DEV_IDP=true is refused in production/.test(p)),
+      problems.join(" | "),
+    );
+  });
+
+  test("SAML match rules", () => {
+    assert.deepEqual(parseConfig({}).saml.match, { attribute: undefined, field: "userName" });
+    assert.deepEqual(parseConfig({ HERALD_SAML_MATCH: "attribute:mail=EMAIL" }).saml.match, {
+      attribute: "mail",
+      field: "email",
+    });
   });
 });
 

@@ -17,6 +17,7 @@ import { logoutRequestXml, logoutResponseXml, redirectUrl, signElement } from ".
 import { loadMetadata } from "../../src/saml/metadata.ts";
 import { safeNext } from "../../src/saml/sp.ts";
 import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer } from "../helpers/server.ts";
 import {
   ACS,
   FOREIGN,
@@ -358,6 +359,54 @@ describe("IdP metadata from a file or a URL, refreshed", () => {
       );
     } finally {
       server.close();
+    }
+  });
+});
+
+describe(`the development IdP (npm start's demo sign-in) on ${TEST_DB}`, () => {
+  test("a full round trip: Herald's signed request, the person picked, a signed and encrypted answer", async () => {
+    const s = await startTestServer({ HERALD_DEV_IDP: "true" });
+    try {
+      await s.services.scim.createUser({ userName: "jane@corp.example", displayName: "Jane Doe" }, actor);
+      await s.services.scim.createUser({ userName: "gone@corp.example", active: false }, actor);
+      const start = await fetch(`${s.url}/saml/login?next=/api/me`, { redirect: "manual" });
+      const idpUrl = (start.headers.get("location") ?? "").replace("http://127.0.0.1:3999", s.url);
+      assert.match(idpUrl, /\/dev-idp\/sso\?SAMLRequest=.*&Signature=/);
+      const chooser = await (await fetch(idpUrl)).text();
+      assert.match(chooser, /value="jane@corp.example"/);
+      assert.doesNotMatch(chooser, /gone@corp.example/, "only active people are offered");
+      const request = /name="request" value="([^"]+)"/.exec(chooser)?.[1] ?? "";
+      const form = await (
+        await fetch(`${s.url}/dev-idp/sso`, {
+          method: "POST",
+          body: new URLSearchParams({ request, relay: "", userName: "jane@corp.example" }),
+        })
+      ).text();
+      const samlResponse = /name="SAMLResponse" value="([^"]+)"/.exec(form)?.[1] ?? "";
+      assert.match(Buffer.from(samlResponse, "base64").toString(), /EncryptedAssertion/);
+      const acs = await fetch(`${s.url}/saml/acs`, {
+        method: "POST",
+        body: new URLSearchParams({ SAMLResponse: samlResponse }),
+        redirect: "manual",
+      });
+      assert.equal(acs.status, 303);
+      assert.equal(acs.headers.get("location"), "/api/me");
+      const me = await fetch(`${s.url}/api/me`, { headers: { cookie: cookieOf(acs) } });
+      assert.equal(((await me.json()) as { userName: string }).userName, "jane@corp.example");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("without HERALD_DEV_IDP (tests, production) there is no /dev-idp", async () => {
+    const s = await startTestServer();
+    try {
+      assert.equal((await fetch(`${s.url}/dev-idp/metadata`)).status, 404);
+      const login = await fetch(`${s.url}/saml/login`, { redirect: "manual" });
+      assert.equal(login.status, 503);
+      assert.equal(await refusalCode(login), "not-configured");
+    } finally {
+      await s.close();
     }
   });
 });
