@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import axe from "axe-core";
 import type { Browser, Page } from "playwright-core";
 import { PostSchema } from "../../src/federation/entities.ts";
 import { browserAvailable, launchBrowser } from "../helpers/browser.ts";
@@ -70,6 +71,17 @@ async function signInAtIdp(page: Page): Promise<void> {
   ]);
 }
 
+/** axe-core's WCAG 2 A/AA violations on the page, as "rule: target" strings. */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: axe.source });
+  const result = (await page.evaluate(() =>
+    (globalThis as unknown as { axe: { run(o: unknown): Promise<unknown> } }).axe.run({
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    }),
+  )) as { violations: { id: string; nodes: { target: string[] }[] }[] };
+  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
+}
+
 async function postFromApp(page: Page, st: Stack, text: string): Promise<void> {
   await page.fill("#text", text);
   await Promise.all([page.waitForURL(/\/app\?posted=/), page.click("button[type=submit] >> text=Post")]);
@@ -101,6 +113,11 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       assert.ok(page.url().startsWith(st.idp.base), `at the IdP: ${page.url()}`);
       await signInAtIdp(page);
       await postFromApp(page, st, "Hello from single sign-on");
+      for (const path of ["/app", "/app/profile", "/app/inbox", "/"]) {
+        await page.goto(`${st.origin}${path}`);
+        assert.deepEqual(await axeViolations(page), [], `accessibility of ${path}`);
+      }
+      await page.goto(`${st.origin}/app`);
       const me = await page.evaluate(async () => (await fetch("/api/me")).status);
       assert.equal(me, 200);
       await Promise.all([

@@ -54,6 +54,8 @@ export function testIdpMetadata(certs: readonly string[] = [IDP.certPem, IDP_NEX
 
 export interface SamlTestServer {
   readonly s: TestServer;
+  /** The IdP metadata file the server reads. */
+  readonly metadataFile: string;
   /** Starts an SP-initiated sign-in; the AuthnRequest's ID. */
   startLogin(next?: string): Promise<string>;
   /** A response to `inResponseTo`, valid unless `overrides` says otherwise. */
@@ -67,12 +69,13 @@ export async function startSamlServer(env: Record<string, string> = {}): Promise
   const file = path.join(tmpdir(), `herald-idp-${process.pid}-${randomBytes(4).toString("hex")}.xml`);
   writeFileSync(file, testIdpMetadata());
   const s = await startTestServer({ HERALD_SAML_IDP_METADATA: file, ...env });
-  return wrap(s);
+  return wrap(s, file);
 }
 
-function wrap(s: TestServer): SamlTestServer {
+function wrap(s: TestServer, metadataFile: string): SamlTestServer {
   return {
     s,
+    metadataFile,
     async startLogin(next = "/") {
       const res = await fetch(`${s.url}/saml/login?next=${encodeURIComponent(next)}`, { redirect: "manual" });
       assert.equal(res.status, 302, "/saml/login redirects to the IdP");

@@ -16,7 +16,8 @@ import { DOMParser } from "@xmldom/xmldom";
 import { logoutRequestXml, logoutResponseXml, redirectUrl, signElement } from "../../src/saml/dev-idp.ts";
 import { loadMetadata } from "../../src/saml/metadata.ts";
 import { safeNext } from "../../src/saml/sp.ts";
-import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { TEST_DB, testConfig, waitFor } from "../helpers/env.ts";
+import { startServer } from "../../src/server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import {
   ACS,
@@ -274,6 +275,39 @@ describe(`SAML single sign-on on ${TEST_DB}`, () => {
     const genuine = await postSlo(h, signElement(forged, idOf(forged), IDP_NEXT));
     assert.equal(genuine.status, 302);
     assert.equal((await me(h, cookie)).status, 401);
+  });
+
+  test("InResponseTo and the replay cache hold across processes sharing the database", async () => {
+    // A second Herald on the same database, trusting the same IdP (as behind a load balancer).
+    const second = await startServer(
+      testConfig(h.s.services.config.database.url, h.s.services.config.dataDir, {
+        HERALD_SAML_IDP_METADATA: h.metadataFile,
+      }),
+    );
+    try {
+      const irt = await h.startLogin();
+      const xml = await h.response(irt, { assertionId: "_shared-replay" });
+      const post = (url: string) =>
+        fetch(`${url}/saml/acs`, {
+          method: "POST",
+          body: new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString("base64") }),
+          redirect: "manual",
+        });
+      const first = await post(second.url);
+      assert.equal(first.status, 303, "the other process accepts a sign-in this one started");
+      const again = await post(h.s.url);
+      assert.equal(again.status, 400);
+      assert.equal(await refusalCode(again), "in-response-to");
+      const fresh = await h.response(await h.startLogin(), { assertionId: "_shared-replay" });
+      const replay = await fetch(`${second.url}/saml/acs`, {
+        method: "POST",
+        body: new URLSearchParams({ SAMLResponse: Buffer.from(fresh).toString("base64") }),
+        redirect: "manual",
+      });
+      assert.equal(await refusalCode(replay), "replay");
+    } finally {
+      await second.shutdown("test");
+    }
   });
 
   test("the directory person can also be matched by email or externalId", async () => {
