@@ -6,6 +6,7 @@
  * Production (`NODE_ENV=production`) requires every secret explicitly; development has safe
  * defaults and generates its secrets once (see `secrets.ts`).
  */
+import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -61,7 +62,18 @@ export interface Config {
   };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
-  readonly verify: { readonly ratePerSecond: number; readonly burst: number };
+  readonly verify: {
+    readonly ratePerSecond: number;
+    readonly burst: number;
+    /** Yes/no lookups by email address (off unless the organization turns them on). */
+    readonly emailLookup: boolean;
+    /** The organization's email domains: the only ones a lookup answers for. */
+    readonly emailDomains: readonly string[];
+    /** Email lookups per minute per client address (enumeration guard). */
+    readonly emailPerMinute: number;
+    /** Public keys (PEM) of retired organization signing keys, still published in the JWKS. */
+    readonly retiredKeys: readonly string[];
+  };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly accounts: {
     /** When non-empty, only members of these SCIM groups (display names) get accounts. */
@@ -171,6 +183,10 @@ const envSchema = z.object({
   HERALD_SESSION_MAX_HOURS: positiveInt.default(24),
   HERALD_VERIFY_RATE_PER_SECOND: positiveInt.default(20),
   HERALD_VERIFY_BURST: positiveInt.default(40),
+  HERALD_VERIFY_EMAIL_LOOKUP: booleanString.default(false),
+  HERALD_VERIFY_EMAIL_DOMAINS: z.string().trim().optional(),
+  HERALD_VERIFY_EMAIL_PER_MINUTE: positiveInt.max(600).default(10),
+  HERALD_ORG_RETIRED_KEYS_FILE: z.string().trim().min(1).optional(),
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
   HERALD_INBOX_BURST: positiveInt.default(500),
   HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -320,6 +336,33 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       problems.push(`HERALD_PROFILE_FIELDS: unknown field "${f}"; use title, department or none`);
   }
 
+  // Rotation of the organization's signing key: the old public keys stay in the JWKS for a while.
+  let retiredKeys: string[] = [];
+  if (e.HERALD_ORG_RETIRED_KEYS_FILE) {
+    try {
+      const text = readFileSync(e.HERALD_ORG_RETIRED_KEYS_FILE, "utf8");
+      retiredKeys = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
+      if (retiredKeys.length === 0)
+        problems.push(`HERALD_ORG_RETIRED_KEYS_FILE=${e.HERALD_ORG_RETIRED_KEYS_FILE} holds no PEM key`);
+      for (const [i, pem] of retiredKeys.entries()) {
+        let type: string | undefined;
+        try {
+          type = createPublicKey(pem).asymmetricKeyType;
+        } catch {
+          type = "unreadable";
+        }
+        if (type !== "ed25519")
+          problems.push(
+            `HERALD_ORG_RETIRED_KEYS_FILE: key ${i + 1} must be an Ed25519 key (public or private PEM), got ${type}`,
+          );
+      }
+    } catch (err) {
+      problems.push(
+        `HERALD_ORG_RETIRED_KEYS_FILE=${e.HERALD_ORG_RETIRED_KEYS_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
+    }
+  }
+
   if (production && e.HERALD_DEV_IDP === true)
     problems.push(
       "HERALD_DEV_IDP=true is refused in production: it signs in anyone; configure HERALD_SAML_IDP_METADATA",
@@ -361,7 +404,14 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         !production &&
         (e.HERALD_DEV_IDP ?? (mode === "development" && e.HERALD_SAML_IDP_METADATA === undefined)),
     },
-    verify: { ratePerSecond: e.HERALD_VERIFY_RATE_PER_SECOND, burst: e.HERALD_VERIFY_BURST },
+    verify: {
+      ratePerSecond: e.HERALD_VERIFY_RATE_PER_SECOND,
+      burst: e.HERALD_VERIFY_BURST,
+      emailLookup: e.HERALD_VERIFY_EMAIL_LOOKUP,
+      emailDomains: emailDomains(e.HERALD_VERIFY_EMAIL_DOMAINS, handleDomain),
+      emailPerMinute: e.HERALD_VERIFY_EMAIL_PER_MINUTE,
+      retiredKeys,
+    },
     sessions: {
       idleMs: e.HERALD_SESSION_IDLE_MINUTES * 60_000,
       absoluteMs: e.HERALD_SESSION_MAX_HOURS * 3_600_000,
@@ -404,4 +454,13 @@ function samlMatch(value: string): SamlMatch {
     attribute: source.toLowerCase() === "nameid" ? undefined : source.slice("attribute:".length),
     field: fields[field.toLowerCase() as keyof typeof fields],
   };
+}
+
+/** The email domains lookups answer for: the listed ones, or the handle domain's host. */
+function emailDomains(value: string | undefined, handleDomain: string): string[] {
+  const listed = (value ?? "")
+    .split(",")
+    .map((d) => d.trim().toLowerCase().replace(/^@/, ""))
+    .filter(Boolean);
+  return listed.length > 0 ? listed : [handleDomain.replace(/:\d+$/, "")];
 }

@@ -106,6 +106,8 @@ export async function actorDocument(
     suspended: actor.suspendedAt !== null,
     published: instant(actor.createdAt),
     attachments: fields,
+    // The organization's roster of verified accounts (ActivityStreams `streams`).
+    streams: actor.kind === "org" ? [ctx.getCollectionUri("verified", { identifier: actor.id })] : [],
   };
   return actor.kind === "person" ? new Person(values) : new Organization(values);
 }

@@ -11,8 +11,8 @@ import {
   type KvStore,
   type MessageQueue,
 } from "@fedify/fedify";
-import { Create, Note, type Recipient } from "@fedify/vocab";
-import { type FindOptionsWhere, In, IsNull, LessThan, MoreThan } from "typeorm";
+import { Create, Note, Person, type Recipient } from "@fedify/vocab";
+import { type EntityManager, type FindOptionsWhere, In, IsNull, LessThan, MoreThan } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { logger } from "../logging.ts";
@@ -20,6 +20,7 @@ import type { Accounts } from "./accounts.ts";
 import { actorDocument } from "./actors.ts";
 import {
   type ActorRow,
+  ActorSchema,
   DomainBlockSchema,
   type FollowerRow,
   FollowerSchema,
@@ -60,7 +61,12 @@ export const paths = {
   followers: "/ap/actors/{identifier}/followers",
   following: "/ap/actors/{identifier}/following",
   note: "/ap/posts/{id}",
+  /** The organization's verified accounts (its actor's `streams`): Trust, issue #7. */
+  verified: "/ap/actors/{identifier}/verified",
 } as const;
+
+/** The name of the custom collection of the organization's verified accounts. */
+export const VERIFIED_COLLECTION = "verified";
 
 export function createHeraldFederation(
   config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName">,
@@ -194,6 +200,58 @@ export function createHeraldFederation(
       ),
     )
     .setFirstCursor(async () => "");
+
+  // The organization's actor lists every current employee's and official account: a machine-
+  // readable roster of who speaks for the organization. Former employees drop out at once.
+  federation
+    .setOrderedCollectionDispatcher(
+      VERIFIED_COLLECTION,
+      Person,
+      paths.verified,
+      async (ctx, values, cursor) => {
+        const org = await accounts.byId(values.identifier);
+        if (!org || org.kind !== "org" || cursor === null) return null;
+        const rows = await verifiedAccounts(cursor === "" ? undefined : cursor);
+        const items = rows.map(
+          (a) =>
+            new Person({
+              id: ctx.getActorUri(a.id),
+              preferredUsername: a.handle,
+              name: a.displayName,
+              url: new URL(`/@${a.handle}`, config.origin),
+            }),
+        );
+        return { items, nextCursor: rows.length === PAGE ? rows[rows.length - 1].handle : null };
+      },
+    )
+    .setCounter(async (_ctx, values) => {
+      const org = await accounts.byId(values.identifier);
+      return org?.kind === "org" ? db.run((em) => verifiedQuery(em).getCount()) : null;
+    })
+    // No first cursor for other actors: Fedify then asks the dispatcher, which answers 404.
+    .setFirstCursor(async (_ctx, values) =>
+      (await accounts.byId(values.identifier))?.kind === "org" ? "" : null,
+    );
+
+  /** Person and shared actors that are live and whose person (if any) is active. */
+  function verifiedQuery(em: EntityManager) {
+    return em
+      .getRepository(ActorSchema)
+      .createQueryBuilder("a")
+      .leftJoin("Person", "p", "p.id = a.person_id")
+      .where("a.kind IN (:...kinds)", { kinds: ["person", "shared"] })
+      .andWhere("a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.keys_ready_at IS NOT NULL")
+      .andWhere("(a.person_id IS NULL OR (p.active = :yes AND p.deleted_at IS NULL))", { yes: true });
+  }
+
+  /** A page of them by handle, after the cursor. */
+  async function verifiedAccounts(after: string | undefined): Promise<ActorRow[]> {
+    return db.run((em) => {
+      const q = verifiedQuery(em).orderBy("a.handle", "ASC").take(PAGE);
+      if (after) q.andWhere("a.handle > :after", { after });
+      return q.getMany();
+    });
+  }
 
   federation.setObjectDispatcher(Note, paths.note, async (ctx, values) => {
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: values.id }));

@@ -7,7 +7,7 @@ import type { Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { fail } from "../http/errors.ts";
 import { html, page } from "../http/html.ts";
-import type { RateLimiter } from "../http/rate-limit.ts";
+import { createRateLimiter, type RateLimiter } from "../http/rate-limit.ts";
 import { formBody } from "../http/form.ts";
 import type { Reports } from "./reports.ts";
 import type { Verification, Verifier } from "./service.ts";
@@ -64,20 +64,69 @@ export function verifyRoutes(
     ctx.body = (await verifier()).jwks;
   });
 
+  // Email lookups have their own, much smaller budget: they are the enumeration risk.
+  const emailLimiter = createRateLimiter({
+    ratePerSecond: config.verify.emailPerMinute / 60,
+    burst: Math.max(1, Math.ceil(config.verify.emailPerMinute / 2)),
+  });
+
   router.get("/api/verification", async (ctx) => {
     ctx.set("Access-Control-Allow-Origin", "*");
     ctx.set("Cache-Control", "no-store");
     limited(ctx.ip);
+    if (typeof ctx.query.email === "string") {
+      if (!config.verify.emailLookup)
+        fail(
+          404,
+          `${config.orgName} does not answer lookups by email address; check a handle or profile link.`,
+        );
+      const email = ctx.query.email.trim();
+      if (email.length > 320 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
+        fail(400, "Give ?email=name@domain (one address).");
+      const d = emailLimiter.take(ctx.ip);
+      if (!d.allowed)
+        throw Object.assign(new Error("Too many email lookups; retry in a minute."), {
+          status: 429,
+          expose: true,
+          headers: { "Retry-After": String(d.retryAfterSeconds) },
+        });
+      ctx.body = await (await verifier()).emailLookup(email);
+      return;
+    }
     const input = String(ctx.query.handle ?? ctx.query.url ?? "").trim();
     if (input === "" || input.length > 2048)
-      fail(400, "Give ?handle=@name@domain or ?url=<profile or post URL>.");
+      fail(
+        400,
+        `Give ?handle=@name@domain or ?url=<profile or post URL>${config.verify.emailLookup ? " or ?email=name@domain" : ""}.`,
+      );
     ctx.body = await (await verifier()).verify(input);
   });
 
   router.get("/verify", async (ctx) => {
     const input = typeof ctx.query.q === "string" ? ctx.query.q.trim().slice(0, 2048) : "";
     let answer = html``;
-    if (input !== "") {
+    const emailDomain = /^[^\s@]+@([^\s@]+)$/.exec(input)?.[1]?.toLowerCase();
+    const isEmail =
+      config.verify.emailLookup &&
+      emailDomain !== undefined &&
+      emailDomain !== config.handleDomain &&
+      config.verify.emailDomains.includes(emailDomain);
+    if (isEmail) {
+      limited(ctx.ip);
+      const d = emailLimiter.take(ctx.ip);
+      if (!d.allowed) fail(429, "Too many email lookups; retry in a minute.");
+      const e = await (await verifier()).emailLookup(input);
+      answer =
+        e.status === "active"
+          ? html`<section role="status">
+              <h2>✔ A current ${config.orgName} address</h2>
+              <p><code>${e.email}</code> belongs to someone who works at ${config.orgName} today.</p>
+            </section>`
+          : html`<section role="status">
+              <h2>✖ Not a current ${config.orgName} address</h2>
+              <p>No current employee of ${config.orgName} uses <code>${e.email}</code>. Do not trust it.</p>
+            </section>`;
+    } else if (input !== "") {
       limited(ctx.ip);
       const v: Verification = await (await verifier()).verify(input);
       answer =
@@ -114,7 +163,9 @@ export function verifyRoutes(
       `Verify a ${config.orgName} account`,
       html`<h1>Is this really ${config.orgName}?</h1>
         <form method="get" action="/verify">
-          <label for="q">Handle, profile or post link</label>
+          <label for="q"
+            >Handle, profile or post link${config.verify.emailLookup ? ", or an e-mail address" : ""}</label
+          >
           <input id="q" name="q" value="${input}" placeholder="@jane@${config.handleDomain}" size="40" />
           <button type="submit">Check</button>
         </form>
@@ -145,6 +196,7 @@ export function verifyRoutes(
               id="contact"
               name="contact"
               type="email"
+              autocomplete="email"
               maxlength="320"
               size="40"
             />

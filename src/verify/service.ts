@@ -35,9 +35,21 @@ export interface Verification {
 
 export const ATTESTATION_TTL_SECONDS = 300;
 
+export interface EmailAnswer {
+  readonly email: string;
+  /** "active": a current employee's address. "unknown" says nothing more. */
+  readonly status: "active" | "unknown";
+  /** Whether the address is on one of the organization's email domains at all. */
+  readonly ourDomain: boolean;
+  readonly officialDomains: readonly string[];
+  readonly checkedAt: string;
+}
+
 export async function createVerifier(deps: {
   readonly db: Database;
-  readonly config: Pick<Config, "origin" | "handleDomain" | "orgName" | "accounts">;
+  readonly config: Pick<Config, "origin" | "handleDomain" | "orgName" | "accounts"> & {
+    readonly verify?: Pick<Config["verify"], "retiredKeys" | "emailDomains">;
+  };
   readonly accounts: Accounts;
   readonly orgSigningKeyPem: string;
   /** Bumped on every directory or account change in this process: cached answers die with it. */
@@ -47,7 +59,16 @@ export async function createVerifier(deps: {
   const privateKey: KeyObject = createPrivateKey(deps.orgSigningKeyPem);
   const publicJwk: JWK = await exportJWK(createPublicKey(privateKey));
   const kid = await calculateJwkThumbprint(publicJwk, "sha256");
-  const jwks = { keys: [{ ...publicJwk, kid, alg: "EdDSA", use: "sig" }] };
+  // Key rotation: retired keys' public halves stay published, so attestations they signed keep
+  // verifying until they expire (ATTESTATION_TTL_SECONDS); new ones are signed with the current key.
+  const keys = [{ ...publicJwk, kid, alg: "EdDSA", use: "sig" }];
+  for (const pem of config.verify?.retiredKeys ?? []) {
+    const jwk = await exportJWK(createPublicKey(pem));
+    const retiredKid = await calculateJwkThumbprint(jwk, "sha256");
+    if (!keys.some((k) => k.kid === retiredKid))
+      keys.push({ ...jwk, kid: retiredKid, alg: "EdDSA", use: "sig" });
+  }
+  const jwks = { keys };
   const domain = config.handleDomain.toLowerCase();
   // Answers are cached for a few seconds (the public API is hot), but never across a change made
   // in this process (the generation), so a deprovisioning is visible on the very next request.
@@ -113,6 +134,36 @@ export async function createVerifier(deps: {
       if (cache.size > 10_000) cache.clear();
       cache.set(key, { at: Date.now(), gen, value, json: JSON.stringify(value) });
       return value;
+    },
+
+    /**
+     * Opt-in lookups by email address: yes or no, only for the organization's email domains, and
+     * nothing else about the person (no name, no handle, no "former").
+     */
+    async emailLookup(email: string): Promise<EmailAnswer> {
+      const checkedAt = new Date().toISOString();
+      const address = email.trim().toLowerCase();
+      const domains = config.verify?.emailDomains ?? [];
+      const at = address.lastIndexOf("@");
+      const emailDomain = at > 0 ? address.slice(at + 1) : "";
+      if (!domains.includes(emailDomain))
+        return { email: address, status: "unknown", ourDomain: false, officialDomains: domains, checkedAt };
+      const found = await db.run((em) =>
+        em
+          .getRepository(PersonSchema)
+          .createQueryBuilder("p")
+          .innerJoin("PersonEmail", "e", "e.person_id = p.id")
+          .where("e.value_key = :address", { address })
+          .andWhere("p.active = :yes AND p.deleted_at IS NULL", { yes: true })
+          .getCount(),
+      );
+      return {
+        email: address,
+        status: found > 0 ? "active" : "unknown",
+        ourDomain: true,
+        officialDomains: domains,
+        checkedAt,
+      };
     },
 
     /** The serialized answer, if a fresh one is cached (the API's fast path). */

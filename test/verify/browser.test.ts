@@ -1,0 +1,158 @@
+/**
+ * The public /verify page in a real browser (headless Chromium) against a real server: a
+ * candidate types a handle into the form and reads the answer — current employee, former
+ * employee, not ours — and every page passes axe-core's WCAG 2.x A/AA checks.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import axe from "axe-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+// Under CI a missing browser is a failure (.ci/run installs it), never a skip.
+const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+
+const who = { name: "test" };
+
+/** axe-core's WCAG 2 A/AA and 2.1 A/AA violations on the page, as "rule: target" strings. */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: axe.source });
+  const result = (await page.evaluate(() =>
+    (globalThis as unknown as { axe: { run(o: unknown): Promise<unknown> } }).axe.run({
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    }),
+  )) as { violations: { id: string; nodes: { target: string[] }[] }[] };
+  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
+}
+
+describe(`the /verify page in a browser on ${TEST_DB}`, { skip }, () => {
+  let s: TestServer;
+  let origin: string;
+  let browser: Browser;
+  let closeBrowser: (() => Promise<void>) | undefined;
+  let context: BrowserContext;
+  let page: Page;
+
+  const handleOf = (user: string) => `@${user}@${s.services.config.handleDomain}`;
+  const org = () => s.services.config.orgName;
+
+  /** Types `input` into the form on /verify, submits it with the button, waits for the answer. */
+  async function ask(input: string): Promise<void> {
+    await page.goto(`${origin}/verify`);
+    await page.getByLabel("Handle, profile or post link").fill(input);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === "/verify" && u.searchParams.get("q") === input),
+      page.getByRole("button", { name: "Check", exact: true }).click(),
+    ]);
+    // The field keeps what was asked, for a second look.
+    assert.equal(await page.getByLabel("Handle, profile or post link").inputValue(), input);
+  }
+
+  before(async () => {
+    // Links on the page (the profile's rel="me") use the origin: make it the address we listen on.
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    s = await startTestServer({ PORT: String(port), HERALD_ORIGIN: origin });
+    await s.services.scim.createUser(
+      { userName: "rita@corp.example", displayName: "Rita Recruiter", title: "Recruiter" },
+      who,
+    );
+    const oscarId = String(
+      (
+        await s.services.scim.createUser(
+          { userName: "oscar@corp.example", displayName: "Oscar Outgoing", title: "Talent Partner" },
+          who,
+        )
+      ).id,
+    );
+    for (const handle of ["rita", "oscar"]) {
+      await waitFor(async () => (await s.services.accounts.byHandle(handle))?.keysReadyAt ?? undefined, {
+        timeoutMs: 30_000,
+        what: `${handle}'s account keys`,
+      });
+    }
+    await s.services.scim.patchUser(
+      oscarId,
+      [{ op: "replace", path: undefined, value: { active: false } }],
+      who,
+    );
+    ({ browser, close: closeBrowser } = await launchBrowser());
+    context = await browser.newContext();
+    page = await context.newPage();
+  });
+  after(async () => {
+    await context?.close();
+    await closeBrowser?.();
+    await s?.close();
+  });
+
+  test("the empty page: a labelled field, a Check button, the official domain; accessible", async () => {
+    await page.goto(`${origin}/verify`);
+    assert.equal(await page.title(), `Verify a ${org()} account`);
+    assert.match(
+      (await page.getByRole("heading", { level: 1 }).textContent()) ?? "",
+      new RegExp(`Is this really ${org()}\\?`),
+    );
+    await page.getByRole("textbox", { name: "Handle, profile or post link" }).waitFor();
+    await page.getByRole("button", { name: "Check", exact: true }).waitFor();
+    assert.equal(await page.getByRole("status").count(), 0, "no answer before a question");
+    assert.ok(
+      (await page.getByRole("listitem").allTextContents()).some((t) =>
+        t.includes(`@${s.services.config.handleDomain}`),
+      ),
+      "the page says what our accounts end in",
+    );
+    assert.deepEqual(await axeViolations(page), [], "accessibility of /verify");
+  });
+
+  test("a current employee: the current-account answer with her name and title", async () => {
+    await ask(handleOf("rita"));
+    const answer = page.getByRole("status");
+    await answer.getByRole("heading", { level: 2, name: `Current ${org()} account` }).waitFor();
+    const text = (await answer.textContent()) ?? "";
+    assert.equal(await answer.locator("strong").textContent(), "Rita Recruiter");
+    // "<handle> — <title>": the title right after the handle.
+    assert.ok(text.includes(`${handleOf("rita")} — Recruiter`), text);
+    assert.doesNotMatch(text, /Former|Not a/);
+    // The link back to her profile, at the configured (and real) origin.
+    const profile = answer.getByRole("link", { name: handleOf("rita") });
+    assert.equal(await profile.getAttribute("href"), `${origin}/@rita`);
+    assert.equal(await profile.getAttribute("rel"), "me");
+    assert.deepEqual(await axeViolations(page), [], "accessibility of the current-employee answer");
+  });
+
+  test("a deactivated employee: the former-account answer, without the name", async () => {
+    await ask(handleOf("oscar"));
+    const answer = page.getByRole("status");
+    await answer.getByRole("heading", { level: 2, name: `Former ${org()} account` }).waitFor();
+    const text = (await answer.textContent()) ?? "";
+    assert.ok(text.includes(handleOf("oscar")), text);
+    assert.match(text, /no longer speaks for/);
+    assert.match(text, /Do not trust/);
+    assert.match(text, /\(since \d{4}-\d{2}-\d{2}\)/);
+    // Former employees' names and titles are not shown (org policy), anywhere on the page.
+    const body = (await page.locator("body").textContent()) ?? "";
+    assert.doesNotMatch(body, /Oscar Outgoing/);
+    assert.doesNotMatch(body, /Talent Partner/);
+    assert.equal(await answer.getByRole("link").count(), 0, "no link to a former account's profile");
+    assert.deepEqual(await axeViolations(page), [], "accessibility of the former-employee answer");
+  });
+
+  test("a handle on another domain: not ours, and the official domain to look for", async () => {
+    await ask("@rita@corp-careers.example");
+    const answer = page.getByRole("status");
+    await answer.getByRole("heading", { level: 2, name: `Not a ${org()} account` }).waitFor();
+    const text = (await answer.textContent()) ?? "";
+    assert.ok(text.includes(`@${s.services.config.handleDomain}`), text);
+    assert.match(text, /Be careful/);
+    assert.doesNotMatch(text, /Rita Recruiter/);
+    assert.equal(
+      await answer.locator("code").textContent(),
+      `@${s.services.config.handleDomain}`,
+      "the official domain, set apart",
+    );
+    assert.deepEqual(await axeViolations(page), [], "accessibility of the not-ours answer");
+  });
+});
