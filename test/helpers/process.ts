@@ -15,8 +15,18 @@ export function runCli(
   env: Record<string, string | undefined>,
   cwd = ROOT,
 ): Promise<RunResult> {
+  return runNode(path.join(ROOT, "bin/herald.js"), args, env, cwd);
+}
+
+/** Runs a Node script as a separate process (Node 24, a minimal environment): exit code and output. */
+export function runNode(
+  script: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  cwd = ROOT,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/herald.js"), ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ["ignore", "pipe", "pipe"],

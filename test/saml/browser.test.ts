@@ -5,10 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import axe from "axe-core";
 import type { Browser, Page } from "playwright-core";
 import { PostSchema } from "../../src/federation/entities.ts";
-import { browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
 import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type SimpleSamlIdp, simpleSamlAvailable, startSimpleSamlPhp } from "../helpers/simplesamlphp.ts";
@@ -69,17 +68,6 @@ async function signInAtIdp(page: Page): Promise<void> {
     page.waitForURL(/\/app(\?|$)/, { timeout: 20_000 }),
     page.press("input[name=password]", "Enter"),
   ]);
-}
-
-/** axe-core's WCAG 2 A/AA violations on the page, as "rule: target" strings. */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axe.source });
-  const result = (await page.evaluate(() =>
-    (globalThis as unknown as { axe: { run(o: unknown): Promise<unknown> } }).axe.run({
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
-    }),
-  )) as { violations: { id: string; nodes: { target: string[] }[] }[] };
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
 }
 
 async function postFromApp(page: Page, st: Stack, text: string): Promise<void> {

@@ -5,9 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import axe from "axe-core";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
 import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -15,17 +14,6 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
 
 const who = { name: "test" };
-
-/** axe-core's WCAG 2 A/AA and 2.1 A/AA violations on the page, as "rule: target" strings. */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axe.source });
-  const result = (await page.evaluate(() =>
-    (globalThis as unknown as { axe: { run(o: unknown): Promise<unknown> } }).axe.run({
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
-    }),
-  )) as { violations: { id: string; nodes: { target: string[] }[] }[] };
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
-}
 
 describe(`the /verify page in a browser on ${TEST_DB}`, { skip }, () => {
   let s: TestServer;

@@ -3,37 +3,19 @@
  * knows only the origin and the token, and fetches nothing but the JWKS.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SignJWT } from "jose";
 import { FIXTURES, freePort, ROOT, TEST_DB, waitFor } from "../helpers/env.ts";
-import type { RunResult } from "../helpers/process.ts";
+import { type RunResult, runNode } from "../helpers/process.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const SCRIPT = path.join(ROOT, "docs/examples/verify-attestation.mjs");
 
-function runScript(args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SCRIPT, ...args], {
-      cwd: ROOT, // jose resolves from the project's node_modules
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// jose resolves from the project's node_modules (the working directory is the repository).
+const runScript = (args: string[]): Promise<RunResult> => runNode(SCRIPT, args);
 
 /** The token with one character of its signature part changed. */
 function tamper(token: string): string {
