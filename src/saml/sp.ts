@@ -243,7 +243,8 @@ export function createServiceProvider(
 
   const spOnly = samlify.ServiceProvider({
     entityID: entityId,
-    authnRequestsSigned: true,
+    // Before an IdP is known, promise nothing: with one, requests are signed when it asks (above).
+    authnRequestsSigned: false,
     wantAssertionsSigned: true,
     wantLogoutRequestSigned: true,
     wantLogoutResponseSigned: true,
