@@ -8,7 +8,9 @@ import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { recordAudit } from "./db/audit.ts";
-import { DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
+import { ORG } from "./authz/authz.ts";
+import type { Accounts } from "./federation/accounts.ts";
+import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
 import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
@@ -40,6 +42,14 @@ Commands:
   unfollow <account> <@user@host|url>
   domain block <domain> [--reason <text>] | domain unblock <domain> | domain list
                              The federation blocklist: nothing is accepted from or sent to these.
+  grant <group:NAME|user:USERNAME> <role> <account|org>
+                             Give a SCIM group (a bare NAME) or one person a role on a shared account.
+  revoke <group:NAME|user:USERNAME> <role> <account|org>
+  grants [account|org]       List grants (all, or one account's).
+  can <userName> <action> <account|org>
+                             Prints allow or deny, then the rule that decided (exit 0 either way).
+  admin add <userName> | admin remove <userName>
+                             Make (or unmake) an organization admin: the first one is made this way.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
   reports                    Impersonation reports sent from the /verify page, newest first.
@@ -59,6 +69,19 @@ a handle once issued (to a person or an account) cannot be taken again.`,
 operator (cli:<os user>). @user@host mentions and #hashtags are linked. The running server
 delivers it within a second.`,
   follow: `Usage: npx herald follow <account> <@user@host | actor URL>`,
+  grant: `Usage: npx herald grant <group:NAME | NAME | user:USERNAME> <role> <account | org>
+
+Roles on a shared account: owner, admin, publisher, drafter, analyst, compliance.
+Organization-wide roles (account "org"): org-admin, compliance-officer.
+The group or person is resolved to its id now: a group deleted and re-created under the same
+name does not inherit the grant. What each role allows is in rbac/policy.csv.`,
+  revoke: `Usage: npx herald revoke <group:NAME | NAME | user:USERNAME> <role> <account | org>`,
+  can: `Usage: npx herald can <userName> <action> <account | org>
+
+Prints allow or deny on the first line, then the rule that decided. Exit status 0 either way.
+Actions: post, reply, delete, draft, approve, view-inbox, edit-profile, manage-grants,
+view-archive, manage-accounts, view-audit, view-reports.`,
+  admin: `Usage: npx herald admin add <userName> | npx herald admin remove <userName>`,
   unfollow: `Usage: npx herald unfollow <account> <@user@host | actor URL>`,
   domain: `Usage: npx herald domain block <domain> [--reason <text>] | domain unblock <domain> | domain list`,
   migrate: `Usage: npx herald migrate
@@ -235,14 +258,23 @@ async function run(argv: string[]): Promise<void> {
       const visibility = values.visibility ?? "public";
       if (!["public", "unlisted", "followers", "direct"].includes(visibility))
         throw new UsageError(COMMAND_HELP.post);
-      await withServices(config, async ({ posting, db }) => {
+      await withServices(config, async (services) => {
+        const { posting, db } = services;
         let author = { personId: null as string | null, label: operator() };
+        let audit: Record<string, unknown> = { via: "cli", operator: operator() };
         if (values.as) {
           const person = await db.run((em) =>
             em.getRepository(PersonSchema).findOneBy({ userNameKey: values.as!.toLowerCase() }),
           );
           if (!person || !person.active || person.deletedAt)
             throw new Failure(`No current employee with userName ${values.as}.`);
+          const actor = await services.accounts.byHandle(account.replace(/^@/, "").toLowerCase());
+          if (actor) {
+            const d = await services.authz.decide(person, values["reply-to"] ? "reply" : "post", actor);
+            if (!d.allow)
+              throw new Failure(`${person.userName} may not post as @${actor.handle}: ${d.rule}.`);
+            audit = { decision: d.rule, via: "cli", operator: operator() };
+          }
           author = { personId: person.id, label: person.displayName ?? person.userName };
         }
         const r = await posting.post({
@@ -253,10 +285,93 @@ async function run(argv: string[]): Promise<void> {
           inReplyTo: values["reply-to"],
           language: values.language,
           to: values.to,
+          audit,
         });
         if (!r.ok) throw new Failure(r.message);
         out(`Posted: ${r.url.href}`);
         out(r.id.href);
+      });
+      return;
+    }
+    case "grant":
+    case "revoke": {
+      const [subjectText, role, accountRef, ...extra] = rest;
+      if (!subjectText || !role || !accountRef || extra.length > 0)
+        throw new UsageError(COMMAND_HELP[command]);
+      await withServices(config, async ({ authz, accounts }) => {
+        const subject = await authz.resolveSubject(subjectText);
+        if ("error" in subject) throw new Failure(subject.error);
+        const account = await accountOrOrg(accounts, accountRef);
+        const where = account === ORG ? "the organization" : `@${account.handle}@${config.handleDomain}`;
+        if (command === "grant") {
+          const r = await authz.grant(subject, role, account, operator());
+          if (!r.ok) throw new Failure(r.message);
+          out(`${subject.kind}:${subject.label} is ${role} of ${where}.`);
+        } else {
+          const removed = await authz.revoke(subject, role, account, operator());
+          if (!removed)
+            throw new Failure(`${subject.kind}:${subject.label} does not hold ${role} on ${where}.`);
+          out(`${subject.kind}:${subject.label} is no longer ${role} of ${where}.`);
+        }
+      });
+      return;
+    }
+    case "grants": {
+      const [accountRef, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(HELP);
+      await withServices(config, async ({ authz, accounts }) => {
+        const account = accountRef ? await accountOrOrg(accounts, accountRef) : undefined;
+        const rows = await authz.grants(
+          account === undefined ? undefined : account === ORG ? ORG : account.id,
+        );
+        out(["ACCOUNT", "ROLE", "SUBJECT", "GRANTED BY", "SINCE"].join("\t"));
+        for (const g of rows) {
+          const a = g.accountId === ORG ? null : await accounts.byId(g.accountId);
+          out(
+            [
+              g.accountId === ORG ? "org" : `@${a?.handle ?? g.accountId}`,
+              g.role,
+              `${g.subjectKind}:${g.subjectLabel}`,
+              g.createdBy,
+              fmtDate(g.createdAt),
+            ].join("\t"),
+          );
+        }
+      });
+      return;
+    }
+    case "can": {
+      const [userName, action, accountRef, ...extra] = rest;
+      if (!userName || !action || !accountRef || extra.length > 0) throw new UsageError(COMMAND_HELP.can);
+      await withServices(config, async ({ authz, accounts, db }) => {
+        const person = await db.run((em) =>
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: userName.toLowerCase() }),
+        );
+        const account = await accountOrOrg(accounts, accountRef);
+        const d = person
+          ? await authz.decide(person, action, account)
+          : { allow: false, rule: `no person with userName ${userName} in the directory` };
+        out(d.allow ? "allow" : "deny");
+        out(d.rule);
+      });
+      return;
+    }
+    case "admin": {
+      const [sub, userName, ...extra] = rest;
+      if ((sub !== "add" && sub !== "remove") || !userName || extra.length > 0)
+        throw new UsageError(COMMAND_HELP.admin);
+      await withServices(config, async ({ authz }) => {
+        const subject = await authz.resolveSubject(`user:${userName}`);
+        if ("error" in subject) throw new Failure(subject.error);
+        if (sub === "add") {
+          const r = await authz.grant(subject, "org-admin", ORG, operator());
+          if (!r.ok) throw new Failure(r.message);
+          out(`${subject.label} is an organization admin.`);
+        } else {
+          if (!(await authz.revoke(subject, "org-admin", ORG, operator())))
+            throw new Failure(`${subject.label} is not an organization admin.`);
+          out(`${subject.label} is no longer an organization admin.`);
+        }
       });
       return;
     }
@@ -469,3 +584,12 @@ run(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** A shared account by handle or id, or "org" for the organization. */
+async function accountOrOrg(accounts: Accounts, ref: string): Promise<ActorRow | typeof ORG> {
+  if (ref.toLowerCase() === ORG) return ORG;
+  const key = ref.replace(/^@/, "").replace(/@.*$/, "").toLowerCase();
+  const actor = (await accounts.byHandle(key)) ?? (await accounts.byId(ref));
+  if (!actor || actor.deletedAt) throw new Failure(`No account ${ref}: see \`npx herald accounts\`.`);
+  return actor;
+}

@@ -17,6 +17,9 @@ import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
 import { samlEntities } from "./saml/sp.ts";
+import { authzEntities } from "./authz/entities.ts";
+import { type Authz, createAuthz } from "./authz/authz.ts";
+import { createDrafts, type Drafts } from "./authz/drafts.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
 import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
@@ -31,6 +34,7 @@ export const entities = [
   ...federationEntities,
   ...sessionEntities,
   ...samlEntities,
+  ...authzEntities,
   ReportSchema,
 ];
 
@@ -44,6 +48,10 @@ export interface Services {
   /** Serialized WebFinger and actor answers (cleared on every account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
+  /** Who may act for which account (Casbin over rbac/ and the grants). */
+  readonly authz: Authz;
+  /** Posts proposed by drafters, waiting for approval. */
+  readonly drafts: Drafts;
   /** Impersonation reports from the public verification page. */
   readonly reports: Reports;
   /** Verification answers and attestations (needs the org signing key: server only). */
@@ -92,6 +100,8 @@ export function createServices(
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
+  const authz = createAuthz({ db, accounts });
+  const drafts = createDrafts({ db, accounts, posting, authz });
   const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
   return {
     config,
@@ -102,6 +112,8 @@ export function createServices(
     posting,
     documents,
     sessions,
+    authz,
+    drafts,
     activity,
     reports: createReports(db, secrets?.sessionSecret ?? randomBytes(32).toString("base64url")),
     verifier: () => {

@@ -53,6 +53,11 @@ export interface PostInput {
   readonly language?: string;
   /** Extra recipients (actor URLs or @user@host), mentioned and addressed: e.g. a direct reply. */
   readonly to?: readonly string[];
+  /**
+   * Who pressed send, for the append-only audit log: SAML subject, session, the authorization
+   * decision and, for an approved draft, the approver (DESIGN rule 4).
+   */
+  readonly audit?: Record<string, unknown>;
 }
 
 export type PostResult =
@@ -287,7 +292,7 @@ export function createPosting(deps: {
           action: "post.create",
           targetType: "post",
           targetId: post.id,
-          detail: { account: actor.handle, visibility: post.visibility, text },
+          detail: { account: actor.handle, visibility: post.visibility, text, ...input.audit },
         });
       });
       const note = noteOf(ctx, config.origin, actor, post);

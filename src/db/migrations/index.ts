@@ -7,6 +7,7 @@ import { AccountMoves1763700000006 } from "./0006-account-moves.ts";
 import { Sessions1763700000007 } from "./0007-sessions.ts";
 import { Reports1763700000008 } from "./0008-reports.ts";
 import { Saml1763700000009 } from "./0009-saml.ts";
+import { Authz1763700000010 } from "./0010-authz.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   Sessions1763700000007,
   Reports1763700000008,
   Saml1763700000009,
+  Authz1763700000010,
 ];

@@ -1,0 +1,338 @@
+/**
+ * Who may speak for which account (DESIGN rule 4), decided by Casbin from `rbac/model.conf` and
+ * `rbac/policy.csv` plus the grants in the database.
+ *
+ * - One enforcer per process, rebuilt only when the grants change: every decision reads the
+ *   policy version (one indexed row), so a grant or revocation made by another process (the CLI,
+ *   another server) counts on the next request.
+ * - Group membership is never cached: every decision reads the person's current groups, so a SCIM
+ *   PATCH that removes someone from Recruiting refuses their very next request.
+ * - A person who is not active (deactivated, deleted) is refused everything, whatever the grants.
+ * - A person's own account is theirs to use (posting as yourself needs no grant).
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from "casbin";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import type { ActorRow } from "../federation/entities.ts";
+import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
+import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
+
+export const ACCOUNT_ROLES = ["owner", "admin", "publisher", "drafter", "analyst", "compliance"] as const;
+export const ORG_ROLES = ["org-admin", "compliance-officer"] as const;
+export const ACTIONS = [
+  "post",
+  "reply",
+  "delete",
+  "draft",
+  "approve",
+  "view-inbox",
+  "edit-profile",
+  "manage-grants",
+  "view-archive",
+  "manage-accounts",
+  "view-audit",
+  "view-reports",
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** What a person may do with their own account without any grant. */
+const OWN_ACCOUNT: ReadonlySet<string> = new Set([
+  "post",
+  "reply",
+  "delete",
+  "draft",
+  "view-inbox",
+  "edit-profile",
+  "view-archive",
+]);
+
+/** The organization as a whole: the domain of organization-wide roles and actions. */
+export const ORG = "org";
+
+export interface Decision {
+  readonly allow: boolean;
+  /** Why, in words: the grant and the policy line that allowed, or what was missing. */
+  readonly rule: string;
+  /** The role that allowed, if any. */
+  readonly role?: string;
+}
+
+export interface Subject {
+  readonly kind: SubjectKind;
+  readonly id: string;
+  readonly label: string;
+}
+
+export type GrantResult =
+  { readonly ok: true; readonly grant: GrantRow } | { readonly ok: false; readonly message: string };
+
+const RBAC_DIR = fileURLToPath(new URL("../../rbac/", import.meta.url));
+
+function readPolicy(dir: string): { model: string; policy: string } {
+  const model = readFileSync(`${dir}/model.conf`, "utf8");
+  const policy = readFileSync(`${dir}/policy.csv`, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .join("\n");
+  return { model, policy };
+}
+
+export function createAuthz(deps: { db: Database; accounts: Accounts; rbacDir?: string }) {
+  const { db, accounts } = deps;
+  const files = readPolicy(deps.rbacDir ?? RBAC_DIR);
+  let loaded: { version: number; enforcer: Enforcer } | undefined;
+  let loading: Promise<Enforcer> | undefined;
+
+  async function policyVersion(): Promise<number> {
+    const row = await db.run((em) => em.getRepository(AuthzStateSchema).findOneBy({ id: 1 }));
+    return row?.version ?? 0;
+  }
+
+  /** The enforcer for the current policy version (rebuilt once per change, never per request). */
+  async function enforcer(): Promise<Enforcer> {
+    const version = await policyVersion();
+    if (loaded?.version === version) return loaded.enforcer;
+    loading ??= (async () => {
+      try {
+        const grants = await db.run((em) => em.getRepository(GrantSchema).find());
+        const lines = grants.map((g) => `g, ${g.subjectKind}:${g.subjectId}, ${g.role}, ${g.accountId}`);
+        const e = await newEnforcer(
+          newModelFromString(files.model),
+          new StringAdapter([files.policy, ...lines].join("\n")),
+        );
+        loaded = { version, enforcer: e };
+        return e;
+      } finally {
+        loading = undefined;
+      }
+    })();
+    return loading;
+  }
+
+  async function groupsOf(personId: string): Promise<{ id: string; displayName: string }[]> {
+    return db.run(async (em) => {
+      const rows = await em.getRepository(GroupMemberSchema).findBy({ personId });
+      if (rows.length === 0) return [];
+      return em.getRepository(GroupSchema).find({
+        where: rows.map((r) => ({ id: r.groupId })),
+        select: { id: true, displayName: true },
+      });
+    });
+  }
+
+  const handleOf = (a: ActorRow) => `@${a.handle}`;
+
+  /**
+   * May this person do this on this account (an actor, or ORG for organization-wide actions)?
+   * Reads the person's state and groups now, every time.
+   */
+  async function decide(
+    person: Person | string,
+    action: string,
+    account: ActorRow | typeof ORG,
+  ): Promise<Decision> {
+    const p =
+      typeof person === "string"
+        ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: person }))
+        : person;
+    if (!p || p.deletedAt) return { allow: false, rule: "no such person in the directory" };
+    if (!p.active) return { allow: false, rule: `${p.userName} is deactivated in the directory` };
+    if (!(ACTIONS as readonly string[]).includes(action))
+      return { allow: false, rule: `unknown action "${action}"` };
+    const dom = account === ORG ? ORG : account.id;
+    if (account !== ORG) {
+      if (account.deletedAt) return { allow: false, rule: `${handleOf(account)} is closed` };
+      if (account.kind === "person" && account.personId === p.id) {
+        if (OWN_ACCOUNT.has(action))
+          return { allow: true, rule: `${handleOf(account)} is ${p.userName}'s own account` };
+      }
+      if (account.suspendedAt) return { allow: false, rule: `${handleOf(account)} is suspended` };
+    }
+    const e = await enforcer();
+    const groups = await groupsOf(p.id);
+    const subjects: { sub: string; label: string }[] = [
+      { sub: `user:${p.id}`, label: `user:${p.userName}` },
+      ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
+    ];
+    for (const s of subjects) {
+      const [ok, explain] = await e.enforceEx(s.sub, dom, action);
+      if (!ok) continue;
+      const role = explain[0];
+      // Which grant carried the role: on this account, or organization-wide.
+      const scope = (await e.hasGroupingPolicy(s.sub, role, dom))
+        ? account === ORG
+          ? "the organization"
+          : handleOf(account)
+        : "the organization";
+      return {
+        allow: true,
+        role,
+        rule: `${s.label} holds ${role} on ${scope}; rbac/policy.csv: p, ${explain.join(", ")}`,
+      };
+    }
+    const where = account === ORG ? "the organization" : handleOf(account);
+    return {
+      allow: false,
+      rule: `no role held by ${subjects.map((s) => s.label).join(" or ")} allows ${action} on ${where}`,
+    };
+  }
+
+  async function bump(em: Parameters<Parameters<Database["transaction"]>[0]>[0]): Promise<void> {
+    await em.getRepository(AuthzStateSchema).increment({ id: 1 }, "version", 1);
+  }
+
+  return {
+    decide,
+
+    /**
+     * The accounts this person may act for, with what they may do on each: their own account
+     * first, then shared accounts where any role applies (the staff app's account switcher).
+     */
+    async actingAccounts(person: Person): Promise<{ actor: ActorRow; actions: Set<string> }[]> {
+      if (!person.active || person.deletedAt) return [];
+      const out: { actor: ActorRow; actions: Set<string> }[] = [];
+      for (const actor of await accounts.list()) {
+        if (actor.deletedAt || actor.suspendedAt || !actor.keysReadyAt) continue;
+        if (actor.kind === "person" && actor.personId !== person.id) continue;
+        const actions = new Set<string>();
+        for (const action of [
+          "post",
+          "reply",
+          "delete",
+          "draft",
+          "approve",
+          "view-inbox",
+          "edit-profile",
+          "manage-grants",
+          "view-archive",
+        ])
+          if ((await decide(person, action, actor)).allow) actions.add(action);
+        if (actions.size > 0) out.push({ actor, actions });
+      }
+      return out.sort((a, b) =>
+        a.actor.kind === "person"
+          ? -1
+          : b.actor.kind === "person"
+            ? 1
+            : a.actor.handle.localeCompare(b.actor.handle),
+      );
+    },
+
+    /** `group:NAME`, a bare NAME (a group) or `user:USERNAME`, resolved to an id now. */
+    async resolveSubject(text: string): Promise<Subject | { error: string }> {
+      const m = /^(group:|user:)?(.+)$/.exec(text.trim());
+      const kind: SubjectKind = m?.[1] === "user:" ? "user" : "group";
+      const name = (m?.[2] ?? "").trim();
+      if (name === "") return { error: "name a group (group:NAME) or a person (user:USERNAME)" };
+      if (kind === "user") {
+        const p = await db.run((em) =>
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: name.toLowerCase() }),
+        );
+        if (!p || p.deletedAt) return { error: `no person with userName ${name} in the directory` };
+        return { kind, id: p.id, label: p.userName };
+      }
+      const g = await db.run((em) =>
+        em.getRepository(GroupSchema).findOneBy({ displayNameKey: name.toLowerCase() }),
+      );
+      if (!g) return { error: `no group named ${name} in the directory (groups come from SCIM)` };
+      return { kind, id: g.id, label: g.displayName };
+    },
+
+    async grant(
+      subject: Subject,
+      role: string,
+      account: ActorRow | typeof ORG,
+      by: string,
+    ): Promise<GrantResult> {
+      const orgRole = (ORG_ROLES as readonly string[]).includes(role);
+      if (!orgRole && !(ACCOUNT_ROLES as readonly string[]).includes(role))
+        return {
+          ok: false,
+          message: `unknown role "${role}"; account roles: ${ACCOUNT_ROLES.join(", ")}; organization roles: ${ORG_ROLES.join(", ")}`,
+        };
+      if (orgRole !== (account === ORG))
+        return {
+          ok: false,
+          message: orgRole
+            ? `${role} is an organization-wide role: grant it on "org"`
+            : `${role} is granted on a shared account, not on "org"`,
+        };
+      if (account !== ORG && (account.kind !== "shared" || account.deletedAt))
+        return {
+          ok: false,
+          message: `@${account.handle} is not a shared account (people's own accounts take no grants)`,
+        };
+      const accountId = account === ORG ? ORG : account.id;
+      return db.transaction(async (em) => {
+        const repo = em.getRepository(GrantSchema);
+        const existing = await repo.findOneBy({
+          subjectKind: subject.kind,
+          subjectId: subject.id,
+          role,
+          accountId,
+        });
+        if (existing) return { ok: true, grant: existing } as const;
+        const grant: GrantRow = {
+          id: randomUUID(),
+          subjectKind: subject.kind,
+          subjectId: subject.id,
+          subjectLabel: subject.label,
+          role,
+          accountId,
+          createdBy: by,
+          createdAt: new Date(),
+        };
+        await repo.insert(grant);
+        await bump(em);
+        await recordAudit(em, {
+          actor: by,
+          action: "grant.add",
+          targetType: account === ORG ? "org" : "actor",
+          targetId: accountId,
+          detail: { subject: `${subject.kind}:${subject.label}`, subjectId: subject.id, role },
+        });
+        return { ok: true, grant } as const;
+      });
+    },
+
+    async revoke(
+      subject: Subject,
+      role: string,
+      account: ActorRow | typeof ORG,
+      by: string,
+    ): Promise<boolean> {
+      const accountId = account === ORG ? ORG : account.id;
+      return db.transaction(async (em) => {
+        const r = await em
+          .getRepository(GrantSchema)
+          .delete({ subjectKind: subject.kind, subjectId: subject.id, role, accountId });
+        if ((r.affected ?? 0) === 0) return false;
+        await bump(em);
+        await recordAudit(em, {
+          actor: by,
+          action: "grant.revoke",
+          targetType: account === ORG ? "org" : "actor",
+          targetId: accountId,
+          detail: { subject: `${subject.kind}:${subject.label}`, subjectId: subject.id, role },
+        });
+        return true;
+      });
+    },
+
+    async grants(accountId?: string): Promise<GrantRow[]> {
+      return db.run((em) =>
+        em.getRepository(GrantSchema).find({
+          where: accountId ? { accountId } : {},
+          order: { accountId: "ASC", role: "ASC", subjectLabel: "ASC" },
+        }),
+      );
+    },
+  };
+}
+
+export type Authz = ReturnType<typeof createAuthz>;

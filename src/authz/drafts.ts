@@ -1,0 +1,171 @@
+/**
+ * Drafts and approval (FINRA 2210-style pre-approval): a drafter proposes a post for a shared
+ * account; someone holding `approve` on it approves or rejects with a comment; only approved
+ * drafts are published, and the audit log records both the author and the approver. Nobody
+ * approves their own draft (four eyes). A draft is decided exactly once, even under concurrency.
+ */
+import { randomUUID } from "node:crypto";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import type { ActorRow, Visibility } from "../federation/entities.ts";
+import type { Posting } from "../federation/posting.ts";
+import { type Person, PersonSchema } from "../identity/entities.ts";
+import type { Authz } from "./authz.ts";
+import { type DraftRow, DraftSchema } from "./entities.ts";
+
+export type DraftOutcome =
+  | { readonly ok: true; readonly draft: DraftRow; readonly postUrl?: URL }
+  | { readonly ok: false; readonly status: 400 | 403 | 404 | 409; readonly message: string };
+
+export function createDrafts(deps: { db: Database; accounts: Accounts; posting: Posting; authz: Authz }) {
+  const { db, accounts, posting, authz } = deps;
+
+  return {
+    async propose(
+      author: Person,
+      account: ActorRow,
+      input: { text: string; visibility: Visibility; inReplyTo?: string },
+      meta: Record<string, unknown> = {},
+    ): Promise<DraftOutcome> {
+      const decision = await authz.decide(author, "draft", account);
+      if (!decision.allow)
+        return { ok: false, status: 403, message: `You may not draft for @${account.handle}.` };
+      const text = input.text.trim();
+      if (text === "") return { ok: false, status: 400, message: "A draft needs some text." };
+      if (text.length > 5000)
+        return { ok: false, status: 400, message: "A post is limited to 5,000 characters." };
+      const draft: DraftRow = {
+        id: randomUUID(),
+        accountId: account.id,
+        authorPersonId: author.id,
+        text,
+        visibility: input.visibility,
+        inReplyToIri: input.inReplyTo ?? null,
+        status: "pending",
+        createdAt: new Date(),
+        decidedBy: null,
+        decidedAt: null,
+        comment: null,
+        postId: null,
+      };
+      await db.transaction(async (em) => {
+        await em.getRepository(DraftSchema).insert(draft);
+        await recordAudit(em, {
+          actor: `person:${author.id}`,
+          action: "draft.create",
+          targetType: "draft",
+          targetId: draft.id,
+          detail: { account: account.handle, text, decision: decision.rule, ...meta },
+        });
+      });
+      return { ok: true, draft };
+    },
+
+    async pending(accountId: string): Promise<DraftRow[]> {
+      return db.run((em) =>
+        em
+          .getRepository(DraftSchema)
+          .find({ where: { accountId, status: "pending" }, order: { createdAt: "ASC" } }),
+      );
+    },
+
+    async byAuthor(personId: string): Promise<DraftRow[]> {
+      return db.run((em) =>
+        em
+          .getRepository(DraftSchema)
+          .find({ where: { authorPersonId: personId }, order: { createdAt: "DESC" }, take: 50 }),
+      );
+    },
+
+    /** Approves (and publishes) or rejects a pending draft. */
+    async decide(
+      draftId: string,
+      approver: Person,
+      verdict: "approve" | "reject",
+      comment: string,
+      meta: Record<string, unknown> = {},
+    ): Promise<DraftOutcome> {
+      const draft = await db.run((em) => em.getRepository(DraftSchema).findOneBy({ id: draftId }));
+      if (!draft) return { ok: false, status: 404, message: "No such draft." };
+      const account = await accounts.byId(draft.accountId);
+      if (!account) return { ok: false, status: 404, message: "The draft's account no longer exists." };
+      const decision = await authz.decide(approver, "approve", account);
+      if (!decision.allow)
+        return { ok: false, status: 403, message: `You may not approve drafts for @${account.handle}.` };
+      if (draft.authorPersonId === approver.id)
+        return { ok: false, status: 403, message: "Someone else must approve your own draft." };
+      if (draft.status !== "pending")
+        return { ok: false, status: 409, message: `This draft was already ${draft.status}.` };
+      // Claim it: exactly one decision wins.
+      const claimed = await db.transaction(async (em) => {
+        const r = await em
+          .getRepository(DraftSchema)
+          .createQueryBuilder()
+          .update()
+          .set({
+            status: verdict === "approve" ? "approved" : "rejected",
+            decidedBy: approver.id,
+            decidedAt: new Date(),
+            comment: comment.trim().slice(0, 2000) || null,
+          })
+          .where("id = :id AND status = :pending", { id: draftId, pending: "pending" })
+          .execute();
+        if (r.affected !== 1) return false;
+        await recordAudit(em, {
+          actor: `person:${approver.id}`,
+          action: verdict === "approve" ? "draft.approve" : "draft.reject",
+          targetType: "draft",
+          targetId: draftId,
+          detail: {
+            account: account.handle,
+            comment: comment.trim() || undefined,
+            decision: decision.rule,
+            ...meta,
+          },
+        });
+        return true;
+      });
+      if (!claimed)
+        return { ok: false, status: 409, message: "This draft was decided a moment ago by someone else." };
+      const decided = (await db.run((em) => em.getRepository(DraftSchema).findOneBy({ id: draftId })))!;
+      if (verdict === "reject") return { ok: true, draft: decided };
+      const authorRow = await db.run((em) =>
+        em.getRepository(PersonSchema).findOneBy({ id: draft.authorPersonId }),
+      );
+      const result = await posting.post({
+        actorId: account.id,
+        text: draft.text,
+        visibility: draft.visibility as Visibility,
+        inReplyTo: draft.inReplyToIri ?? undefined,
+        author: {
+          personId: draft.authorPersonId,
+          label: authorRow?.displayName ?? authorRow?.userName ?? "?",
+        },
+        audit: {
+          draftId,
+          approvedBy: approver.userName,
+          approverId: approver.id,
+          approval: decision.rule,
+          ...meta,
+        },
+      });
+      if (!result.ok) {
+        // Back to the queue, with the reason: nothing is lost.
+        await db.run((em) =>
+          em
+            .getRepository(DraftSchema)
+            .update(
+              { id: draftId },
+              { status: "pending", decidedBy: null, decidedAt: null, comment: result.message },
+            ),
+        );
+        return { ok: false, status: 409, message: result.message };
+      }
+      await db.run((em) => em.getRepository(DraftSchema).update({ id: draftId }, { postId: result.post.id }));
+      return { ok: true, draft: { ...decided, postId: result.post.id }, postUrl: result.url };
+    },
+  };
+}
+
+export type Drafts = ReturnType<typeof createDrafts>;
