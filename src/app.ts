@@ -17,6 +17,7 @@ import type { SamlRuntime } from "./saml/index.ts";
 import { samlRoutes } from "./saml/routes.ts";
 import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
+import { adminRoutes } from "./web/admin.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
 
@@ -71,7 +72,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     app.use(samlRoutes({ config, db, sp: saml.sp, sessions: services.sessions, cookie }).routes());
     if (saml.devIdp) app.use(saml.devIdp.router.routes());
   }
-  const signIn = sessionRoutes(config, services.sessions, services.accounts, cookie, saml?.sp);
+  const signIn = sessionRoutes(config, services.sessions, services.authz, cookie, saml?.sp);
   app.use(signIn.routes());
   app.use(
     staffRoutes({
@@ -80,6 +81,18 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       accounts: services.accounts,
       posting: services.posting,
       sessions: services.sessions,
+      authz: services.authz,
+      drafts: services.drafts,
+    }).routes(),
+  );
+  app.use(
+    adminRoutes({
+      config,
+      db,
+      accounts: services.accounts,
+      authz: services.authz,
+      sessions: services.sessions,
+      reports: services.reports,
     }).routes(),
   );
   const profiles = profileRoutes(config, db, services.accounts);

@@ -5,7 +5,7 @@
  */
 import Router from "@koa/router";
 import type { Config } from "../config.ts";
-import type { Accounts } from "../federation/accounts.ts";
+import type { Authz } from "../authz/authz.ts";
 import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
 import { html, page } from "../http/html.ts";
@@ -19,7 +19,7 @@ const log = logger("web", "session");
 export function sessionRoutes(
   config: Config,
   sessions: Sessions,
-  accounts: Accounts,
+  authz: Authz,
   cookie: SessionCookie,
   sp?: ServiceProvider,
 ): Router {
@@ -66,15 +66,19 @@ export function sessionRoutes(
   router.get("/api/me", async (ctx) => {
     const auth = ctx.state.auth as ActiveSession | undefined;
     if (!auth) fail(401, "Not signed in.");
-    const own = await accounts.byHandle(auth.person.handle ?? "");
-    const mine = own && own.personId === auth.person.id && !own.suspendedAt && !own.deletedAt ? [own] : [];
+    const acting = await authz.actingAccounts(auth.person);
     ctx.set("Cache-Control", "no-store");
     ctx.body = {
       userName: auth.person.userName,
       displayName: auth.person.displayName,
       handle: auth.person.handle ? `@${auth.person.handle}@${config.handleDomain}` : null,
-      // The accounts this person may act for (their own now; shared accounts come with RBAC).
-      accounts: mine.map((a) => ({ id: a.id, handle: `@${a.handle}@${config.handleDomain}`, kind: a.kind })),
+      // The accounts this person may act for right now, with what they may do on each.
+      accounts: acting.map(({ actor, actions }) => ({
+        id: actor.id,
+        handle: `@${actor.handle}@${config.handleDomain}`,
+        kind: actor.kind,
+        actions: [...actions].sort(),
+      })),
     };
   });
 

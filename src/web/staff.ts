@@ -18,6 +18,9 @@ import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
 import { type Html, html, page } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import type { Authz } from "../authz/authz.ts";
+import type { Drafts } from "../authz/drafts.ts";
+import { PersonSchema } from "../identity/entities.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
   public: "Public",
@@ -96,8 +99,10 @@ export function staffRoutes(deps: {
   accounts: Accounts;
   posting: Posting;
   sessions: Sessions;
+  authz: Authz;
+  drafts: Drafts;
 }): Router {
-  const { config, db, accounts, posting, sessions } = deps;
+  const { config, db, accounts, posting, sessions, authz, drafts } = deps;
   const router = new Router({ prefix: "/app" });
   const domain = config.handleDomain;
 
@@ -158,51 +163,145 @@ export function staffRoutes(deps: {
     </p>`;
   }
 
-  /** A page about the person's own account (or a note that they have none yet). */
+  interface Acting {
+    readonly actor: ActorRow;
+    readonly actions: Set<string>;
+  }
+
+  /** The accounts this person may act for right now (own first), decided afresh per request. */
+  const actingFor = (auth: ActiveSession): Promise<Acting[]> => authz.actingAccounts(auth.person);
+
+  const label = (a: ActorRow, self: boolean) => `@${a.handle}@${domain}${self ? " (you)" : ""}`;
+
+  /**
+   * A page about one account the person acts for: `?account=<id>` (the switcher), by default
+   * their own. Asking for an account they may not act for is a 403, not a silent fallback.
+   */
   async function accountPage(
     ctx: Context,
     title: string,
-    render: (auth: ActiveSession, actor: ActorRow) => Promise<Html>,
+    need: string | undefined,
+    render: (auth: ActiveSession, current: Acting, all: Acting[]) => Promise<Html>,
   ): Promise<void> {
     const auth = ctx.state.auth as ActiveSession;
-    const actor = await ownActor(auth);
-    const body = actor
-      ? await render(auth, actor)
-      : html`<h1>${title}</h1>
-          ${noAccount()}`;
-    shell(ctx, auth, title, body);
+    const all = await actingFor(auth);
+    const wanted = typeof ctx.query.account === "string" ? ctx.query.account : undefined;
+    const current = wanted
+      ? all.find((a) => a.actor.id === wanted)
+      : all.find((a) => a.actor.kind === "person");
+    if (wanted && (!current || (need && !current.actions.has(need))))
+      fail(403, "You may not act for that account. Ask its owner or an administrator for a role.");
+    if (!current)
+      return shell(
+        ctx,
+        auth,
+        title,
+        html`<h1>${title}</h1>
+          ${noAccount()}`,
+      );
+    const switcher =
+      all.length > 1
+        ? html`<nav aria-label="Accounts you act for" class="accounts">
+            Acting for:
+            ${all.map(
+              (a, i) =>
+                html`${i > 0 ? " · " : ""}${
+                  a.actor.id === current.actor.id
+                    ? html`<strong aria-current="page">@${a.actor.handle}</strong>`
+                    : html`<a href="${ctx.path}?account=${a.actor.id}">@${a.actor.handle}</a>`
+                }`,
+            )}
+          </nav>`
+        : html``;
+    shell(ctx, auth, title, html`${switcher}${await render(auth, current, all)}`);
   }
 
   const home = (ctx: Context, problem?: string, draft = "") =>
-    accountPage(ctx, "Home", async (auth, actor) => {
-      const posts = await db.run((em) =>
-        em.getRepository(PostSchema).find({
-          where: { actorId: actor.id, deletedAt: IsNull() },
-          order: { publishedAt: "DESC" },
-          take: 50,
-        }),
-      );
-      const posted = typeof ctx.query.posted === "string";
-      const deleted = typeof ctx.query.deleted === "string";
-      return html`<h1>Home</h1>
-        ${posted ? html`<p class="notice" role="status">Posted. Followers receive it within seconds.</p>` : ""}
-        ${deleted ? html`<p class="notice" role="status">Deleted; followers' servers are told to remove it.</p>` : ""}
+    accountPage(ctx, "Home", undefined, async (auth, current, all) => {
+      const actor = current.actor;
+      const own = actor.kind === "person";
+      const posts =
+        current.actions.has("view-archive") || current.actions.has("post") || own
+          ? await db.run((em) =>
+              em.getRepository(PostSchema).find({
+                where: { actorId: actor.id, deletedAt: IsNull() },
+                order: { publishedAt: "DESC" },
+                take: 50,
+              }),
+            )
+          : [];
+      const speakable = all.filter((a) => a.actions.has("post") || a.actions.has("draft"));
+      const canApprove = current.actions.has("approve");
+      const pending = canApprove || current.actions.has("draft") ? await drafts.pending(actor.id) : [];
+      const people = new Map<string, string>();
+      for (const d of pending) {
+        const p = await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: d.authorPersonId }));
+        people.set(d.authorPersonId, p?.displayName ?? p?.userName ?? "?");
+      }
+      const q = ctx.query;
+      return html`<h1>${own ? "Home" : html`@${actor.handle}`}</h1>
+        ${typeof q.posted === "string" ? html`<p class="notice" role="status">Posted. Followers receive it within seconds.</p>` : ""}
+        ${typeof q.drafted === "string" ? html`<p class="notice" role="status">Sent for approval: it is published once someone approves it.</p>` : ""}
+        ${typeof q.approved === "string" ? html`<p class="notice" role="status">Approved and published.</p>` : ""}
+        ${typeof q.rejected === "string" ? html`<p class="notice" role="status">Rejected; the author sees your comment.</p>` : ""}
+        ${typeof q.deleted === "string" ? html`<p class="notice" role="status">Deleted; followers' servers are told to remove it.</p>` : ""}
         ${problem ? html`<p class="error" role="alert">${problem}</p>` : ""}
-        <form method="post" action="/app/posts">
-          <input type="hidden" name="csrf" value="${auth.csrf}" />
-          <label for="as">Post as</label>
-          <select id="as" name="as">
-            <option value="${actor.id}">@${actor.handle}@${domain} (you)</option>
-          </select>
-          <label for="text">What do you want to say?</label>
-          <textarea id="text" name="text" rows="5" maxlength="5000" required>${draft}</textarea>
-          <label for="visibility">Who can see it</label>
-          <select id="visibility" name="visibility">
-            ${Object.entries(VISIBILITIES).map(([v, label]) => html`<option value="${v}">${label}</option>`)}
-          </select>
-          <p><button type="submit">Post</button></p>
-        </form>
-        <h2>Your posts</h2>
+        ${
+          speakable.length > 0
+            ? html`<form method="post" action="/app/posts">
+                <input type="hidden" name="csrf" value="${auth.csrf}" />
+                <label for="as">Post as</label>
+                <select id="as" name="as">
+                  ${speakable.map(
+                    (a) =>
+                      html`<option value="${a.actor.id}" ${a.actor.id === actor.id ? "selected" : ""}>
+                        ${label(a.actor, a.actor.kind === "person")}${a.actions.has("post") ? "" : " — needs approval"}
+                      </option>`,
+                  )}
+                </select>
+                <label for="text">What do you want to say?</label>
+                <textarea id="text" name="text" rows="5" maxlength="5000" required>${draft}</textarea>
+                <label for="visibility">Who can see it</label>
+                <select id="visibility" name="visibility">
+                  ${Object.entries(VISIBILITIES).map(([v, l]) => html`<option value="${v}">${l}</option>`)}
+                </select>
+                <p><button type="submit">Post</button></p>
+              </form>`
+            : ""
+        }
+        ${
+          pending.length > 0
+            ? html`<h2>Waiting for approval</h2>
+                ${pending.map(
+                  (d) =>
+                    html`<article class="post">
+                      <div>${d.text}</div>
+                      <p class="muted">
+                        Drafted by ${people.get(d.authorPersonId)} ·
+                        ${VISIBILITIES[d.visibility as Visibility] ?? d.visibility}
+                      </p>
+                      ${
+                        canApprove && d.authorPersonId !== auth.person.id
+                          ? html`<form method="post" action="/app/drafts/${d.id}/decide">
+                              <input type="hidden" name="csrf" value="${auth.csrf}" />
+                              <label for="comment-${d.id}">Comment for the author</label>
+                              <input type="text" id="comment-${d.id}" name="comment" maxlength="2000" />
+                              <p>
+                                <button type="submit" name="verdict" value="approve">
+                                  Approve and publish
+                                </button>
+                                <button type="submit" name="verdict" value="reject" class="secondary">
+                                  Reject
+                                </button>
+                              </p>
+                            </form>`
+                          : html`<p class="muted">Someone else with approval rights decides.</p>`
+                      }
+                    </article>`,
+                )}`
+            : ""
+        }
+        <h2>${own ? "Your posts" : html`Posts of @${actor.handle}`}</h2>
         ${
           posts.length === 0
             ? html`<p class="muted">Nothing yet.</p>`
@@ -214,18 +313,22 @@ export function staffRoutes(deps: {
                       <a href="/@${actor.handle}/${p.id}"
                         >${p.publishedAt.toISOString().slice(0, 16).replace("T", " ")} UTC</a
                       >
-                      · ${VISIBILITIES[p.visibility]}
+                      · ${VISIBILITIES[p.visibility]}${own ? "" : html` · sent by ${p.authorLabel}`}
                     </p>
-                    <form method="post" action="/app/posts/${p.id}/delete">
-                      <input type="hidden" name="csrf" value="${auth.csrf}" />
-                      <button
-                        type="submit"
-                        class="secondary"
-                        aria-label="Delete the post of ${p.publishedAt.toISOString().slice(0, 16)}"
-                      >
-                        Delete
-                      </button>
-                    </form>
+                    ${
+                      current.actions.has("delete")
+                        ? html`<form method="post" action="/app/posts/${p.id}/delete">
+                            <input type="hidden" name="csrf" value="${auth.csrf}" />
+                            <button
+                              type="submit"
+                              class="secondary"
+                              aria-label="Delete the post of ${p.publishedAt.toISOString().slice(0, 16)}"
+                            >
+                              Delete
+                            </button>
+                          </form>`
+                        : ""
+                    }
                   </article>`,
               )
         }`;
@@ -233,41 +336,92 @@ export function staffRoutes(deps: {
 
   router.get("/", (ctx) => home(ctx));
 
+  /** Who pressed send, for the audit log (DESIGN rule 4): the person, SAML subject and session. */
+  const pressedSend = (auth: ActiveSession, decision: string) => ({
+    via: "web",
+    personId: auth.person.id,
+    userName: auth.person.userName,
+    samlSubject: auth.session.samlNameId ?? undefined,
+    session: auth.session.idHash.slice(0, 12),
+    signIn: auth.session.method,
+    decision,
+  });
+
   router.post("/posts", async (ctx) => {
     const { auth, form } = await requireForm(ctx);
-    const actor = await ownActor(auth);
     const text = form.get("text") ?? "";
-    // Only accounts this person may act for (their own, until RBAC adds shared accounts).
-    if (!actor || form.get("as") !== actor.id) fail(403, "You may not post as that account.");
+    const actor = await accounts.byId(form.get("as") ?? "");
+    if (!actor) fail(403, "You may not post as that account.");
     const visibility = (form.get("visibility") ?? "public") as Visibility;
     if (!Object.hasOwn(VISIBILITIES, visibility)) fail(400, "Choose who can see the post.");
+    const back = actor.kind === "person" ? "/app" : `/app?account=${actor.id}`;
+    const direct = await authz.decide(auth.person, "post", actor);
+    if (!direct.allow) {
+      // Drafters' posts wait for approval; anyone else is refused, with the reason logged.
+      const asDraft = await authz.decide(auth.person, "draft", actor);
+      if (!asDraft.allow) fail(403, `You may not post as @${actor.handle}.`);
+      const r = await drafts.propose(
+        auth.person,
+        actor,
+        { text, visibility },
+        pressedSend(auth, asDraft.rule),
+      );
+      if (!r.ok) {
+        ctx.status = r.status === 400 ? 422 : r.status;
+        return home(ctx, r.message, text);
+      }
+      ctx.status = 303;
+      return ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}drafted=${r.draft.id}`);
+    }
     const result = await posting.post({
       actorId: actor.id,
       text,
       visibility,
-      author: { personId: auth.person.id, label: auth.person.userName },
+      author: { personId: auth.person.id, label: auth.person.displayName ?? auth.person.userName },
+      audit: pressedSend(auth, direct.rule),
     });
     if (!result.ok) {
       ctx.status = result.reason === "invalid" ? 422 : 409;
       return home(ctx, result.message, text);
     }
     ctx.status = 303;
-    ctx.redirect(`/app?posted=${result.post.id}`);
+    ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}posted=${result.post.id}`);
+  });
+
+  router.post("/drafts/:id/decide", async (ctx) => {
+    const { auth, form } = await requireForm(ctx);
+    const verdict = form.get("verdict");
+    if (verdict !== "approve" && verdict !== "reject") fail(400, "Choose approve or reject.");
+    const r = await drafts.decide(
+      ctx.params.id,
+      auth.person,
+      verdict,
+      form.get("comment") ?? "",
+      pressedSend(auth, "approval"),
+    );
+    if (!r.ok) fail(r.status, r.message);
+    ctx.status = 303;
+    ctx.redirect(
+      `/app?account=${r.draft.accountId}&${verdict === "approve" ? "approved" : "rejected"}=${r.draft.id}`,
+    );
   });
 
   router.post("/posts/:id/delete", async (ctx) => {
     const { auth } = await requireForm(ctx);
-    const actor = await ownActor(auth);
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }));
     if (!post || post.deletedAt) fail(404, "That post does not exist (or was already deleted).");
-    if (!actor || post.actorId !== actor.id) fail(403, "You may only delete your own posts.");
+    const actor = await accounts.byId(post.actorId);
+    if (!actor || !(await authz.decide(auth.person, "delete", actor)).allow)
+      fail(403, "You may only delete posts of accounts you act for.");
     await posting.remove(post.id, `person:${auth.person.id}`);
     ctx.status = 303;
-    ctx.redirect("/app?deleted=1");
+    ctx.redirect(actor.kind === "person" ? "/app?deleted=1" : `/app?account=${actor.id}&deleted=1`);
   });
 
   router.get("/inbox", (ctx) =>
-    accountPage(ctx, "Inbox", async (_auth, actor) => {
+    accountPage(ctx, "Inbox", "view-inbox", async (_auth, current) => {
+      const actor = current.actor;
+      if (!current.actions.has("view-inbox")) fail(403, `You may not read the inbox of @${actor.handle}.`);
       const items = await db.run((em) =>
         em.getRepository(InboundSchema).find({
           where: { actorId: actor.id, deletedAt: IsNull(), kind: In(["reply", "mention", "direct"]) },
@@ -297,7 +451,8 @@ export function staffRoutes(deps: {
   );
 
   router.get("/profile", (ctx) =>
-    accountPage(ctx, "Profile", async (auth, actor) => {
+    accountPage(ctx, "Profile", undefined, async (auth, { actor }) => {
+      if (actor.kind !== "person") fail(403, "Shared accounts' profiles are edited in the admin pages.");
       const p = auth.person;
       return html`<h1>Profile</h1>
         ${typeof ctx.query.saved === "string" ? html`<p class="notice" role="status">Saved; followers' servers get the update.</p>` : ""}
