@@ -42,3 +42,24 @@ export async function axeViolations(page: Page): Promise<string[]> {
   )) as { violations: { id: string; nodes: { target: string[] }[] }[] };
   return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
 }
+
+/**
+ * Signs in through Herald's sign-in page and the IdP's login form (SimpleSAMLphp's
+ * exampleauth:UserPass), ending on the staff app.
+ */
+export async function ssoSignIn(page: Page, origin: string, user: string, password: string): Promise<void> {
+  await page.goto(`${origin}/login`);
+  await page.click("text=Sign in with single sign-on");
+  await idpLogin(page, user, password);
+}
+
+/** Fills the IdP's login form and waits for the staff app. */
+export async function idpLogin(page: Page, user: string, password: string): Promise<void> {
+  await page.waitForSelector("input[name=username]");
+  await page.fill("input[name=username]", user);
+  await page.fill("input[name=password]", password);
+  await Promise.all([
+    page.waitForURL(/\/app(\?|$)/, { timeout: 20_000 }),
+    page.press("input[name=password]", "Enter"),
+  ]);
+}

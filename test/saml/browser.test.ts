@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { PostSchema } from "../../src/federation/entities.ts";
-import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { axeViolations, browserAvailable, idpLogin, launchBrowser } from "../helpers/browser.ts";
 import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type SimpleSamlIdp, simpleSamlAvailable, startSimpleSamlPhp } from "../helpers/simplesamlphp.ts";
@@ -60,16 +60,6 @@ async function stack(encryptAssertions: boolean, env: Record<string, string> = {
   };
 }
 
-async function signInAtIdp(page: Page): Promise<void> {
-  await page.waitForSelector("input[name=username]");
-  await page.fill("input[name=username]", "jane");
-  await page.fill("input[name=password]", USERS.jane.password);
-  await Promise.all([
-    page.waitForURL(/\/app(\?|$)/, { timeout: 20_000 }),
-    page.press("input[name=password]", "Enter"),
-  ]);
-}
-
 async function postFromApp(page: Page, st: Stack, text: string): Promise<void> {
   await page.fill("#text", text);
   await Promise.all([page.waitForURL(/\/app\?posted=/), page.click("button[type=submit] >> text=Post")]);
@@ -99,7 +89,7 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       await page.goto(`${st.origin}/login`);
       await page.click("text=Sign in with single sign-on");
       assert.ok(page.url().startsWith(st.idp.base), `at the IdP: ${page.url()}`);
-      await signInAtIdp(page);
+      await idpLogin(page, "jane", USERS.jane.password);
       await postFromApp(page, st, "Hello from single sign-on");
       for (const path of ["/app", "/app/profile", "/app/inbox", "/"]) {
         await page.goto(`${st.origin}${path}`);
@@ -133,7 +123,7 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
     try {
       const page = await context.newPage();
       await page.goto(st.idp.idpInitiatedUrl(`${st.origin}/saml/metadata`, "/app"));
-      await signInAtIdp(page);
+      await idpLogin(page, "jane", USERS.jane.password);
       await postFromApp(page, st, "Hello, encrypted and unsolicited");
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
