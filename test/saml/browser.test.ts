@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { PostSchema } from "../../src/federation/entities.ts";
+import { PersonSchema } from "../../src/identity/entities.ts";
 import { axeViolations, browserAvailable, idpLogin, launchBrowser } from "../helpers/browser.ts";
 import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -68,9 +69,13 @@ async function postFromApp(page: Page, st: Stack, text: string): Promise<void> {
     em.getRepository(PostSchema).findOneBy({ contentText: text }),
   );
   assert.ok(post, "the post is stored");
-  const jane = await st.s.services.accounts.byHandle("jane");
-  assert.equal(post.actorId, jane?.id);
-  assert.equal(post.authorLabel, "jane@corp.example", "who pressed send");
+  const account = await st.s.services.accounts.byHandle("jane");
+  assert.equal(post.actorId, account?.id);
+  assert.equal(post.authorLabel, "Jane Doe", "who pressed send");
+  const jane = await st.s.services.db.run((em) =>
+    em.getRepository(PersonSchema).findOneBy({ userNameKey: "jane@corp.example" }),
+  );
+  assert.equal(post.authorPersonId, jane?.id);
 }
 
 describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
