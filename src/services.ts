@@ -100,7 +100,7 @@ export function createServices(
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const authz = createAuthz({ db, accounts });
+  const authz = createAuthz({ db });
   const drafts = createDrafts({ db, accounts, posting, authz });
   const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
   return {

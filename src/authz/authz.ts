@@ -16,8 +16,8 @@ import { fileURLToPath } from "node:url";
 import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from "casbin";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import type { Accounts } from "../federation/accounts.ts";
-import type { ActorRow } from "../federation/entities.ts";
+import { type ActorRow, ActorSchema } from "../federation/entities.ts";
+import { IsNull } from "typeorm";
 import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
 import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
@@ -38,6 +38,9 @@ export const ACTIONS = [
   "view-reports",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
+
+/** The actions that concern one account (the rest are organization-wide). */
+const ACCOUNT_ACTIONS = ACTIONS.filter((a) => !["manage-accounts", "view-audit", "view-reports"].includes(a));
 
 /** What a person may do with their own account without any grant. */
 const OWN_ACCOUNT: ReadonlySet<string> = new Set([
@@ -82,8 +85,15 @@ function readPolicy(dir: string): { model: string; policy: string } {
   return { model, policy };
 }
 
-export function createAuthz(deps: { db: Database; accounts: Accounts; rbacDir?: string }) {
-  const { db, accounts } = deps;
+/** Who is asking, read afresh for each request: a refusal (string) or this. */
+interface PersonContext {
+  readonly person: Person;
+  readonly enforcer: Enforcer;
+  readonly subjects: readonly { sub: string; label: string }[];
+}
+
+export function createAuthz(deps: { db: Database; rbacDir?: string }) {
+  const { db } = deps;
   const files = readPolicy(deps.rbacDir ?? RBAC_DIR);
   let loaded: { version: number; enforcer: Enforcer } | undefined;
   let loading: Promise<Enforcer> | undefined;
@@ -128,47 +138,42 @@ export function createAuthz(deps: { db: Database; accounts: Accounts; rbacDir?: 
   const handleOf = (a: ActorRow) => `@${a.handle}`;
 
   /**
-   * May this person do this on this account (an actor, or ORG for organization-wide actions)?
-   * Reads the person's state and groups now, every time.
+   * Everything a decision needs about a person, read now: their state, the subjects they are
+   * (themselves and each group they are in right now) and the enforcer of the current policy.
    */
-  async function decide(
-    person: Person | string,
-    action: string,
-    account: ActorRow | typeof ORG,
-  ): Promise<Decision> {
+  async function contextFor(person: Person | string): Promise<PersonContext | string> {
     const p =
       typeof person === "string"
         ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: person }))
         : person;
-    if (!p || p.deletedAt) return { allow: false, rule: "no such person in the directory" };
-    if (!p.active) return { allow: false, rule: `${p.userName} is deactivated in the directory` };
+    if (!p || p.deletedAt) return "no such person in the directory";
+    if (!p.active) return `${p.userName} is deactivated in the directory`;
+    const [e, groups] = await Promise.all([enforcer(), groupsOf(p.id)]);
+    const subjects: { sub: string; label: string }[] = [
+      { sub: `user:${p.id}`, label: `user:${p.userName}` },
+      ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
+    ];
+    return { person: p, enforcer: e, subjects };
+  }
+
+  async function check(c: PersonContext, action: string, account: ActorRow | typeof ORG): Promise<Decision> {
+    const p = c.person;
     if (!(ACTIONS as readonly string[]).includes(action))
       return { allow: false, rule: `unknown action "${action}"` };
     const dom = account === ORG ? ORG : account.id;
     if (account !== ORG) {
       if (account.deletedAt) return { allow: false, rule: `${handleOf(account)} is closed` };
-      if (account.kind === "person" && account.personId === p.id) {
-        if (OWN_ACCOUNT.has(action))
-          return { allow: true, rule: `${handleOf(account)} is ${p.userName}'s own account` };
-      }
+      if (account.kind === "person" && account.personId === p.id && OWN_ACCOUNT.has(action))
+        return { allow: true, rule: `${handleOf(account)} is ${p.userName}'s own account` };
       if (account.suspendedAt) return { allow: false, rule: `${handleOf(account)} is suspended` };
     }
-    const e = await enforcer();
-    const groups = await groupsOf(p.id);
-    const subjects: { sub: string; label: string }[] = [
-      { sub: `user:${p.id}`, label: `user:${p.userName}` },
-      ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
-    ];
-    for (const s of subjects) {
-      const [ok, explain] = await e.enforceEx(s.sub, dom, action);
+    for (const s of c.subjects) {
+      const [ok, explain] = await c.enforcer.enforceEx(s.sub, dom, action);
       if (!ok) continue;
       const role = explain[0];
       // Which grant carried the role: on this account, or organization-wide.
-      const scope = (await e.hasGroupingPolicy(s.sub, role, dom))
-        ? account === ORG
-          ? "the organization"
-          : handleOf(account)
-        : "the organization";
+      const onAccount = account !== ORG && (await c.enforcer.hasGroupingPolicy(s.sub, role, dom));
+      const scope = onAccount ? handleOf(account as ActorRow) : "the organization";
       return {
         allow: true,
         role,
@@ -178,8 +183,22 @@ export function createAuthz(deps: { db: Database; accounts: Accounts; rbacDir?: 
     const where = account === ORG ? "the organization" : handleOf(account);
     return {
       allow: false,
-      rule: `no role held by ${subjects.map((s) => s.label).join(" or ")} allows ${action} on ${where}`,
+      rule: `no role held by ${c.subjects.map((s) => s.label).join(" or ")} allows ${action} on ${where}`,
     };
+  }
+
+  /**
+   * May this person do this on this account (an actor, or ORG for organization-wide actions)?
+   * Reads the person's state and groups now, every time.
+   */
+  async function decide(
+    person: Person | string,
+    action: string,
+    account: ActorRow | typeof ORG,
+  ): Promise<Decision> {
+    const c = await contextFor(person);
+    if (typeof c === "string") return { allow: false, rule: c };
+    return check(c, action, account);
   }
 
   async function bump(em: Parameters<Parameters<Database["transaction"]>[0]>[0]): Promise<void> {
@@ -194,33 +213,26 @@ export function createAuthz(deps: { db: Database; accounts: Accounts; rbacDir?: 
      * first, then shared accounts where any role applies (the staff app's account switcher).
      */
     async actingAccounts(person: Person): Promise<{ actor: ActorRow; actions: Set<string> }[]> {
-      if (!person.active || person.deletedAt) return [];
+      const c = await contextFor(person);
+      if (typeof c === "string") return [];
+      const candidates = await db.run((em) =>
+        em.getRepository(ActorSchema).find({
+          where: [
+            { kind: "shared", deletedAt: IsNull(), suspendedAt: IsNull() },
+            { kind: "person", personId: person.id, deletedAt: IsNull(), suspendedAt: IsNull() },
+          ],
+          order: { handle: "ASC" },
+        }),
+      );
       const out: { actor: ActorRow; actions: Set<string> }[] = [];
-      for (const actor of await accounts.list()) {
-        if (actor.deletedAt || actor.suspendedAt || !actor.keysReadyAt) continue;
-        if (actor.kind === "person" && actor.personId !== person.id) continue;
+      for (const actor of candidates) {
+        if (!actor.keysReadyAt) continue;
         const actions = new Set<string>();
-        for (const action of [
-          "post",
-          "reply",
-          "delete",
-          "draft",
-          "approve",
-          "view-inbox",
-          "edit-profile",
-          "manage-grants",
-          "view-archive",
-        ])
-          if ((await decide(person, action, actor)).allow) actions.add(action);
+        for (const action of ACCOUNT_ACTIONS) if ((await check(c, action, actor)).allow) actions.add(action);
         if (actions.size > 0) out.push({ actor, actions });
       }
-      return out.sort((a, b) =>
-        a.actor.kind === "person"
-          ? -1
-          : b.actor.kind === "person"
-            ? 1
-            : a.actor.handle.localeCompare(b.actor.handle),
-      );
+      // Their own account first, then shared accounts by handle.
+      return out.sort((a, b) => Number(b.actor.kind === "person") - Number(a.actor.kind === "person"));
     },
 
     /** `group:NAME`, a bare NAME (a group) or `user:USERNAME`, resolved to an id now. */
