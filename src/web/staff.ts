@@ -355,7 +355,10 @@ export function staffRoutes(deps: {
     const visibility = (form.get("visibility") ?? "public") as Visibility;
     if (!Object.hasOwn(VISIBILITIES, visibility)) fail(400, "Choose who can see the post.");
     const back = actor.kind === "person" ? "/app" : `/app?account=${actor.id}`;
-    const direct = await authz.decide(auth.person, "post", actor);
+    const inReplyTo = form.get("inReplyTo") || undefined;
+    if (inReplyTo !== undefined && !/^https?:\/\//.test(inReplyTo))
+      fail(400, "A reply needs the URL of what it answers.");
+    const direct = await authz.decide(auth.person, inReplyTo ? "reply" : "post", actor);
     if (!direct.allow) {
       // Drafters' posts wait for approval; anyone else is refused, with the reason logged.
       const asDraft = await authz.decide(auth.person, "draft", actor);
@@ -363,7 +366,7 @@ export function staffRoutes(deps: {
       const r = await drafts.propose(
         auth.person,
         actor,
-        { text, visibility },
+        { text, visibility, inReplyTo },
         pressedSend(auth, asDraft.rule),
       );
       if (!r.ok) {
@@ -377,6 +380,7 @@ export function staffRoutes(deps: {
       actorId: actor.id,
       text,
       visibility,
+      inReplyTo,
       author: { personId: auth.person.id, label: auth.person.displayName ?? auth.person.userName },
       audit: pressedSend(auth, direct.rule),
     });
@@ -419,7 +423,7 @@ export function staffRoutes(deps: {
   });
 
   router.get("/inbox", (ctx) =>
-    accountPage(ctx, "Inbox", "view-inbox", async (_auth, current) => {
+    accountPage(ctx, "Inbox", "view-inbox", async (auth, current) => {
       const actor = current.actor;
       if (!current.actions.has("view-inbox")) fail(403, `You may not read the inbox of @${actor.handle}.`);
       const items = await db.run((em) =>
@@ -444,6 +448,37 @@ export function staffRoutes(deps: {
                     </p>
                     <div>${plainText(i.contentHtml ?? "")}</div>
                     ${i.url ? html`<p><a href="${i.url}" rel="nofollow noopener">Open on its server</a></p>` : ""}
+                    ${
+                      current.actions.has("reply") || current.actions.has("draft")
+                        ? html`<details>
+                            <summary>
+                              Reply as
+                              @${actor.handle}${current.actions.has("reply") ? "" : " (needs approval)"}
+                            </summary>
+                            <form method="post" action="/app/posts">
+                              <input type="hidden" name="csrf" value="${auth.csrf}" />
+                              <input type="hidden" name="as" value="${actor.id}" />
+                              <input type="hidden" name="inReplyTo" value="${i.objectIri}" />
+                              <input
+                                type="hidden"
+                                name="visibility"
+                                value="${i.kind === "direct" ? "direct" : "public"}"
+                              />
+                              <label for="reply-${i.id}"
+                                >Your reply${i.kind === "direct" ? " (only they see it)" : ""}</label
+                              >
+                              <textarea
+                                id="reply-${i.id}"
+                                name="text"
+                                rows="3"
+                                maxlength="5000"
+                                required
+                              ></textarea>
+                              <p><button type="submit">Send reply</button></p>
+                            </form>
+                          </details>`
+                        : ""
+                    }
                   </article>`,
               )
         }`;
