@@ -73,6 +73,8 @@ export interface Config {
     readonly emailPerMinute: number;
     /** Public keys (PEM) of retired organization signing keys, still published in the JWKS. */
     readonly retiredKeys: readonly string[];
+    /** Show current employees' public roles (the shared accounts they speak for). */
+    readonly showRoles: boolean;
   };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly accounts: {
@@ -184,6 +186,7 @@ const envSchema = z.object({
   HERALD_VERIFY_RATE_PER_SECOND: positiveInt.default(20),
   HERALD_VERIFY_BURST: positiveInt.default(40),
   HERALD_VERIFY_EMAIL_LOOKUP: booleanString.default(false),
+  HERALD_VERIFY_ROLES: booleanString.default(true),
   HERALD_VERIFY_EMAIL_DOMAINS: z.string().trim().optional(),
   HERALD_VERIFY_EMAIL_PER_MINUTE: positiveInt.max(600).default(10),
   HERALD_ORG_RETIRED_KEYS_FILE: z.string().trim().min(1).optional(),
@@ -411,6 +414,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       emailDomains: emailDomains(e.HERALD_VERIFY_EMAIL_DOMAINS, handleDomain),
       emailPerMinute: e.HERALD_VERIFY_EMAIL_PER_MINUTE,
       retiredKeys,
+      showRoles: e.HERALD_VERIFY_ROLES,
     },
     sessions: {
       idleMs: e.HERALD_SESSION_IDLE_MINUTES * 60_000,

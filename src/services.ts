@@ -13,7 +13,7 @@ import { createDocumentCache, type DocumentCache } from "./federation/document-c
 import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
-import { identityEntities } from "./identity/entities.ts";
+import { identityEntities, PersonSchema } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
 import { samlEntities } from "./saml/sp.ts";
@@ -100,7 +100,7 @@ export function createServices(
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const authz = createAuthz({ db });
+  const authz = createAuthz({ db, onChange: changed });
   const drafts = createDrafts({ db, accounts, posting, authz });
   const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
   return {
@@ -124,6 +124,17 @@ export function createServices(
             accounts,
             orgSigningKeyPem: secrets.orgSigningKeyPem,
             generation: () => generation,
+            publicRoles: config.verify.showRoles
+              ? async (personId) => {
+                  const person = await db.run((em) =>
+                    em.getRepository(PersonSchema).findOneBy({ id: personId }),
+                  );
+                  if (!person) return [];
+                  return (await authz.actingAccounts(person))
+                    .filter((a) => a.actor.kind === "shared" && a.actions.has("post"))
+                    .map((a) => `speaks for @${a.actor.handle}@${config.handleDomain}`);
+                }
+              : undefined,
           })
         : Promise.reject(new Error("verification needs the organization's signing key (secrets not loaded)"));
       return verifier;

@@ -92,7 +92,7 @@ interface PersonContext {
   readonly subjects: readonly { sub: string; label: string }[];
 }
 
-export function createAuthz(deps: { db: Database; rbacDir?: string }) {
+export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: () => void }) {
   const { db } = deps;
   const files = readPolicy(deps.rbacDir ?? RBAC_DIR);
   let loaded: { version: number; enforcer: Enforcer } | undefined;
@@ -280,7 +280,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string }) {
           message: `@${account.handle} is not a shared account (people's own accounts take no grants)`,
         };
       const accountId = account === ORG ? ORG : account.id;
-      return db.transaction(async (em) => {
+      const result = await db.transaction(async (em) => {
         const repo = em.getRepository(GrantSchema);
         const existing = await repo.findOneBy({
           subjectKind: subject.kind,
@@ -310,6 +310,9 @@ export function createAuthz(deps: { db: Database; rbacDir?: string }) {
         });
         return { ok: true, grant } as const;
       });
+      // After the commit: answers cached in this process (verification roles) die with the change.
+      deps.onChange?.();
+      return result;
     },
 
     async revoke(
@@ -319,7 +322,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string }) {
       by: string,
     ): Promise<boolean> {
       const accountId = account === ORG ? ORG : account.id;
-      return db.transaction(async (em) => {
+      const removed = await db.transaction(async (em) => {
         const r = await em
           .getRepository(GrantSchema)
           .delete({ subjectKind: subject.kind, subjectId: subject.id, role, accountId });
@@ -334,6 +337,8 @@ export function createAuthz(deps: { db: Database; rbacDir?: string }) {
         });
         return true;
       });
+      if (removed) deps.onChange?.();
+      return removed;
     },
 
     async grants(accountId?: string): Promise<GrantRow[]> {

@@ -54,6 +54,11 @@ export async function createVerifier(deps: {
   readonly orgSigningKeyPem: string;
   /** Bumped on every directory or account change in this process: cached answers die with it. */
   readonly generation?: () => number;
+  /**
+   * Public roles of a current employee, where org policy shows them (HERALD_VERIFY_ROLES): the
+   * shared accounts they speak for, e.g. "speaks for @recruiting".
+   */
+  readonly publicRoles?: (personId: string) => Promise<string[]>;
 }) {
   const { db, config, accounts } = deps;
   const privateKey: KeyObject = createPrivateKey(deps.orgSigningKeyPem);
@@ -210,7 +215,11 @@ export async function createVerifier(deps: {
       };
     } else {
       const roles =
-        actor.kind === "person" ? [] : [actor.kind === "org" ? "organization" : "official account"];
+        actor.kind === "person"
+          ? person && deps.publicRoles
+            ? await deps.publicRoles(person.id)
+            : []
+          : [actor.kind === "org" ? "organization" : "official account"];
       result = {
         ...base,
         handle: fullHandle,

@@ -202,3 +202,37 @@ describe(`email lookups on ${TEST_DB}`, () => {
     }
   });
 });
+
+describe(`public roles in verification answers on ${TEST_DB}`, () => {
+  test("a current employee's shared accounts show as roles, and vanish with the grant", async () => {
+    const s = await startTestServer();
+    try {
+      const jane = await provision(s, "jane@corp.example");
+      await s.services.scim.createGroup({ displayName: "Recruiting", members: [{ value: jane }] }, who);
+      const created = await s.services.accounts.createShared("recruiting", "Recruiting", "test");
+      assert.ok(created.ok);
+      await waitFor(
+        async () => ((await s.services.accounts.byHandle("recruiting"))?.keysReadyAt ? true : undefined),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      const group = await s.services.authz.resolveSubject("Recruiting");
+      assert.ok(!("error" in group));
+      assert.ok((await s.services.authz.grant(group, "publisher", created.actor, "test")).ok);
+      const roles = async () =>
+        (
+          (await (
+            await fetch(
+              `${s.url}/api/verification?handle=${encodeURIComponent(`@jane@${s.services.config.handleDomain}`)}`,
+            )
+          ).json()) as { roles: string[] }
+        ).roles;
+      assert.deepEqual(await roles(), [`speaks for @recruiting@${s.services.config.handleDomain}`]);
+      assert.ok(await s.services.authz.revoke(group, "publisher", created.actor, "test"));
+      assert.deepEqual(await roles(), [], "no stale role after the revocation");
+    } finally {
+      await s.close();
+    }
+  });
+});
