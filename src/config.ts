@@ -75,6 +75,8 @@ export interface Config {
     readonly retiredKeys: readonly string[];
     /** Show current employees' public roles (the shared accounts they speak for). */
     readonly showRoles: boolean;
+    /** The organization's scam guidance on /verify, one point per entry (undefined: the default). */
+    readonly guidance: readonly string[] | undefined;
   };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly accounts: {
@@ -187,6 +189,7 @@ const envSchema = z.object({
   HERALD_VERIFY_BURST: positiveInt.default(40),
   HERALD_VERIFY_EMAIL_LOOKUP: booleanString.default(false),
   HERALD_VERIFY_ROLES: booleanString.default(true),
+  HERALD_VERIFY_GUIDANCE_FILE: z.string().trim().min(1).optional(),
   HERALD_VERIFY_EMAIL_DOMAINS: z.string().trim().optional(),
   HERALD_VERIFY_EMAIL_PER_MINUTE: positiveInt.max(600).default(10),
   HERALD_ORG_RETIRED_KEYS_FILE: z.string().trim().min(1).optional(),
@@ -366,6 +369,23 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     }
   }
 
+  // The scam guidance on /verify: plain text, one point per line (the org edits it, no markup).
+  let guidance: string[] | undefined;
+  if (e.HERALD_VERIFY_GUIDANCE_FILE) {
+    try {
+      guidance = readFileSync(e.HERALD_VERIFY_GUIDANCE_FILE, "utf8")
+        .split("\n")
+        .map((l) => l.replace(/^[-*•]\s*/, "").trim())
+        .filter((l) => l !== "" && !l.startsWith("#"));
+      if (guidance.length === 0)
+        problems.push(`HERALD_VERIFY_GUIDANCE_FILE=${e.HERALD_VERIFY_GUIDANCE_FILE} has no guidance lines`);
+    } catch (err) {
+      problems.push(
+        `HERALD_VERIFY_GUIDANCE_FILE=${e.HERALD_VERIFY_GUIDANCE_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
+    }
+  }
+
   if (production && e.HERALD_DEV_IDP === true)
     problems.push(
       "HERALD_DEV_IDP=true is refused in production: it signs in anyone; configure HERALD_SAML_IDP_METADATA",
@@ -415,6 +435,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       emailPerMinute: e.HERALD_VERIFY_EMAIL_PER_MINUTE,
       retiredKeys,
       showRoles: e.HERALD_VERIFY_ROLES,
+      guidance,
     },
     sessions: {
       idleMs: e.HERALD_SESSION_IDLE_MINUTES * 60_000,

@@ -205,8 +205,12 @@ export function verifyRoutes(
         </form>
         <h2>How we contact candidates</h2>
         <ul>
-          <li>We never ask you for payment or bank details.</li>
-          <li>We never move a conversation to WhatsApp, Telegram or a personal e-mail address.</li>
+          ${(
+            config.verify.guidance ?? [
+              "We never ask you for payment or bank details.",
+              "We never move a conversation to WhatsApp, Telegram or a personal e-mail address.",
+            ]
+          ).map((line) => html`<li>${line}</li>`)}
           <li>Our accounts end in <code>@${config.handleDomain}</code>.</li>
         </ul>`,
     );

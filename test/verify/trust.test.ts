@@ -236,3 +236,23 @@ describe(`public roles in verification answers on ${TEST_DB}`, () => {
     }
   });
 });
+
+describe(`the organization's scam guidance on ${TEST_DB}`, () => {
+  test("comes from HERALD_VERIFY_GUIDANCE_FILE, escaped, one point per line", async () => {
+    const file = path.join(tmpdir(), `herald-guidance-${process.pid}.txt`);
+    writeFileSync(
+      file,
+      "# for candidates\n- We never charge for interviews.\n\nWe only hire through <careers.corp.example>.\n",
+    );
+    const s = await startTestServer({ HERALD_VERIFY_GUIDANCE_FILE: file });
+    try {
+      const body = await (await fetch(`${s.url}/verify`)).text();
+      assert.ok(body.includes("<li>We never charge for interviews.</li>"));
+      assert.ok(body.includes("<li>We only hire through &lt;careers.corp.example&gt;.</li>"), "escaped");
+      assert.ok(!body.includes("for candidates"), "comments are not shown");
+      assert.ok(!body.includes("WhatsApp"), "the built-in guidance is replaced");
+    } finally {
+      await s.close();
+    }
+  });
+});
