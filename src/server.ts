@@ -68,6 +68,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
 
+  await services.authz.warm();
   services.events.start();
   services.accounts.startKeyWorker();
   // Accounts for people provisioned before Presence existed, and the organization's own actor:

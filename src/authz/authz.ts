@@ -208,6 +208,11 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
   return {
     decide,
 
+    /** Builds the enforcer now (at boot), so the first request does not pay for it. */
+    async warm(): Promise<void> {
+      await enforcer();
+    },
+
     /**
      * The accounts this person may act for, with what they may do on each: their own account
      * first, then shared accounts where any role applies (the staff app's account switcher).
