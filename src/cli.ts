@@ -268,13 +268,14 @@ async function run(argv: string[]): Promise<void> {
           );
           if (!person || !person.active || person.deletedAt)
             throw new Failure(`No current employee with userName ${values.as}.`);
-          const actor = await services.accounts.byHandle(account.replace(/^@/, "").toLowerCase());
-          if (actor) {
-            const d = await services.authz.decide(person, values["reply-to"] ? "reply" : "post", actor);
-            if (!d.allow)
-              throw new Failure(`${person.userName} may not post as @${actor.handle}: ${d.rule}.`);
-            audit = { decision: d.rule, via: "cli", operator: operator() };
-          }
+          // However the account is named (handle or id), the person must be allowed on it.
+          const actor =
+            (await services.accounts.byHandle(account.replace(/^@/, "").toLowerCase())) ??
+            (await services.accounts.byId(account));
+          if (!actor) throw new Failure(`No account ${account}: see \`npx herald accounts\`.`);
+          const d = await services.authz.decide(person, values["reply-to"] ? "reply" : "post", actor);
+          if (!d.allow) throw new Failure(`${person.userName} may not post as @${actor.handle}: ${d.rule}.`);
+          audit = { decision: d.rule, via: "cli", operator: operator() };
           author = { personId: person.id, label: person.displayName ?? person.userName };
         }
         const r = await posting.post({

@@ -101,6 +101,7 @@ export function createServices(
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
   const authz = createAuthz({ db, onChange: changed });
+  accounts.onRename((em, from, to) => authz.moveAccount(em, from, to));
   const drafts = createDrafts({ db, accounts, posting, authz });
   const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
   return {

@@ -17,9 +17,9 @@ import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from "c
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
-import { IsNull } from "typeorm";
+import { type EntityManager, IsNull } from "typeorm";
 import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
-import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
+import { AuthzStateSchema, DraftSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
 export const ACCOUNT_ROLES = ["owner", "admin", "publisher", "drafter", "analyst", "compliance"] as const;
 export const ORG_ROLES = ["org-admin", "compliance-officer"] as const;
@@ -52,6 +52,9 @@ const OWN_ACCOUNT: ReadonlySet<string> = new Set([
   "edit-profile",
   "view-archive",
 ]);
+
+/** What someone other than its owner may ever do with a person's own account (compliance). */
+const READ_ONLY: ReadonlySet<string> = new Set(["view-archive", "view-inbox"]);
 
 /** The organization as a whole: the domain of organization-wide roles and actions. */
 export const ORG = "org";
@@ -96,32 +99,38 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
   const { db } = deps;
   const files = readPolicy(deps.rbacDir ?? RBAC_DIR);
   let loaded: { version: number; enforcer: Enforcer } | undefined;
-  let loading: Promise<Enforcer> | undefined;
+  let loading: { version: number; promise: Promise<Enforcer> } | undefined;
 
   async function policyVersion(): Promise<number> {
     const row = await db.run((em) => em.getRepository(AuthzStateSchema).findOneBy({ id: 1 }));
     return row?.version ?? 0;
   }
 
-  /** The enforcer for the current policy version (rebuilt once per change, never per request). */
+  /**
+   * The enforcer for the current policy version (rebuilt once per change, never per request).
+   * A caller only joins a reload that read at least the version it saw: a reload started for an
+   * older version may have read grants from before a revocation this caller must honour.
+   */
   async function enforcer(): Promise<Enforcer> {
     const version = await policyVersion();
-    if (loaded?.version === version) return loaded.enforcer;
-    loading ??= (async () => {
-      try {
-        const grants = await db.run((em) => em.getRepository(GrantSchema).find());
-        const lines = grants.map((g) => `g, ${g.subjectKind}:${g.subjectId}, ${g.role}, ${g.accountId}`);
-        const e = await newEnforcer(
-          newModelFromString(files.model),
-          new StringAdapter([files.policy, ...lines].join("\n")),
-        );
-        loaded = { version, enforcer: e };
-        return e;
-      } finally {
-        loading = undefined;
-      }
+    if (loaded && loaded.version >= version) return loaded.enforcer;
+    if (loading && loading.version >= version) return loading.promise;
+    const promise = (async () => {
+      const grants = await db.run((em) => em.getRepository(GrantSchema).find());
+      const lines = grants.map((g) => `g, ${g.subjectKind}:${g.subjectId}, ${g.role}, ${g.accountId}`);
+      const e = await newEnforcer(
+        newModelFromString(files.model),
+        new StringAdapter([files.policy, ...lines].join("\n")),
+      );
+      if (!loaded || loaded.version < version) loaded = { version, enforcer: e };
+      return e;
     })();
-    return loading;
+    loading = { version, promise };
+    try {
+      return await promise;
+    } finally {
+      if (loading?.promise === promise) loading = undefined;
+    }
   }
 
   async function groupsOf(personId: string): Promise<{ id: string; displayName: string }[]> {
@@ -165,12 +174,19 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
       if (account.deletedAt) return { allow: false, rule: `${handleOf(account)} is closed` };
       if (account.kind === "person" && account.personId === p.id && OWN_ACCOUNT.has(action))
         return { allow: true, rule: `${handleOf(account)} is ${p.userName}'s own account` };
+
       if (account.suspendedAt) return { allow: false, rule: `${handleOf(account)} is suspended` };
     }
     for (const s of c.subjects) {
       const [ok, explain] = await c.enforcer.enforceEx(s.sub, dom, action);
       if (!ok) continue;
       const role = explain[0];
+      // Nobody else speaks as a person, not even an org admin; compliance may still read.
+      if (account !== ORG && account.kind === "person" && !READ_ONLY.has(action))
+        return {
+          allow: false,
+          rule: `${s.label} holds ${role}, but only its owner acts as ${handleOf(account)}, a person's own account`,
+        };
       // Which grant carried the role: on this account, or organization-wide.
       const onAccount = account !== ORG && (await c.enforcer.hasGroupingPolicy(s.sub, role, dom));
       const scope = onAccount ? handleOf(account as ActorRow) : "the organization";
@@ -201,12 +217,21 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     return check(c, action, account);
   }
 
-  async function bump(em: Parameters<Parameters<Database["transaction"]>[0]>[0]): Promise<void> {
+  async function bump(em: EntityManager): Promise<void> {
     await em.getRepository(AuthzStateSchema).increment({ id: 1 }, "version", 1);
   }
 
   return {
     decide,
+
+    /** A renamed account keeps who may act for it and its pending drafts (accounts.onRename). */
+    async moveAccount(em: EntityManager, fromId: string, toId: string): Promise<void> {
+      const moved = await em.getRepository(GrantSchema).update({ accountId: fromId }, { accountId: toId });
+      await em
+        .getRepository(DraftSchema)
+        .update({ accountId: fromId, status: "pending" }, { accountId: toId });
+      if ((moved.affected ?? 0) > 0) await bump(em);
+    },
 
     /** Builds the enforcer now (at boot), so the first request does not pay for it. */
     async warm(): Promise<void> {

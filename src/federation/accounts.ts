@@ -33,6 +33,9 @@ export interface ActorAnnouncer {
   actorDeleted(actorId: string): Promise<void>;
 }
 
+/** State of another capability keyed by actor id, moved when an account is renamed. */
+export type RenameHook = (em: EntityManager, fromActorId: string, toActorId: string) => Promise<void>;
+
 export function createAccounts(deps: {
   readonly db: Database;
   readonly config: Pick<Config, "accounts" | "orgName">;
@@ -43,6 +46,7 @@ export function createAccounts(deps: {
   const { db, config, keys } = deps;
   const isBusy = deps.isBusy ?? (() => false);
   let announcer: ActorAnnouncer | undefined;
+  const renameHooks: RenameHook[] = [];
   const changeListeners = new Set<() => void>();
   /** Tells caches (served actor documents) that some account changed in this process. */
   const changed = () => {
@@ -221,6 +225,11 @@ export function createAccounts(deps: {
     setAnnouncer(a: ActorAnnouncer) {
       announcer = a;
     },
+    /** Runs inside the rename's transaction: state keyed by the old actor id moves to the new. */
+    onRename(hook: RenameHook) {
+      renameHooks.push(hook);
+    },
+
     onChange(listener: () => void) {
       changeListeners.add(listener);
     },
@@ -321,6 +330,8 @@ export function createAccounts(deps: {
           issuedAt: new Date(),
         });
         if (from.personId) await em.getRepository(PersonSchema).update({ id: from.personId }, { handle: h });
+        // Who may act for the account (grants, pending drafts) follows it, in the same transaction.
+        for (const hook of renameHooks) await hook(em, from.id, row.id);
         await recordAudit(em, {
           actor: by,
           action: "account.rename",
