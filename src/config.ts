@@ -59,6 +59,9 @@ export interface Config {
     readonly metadataRefreshMs: number;
     /** The development IdP under /dev-idp (never in production). */
     readonly devIdp: boolean;
+    /** Sign-in messages per second per client address (login, ACS, SLO). */
+    readonly ratePerSecond: number;
+    readonly burst: number;
   };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
@@ -171,6 +174,8 @@ const envSchema = z.object({
   HERALD_SAML_CLOCK_DRIFT_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
   HERALD_SAML_METADATA_REFRESH_MINUTES: positiveInt.default(60),
   HERALD_DEV_IDP: booleanString.optional(),
+  HERALD_SAML_RATE_PER_SECOND: positiveInt.default(5),
+  HERALD_SAML_BURST: positiveInt.default(30),
   HERALD_ACCOUNT_GROUPS: z.string().trim().optional(),
   HERALD_ORG_HANDLE: z
     .string()
@@ -422,6 +427,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       idpInitiated: e.HERALD_SAML_IDP_INITIATED,
       clockDriftMs: e.HERALD_SAML_CLOCK_DRIFT_SECONDS * 1000,
       metadataRefreshMs: e.HERALD_SAML_METADATA_REFRESH_MINUTES * 60_000,
+      ratePerSecond: e.HERALD_SAML_RATE_PER_SECOND,
+      burst: e.HERALD_SAML_BURST,
       // On by default for `npm start` (development) without an IdP; tests and production opt in or never.
       devIdp:
         !production &&

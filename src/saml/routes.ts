@@ -7,7 +7,9 @@ import Router from "@koa/router";
 import type { Context } from "koa";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
+import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
+import { createRateLimiter } from "../http/rate-limit.ts";
 import { html, page } from "../http/html.ts";
 import { type SessionCookie, setSessionCookie } from "../http/session.ts";
 import { logger } from "../logging.ts";
@@ -112,6 +114,18 @@ export function samlRoutes(deps: {
 }): Router {
   const { config, sp, sessions, cookie } = deps;
   const router = new Router({ prefix: "/saml" });
+  // Verifying a message costs a schema validation and RSA work: a per-client budget keeps anyone
+  // from burning the CPU with junk (generous for people signing in, even behind one NAT).
+  const limiter = createRateLimiter({ ratePerSecond: config.saml.ratePerSecond, burst: config.saml.burst });
+  router.use(async (ctx, next) => {
+    if (ctx.path === "/saml/metadata") return next();
+    const d = limiter.take(ctx.ip);
+    if (!d.allowed) {
+      ctx.set("Retry-After", String(d.retryAfterSeconds));
+      fail(429, "Too many sign-in attempts from this address; wait a moment and try again.");
+    }
+    return next();
+  });
 
   router.get("/metadata", (ctx) => {
     ctx.type = "application/samlmetadata+xml";

@@ -68,7 +68,13 @@ export interface SamlTestServer {
 export async function startSamlServer(env: Record<string, string> = {}): Promise<SamlTestServer> {
   const file = path.join(tmpdir(), `herald-idp-${process.pid}-${randomBytes(4).toString("hex")}.xml`);
   writeFileSync(file, testIdpMetadata());
-  const s = await startTestServer({ HERALD_SAML_IDP_METADATA: file, ...env });
+  // The suites post dozens of messages in a row from one address: lift the sign-in rate limit.
+  const s = await startTestServer({
+    HERALD_SAML_IDP_METADATA: file,
+    HERALD_SAML_RATE_PER_SECOND: "1000",
+    HERALD_SAML_BURST: "1000",
+    ...env,
+  });
   return wrap(s, file);
 }
 

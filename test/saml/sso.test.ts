@@ -358,6 +358,23 @@ function postSlo(h: SamlTestServer, xml: string): Promise<Response> {
   });
 }
 
+describe(`the sign-in rate limit on ${TEST_DB}`, () => {
+  test("past the burst, sign-in endpoints answer 429 with Retry-After; SP metadata stays open", async () => {
+    const h = await startSamlServer({ HERALD_SAML_RATE_PER_SECOND: "1", HERALD_SAML_BURST: "3" });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await h.post("<junk/>")).status);
+      assert.deepEqual(statuses.slice(0, 3), [400, 400, 400]);
+      const limited = await h.post("<junk/>");
+      assert.equal(limited.status, 429);
+      assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+      assert.equal((await fetch(`${h.s.url}/saml/metadata`)).status, 200);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("IdP metadata from a file or a URL, refreshed", () => {
   test("a changed file is picked up; a broken one keeps the last good copy", async () => {
     const file = path.join(tmpdir(), `herald-md-${process.pid}.xml`);
