@@ -157,15 +157,14 @@ export function verifyRoutes(
                 </p>
               </section>`;
     }
+    const askFor = `Handle, profile or post link${config.verify.emailLookup ? ", or an e-mail address" : ""}`;
     ctx.set("Cache-Control", "no-store");
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(
       `Verify a ${config.orgName} account`,
       html`<h1>Is this really ${config.orgName}?</h1>
         <form method="get" action="/verify">
-          <label for="q"
-            >Handle, profile or post link${config.verify.emailLookup ? ", or an e-mail address" : ""}</label
-          >
+          <label for="q">${askFor}</label>
           <input id="q" name="q" value="${input}" placeholder="@jane@${config.handleDomain}" size="40" />
           <button type="submit">Check</button>
         </form>
