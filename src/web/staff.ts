@@ -18,7 +18,7 @@ import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
 import { type Html, html, page } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
-import type { Authz } from "../authz/authz.ts";
+import { type Authz, ORG } from "../authz/authz.ts";
 import type { Drafts } from "../authz/drafts.ts";
 import { PersonSchema } from "../identity/entities.ts";
 
@@ -108,7 +108,13 @@ export function staffRoutes(deps: {
 
   // Everything under /app needs a session: pages send people to sign in, forms are refused.
   router.use(async (ctx: Context, next: Next) => {
-    if (ctx.state.auth) return next();
+    if (ctx.state.auth) {
+      // The admin pages' link, for those who may use them.
+      const person = (ctx.state.auth as ActiveSession).person;
+      for (const action of ["manage-accounts", "view-audit"])
+        if ((await authz.decide(person, action, ORG)).allow) ctx.state.canAdmin = true;
+      return next();
+    }
     if (ctx.method === "GET" || ctx.method === "HEAD")
       return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
     fail(401, "Your session has ended; sign in again.");
@@ -140,6 +146,7 @@ export function staffRoutes(deps: {
           <a href="/app">Home</a>
           <a href="/app/inbox">Inbox</a>
           <a href="/app/profile">Profile</a>
+          ${ctx.state.canAdmin ? html`<a href="/admin">Admin</a>` : ""}
           <form method="post" action="/logout">
             <input type="hidden" name="csrf" value="${auth.csrf}" />
             <button type="submit" class="secondary">
