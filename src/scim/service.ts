@@ -244,7 +244,36 @@ export function createScimService(
     }
   }
 
+  // The IdP's hot path (`filter=userName eq "…"`, the first page): two prepared statements and
+  // TypeORM's own value conversion, without building queries per request.
+  const personMeta = () => db.dataSource.getMetadata(PersonSchema);
+  const USERNAME_EQ = /^\s*userName\s+eq\s+"((?:[^"\\]|\\["\\])*)"\s*$/i;
+
+  async function lookupByUserName(userName: string): Promise<ListResult> {
+    const meta = personMeta();
+    const driver = db.dataSource.driver;
+    const rows = await db.query<Record<string, unknown>>(
+      "SELECT * FROM person WHERE user_name_key = ? AND deleted_at IS NULL",
+      [userName.toLowerCase()],
+    );
+    if (rows.length === 0) return { total: 0, resources: [] };
+    const person = {} as Record<string, unknown>;
+    for (const c of meta.columns)
+      person[c.propertyName] = driver.prepareHydratedValue(rows[0][c.databaseName], c);
+    const groups = await db.query<{ id: string; display_name: string }>(
+      "SELECT g.id, g.display_name FROM group_member m JOIN directory_group g ON g.id = m.group_id WHERE m.person_id = ? ORDER BY g.display_name_key",
+      [person.id],
+    );
+    const refs = groups.map((g) => ({ id: g.id, displayName: g.display_name }));
+    return { total: 1, resources: [toScimUser(person as unknown as Person, refs, base)] };
+  }
+
   async function list(spec: ResourceFilterSpec, q: ListQuery): Promise<ListResult> {
+    const fast =
+      spec === USER_FILTER && !q.sortBy && q.startIndex === 1 && q.count > 0 && q.filter !== undefined
+        ? USERNAME_EQ.exec(q.filter)
+        : null;
+    if (fast) return lookupByUserName(fast[1].replace(/\\(["\\])/g, "$1"));
     return db.run(async (em) => {
       const isUser = spec === USER_FILTER;
       const qb = isUser
