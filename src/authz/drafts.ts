@@ -97,6 +97,14 @@ export function createDrafts(deps: { db: Database; accounts: Accounts; posting: 
         return { ok: false, status: 403, message: "Someone else must approve your own draft." };
       if (draft.status !== "pending")
         return { ok: false, status: 409, message: `This draft was already ${draft.status}.` };
+      // The author must still be someone who may draft here (not deactivated, still in the group).
+      if (verdict === "approve" && !(await authz.decide(draft.authorPersonId, "draft", account)).allow)
+        return {
+          ok: false,
+          status: 409,
+          message:
+            "The author may no longer write for this account (left the group or the company); reject it instead.",
+        };
       // Claim it: exactly one decision wins.
       const claimed = await db.transaction(async (em) => {
         const r = await em

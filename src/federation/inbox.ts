@@ -128,7 +128,11 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
             kind: t.kind,
             contentHtml: content,
             inReplyToPostId: t.replyTo,
-            url: note.url instanceof URL ? note.url.href : (note.id?.href ?? null),
+            // Only web links: a remote `javascript:` URL must never reach a staff page.
+            url:
+              note.url instanceof URL && /^https?:$/.test(note.url.protocol)
+                ? note.url.href
+                : webUrl(note.id),
             publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
             receivedAt: new Date(),
             updatedAt: null,
@@ -312,4 +316,9 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
         .execute(),
     );
   }
+}
+
+/** The URL if it is an http(s) link, else null. */
+function webUrl(u: URL | null | undefined): string | null {
+  return u && /^https?:$/.test(u.protocol) ? u.href : null;
 }

@@ -51,3 +51,14 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5
 export function page(title: string, body: string | Html): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${String(body)}</main></body></html>`;
 }
+
+/** A link target from elsewhere (a remote server, a stored row): only http(s), else "#". */
+export function safeHref(url: string | null | undefined): string {
+  if (!url) return "#";
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : "#";
+  } catch {
+    return "#";
+  }
+}

@@ -11,6 +11,9 @@ import { logger } from "../logging.ts";
 const log = logger("http", "access");
 const VALID_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+export const PAGE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'";
+
 export function requestContext(): Middleware {
   return async (ctx, next) => {
     const given = ctx.get("x-request-id");
@@ -24,6 +27,11 @@ export function requestContext(): Middleware {
       try {
         await next();
       } finally {
+        // Herald's pages run no script at all: a CSP that says so turns any markup injection
+        // (a remote `javascript:` link, a missed escape) into nothing. Pages that need a script
+        // (the development IdP's auto-post) set their own. No framing (clickjacking).
+        if (/^text\/html/.test(ctx.response.type) && !ctx.response.get("Content-Security-Policy"))
+          ctx.set("Content-Security-Policy", PAGE_CSP);
         const ms = Math.round((performance.now() - started) * 10) / 10;
         log.info("{method} {path} {status} {ms}ms", {
           method: ctx.method,

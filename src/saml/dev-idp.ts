@@ -7,7 +7,7 @@
  *
  * The message builder is also what the SAML tests sign their forged responses with.
  */
-import { createPublicKey, createSign, randomBytes } from "node:crypto";
+import { createHash, createPublicKey, createSign, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
@@ -16,6 +16,7 @@ import xmlenc from "@authenio/xml-encryption";
 import { SignedXml } from "xml-crypto";
 import type { Database } from "../db/database.ts";
 import { formBody } from "../http/form.ts";
+import { PAGE_CSP } from "../http/request-context.ts";
 import { escapeHtml, html, page, raw } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
 import { selfSignedRsa, writeOnce } from "../secrets.ts";
@@ -299,6 +300,7 @@ export async function createDevIdp(options: {
     ctx.type = "text/html; charset=utf-8";
     ctx.set("Cache-Control", "no-store");
     ctx.body = postForm(options.acsUrl, "SAMLResponse", response, form.get("relay") ?? "");
+    ctx.set("Content-Security-Policy", `${PAGE_CSP}; script-src '${AUTO_POST_HASH}'`);
   });
 
   router.get("/slo", (ctx) => {
@@ -322,6 +324,10 @@ export async function createDevIdp(options: {
   return { metadata, router };
 }
 
+const AUTO_POST = `document.getElementById("saml-post").submit()`;
+/** The only script Herald ever serves, allowed by its hash (CSP). */
+const AUTO_POST_HASH = `sha256-${createHash("sha256").update(AUTO_POST).digest("base64")}`;
+
 /** The HTTP-POST binding: a form the browser posts on (one click without JavaScript). */
 export function postForm(action: string, param: string, xml: string, relayState: string): string {
   const value = Buffer.from(xml).toString("base64");
@@ -333,7 +339,7 @@ export function postForm(action: string, param: string, xml: string, relayState:
         ${relayState ? html`<input type="hidden" name="RelayState" value="${relayState}" />` : ""}
         <button type="submit">Continue</button>
       </form>
-      ${raw(`<script>document.getElementById("saml-post").submit()</script>`)}`,
+      ${raw(`<script>${AUTO_POST}</script>`)}`,
   );
 }
 

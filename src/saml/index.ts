@@ -31,6 +31,7 @@ export async function createSaml(config: Config, db: Database, secrets: Secrets)
   if (config.saml.idpMetadata) {
     source = await loadMetadata(config.saml.idpMetadata, {
       refreshMs: config.saml.metadataRefreshMs,
+      httpsOnly: config.mode === "production",
       onError: (error) =>
         log.warn("Refreshing the IdP metadata failed; keeping the last good copy: {error}", { error }),
       onChange: (m) =>

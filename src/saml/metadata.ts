@@ -115,13 +115,30 @@ export interface MetadataSource {
   stop(): void;
 }
 
-async function fetchText(source: string, timeoutMs: number): Promise<string> {
+const MAX_METADATA_BYTES = 2_000_000;
+
+/**
+ * The metadata decides which certificates Herald trusts: in production only over https, never
+ * following a redirect (a redirect could downgrade or move it), and never more than 2 MB.
+ */
+async function fetchText(source: string, timeoutMs: number, httpsOnly: boolean): Promise<string> {
   if (!/^https?:\/\//i.test(source)) return readFile(source, "utf8");
-  const res = await fetch(source, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
+  if (httpsOnly && !/^https:\/\//i.test(source))
+    throw new MetadataError("the IdP metadata URL must use https in production (or use a file)");
+  const res = await fetch(source, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+  if (res.status >= 300 && res.status < 400)
+    throw new MetadataError(
+      `GET ${source} redirects to ${res.headers.get("location")}: configure that URL instead`,
+    );
   if (!res.ok) throw new MetadataError(`GET ${source} answered ${res.status}`);
-  const text = await res.text();
-  if (text.length > 2_000_000) throw new MetadataError(`${source} is larger than 2 MB`);
-  return text;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.byteLength;
+    if (size > MAX_METADATA_BYTES) throw new MetadataError(`${source} is larger than 2 MB`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**
@@ -130,9 +147,14 @@ async function fetchText(source: string, timeoutMs: number): Promise<string> {
  */
 export async function loadMetadata(
   source: string,
-  options: { refreshMs: number; onError: (error: unknown) => void; onChange?: (m: IdpMetadata) => void },
+  options: {
+    refreshMs: number;
+    onError: (error: unknown) => void;
+    onChange?: (m: IdpMetadata) => void;
+    httpsOnly?: boolean;
+  },
 ): Promise<MetadataSource> {
-  const load = async () => parseIdpMetadata(await fetchText(source, 10_000));
+  const load = async () => parseIdpMetadata(await fetchText(source, 10_000, options.httpsOnly ?? false));
   let metadata: IdpMetadata;
   try {
     metadata = await load();

@@ -3,6 +3,7 @@
  * logged with its precise reason and the person gets a page saying what to do next — never a 500,
  * never the details an attacker could tune a forgery with.
  */
+import { randomBytes } from "node:crypto";
 import Router from "@koa/router";
 import type { Context } from "koa";
 import type { Config } from "../config.ts";
@@ -20,6 +21,9 @@ import { safeNext } from "./sp.ts";
 import { SamlRejection } from "./xml.ts";
 
 const log = logger("saml");
+
+/** The nonce cookie that ties an SP-initiated sign-in to its browser (https only). */
+const BROWSER_COOKIE = "herald_saml_browser";
 
 interface Explanation {
   readonly status: number;
@@ -73,6 +77,12 @@ function explain(code: string, config: Config): Explanation {
         status: 400,
         title: "This sign-in has expired or was already used",
         text: "Sign-in answers work once and only for a few minutes. Start again from the sign-in page.",
+      };
+    case "browser":
+      return {
+        status: 400,
+        title: "Finish signing in where you started",
+        text: "This sign-in was started in another browser, or this browser blocked Herald's cookie. Start again from the sign-in page in this browser.",
       };
     case "unsolicited":
       return {
@@ -137,7 +147,22 @@ export function samlRoutes(deps: {
     const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     try {
       ctx.set("Cache-Control", "no-store");
-      ctx.redirect(await sp.startLogin(next));
+      // On https, mark this browser: the IdP's answer is accepted only from it (login CSRF). The
+      // answer arrives as a cross-site POST, so the cookie must be SameSite=None (hence Secure).
+      let nonce: string | undefined;
+      if (cookie.secure) {
+        nonce = randomBytes(24).toString("base64url");
+        ctx.cookies.secure = true;
+        ctx.cookies.set(BROWSER_COOKIE, nonce, {
+          httpOnly: true,
+          secure: true,
+          sameSite: "none",
+          path: "/saml/acs",
+          maxAge: 10 * 60_000,
+          overwrite: true,
+        });
+      }
+      ctx.redirect(await sp.startLogin(next, nonce));
     } catch (e) {
       if (!(e instanceof SamlRejection)) throw e;
       refusal(ctx, config, e.code, e.message);
@@ -149,7 +174,11 @@ export function samlRoutes(deps: {
     const message = form.get("SAMLResponse");
     if (!message) return refusal(ctx, config, "structure", "the POST carries no SAMLResponse");
     try {
-      const login = await sp.acceptResponse(message, form.get("RelayState") ?? undefined);
+      const login = await sp.acceptResponse(
+        message,
+        form.get("RelayState") ?? undefined,
+        ctx.cookies.get(BROWSER_COOKIE) ?? undefined,
+      );
       const match = await matchPerson(deps.db, config.saml.match, login);
       if (!match.ok)
         return refusal(ctx, config, match.reason, `no active person for "${match.value}" (${match.reason})`);

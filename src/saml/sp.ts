@@ -30,6 +30,8 @@ export interface SamlRequestRow {
   id: string;
   kind: string;
   relayState: string | null;
+  /** SHA-256 of the nonce cookie of the browser that started the sign-in (https only). */
+  browserHash: string | null;
   createdAt: Date;
   expiresAt: Date;
 }
@@ -41,6 +43,7 @@ export const SamlRequestSchema = new EntitySchema<SamlRequestRow>({
     id: { type: "varchar", primary: true },
     kind: { type: "varchar" },
     relayState: { name: "relay_state", type: "varchar", nullable: true },
+    browserHash: { name: "browser_hash", type: "varchar", nullable: true },
     createdAt: { name: "created_at", type: "datetime" },
     expiresAt: { name: "expires_at", type: "datetime" },
   },
@@ -65,6 +68,8 @@ export const samlEntities = [SamlRequestSchema, SamlReplaySchema];
 const SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const REQUEST_TTL_MS = 10 * 60_000;
+/** How old a logout message may be (plus the clock drift). */
+const LOGOUT_MAX_AGE_MS = 5 * 60_000;
 /** Base64 of a SAML message: anything real is far below this. */
 const MAX_MESSAGE_CHARS = 1_000_000;
 
@@ -161,14 +166,20 @@ function rawQuery(querystring: string): Map<string, string> {
   for (const part of querystring.split("&")) {
     const i = part.indexOf("=");
     if (i <= 0) continue;
-    const name = decodeURIComponent(part.slice(0, i));
+    const name = decodeQueryValue(part.slice(0, i));
     if (out.has(name)) reject("structure", `the query repeats ${name}`);
     out.set(name, part.slice(i + 1));
   }
   return out;
 }
 
-const decodeQueryValue = (v: string) => decodeURIComponent(v.replace(/\+/g, " "));
+const decodeQueryValue = (v: string): string => {
+  try {
+    return decodeURIComponent(v.replace(/\+/g, " "));
+  } catch {
+    return reject("encoding", "the query string is not valid percent-encoding");
+  }
+};
 
 /** SAML bindings §3.4.4.1: the signature covers `SAMLxxx=…&RelayState=…&SigAlg=…` as sent. */
 function verifyRedirectSignature(raw: Map<string, string>, param: string, certs: readonly string[]): void {
@@ -258,7 +269,12 @@ export function createServiceProvider(
     ],
   });
 
-  async function remember(id: string, kind: "login" | "logout", relayState: string | null): Promise<void> {
+  async function remember(
+    id: string,
+    kind: "login" | "logout",
+    relayState: string | null,
+    browserNonce?: string,
+  ): Promise<void> {
     const now = new Date();
     await db.transaction(async (em) => {
       const repo = em.getRepository(SamlRequestSchema);
@@ -266,6 +282,7 @@ export function createServiceProvider(
         id,
         kind,
         relayState,
+        browserHash: browserNonce ? sha256(browserNonce) : null,
         createdAt: now,
         expiresAt: new Date(now.getTime() + REQUEST_TTL_MS),
       });
@@ -283,6 +300,23 @@ export function createServiceProvider(
       if ((r.affected ?? 0) !== 1) return undefined;
       return row.expiresAt.getTime() + drift < Date.now() ? undefined : row;
     });
+  }
+
+  /** Records a message ID in the replay cache (all processes): false if it was seen before. */
+  async function firstUse(key: string, expiresAt: Date): Promise<boolean> {
+    return db
+      .transaction(async (em) => {
+        const repo = em.getRepository(SamlReplaySchema);
+        const idHash = sha256(key);
+        if (await repo.findOneBy({ idHash })) return false;
+        await repo.insert({ idHash, expiresAt });
+        await repo.delete({ expiresAt: LessThan(new Date()) });
+        return true;
+      })
+      .catch((e: unknown) => {
+        if (/UNIQUE constraint|Duplicate entry|ER_DUP_ENTRY/i.test(String(e))) return false;
+        throw e;
+      });
   }
 
   function checkIssuer(el: Element, md: IdpMetadata, required: boolean, what: string): void {
@@ -317,7 +351,11 @@ export function createServiceProvider(
   }
 
   /** Verifies a SAMLResponse from the ACS and spends its InResponseTo and assertion ID. */
-  async function acceptResponse(samlResponse: string, relayState: string | undefined): Promise<SamlLogin> {
+  async function acceptResponse(
+    samlResponse: string,
+    relayState: string | undefined,
+    browserNonce?: string,
+  ): Promise<SamlLogin> {
     const md = metadata.current();
     const xml = decodeMessage(samlResponse, false);
     const doc = parseStrict(xml);
@@ -350,19 +388,27 @@ export function createServiceProvider(
     if (carried[0].localName === "EncryptedAssertion") {
       const encrypted = firstChild(envelope, NS.assertion, "EncryptedAssertion");
       if (!encrypted) reject("structure", "the signed response lost its encrypted assertion");
-      const plain = await decrypt(encrypted.toString(), settings.privateKeyPem);
-      const adoc = parseStrict(plain);
-      const a = adoc.documentElement;
-      if (a.namespaceURI !== NS.assertion || a.localName !== "Assertion")
-        reject("structure", "the encrypted assertion does not hold an Assertion");
-      const nested = allElements(a).filter(
-        (e) => e.namespaceURI === NS.assertion && /Assertion$/.test(e.localName),
-      );
-      if (nested.length !== 1)
-        reject("assertion-count", "the decrypted assertion contains further assertions");
-      const inner = checkStructure(plain, adoc, md.signingCerts, (el) => el === a);
-      // Signed inside, or covered by the response's signature over the ciphertext.
-      assertion = inner.signatures[0]?.trusted ?? (responseSig ? a : undefined);
+      // Whatever fails from decryption to the inner signature answers the same "decrypt": telling
+      // bad padding from bad plaintext apart would be a decryption oracle (Jager & Somorovsky,
+      // "How to Break XML Encryption", 2011). The precise reason goes to the log only.
+      try {
+        const plain = await decrypt(encrypted.toString(), settings.privateKeyPem);
+        const adoc = parseStrict(plain);
+        const a = adoc.documentElement;
+        if (a.namespaceURI !== NS.assertion || a.localName !== "Assertion")
+          reject("structure", "the encrypted assertion does not hold an Assertion");
+        const nested = allElements(a).filter(
+          (e) => e.namespaceURI === NS.assertion && /Assertion$/.test(e.localName),
+        );
+        if (nested.length !== 1)
+          reject("assertion-count", "the decrypted assertion contains further assertions");
+        const inner = checkStructure(plain, adoc, md.signingCerts, (el) => el === a);
+        // Signed inside, or covered by the response's signature over the ciphertext.
+        assertion = inner.signatures[0]?.trusted ?? (responseSig ? a : undefined);
+      } catch (e) {
+        if (!(e instanceof SamlRejection)) throw e;
+        reject("decrypt", `the encrypted assertion was refused: ${e.code}: ${e.message}`);
+      }
     } else {
       const own = signatures.find((s) => s.signed === carried[0]);
       assertion =
@@ -470,6 +516,9 @@ export function createServiceProvider(
           "in-response-to",
           "this answers a sign-in Herald did not start, or one that already finished or expired",
         );
+      // Login CSRF: the answer must come back to the browser that asked (when Herald could mark it).
+      if (pending.browserHash !== null && (!browserNonce || sha256(browserNonce) !== pending.browserHash))
+        reject("browser", "this sign-in was started in another browser (or its cookie was blocked)");
       next = safeNext(pending.relayState);
     } else {
       if (!settings.idpInitiated)
@@ -480,20 +529,8 @@ export function createServiceProvider(
       next = safeNext(relayState);
     }
     const expiresAt = new Date(Math.max(confirmedUntil, notOnOrAfter ?? 0) + drift);
-    const fresh = await db
-      .transaction(async (em) => {
-        const repo = em.getRepository(SamlReplaySchema);
-        const idHash = sha256(`${md.entityId}\u0000${assertionId}`);
-        if (await repo.findOneBy({ idHash })) return false;
-        await repo.insert({ idHash, expiresAt });
-        await repo.delete({ expiresAt: LessThan(new Date()) });
-        return true;
-      })
-      .catch((e: unknown) => {
-        if (/UNIQUE constraint|Duplicate entry|ER_DUP_ENTRY/i.test(String(e))) return false;
-        throw e;
-      });
-    if (!fresh) reject("replay", "this assertion was already used to sign in");
+    if (!(await firstUse(`${md.entityId}\u0000${assertionId}`, expiresAt)))
+      reject("replay", "this assertion was already used to sign in");
 
     return {
       issuer: md.entityId,
@@ -541,10 +578,29 @@ export function createServiceProvider(
     if (!trusted) reject("unsigned", `the ${expected} is not signed`);
     if (trusted.getAttribute("Version") !== "2.0") reject("structure", "only SAML 2.0 is accepted");
     checkIssuer(trusted, md, true, expected);
+    // SAML bindings §3.4.5.2 / §3.5.5.2: a signed message names its Destination; without it, a
+    // logout request the IdP addressed to another service provider would work here too.
     const destination = trusted.getAttribute("Destination");
-    if (destination && destination !== sloUrl)
+    if (!destination) reject("destination", `the ${expected} has no Destination`);
+    if (destination !== sloUrl)
       reject("destination", `the ${expected} is addressed to ${destination}, not to ${sloUrl}`);
-    if (!destination && !signedByBinding) reject("destination", `the signed ${expected} has no Destination`);
+    // Fresh, and used once: a captured logout URL (browser history, logs) cannot be replayed.
+    const issued = parseTime(trusted.getAttribute("IssueInstant"), "IssueInstant");
+    if (issued === undefined) reject("structure", `the ${expected} has no IssueInstant`);
+    const now = Date.now();
+    if (issued > now + drift || issued < now - drift - LOGOUT_MAX_AGE_MS)
+      reject(
+        "expired",
+        `the ${expected} was issued at ${new Date(issued).toISOString()}, too long ago or in the future`,
+      );
+    const id = trusted.getAttribute("ID") ?? "";
+    if (
+      !(await firstUse(
+        `logout\u0000${md.entityId}\u0000${id}`,
+        new Date(now + LOGOUT_MAX_AGE_MS + 2 * drift),
+      ))
+    )
+      reject("replay", `this ${expected} was already processed`);
     return { root: trusted, relayState };
   }
 
@@ -568,11 +624,11 @@ export function createServiceProvider(
     },
 
     /** SP-initiated sign-in: where to send the browser (an AuthnRequest over HTTP-Redirect). */
-    async startLogin(next: string): Promise<string> {
+    async startLogin(next: string, browserNonce?: string): Promise<string> {
       const md = metadata.current();
       const { sp, idp } = entities(md);
       const { id, context } = sp.createLoginRequest(idp, "redirect") as { id: string; context: string };
-      await remember(id, "login", safeNext(next));
+      await remember(id, "login", safeNext(next), browserNonce);
       return context;
     },
 

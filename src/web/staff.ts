@@ -16,7 +16,7 @@ import { type ActorRow, InboundSchema, PostSchema, type Visibility } from "../fe
 import type { Posting } from "../federation/posting.ts";
 import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
-import { type Html, html, page } from "../http/html.ts";
+import { type Html, html, page, safeHref } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
 import { type Authz, ORG } from "../authz/authz.ts";
 import type { Drafts } from "../authz/drafts.ts";
@@ -450,11 +450,17 @@ export function staffRoutes(deps: {
                   html`<article class="post">
                     <p class="muted">
                       ${kinds[i.kind]} from
-                      <a href="${i.remoteActorIri}" rel="nofollow noopener">${i.remoteActorIri}</a> ·
-                      ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
+                      <a href="${safeHref(i.remoteActorIri)}" rel="nofollow noopener">${i.remoteActorIri}</a>
+                      · ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
                     </p>
                     <div>${plainText(i.contentHtml ?? "")}</div>
-                    ${i.url ? html`<p><a href="${i.url}" rel="nofollow noopener">Open on its server</a></p>` : ""}
+                    ${
+                      i.url && safeHref(i.url) !== "#"
+                        ? html`<p>
+                            <a href="${safeHref(i.url)}" rel="nofollow noopener">Open on its server</a>
+                          </p>`
+                        : ""
+                    }
                     ${
                       current.actions.has("reply") || current.actions.has("draft")
                         ? html`<details>

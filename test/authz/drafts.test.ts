@@ -206,6 +206,38 @@ describe(`drafts and four-eyes approval on ${TEST_DB}`, () => {
     );
   });
 
+  test("a draft whose author left the drafters is not published on approval (it can still be rejected)", async () => {
+    const count = (await postsOfRecruiting()).length;
+    const extra = String(
+      (await s.services.scim.createUser({ userName: "temp@corp.example", displayName: "temp" }, scimActor))
+        .id,
+    );
+    const temp = await s.services.db.run((em) =>
+      em.getRepository(PersonSchema).findOneByOrFail({ id: extra }),
+    );
+    const sub = await s.services.authz.resolveSubject("user:temp@corp.example");
+    assert.ok(!("error" in sub));
+    assert.ok((await s.services.authz.grant(sub, "drafter", recruiting, "test")).ok);
+    const r1 = await s.services.drafts.propose(temp, recruiting, {
+      text: "Written before leaving",
+      visibility: "public",
+    });
+    assert.ok(r1.ok);
+    await s.services.scim.patchUser(
+      extra,
+      [{ op: "replace", path: undefined, value: { active: false } }],
+      scimActor,
+    );
+    refused(
+      await s.services.drafts.decide(r1.draft.id, person("alma"), "approve", ""),
+      409,
+      "The author may no longer write for this account (left the group or the company); reject it instead.",
+    );
+    assert.equal((await postsOfRecruiting()).length, count);
+    const rejected = await s.services.drafts.decide(r1.draft.id, person("alma"), "reject", "Author left");
+    assert.ok(rejected.ok);
+  });
+
   test("a rejection keeps the draft unpublished, with the comment", async () => {
     const count = (await postsOfRecruiting()).length;
     const draft = await propose("dora", "We pay in exposure!");

@@ -101,14 +101,14 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
         assert.deepEqual(await axeViolations(page), [], `accessibility of ${path}`);
       }
       await page.goto(`${st.origin}/app`);
-      const me = await page.evaluate(async () => (await fetch("/api/me")).status);
+      const me = (await context.request.get(`${st.origin}/api/me`)).status();
       assert.equal(me, 200);
       await Promise.all([
         page.waitForURL(/\/saml\/slo/, { timeout: 20_000 }),
         page.click("nav form button[type=submit]"),
       ]);
       assert.match((await page.textContent("h1")) ?? "", /signed out/i);
-      assert.equal(await page.evaluate(async () => (await fetch("/api/me")).status), 401);
+      assert.equal((await context.request.get(`${st.origin}/api/me`)).status(), 401);
       // The IdP session ended too: signing in again asks for the password.
       await page.goto(`${st.origin}/saml/login`);
       await page.waitForSelector("input[name=password]");

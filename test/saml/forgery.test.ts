@@ -355,6 +355,22 @@ const CASES: Case[] = [
     },
     code: "signature-placement",
   },
+  {
+    name: "encrypted assertion signed by a foreign key (answers like a bad ciphertext: no oracle)",
+    build: (irt, h) => h.response(irt, { encryptFor: SP.certPem, signResponse: false, key: FOREIGN }),
+    code: "decrypt",
+  },
+  {
+    name: "encrypted assertion with a tampered ciphertext",
+    build: async (irt, h) => {
+      const xml = await h.response(irt, { encryptFor: SP.certPem, signResponse: false });
+      // Flip characters inside the last CipherValue (the assertion's, not the wrapped key).
+      const i = xml.lastIndexOf("<xenc:CipherValue>") + "<xenc:CipherValue>".length + 20;
+      const flip = (c: string) => (c === "A" ? "B" : "A");
+      return xml.slice(0, i) + flip(xml[i]) + flip(xml[i + 1]) + xml.slice(i + 2);
+    },
+    code: "decrypt",
+  },
   { name: "not base64", build: async () => "%%%not base64%%%", code: "encoding" },
   { name: "not XML", build: async () => "<samlp:Response", code: "malformed" },
   {

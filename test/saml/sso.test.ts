@@ -13,7 +13,13 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { inflateRawSync } from "node:zlib";
 import { DOMParser } from "@xmldom/xmldom";
-import { logoutRequestXml, logoutResponseXml, redirectUrl, signElement } from "../../src/saml/dev-idp.ts";
+import {
+  logoutRequestXml,
+  logoutResponseXml,
+  readAuthnRequest,
+  redirectUrl,
+  signElement,
+} from "../../src/saml/dev-idp.ts";
 import { loadMetadata } from "../../src/saml/metadata.ts";
 import { safeNext } from "../../src/saml/sp.ts";
 import { TEST_DB, testConfig, waitFor } from "../helpers/env.ts";
@@ -187,7 +193,7 @@ describe(`SAML single sign-on on ${TEST_DB}`, () => {
     assert.match(await done.text(), /signed out/i);
     const again = await fetch(local(h, answer));
     assert.equal(again.status, 400);
-    assert.equal(await refusalCode(again), "in-response-to");
+    assert.equal(await refusalCode(again), "replay");
   });
 
   test("IdP-initiated single logout ends that person's sessions and answers the IdP", async () => {
@@ -215,6 +221,12 @@ describe(`SAML single sign-on on ${TEST_DB}`, () => {
     assert.equal((await me(h, a)).status, 401, "the named IdP session ended");
     assert.equal((await me(h, b)).status, 200, "another IdP session of the same person stays");
     assert.equal((await me(h, lee)).status, 200, "someone else's session with the same index stays");
+    // The same signed URL (browser history, a log) replayed later ends nothing.
+    const later = await signIn(h, "jane@corp.example", "_s-a");
+    const replayed = await fetch(local(h, url), { redirect: "manual" });
+    assert.equal(replayed.status, 400);
+    assert.equal(await refusalCode(replayed), "replay");
+    assert.equal((await me(h, later)).status, 200);
   });
 
   test("forged logout requests end nobody's session (GHSA-63ch-w8pw-4mf2)", async () => {
@@ -245,6 +257,36 @@ describe(`SAML single sign-on on ${TEST_DB}`, () => {
         "POST, signed by a foreign key",
         () => postSlo(h, signElement(forged, idOf(forged), FOREIGN)),
         "bad-signature",
+      ],
+      [
+        "redirect, no Destination",
+        () =>
+          fetch(local(h, redirectUrl(SLO, "SAMLRequest", forged.replace(/ Destination="[^"]*"/, ""), IDP))),
+        "destination",
+      ],
+      [
+        "redirect, issued an hour ago",
+        () =>
+          fetch(
+            local(
+              h,
+              redirectUrl(
+                SLO,
+                "SAMLRequest",
+                forged.replace(
+                  /IssueInstant="[^"]*"/,
+                  `IssueInstant="${new Date(Date.now() - 3_600_000).toISOString()}"`,
+                ),
+                IDP,
+              ),
+            ),
+          ),
+        "expired",
+      ],
+      [
+        "redirect, badly percent-encoded",
+        () => fetch(`${h.s.url}/saml/slo?SAMLRequest=abc&%E0=1`),
+        "encoding",
       ],
       [
         "POST, wrong issuer",
@@ -358,6 +400,50 @@ function postSlo(h: SamlTestServer, xml: string): Promise<Response> {
   });
 }
 
+describe(`login CSRF on https on ${TEST_DB}`, () => {
+  test("the IdP's answer is accepted only from the browser that started the sign-in", async () => {
+    const origin = "https://127.0.0.1:3999";
+    const h = await startSamlServer({ HERALD_ORIGIN: origin });
+    try {
+      await h.s.services.scim.createUser({ userName: "jane@corp.example" }, actor);
+      const answer = async (irt: string) =>
+        h.response(irt, { acsUrl: `${origin}/saml/acs`, audience: `${origin}/saml/metadata` });
+      const start = async () => {
+        const res = await fetch(`${h.s.url}/saml/login`, { redirect: "manual" });
+        const set = res.headers.get("set-cookie") ?? "";
+        assert.match(set, /^herald_saml_browser=[A-Za-z0-9_-]{32};/);
+        assert.match(set, /path=\/saml\/acs/i);
+        assert.match(set, /samesite=none/i);
+        assert.match(set, /secure/i);
+        assert.match(set, /httponly/i);
+        const id = readAuthnRequest(res.headers.get("location") ?? "").id;
+        return { id, cookie: set.split(";")[0] };
+      };
+      const post = (xml: string, cookie?: string) =>
+        fetch(`${h.s.url}/saml/acs`, {
+          method: "POST",
+          headers: cookie ? { cookie } : {},
+          body: new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString("base64") }),
+          redirect: "manual",
+        });
+      // An attacker's own sign-in, answered into the victim's browser (no or another cookie).
+      const attacker = await start();
+      const victim = await start();
+      const csrf = await post(await answer(attacker.id), victim.cookie);
+      assert.equal(csrf.status, 400);
+      assert.equal(await refusalCode(csrf), "browser");
+      const none = await start();
+      assert.equal(await refusalCode(await post(await answer(none.id))), "browser");
+      const own = await start();
+      const ok = await post(await answer(own.id), own.cookie);
+      assert.equal(ok.status, 303);
+      assert.match(ok.headers.get("set-cookie") ?? "", /^__Host-herald_session=/);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe(`the sign-in rate limit on ${TEST_DB}`, () => {
   test("past the burst, sign-in endpoints answer 429 with Retry-After; SP metadata stays open", async () => {
     const h = await startSamlServer({ HERALD_SAML_RATE_PER_SECOND: "1", HERALD_SAML_BURST: "3" });
@@ -396,6 +482,7 @@ describe("IdP metadata from a file or a URL, refreshed", () => {
   test("metadata is fetched from a URL; an unusable one fails startup with the variable named", async () => {
     const server = createServer((req, res) => {
       if (req.url === "/md") res.end(testIdpMetadata());
+      else if (req.url === "/moved") res.writeHead(302, { location: "/md" }).end();
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -407,6 +494,14 @@ describe("IdP metadata from a file or a URL, refreshed", () => {
       await assert.rejects(
         loadMetadata(`${base}/missing`, { refreshMs: 60_000, onError: () => undefined }),
         /HERALD_SAML_IDP_METADATA .*404/,
+      );
+      await assert.rejects(
+        loadMetadata(`${base}/md`, { refreshMs: 60_000, onError: () => undefined, httpsOnly: true }),
+        /must use https in production/,
+      );
+      await assert.rejects(
+        loadMetadata(`${base}/moved`, { refreshMs: 60_000, onError: () => undefined }),
+        /redirects to \/md: configure that URL instead/,
       );
     } finally {
       server.close();

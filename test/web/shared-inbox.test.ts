@@ -128,6 +128,36 @@ describe(`a shared account's inbox on ${TEST_DB}`, () => {
     assert.equal((await reply(nico, "Nor does anyone else.")).status, 403);
   });
 
+  test("remote links are http(s) only, and staff pages forbid every script (CSP)", async () => {
+    await s.services.db.run((em) =>
+      em.getRepository(InboundSchema).insert({
+        id: randomUUID(),
+        actorId: support.id,
+        objectHash: iriHash("http://127.0.0.1:9/notes/evil"),
+        objectIri: "http://127.0.0.1:9/notes/evil",
+        remoteActorIri: "javascript:alert(2)",
+        kind: "mention",
+        contentHtml: "<p>click me</p>",
+        inReplyToPostId: null,
+        url: "javascript:alert(1)",
+        publishedAt: new Date(),
+        receivedAt: new Date(),
+        updatedAt: null,
+        deletedAt: null,
+        raw: null,
+      }),
+    );
+    const ana = await signIn("ana");
+    const page = await inbox(ana.cookie);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /script-src/, "no script source at all");
+    const body = await page.text();
+    assert.ok(body.includes("click me"));
+    assert.ok(!body.includes('href="javascript:'), "never a javascript: link");
+  });
+
   test("/api/me lists the accounts a person acts for, with the actions on each", async () => {
     const ana = await signIn("ana");
     const me = (await (await fetch(`${s.url}/api/me`, { headers: { cookie: ana.cookie } })).json()) as {

@@ -8,6 +8,7 @@ import { Sessions1763700000007 } from "./0007-sessions.ts";
 import { Reports1763700000008 } from "./0008-reports.ts";
 import { Saml1763700000009 } from "./0009-saml.ts";
 import { Authz1763700000010 } from "./0010-authz.ts";
+import { SamlBrowser1763700000011 } from "./0011-saml-browser.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   Reports1763700000008,
   Saml1763700000009,
   Authz1763700000010,
+  SamlBrowser1763700000011,
 ];
