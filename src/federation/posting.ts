@@ -265,8 +265,11 @@ export function createPosting(deps: {
         if (author?.id && !recipients.some((r) => r.id?.href === author.id!.href)) recipients.push(author);
       }
       const { html, hashtags } = renderText(text, config.origin, mentioned);
+      // A shared account may sign its posts publicly with who wrote them: "— Jane Doe, Recruiting".
       const signature =
-        actor.signPosts && input.author.label ? `<p>— ${escapeHtml(input.author.label)}</p>` : "";
+        actor.signPosts && input.author.label
+          ? `<p>— ${escapeHtml(input.author.label)}${actor.kind === "shared" ? `, ${escapeHtml(actor.displayName)}` : ""}</p>`
+          : "";
       const post: PostRow = {
         id: randomUUID(),
         actorId: actor.id,

@@ -158,6 +158,24 @@ describe(`a shared account's inbox on ${TEST_DB}`, () => {
     assert.ok(!body.includes('href="javascript:'), "never a javascript: link");
   });
 
+  test("with signPosts on, @support's posts are signed publicly with who wrote them", async () => {
+    const ana = await signIn("ana");
+    const send = async (text: string) => {
+      const res = await fetch(`${s.url}/app/posts`, {
+        method: "POST",
+        headers: { cookie: ana.cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf: ana.csrf, as: support.id, text, visibility: "public" }),
+        redirect: "manual",
+      });
+      assert.equal(res.status, 303);
+      return s.services.db.run((em) => em.getRepository(PostSchema).findOneBy({ contentText: text }));
+    };
+    assert.ok(!(await send("Unsigned hello"))?.contentHtml.includes("—"));
+    await s.services.accounts.configure(support.id, { signPosts: true }, "test");
+    const signed = await send("Signed hello");
+    assert.ok(signed?.contentHtml.endsWith("<p>— ana@corp.example, Support</p>"), signed?.contentHtml);
+  });
+
   test("/api/me lists the accounts a person acts for, with the actions on each", async () => {
     const ana = await signIn("ana");
     const me = (await (await fetch(`${s.url}/api/me`, { headers: { cookie: ana.cookie } })).json()) as {
