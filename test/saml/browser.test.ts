@@ -139,4 +139,29 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       await st.close();
     }
   });
+
+  test("the development IdP (npm start's demo): pick a person, land in the app, post", async () => {
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const s = await startTestServer({ PORT: String(port), HERALD_ORIGIN: origin, HERALD_DEV_IDP: "true" });
+    const context = await browser.newContext();
+    try {
+      await s.services.scim.createUser(
+        { userName: "jane@corp.example", displayName: "Jane Doe" },
+        { name: "test" },
+      );
+      await waitFor(async () => (await s.services.accounts.byHandle("jane"))?.keysReadyAt ?? undefined, {
+        timeoutMs: 30_000,
+      });
+      const page = await context.newPage();
+      await page.goto(`${origin}/login`);
+      await page.click("text=Sign in with single sign-on");
+      // The auto-posting form runs under the CSP only because its script's hash is allowed.
+      await Promise.all([page.waitForURL(/\/app(\?|$)/), page.click("button[value='jane@corp.example']")]);
+      await postFromApp(page, { s } as Stack, "Hello from the development IdP");
+    } finally {
+      await context.close();
+      await s.close();
+    }
+  });
 });
