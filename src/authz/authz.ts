@@ -88,6 +88,9 @@ function readPolicy(dir: string): { model: string; policy: string } {
   return { model, policy };
 }
 
+/** One person's decisions, bound to what was read about them (see `decider`). */
+export type Decider = (action: string, account: ActorRow | typeof ORG) => Promise<Decision>;
+
 /** Who is asking, read afresh for each request: a refusal (string) or this. */
 interface PersonContext {
   readonly person: Person;
@@ -204,6 +207,16 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
   }
 
   /**
+   * Decisions for one person: their state, groups and the policy are read once, now, and every
+   * question asked of the result uses them (one request's worth: a page that asks many).
+   */
+  async function decider(person: Person | string): Promise<Decider> {
+    const c = await contextFor(person);
+    return (action, account) =>
+      typeof c === "string" ? Promise.resolve({ allow: false, rule: c }) : check(c, action, account);
+  }
+
+  /**
    * May this person do this on this account (an actor, or ORG for organization-wide actions)?
    * Reads the person's state and groups now, every time.
    */
@@ -212,9 +225,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     action: string,
     account: ActorRow | typeof ORG,
   ): Promise<Decision> {
-    const c = await contextFor(person);
-    if (typeof c === "string") return { allow: false, rule: c };
-    return check(c, action, account);
+    return (await decider(person))(action, account);
   }
 
   async function bump(em: EntityManager): Promise<void> {
@@ -223,6 +234,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
 
   return {
     decide,
+    decider,
 
     /** A renamed account keeps who may act for it and its pending drafts (accounts.onRename). */
     async moveAccount(em: EntityManager, fromId: string, toId: string): Promise<void> {
@@ -242,9 +254,12 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
      * The accounts this person may act for, with what they may do on each: their own account
      * first, then shared accounts where any role applies (the staff app's account switcher).
      */
-    async actingAccounts(person: Person): Promise<{ actor: ActorRow; actions: Set<string> }[]> {
-      const c = await contextFor(person);
-      if (typeof c === "string") return [];
+    async actingAccounts(
+      person: Person,
+      can?: Decider,
+    ): Promise<{ actor: ActorRow; actions: Set<string> }[]> {
+      if (!person.active || person.deletedAt) return [];
+      const decideFor = can ?? (await decider(person));
       const candidates = await db.run((em) =>
         em.getRepository(ActorSchema).find({
           where: [
@@ -258,7 +273,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
       for (const actor of candidates) {
         if (!actor.keysReadyAt) continue;
         const actions = new Set<string>();
-        for (const action of ACCOUNT_ACTIONS) if ((await check(c, action, actor)).allow) actions.add(action);
+        for (const action of ACCOUNT_ACTIONS) if ((await decideFor(action, actor)).allow) actions.add(action);
         if (actions.size > 0) out.push({ actor, actions });
       }
       // Their own account first, then shared accounts by handle.

@@ -128,7 +128,8 @@ export function adminRoutes(deps: {
 
   router.get("/", async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
-    const can = async (a: string) => (await authz.decide(auth.person, a, ORG)).allow;
+    const decide = await authz.decider(auth.person);
+    const can = async (a: string) => (await decide(a, ORG)).allow;
     const links = [
       ["manage-accounts", "/admin/accounts", "Shared accounts"],
       ["manage-grants", "/admin/grants", "Grants"],
@@ -285,8 +286,9 @@ export function adminRoutes(deps: {
     const all = (await accounts.list()).filter((a) => a.kind === "shared" && !a.deletedAt);
     // Org admins see everything; an account's owner sees and manages that account's grants.
     const manageable: ActorRow[] = [];
-    for (const a of all) if ((await authz.decide(auth.person, "manage-grants", a)).allow) manageable.push(a);
-    const orgManage = (await authz.decide(auth.person, "manage-grants", ORG)).allow;
+    const can = await authz.decider(auth.person);
+    for (const a of all) if ((await can("manage-grants", a)).allow) manageable.push(a);
+    const orgManage = (await can("manage-grants", ORG)).allow;
     if (manageable.length === 0 && !orgManage) fail(403, "You may not manage grants on any account.");
     const ids = new Set(manageable.map((a) => a.id));
     const byId = new Map(all.map((a) => [a.id, a]));

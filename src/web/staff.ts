@@ -108,13 +108,7 @@ export function staffRoutes(deps: {
 
   // Everything under /app needs a session: pages send people to sign in, forms are refused.
   router.use(async (ctx: Context, next: Next) => {
-    if (ctx.state.auth) {
-      // The admin pages' link, for those who may use them.
-      const person = (ctx.state.auth as ActiveSession).person;
-      for (const action of ["manage-accounts", "view-audit"])
-        if ((await authz.decide(person, action, ORG)).allow) ctx.state.canAdmin = true;
-      return next();
-    }
+    if (ctx.state.auth) return next();
     if (ctx.method === "GET" || ctx.method === "HEAD")
       return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
     fail(401, "Your session has ended; sign in again.");
@@ -175,9 +169,6 @@ export function staffRoutes(deps: {
     readonly actions: Set<string>;
   }
 
-  /** The accounts this person may act for right now (own first), decided afresh per request. */
-  const actingFor = (auth: ActiveSession): Promise<Acting[]> => authz.actingAccounts(auth.person);
-
   const label = (a: ActorRow, self: boolean) => `@${a.handle}@${domain}${self ? " (you)" : ""}`;
 
   /**
@@ -191,7 +182,12 @@ export function staffRoutes(deps: {
     render: (auth: ActiveSession, current: Acting, all: Acting[]) => Promise<Html>,
   ): Promise<void> {
     const auth = ctx.state.auth as ActiveSession;
-    const all = await actingFor(auth);
+    // The accounts this person may act for right now (own first), decided afresh per request,
+    // with one read of their groups and the policy for every question the page asks.
+    const can = await authz.decider(auth.person);
+    const all = await authz.actingAccounts(auth.person, can);
+    // The admin pages' link, for those who may use them.
+    ctx.state.canAdmin = (await can("manage-accounts", ORG)).allow || (await can("view-audit", ORG)).allow;
     const wanted = typeof ctx.query.account === "string" ? ctx.query.account : undefined;
     const current = wanted
       ? all.find((a) => a.actor.id === wanted)
@@ -365,10 +361,11 @@ export function staffRoutes(deps: {
     const inReplyTo = form.get("inReplyTo") || undefined;
     if (inReplyTo !== undefined && !/^https?:\/\//.test(inReplyTo))
       fail(400, "A reply needs the URL of what it answers.");
-    const direct = await authz.decide(auth.person, inReplyTo ? "reply" : "post", actor);
+    const can = await authz.decider(auth.person);
+    const direct = await can(inReplyTo ? "reply" : "post", actor);
     if (!direct.allow) {
       // Drafters' posts wait for approval; anyone else is refused, with the reason logged.
-      const asDraft = await authz.decide(auth.person, "draft", actor);
+      const asDraft = await can("draft", actor);
       if (!asDraft.allow) fail(403, `You may not post as @${actor.handle}.`);
       const r = await drafts.propose(
         auth.person,
