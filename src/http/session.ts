@@ -4,6 +4,8 @@
  * public origin is https.
  */
 import type { Context, Middleware } from "koa";
+import { fail } from "./errors.ts";
+import { formBody } from "./form.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
 
 export interface SessionCookie {
@@ -51,4 +53,27 @@ export function sessionMiddleware(sessions: Sessions, cookie: SessionCookie): Mi
     }
     await next();
   };
+}
+
+/** Everything behind it needs a session: pages send people to sign in, anything else is a 401. */
+export function requireSession(): Middleware {
+  return async (ctx, next) => {
+    if (ctx.state.auth) return next();
+    if (ctx.method === "GET" || ctx.method === "HEAD")
+      return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+    fail(401, "Your session has ended; sign in again.");
+  };
+}
+
+/** A form posted by the signed-in person, its CSRF token checked against the session (403). */
+export async function csrfForm(
+  ctx: Context,
+  sessions: Sessions,
+  limit?: number,
+): Promise<{ auth: ActiveSession; form: URLSearchParams }> {
+  const auth = ctx.state.auth as ActiveSession;
+  const form = await formBody(ctx, limit);
+  if (!sessions.verifyCsrf(auth, form.get("csrf")))
+    fail(403, "This form has expired; reload the page and try again.");
+  return { auth, form };
 }

@@ -5,7 +5,7 @@
  * 403 and a reason; every form carries the session's CSRF token.
  */
 import Router from "@koa/router";
-import type { Context, Next } from "koa";
+import type { Context } from "koa";
 import { Between, type FindOptionsWhere, LessThanOrEqual, MoreThanOrEqual } from "typeorm";
 import { type Authz, ACCOUNT_ROLES, ORG, ORG_ROLES } from "../authz/authz.ts";
 import type { Config } from "../config.ts";
@@ -14,7 +14,7 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
-import { formBody } from "../http/form.ts";
+import { csrfForm, requireSession } from "../http/session.ts";
 import { type Html, html, page } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
 import type { Reports } from "../verify/reports.ts";
@@ -83,12 +83,7 @@ export function adminRoutes(deps: {
   const router = new Router({ prefix: "/admin" });
   const domain = config.handleDomain;
 
-  router.use(async (ctx: Context, next: Next) => {
-    if (ctx.state.auth) return next();
-    if (ctx.method === "GET" || ctx.method === "HEAD")
-      return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
-    fail(401, "Your session has ended; sign in again.");
-  });
+  router.use(requireSession());
 
   /** Stops with 403 unless the person may do `action` organization-wide. */
   async function requireOrg(ctx: Context, action: string): Promise<ActiveSession> {
@@ -99,12 +94,7 @@ export function adminRoutes(deps: {
     return auth;
   }
 
-  async function form(ctx: Context): Promise<URLSearchParams> {
-    const f = await formBody(ctx, 32_000);
-    if (!sessions.verifyCsrf(ctx.state.auth as ActiveSession, f.get("csrf")))
-      fail(403, "This form has expired; reload the page and try again.");
-    return f;
-  }
+  const form = async (ctx: Context): Promise<URLSearchParams> => (await csrfForm(ctx, sessions, 32_000)).form;
 
   function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");

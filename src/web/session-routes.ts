@@ -7,9 +7,8 @@ import Router from "@koa/router";
 import type { Config } from "../config.ts";
 import type { Authz } from "../authz/authz.ts";
 import { fail } from "../http/errors.ts";
-import { formBody } from "../http/form.ts";
 import { html, page } from "../http/html.ts";
-import { clearSessionCookie, type SessionCookie, setSessionCookie } from "../http/session.ts";
+import { clearSessionCookie, csrfForm, type SessionCookie, setSessionCookie } from "../http/session.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
 import { type ServiceProvider, safeNext } from "../saml/sp.ts";
 import { logger } from "../logging.ts";
@@ -110,9 +109,7 @@ export function sessionRoutes(
   router.post("/logout", async (ctx) => {
     const auth = ctx.state.auth as ActiveSession | undefined;
     if (auth) {
-      const form = await formBody(ctx);
-      if (!sessions.verifyCsrf(auth, form.get("csrf")))
-        fail(403, "This form has expired; reload the page and try again.");
+      await csrfForm(ctx, sessions);
       const token = ctx.cookies.get(cookie.name);
       if (token) await sessions.revoke(token);
       clearSessionCookie(ctx, cookie);

@@ -7,7 +7,7 @@
  * RBAC capability adds the shared accounts they may act for.
  */
 import Router from "@koa/router";
-import type { Context, Next } from "koa";
+import type { Context } from "koa";
 import { In, IsNull } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
@@ -15,7 +15,7 @@ import type { Accounts } from "../federation/accounts.ts";
 import { type ActorRow, InboundSchema, PostSchema, type Visibility } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
 import { fail } from "../http/errors.ts";
-import { formBody } from "../http/form.ts";
+import { csrfForm, requireSession } from "../http/session.ts";
 import { type Html, html, page, safeHref } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../saml/sessions.ts";
 import { type Authz, ORG } from "../authz/authz.ts";
@@ -106,13 +106,7 @@ export function staffRoutes(deps: {
   const router = new Router({ prefix: "/app" });
   const domain = config.handleDomain;
 
-  // Everything under /app needs a session: pages send people to sign in, forms are refused.
-  router.use(async (ctx: Context, next: Next) => {
-    if (ctx.state.auth) return next();
-    if (ctx.method === "GET" || ctx.method === "HEAD")
-      return ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
-    fail(401, "Your session has ended; sign in again.");
-  });
+  router.use(requireSession());
 
   async function ownActor(auth: ActiveSession): Promise<ActorRow | undefined> {
     const actor = auth.person.handle ? await accounts.byHandle(auth.person.handle) : null;
@@ -121,13 +115,7 @@ export function staffRoutes(deps: {
       : undefined;
   }
 
-  async function requireForm(ctx: Context): Promise<{ auth: ActiveSession; form: URLSearchParams }> {
-    const auth = ctx.state.auth as ActiveSession;
-    const form = await formBody(ctx, 64_000);
-    if (!sessions.verifyCsrf(auth, form.get("csrf")))
-      fail(403, "This form has expired; reload the page and try again.");
-    return { auth, form };
-  }
+  const requireForm = (ctx: Context) => csrfForm(ctx, sessions, 64_000);
 
   function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");
