@@ -222,15 +222,11 @@ export function createServiceProvider(
   const sloUrl = new URL("/saml/slo", settings.origin).href;
   const drift = settings.clockDriftMs;
 
-  // samlify entities are rebuilt only when the IdP metadata changes (never per request).
-  let built:
-    { xml: string; sp: samlify.ServiceProviderInstance; idp: samlify.IdentityProviderInstance } | undefined;
-  function entities(md: IdpMetadata) {
-    if (built?.xml === md.xml) return built;
-    const sp = samlify.ServiceProvider({
+  /** Herald as samlify sees it: signing and encryption key, ACS, SLO, the checks it asks for. */
+  const serviceProvider = (authnRequestsSigned: boolean) =>
+    samlify.ServiceProvider({
       entityID: entityId,
-      // RUNTIME.md: must equal the IdP's WantAuthnRequestsSigned.
-      authnRequestsSigned: md.wantAuthnRequestsSigned,
+      authnRequestsSigned,
       wantAssertionsSigned: true,
       wantLogoutRequestSigned: true,
       wantLogoutResponseSigned: true,
@@ -247,27 +243,23 @@ export function createServiceProvider(
       ],
       clockDrifts: [-drift, drift],
     });
-    const idp = samlify.IdentityProvider({ metadata: md.xml, wantLogoutRequestSigned: true });
-    built = { xml: md.xml, sp, idp };
+
+  // samlify entities are rebuilt only when the IdP metadata changes (never per request).
+  let built:
+    { xml: string; sp: samlify.ServiceProviderInstance; idp: samlify.IdentityProviderInstance } | undefined;
+  function entities(md: IdpMetadata) {
+    if (built?.xml === md.xml) return built;
+    built = {
+      xml: md.xml,
+      // RUNTIME.md: must equal the IdP's WantAuthnRequestsSigned.
+      sp: serviceProvider(md.wantAuthnRequestsSigned),
+      idp: samlify.IdentityProvider({ metadata: md.xml, wantLogoutRequestSigned: true }),
+    };
     return built;
   }
 
-  const spOnly = samlify.ServiceProvider({
-    entityID: entityId,
-    // Before an IdP is known, promise nothing: with one, requests are signed when it asks (above).
-    authnRequestsSigned: false,
-    wantAssertionsSigned: true,
-    wantLogoutRequestSigned: true,
-    wantLogoutResponseSigned: true,
-    signingCert: settings.certificatePem,
-    encryptCert: settings.certificatePem,
-    nameIDFormat: ["urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"],
-    assertionConsumerService: [{ Binding: BINDING.post, Location: acsUrl }],
-    singleLogoutService: [
-      { Binding: BINDING.redirect, Location: sloUrl },
-      { Binding: BINDING.post, Location: sloUrl },
-    ],
-  });
+  // Before an IdP is known, promise nothing: with one, requests are signed when it asks (above).
+  const spOnly = serviceProvider(false);
 
   async function remember(
     id: string,
