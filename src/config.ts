@@ -306,6 +306,16 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     };
   }
 
+  /** A file a variable names, or undefined (and the problem noted) when it cannot be read. */
+  const readSetting = (variable: string, file: string): string | undefined => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      problems.push(`${variable}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+      return undefined;
+    }
+  };
+
   const secret = (key: keyof typeof SECRETS): SecretInput => {
     const variable = SECRETS[key];
     const inline = cleaned[variable];
@@ -313,16 +323,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     if (inline !== undefined && file !== undefined) {
       problems.push(`${variable} and ${variable}_FILE are both set; keep one`);
     }
-    let value = inline;
-    if (value === undefined && file !== undefined) {
-      try {
-        value = readFileSync(file, "utf8").trim();
-      } catch (err) {
-        problems.push(
-          `${variable}_FILE=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
-        );
-      }
-    }
+    let value: string | undefined = inline;
+    if (value === undefined && file !== undefined) value = readSetting(`${variable}_FILE`, file)?.trim();
     if (value === undefined && production) {
       problems.push(`${variable} (or ${variable}_FILE) is required in production: ${SECRET_HELP[key]}`);
     }
@@ -349,46 +351,39 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
 
   // Rotation of the organization's signing key: the old public keys stay in the JWKS for a while.
   let retiredKeys: string[] = [];
-  if (e.HERALD_ORG_RETIRED_KEYS_FILE) {
-    try {
-      const text = readFileSync(e.HERALD_ORG_RETIRED_KEYS_FILE, "utf8");
-      retiredKeys = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
-      if (retiredKeys.length === 0)
-        problems.push(`HERALD_ORG_RETIRED_KEYS_FILE=${e.HERALD_ORG_RETIRED_KEYS_FILE} holds no PEM key`);
-      for (const [i, pem] of retiredKeys.entries()) {
-        let type: string | undefined;
-        try {
-          type = createPublicKey(pem).asymmetricKeyType;
-        } catch {
-          type = "unreadable";
-        }
-        if (type !== "ed25519")
-          problems.push(
-            `HERALD_ORG_RETIRED_KEYS_FILE: key ${i + 1} must be an Ed25519 key (public or private PEM), got ${type}`,
-          );
+  const retiredFile = e.HERALD_ORG_RETIRED_KEYS_FILE;
+  const retiredText =
+    retiredFile === undefined ? undefined : readSetting("HERALD_ORG_RETIRED_KEYS_FILE", retiredFile);
+  if (retiredText !== undefined) {
+    retiredKeys = retiredText.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
+    if (retiredKeys.length === 0)
+      problems.push(`HERALD_ORG_RETIRED_KEYS_FILE=${retiredFile} holds no PEM key`);
+    for (const [i, pem] of retiredKeys.entries()) {
+      let type: string | undefined;
+      try {
+        type = createPublicKey(pem).asymmetricKeyType;
+      } catch {
+        type = "unreadable";
       }
-    } catch (err) {
-      problems.push(
-        `HERALD_ORG_RETIRED_KEYS_FILE=${e.HERALD_ORG_RETIRED_KEYS_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
-      );
+      if (type !== "ed25519")
+        problems.push(
+          `HERALD_ORG_RETIRED_KEYS_FILE: key ${i + 1} must be an Ed25519 key (public or private PEM), got ${type}`,
+        );
     }
   }
 
   // The scam guidance on /verify: plain text, one point per line (the org edits it, no markup).
   let guidance: string[] | undefined;
-  if (e.HERALD_VERIFY_GUIDANCE_FILE) {
-    try {
-      guidance = readFileSync(e.HERALD_VERIFY_GUIDANCE_FILE, "utf8")
-        .split("\n")
-        .map((l) => l.replace(/^[-*•]\s*/, "").trim())
-        .filter((l) => l !== "" && !l.startsWith("#"));
-      if (guidance.length === 0)
-        problems.push(`HERALD_VERIFY_GUIDANCE_FILE=${e.HERALD_VERIFY_GUIDANCE_FILE} has no guidance lines`);
-    } catch (err) {
-      problems.push(
-        `HERALD_VERIFY_GUIDANCE_FILE=${e.HERALD_VERIFY_GUIDANCE_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`,
-      );
-    }
+  const guidanceFile = e.HERALD_VERIFY_GUIDANCE_FILE;
+  const guidanceText =
+    guidanceFile === undefined ? undefined : readSetting("HERALD_VERIFY_GUIDANCE_FILE", guidanceFile);
+  if (guidanceText !== undefined) {
+    guidance = guidanceText
+      .split("\n")
+      .map((l) => l.replace(/^[-*•]\s*/, "").trim())
+      .filter((l) => l !== "" && !l.startsWith("#"));
+    if (guidance.length === 0)
+      problems.push(`HERALD_VERIFY_GUIDANCE_FILE=${guidanceFile} has no guidance lines`);
   }
 
   if (production && e.HERALD_DEV_IDP === true)
