@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { PostSchema } from "../../src/federation/entities.ts";
 import { PersonSchema } from "../../src/identity/entities.ts";
 import { axeViolations, browserAvailable, idpLogin, launchBrowser } from "../helpers/browser.ts";
@@ -86,11 +86,27 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
   });
   after(() => closeBrowser?.());
 
-  test("SP-initiated, signed: sign in, post, sign out through the IdP", async () => {
-    const st = await stack(false);
+  /** Runs a flow against a fresh Herald + SimpleSAMLphp; a failure carries the IdP's log. */
+  async function inStack(
+    args: Parameters<typeof stack>,
+    flow: (st: Stack, page: Page, context: BrowserContext) => Promise<void>,
+  ): Promise<void> {
+    const st = await stack(...args);
     const context = await browser.newContext();
     try {
-      const page = await context.newPage();
+      await flow(st, await context.newPage(), context);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
+        cause: e,
+      });
+    } finally {
+      await context.close();
+      await st.close();
+    }
+  }
+
+  test("SP-initiated, signed: sign in, post, sign out through the IdP", () =>
+    inStack([false], async (st, page, context) => {
       await page.goto(`${st.origin}/login`);
       await page.click("text=Sign in with single sign-on");
       assert.ok(page.url().startsWith(st.idp.base), `at the IdP: ${page.url()}`);
@@ -112,33 +128,14 @@ describe(`SAML in a browser with SimpleSAMLphp on ${TEST_DB}`, { skip }, () => {
       // The IdP session ended too: signing in again asks for the password.
       await page.goto(`${st.origin}/saml/login`);
       await page.waitForSelector("input[name=password]");
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
-        cause: e,
-      });
-    } finally {
-      await context.close();
-      await st.close();
-    }
-  });
+    }));
 
-  test("IdP-initiated, encrypted: sign in from the IdP and post", async () => {
-    const st = await stack(true, { HERALD_SAML_IDP_INITIATED: "true" });
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
+  test("IdP-initiated, encrypted: sign in from the IdP and post", () =>
+    inStack([true, { HERALD_SAML_IDP_INITIATED: "true" }], async (st, page) => {
       await page.goto(st.idp.idpInitiatedUrl(`${st.origin}/saml/metadata`, "/app"));
       await idpLogin(page, "jane", USERS.jane.password);
       await postFromApp(page, st, "Hello, encrypted and unsolicited");
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- SimpleSAMLphp ---\n${st.idp.log().slice(-4000)}`, {
-        cause: e,
-      });
-    } finally {
-      await context.close();
-      await st.close();
-    }
-  });
+    }));
 
   test("the development IdP (npm start's demo): pick a person, land in the app, post", async () => {
     const port = await freePort();
