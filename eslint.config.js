@@ -16,6 +16,15 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       eqeqeq: ["error", "always", { null: "ignore" }],
       "no-console": "error",
+      // One rule for paths (src/http/paths.ts): routers match letter case exactly.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "NewExpression[callee.name='Router']",
+          message: "Use caseSensitiveRouter() from src/http/paths.ts.",
+        },
+      ],
     },
   },
+  { files: ["src/http/paths.ts"], rules: { "no-restricted-syntax": "off" } },
 );

@@ -6,6 +6,7 @@ import Koa from "koa";
 import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
+import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./http/session.ts";
@@ -40,6 +41,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     return next();
   });
   app.use(errorBoundary());
+  // Before any guard: one spelling per path (src/http/paths.ts).
+  app.use(canonicalPaths());
   app.use(healthRoute(db, services.health));
   // Public verification goes early: it needs neither sessions nor Fedify.
   const verification = verifyRoutes(config, services.verifier, verifyLimiter, services.reports);
@@ -65,8 +68,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     authFailureLimiter: createRateLimiter({ ratePerSecond: 5, burst: 50 }),
     maxBodyBytes: config.scim.maxBodyBytes,
   });
-  app.use(scim.routes());
-  app.use(scim.allowedMethods({ throw: true }));
+  app.use(scim);
   app.use(wellKnownRoutes(config.origin).routes());
   if (saml) {
     app.use(samlRoutes({ config, db, sp: saml.sp, sessions: services.sessions, cookie }).routes());

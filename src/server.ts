@@ -3,6 +3,7 @@
  * seed → listen → queue. `main.ts` calls `startServer`; tests call it in-process too.
  */
 import { createServer, type Server } from "node:http";
+import type Koa from "koa";
 import type { AddressInfo } from "node:net";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -18,6 +19,7 @@ const log = logger("server");
 export interface RunningServer {
   readonly services: Services;
   readonly server: Server;
+  readonly app: Koa;
   readonly url: string;
   /** Stops accepting, drains HTTP and the queue (bounded by the shutdown timeout), closes the db. */
   shutdown(reason?: string): Promise<void>;
@@ -113,5 +115,5 @@ export async function startServer(config: Config): Promise<RunningServer> {
     return stopping;
   };
 
-  return { services, server, url, shutdown };
+  return { services, server, app, url, shutdown };
 }

@@ -2,11 +2,12 @@
  * `/.well-known/host-meta` (RFC 6415): points older clients at WebFinger. Fedify serves WebFinger
  * and NodeInfo itself.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import { escapeHtml } from "../http/html.ts";
 
 export function wellKnownRoutes(origin: URL): Router {
-  const router = new Router();
+  const router = caseSensitiveRouter();
   const template = `${origin.origin}/.well-known/webfinger?resource={uri}`;
   const xrd =
     `<?xml version="1.0" encoding="UTF-8"?>\n<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n` +

@@ -11,7 +11,8 @@ import { createHash, createPublicKey, createSign, randomBytes } from "node:crypt
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import xmlenc from "@authenio/xml-encryption";
 import { SignedXml } from "xml-crypto";
 import type { Database } from "../db/database.ts";
@@ -223,7 +224,7 @@ export async function createDevIdp(options: {
   const entityId = `${base}/metadata`;
   const xml = idpMetadataXml(entityId, base, key.certPem);
   const metadata = parseIdpMetadata(xml);
-  const router = new Router({ prefix: "/dev-idp" });
+  const router = caseSensitiveRouter({ prefix: "/dev-idp" });
   const banner = html`<p role="note">
     <strong>Development identity provider.</strong> It signs in anyone you pick from the directory and is
     never available in production.

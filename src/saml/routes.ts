@@ -4,7 +4,8 @@
  * never the details an attacker could tune a forgery with.
  */
 import { randomBytes } from "node:crypto";
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
@@ -123,7 +124,7 @@ export function samlRoutes(deps: {
   cookie: SessionCookie;
 }): Router {
   const { config, sp, sessions, cookie } = deps;
-  const router = new Router({ prefix: "/saml" });
+  const router = caseSensitiveRouter({ prefix: "/saml" });
   // Verifying a message costs a schema validation and RSA work: a per-client budget keeps anyone
   // from burning the CPU with junk (generous for people signing in, even behind one NAT).
   const limiter = createRateLimiter({ ratePerSecond: config.saml.ratePerSecond, burst: config.saml.burst });

@@ -1,11 +1,13 @@
 /**
  * The SCIM 2.0 HTTP surface at /scim/v2 (RFC 7644): bearer-token auth (constant-time, hashed at
  * rest), a per-token rate limit (429 + Retry-After), JSON bodies with a size limit, and the
- * endpoints. Paths are case-insensitive and a trailing slash is accepted (Microsoft's validator
- * sends `/users` and `/Users/`).
+ * endpoints. Letter case and a trailing slash are forgiven (Microsoft's validator sends `/users`
+ * and `/Users/`) by rewriting the path to its canonical spelling *after* authentication: every
+ * request under /scim — known endpoint or not, any spelling — meets the token check first.
  */
-import Router from "@koa/router";
+
 import type { Context, Middleware, Next } from "koa";
+import { caseSensitiveRouter, isScimPath } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { logger } from "../logging.ts";
 import type { TokenService, VerifiedToken } from "./tokens.ts";
@@ -123,10 +125,31 @@ function projectionOf(ctx: Context): Projection {
   };
 }
 
-export function scimRoutes(opts: ScimRoutesOptions): Router {
+/** The canonical spelling of an endpoint's name, by its lower case (RFC 7644 §3.2). */
+const ENDPOINTS = new Map(
+  ["Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas", "Bulk", "Me", ".search"].map(
+    (e) => [e.toLowerCase(), e],
+  ),
+);
+
+/**
+ * `/SCIM/V2/users/` → `/scim/v2/Users`: the prefix and endpoint names in their canonical case
+ * (ids and other segments untouched), trailing slashes already dropped by `canonicalPaths`.
+ */
+export function canonicalScimPath(path: string): string {
+  const parts = path.split("/");
+  if (parts[1]) parts[1] = parts[1].toLowerCase();
+  if (parts[2]) parts[2] = parts[2].toLowerCase();
+  if (parts[3]) parts[3] = ENDPOINTS.get(parts[3].toLowerCase()) ?? parts[3];
+  if (parts[4]?.toLowerCase() === ".search") parts[4] = ".search";
+  return parts.join("/");
+}
+
+/** Everything under /scim, any spelling: authenticated, then routed (404 in SCIM's format). */
+export function scimRoutes(opts: ScimRoutesOptions): Middleware {
   const { service, tokens, limiter } = opts;
   const base = service.baseUrl;
-  const router = new Router({ prefix: "/scim/v2", sensitive: false, strict: false });
+  const router = caseSensitiveRouter({ prefix: "/scim/v2" });
   const lastUsed = new Map<string, number>();
 
   const authenticate: Middleware = async (ctx: Context, next: Next) => {
@@ -168,7 +191,6 @@ export function scimRoutes(opts: ScimRoutesOptions): Router {
     };
     await next();
   };
-  router.use(authenticate);
 
   const actor = (ctx: Context) => (ctx.state as ScimState).actor;
   const ifMatch = (ctx: Context) => ctx.get("if-match") || undefined;
@@ -316,7 +338,18 @@ export function scimRoutes(opts: ScimRoutesOptions): Router {
     throw new ScimError(501, "/Me is not supported: SCIM clients here are provisioning systems, not users.");
   });
 
-  return router;
+  // Koa's and the router's context types differ only in what the router adds itself.
+  const routes = router.routes() as Middleware;
+  const allowed = router.allowedMethods({ throw: true }) as Middleware;
+  const middleware: Middleware = async (ctx, next) => {
+    if (!isScimPath(ctx.path)) return next();
+    ctx.path = canonicalScimPath(ctx.path);
+    await authenticate(ctx, () => routes(ctx, () => allowed(ctx, async () => undefined)));
+    if (ctx.status === 404 && ctx.body == null)
+      throw new ScimError(404, `No SCIM endpoint at ${ctx.method} ${ctx.path}; the base URL is /scim/v2.`);
+  };
+  // Like a router's routes(): the router is reachable for tools that list what is mounted.
+  return Object.assign(middleware, { router });
 }
 
 function wantsMembers(p: Projection): boolean {

@@ -2,7 +2,8 @@
  * `/api/verification` (JSON, CORS open, rate-limited per client, never cached), `/verify` (a page
  * for candidates) and `/.well-known/jwks.json` (the organization's public keys).
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { fail } from "../http/errors.ts";
@@ -45,7 +46,7 @@ export function verifyRoutes(
   limiter: RateLimiter,
   reports: Reports,
 ): Router {
-  const router = new Router();
+  const router = caseSensitiveRouter();
 
   const limited = (ip: string) => {
     const d = limiter.take(ip);

@@ -4,7 +4,8 @@
  * the impersonation reports from /verify. Every page asks Casbin for its own action and stops with
  * 403 and a reason; every form carries the session's CSRF token.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
 import { Between, type FindOptionsWhere, LessThanOrEqual, MoreThanOrEqual } from "typeorm";
 import { type Authz, ACCOUNT_ROLES, ORG, ORG_ROLES } from "../authz/authz.ts";
@@ -80,7 +81,7 @@ export function adminRoutes(deps: {
   reports: Reports;
 }): Router {
   const { config, db, accounts, authz, sessions, reports } = deps;
-  const router = new Router({ prefix: "/admin" });
+  const router = caseSensitiveRouter({ prefix: "/admin" });
   const domain = config.handleDomain;
 
   router.use(requireSession());

@@ -2,14 +2,15 @@
  * `/`: what this Herald is. On the demo database (development only) it also lists the demo
  * directory, so a first `npm start` shows something real; elsewhere the directory stays private.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { html, page } from "../http/html.ts";
 import { directorySummary } from "../identity/directory.ts";
 
 export function homeRoutes(config: Config, db: Database): Router {
-  const router = new Router();
+  const router = caseSensitiveRouter();
   const showDirectory = config.isDemoDatabase && config.mode !== "production";
   router.get("/", async (ctx) => {
     const domain = config.handleDomain;

@@ -2,7 +2,8 @@
  * Public HTML for actors and posts: `/@handle` and `/@handle/<post id>` (the `url` of actors and
  * notes), and redirects from the ActivityPub ids when a browser opens them.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import { In, IsNull } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
@@ -13,7 +14,7 @@ import { html, page, raw } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
 
 export function profileRoutes(config: Config, db: Database, accounts: Accounts): Router {
-  const router = new Router();
+  const router = caseSensitiveRouter();
   const domain = config.handleDomain;
 
   router.get("/@:handle", async (ctx) => {

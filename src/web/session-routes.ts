@@ -3,7 +3,8 @@
  * the one-time links of `herald login-link` are for when the IdP is down. Signing out of a SAML
  * session also asks the IdP to end its session when the IdP takes logout requests.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
 import type { Authz } from "../authz/authz.ts";
 import { fail } from "../http/errors.ts";
@@ -22,7 +23,7 @@ export function sessionRoutes(
   cookie: SessionCookie,
   sp?: ServiceProvider,
 ): Router {
-  const router = new Router();
+  const router = caseSensitiveRouter();
 
   router.get("/login", (ctx) => {
     const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");

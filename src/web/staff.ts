@@ -6,7 +6,8 @@
  * session's CSRF token. The "acting as" switcher lists only the person's own account for now; the
  * RBAC capability adds the shared accounts they may act for.
  */
-import Router from "@koa/router";
+import type Router from "@koa/router";
+import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
 import { In, IsNull } from "typeorm";
 import type { Config } from "../config.ts";
@@ -103,7 +104,7 @@ export function staffRoutes(deps: {
   drafts: Drafts;
 }): Router {
   const { config, db, accounts, posting, sessions, authz, drafts } = deps;
-  const router = new Router({ prefix: "/app" });
+  const router = caseSensitiveRouter({ prefix: "/app" });
   const domain = config.handleDomain;
 
   router.use(requireSession());

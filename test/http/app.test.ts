@@ -46,8 +46,15 @@ describe(`HTTP app on ${TEST_DB}`, () => {
     assert.equal(body.requestId, res.headers.get("x-request-id"));
   });
 
-  test("under /scim errors are SCIM error envelopes (RFC 7644 §3.12)", async () => {
-    const res = await fetch(`${s.url}/scim/v2/Nothing`);
+  test("under /scim errors are SCIM error envelopes (RFC 7644 §3.12), unknown paths after the token check", async () => {
+    const anonymous = await fetch(`${s.url}/scim/v2/Nothing`);
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers.get("content-type") ?? "", /^application\/scim\+json/);
+    const created = await s.services.tokens.create("app-test", "test");
+    assert.ok(created.ok);
+    const res = await fetch(`${s.url}/scim/v2/Nothing`, {
+      headers: { authorization: `Bearer ${created.token}` },
+    });
     assert.equal(res.status, 404);
     assert.match(res.headers.get("content-type") ?? "", /^application\/scim\+json/);
     const body = await res.json();
