@@ -4,7 +4,8 @@ import { fail } from "./errors.ts";
 
 export async function formBody(ctx: Context, limit = 16_384): Promise<URLSearchParams> {
   let text = "";
-  for await (const chunk of ctx.req) {
+  // Not destroyed on an early exit: the rest is drained (settleBody), keeping the connection.
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
     text += chunk;
     if (text.length > limit) fail(413, "The form is too large.");
   }

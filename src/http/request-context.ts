@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { withContext } from "@logtape/logtape";
+import type { IncomingMessage } from "node:http";
 import type { Middleware } from "koa";
 import { logger } from "../logging.ts";
 
@@ -13,6 +14,33 @@ const VALID_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export const PAGE_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'";
+
+/** What is drained of a refused upload before the connection is dropped instead. */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+const DRAIN_MS = 10_000;
+
+/**
+ * A body left half-read (a 413 past a size limit, a 400 mid-stream) leaves the connection in the
+ * middle of the client's upload, and a paused request stream stops Node from parsing the next
+ * request on it: answered "keep-alive", the next request hung until the idle timeout. The rest of
+ * the body is read and discarded — bounded in bytes and time, past which the socket is dropped —
+ * so the connection stays usable (RFC 9112 §9.3, §9.6). A stream already destroyed cannot be
+ * drained: that answer says `Connection: close`.
+ */
+export function settleBody(req: IncomingMessage, cannotDrain: () => void): void {
+  if (req.complete) return;
+  if (req.destroyed) return cannotDrain();
+  let drained = 0;
+  const drop = () => req.socket?.destroy();
+  const timer = setTimeout(drop, DRAIN_MS);
+  timer.unref();
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) drop();
+  });
+  req.once("close", () => clearTimeout(timer));
+  req.resume();
+}
 
 export function requestContext(): Middleware {
   return async (ctx, next) => {
@@ -32,6 +60,9 @@ export function requestContext(): Middleware {
         // (the development IdP's auto-post) set their own. No framing (clickjacking).
         if (/^text\/html/.test(ctx.response.type) && !ctx.response.get("Content-Security-Policy"))
           ctx.set("Content-Security-Policy", PAGE_CSP);
+        settleBody(ctx.req, () => {
+          if (!ctx.headerSent) ctx.set("Connection", "close");
+        });
         const ms = Math.round((performance.now() - started) * 10) / 10;
         log.info("{method} {path} {status} {ms}ms", {
           method: ctx.method,

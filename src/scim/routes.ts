@@ -51,7 +51,8 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
   if (declared > limit) throw new ScimError(413, `The request body is larger than ${limit} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req) {
+  // Not destroyed on an early exit: the rest is drained (settleBody), keeping the connection.
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
     if (size > limit) throw new ScimError(413, `The request body is larger than ${limit} bytes.`);
     chunks.push(chunk as Buffer);
