@@ -8,7 +8,7 @@ import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
-import { requestContext } from "./http/request-context.ts";
+import { requestContext, securityHeaders } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./http/session.ts";
 import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
@@ -27,6 +27,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const app = new Koa({ proxy: config.trustProxy });
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
+  app.use(securityHeaders({ hsts: config.mode === "production" && config.origin.protocol === "https:" }));
   // Hot public documents from memory first (most of bare Koa's throughput; DESIGN). Cache hits
   // are not access-logged; misses go through the whole chain and are.
   app.use(cachedDocuments(services.documents));

@@ -75,24 +75,36 @@ export function errorBoundary(): Middleware {
       const err = (raw ?? {}) as KoaLikeError;
       let status = Number(err.status ?? err.statusCode ?? 500);
       if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
-      if (status >= 500) {
+      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown.
+      const expose = err.expose ?? status < 500;
+      if (!expose) {
+        // A bug or an outage: the one case worth a stack trace.
         log.error("Unhandled error on {method} {path}: {error}", {
           method: ctx.method,
           path: ctx.path,
           error: raw,
         });
+      } else {
+        // An answer given on purpose (a refusal, a deliberate 501/503): the reason, no stack.
+        log.info("{method} {path} answered {status}: {reason}", {
+          method: ctx.method,
+          path: ctx.path,
+          status,
+          reason: err.message ?? "",
+        });
       }
-      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown.
-      const expose = err.expose ?? status < 500;
       const detail =
         expose && err.message ? err.message : "Internal error; the reference below is in the server log.";
       ctx.set(err.headers ?? {});
       writeError(ctx, status, detail, { scimType: err.scimType });
     }
+    // RFC 6585 §4 lets a 429 say when to come back; Herald's always do (clients and IdPs back off
+    // by it). Every limiter sets its own; this is the floor for any that did not.
+    if (ctx.status === 429 && !ctx.response.get("Retry-After")) ctx.set("Retry-After", "1");
   };
 }
 
 /** Throws an error the boundary turns into `status` with `message` shown to the client. */
-export function fail(status: number, message: string): never {
-  throw Object.assign(new Error(message), { status, expose: true });
+export function fail(status: number, message: string, headers?: Record<string, string>): never {
+  throw Object.assign(new Error(message), { status, expose: true, ...(headers ? { headers } : {}) });
 }

@@ -115,7 +115,10 @@ export function verifyRoutes(
     if (isEmail) {
       limited(ctx.ip);
       const d = emailLimiter.take(ctx.ip);
-      if (!d.allowed) fail(429, "Too many email lookups; retry in a minute.");
+      if (!d.allowed)
+        fail(429, "Too many email lookups; retry in a minute.", {
+          "Retry-After": String(d.retryAfterSeconds),
+        });
       const e = await (await verifier()).emailLookup(input);
       answer =
         e.status === "active"
