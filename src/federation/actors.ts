@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { escapeHtml } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
+import { publicIdentity } from "../identity/standing.ts";
 import { type ActorRow, ActorSchema } from "./entities.ts";
 
 export function profileUrl(origin: URL, handle: string): URL {
@@ -37,19 +38,18 @@ export async function actorDocument(
   const person = personId
     ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
     : null;
+  // One rule for what the public sees of a person (src/identity/standing.ts): a former
+  // employee's account keeps its handle and says so, but shows no name, title or photo.
+  const who = publicIdentity(actor, person);
+  const current = who.status === "active" && !actor.movedToId;
   const fields: PropertyValue[] = [];
-  if (person) {
-    for (const f of config.accounts.profileFields) {
-      const v = f === "title" ? person.title : person.department;
-      if (v)
-        fields.push(
-          new PropertyValue({ name: f === "title" ? "Title" : "Department", value: escapeHtml(v) }),
-        );
-    }
+  for (const f of config.accounts.profileFields) {
+    const v = f === "title" ? who.title : who.department;
+    if (v)
+      fields.push(new PropertyValue({ name: f === "title" ? "Title" : "Department", value: escapeHtml(v) }));
   }
   // "Verified at <org>": a link to this account's verification page, which links back with
   // rel="me", so stock Mastodon shows the green check. Only while the account speaks for the org.
-  const current = !actor.suspendedAt && !actor.movedToId && (!person || (person.active && !person.deletedAt));
   if (current) {
     const handle = `@${actor.handle}@${config.handleDomain}`;
     const href = verificationUrl(config.origin, handle).href;
@@ -61,28 +61,26 @@ export async function actorDocument(
     );
   }
   const summary =
-    actor.summary ??
-    (actor.kind === "person"
-      ? `${person?.title ? `${person.title} at ` : "At "}${config.orgName}.`
-      : actor.kind === "shared"
-        ? `An official account of ${config.orgName}.`
-        : `${config.orgName} on the fediverse.`);
+    who.status === "former"
+      ? actor.kind === "person"
+        ? `No longer at ${config.orgName}: this account does not speak for ${config.orgName}.`
+        : `Closed: this account no longer speaks for ${config.orgName}.`
+      : (actor.summary ??
+        (actor.kind === "person"
+          ? `${who.title ? `${who.title} at ` : "At "}${config.orgName}.`
+          : actor.kind === "shared"
+            ? `An official account of ${config.orgName}.`
+            : `${config.orgName} on the fediverse.`));
   const aliases: URL[] = [];
   const movedFrom = await db.run((em) => em.getRepository(ActorSchema).findBy({ movedToId: actor.id }));
   for (const old of movedFrom) aliases.push(ctx.getActorUri(old.id));
   // People: the photo the directory sent (SCIM photos); accounts of the organization: its logo.
-  let avatar: string | undefined;
-  if (person?.scimDoc) {
-    const photos = (JSON.parse(person.scimDoc).photos ?? []) as {
-      value?: string;
-      type?: string;
-      primary?: boolean;
-    }[];
-    const photo = photos.find((p) => p.primary) ?? photos.find((p) => p.type === "photo") ?? photos[0];
-    if (photo?.value && /^https:\/\//.test(photo.value)) avatar = photo.value;
-  } else if (actor.kind !== "person") {
-    avatar = config.accounts.orgAvatarUrl;
-  }
+  const avatar =
+    actor.kind === "person"
+      ? who.photoUrl
+      : who.status === "active"
+        ? config.accounts.orgAvatarUrl
+        : undefined;
   const values = {
     id,
     icon: avatar ? new Image({ url: new URL(avatar) }) : null,
@@ -90,7 +88,8 @@ export async function actorDocument(
     aliases,
     successor: actor.movedToId ? ctx.getActorUri(actor.movedToId) : null,
     preferredUsername: actor.handle,
-    name: person?.displayName ?? actor.displayName,
+    // Former employees: no name (Mastodon then shows the handle).
+    name: who.displayName,
     summary: `<p>${escapeHtml(summary)}</p>`,
     url: profileUrl(config.origin, actor.handle),
     inbox: ctx.getInboxUri(actor.id),

@@ -12,6 +12,7 @@ import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { PostSchema } from "../federation/entities.ts";
 import { PersonSchema } from "../identity/entities.ts";
+import { publicIdentity } from "../identity/standing.ts";
 
 export type VerificationStatus = "active" | "former" | "unknown";
 
@@ -197,20 +198,17 @@ export async function createVerifier(deps: {
       ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
       : null;
     const fullHandle = `@${actor.handle}@${domain}`;
-    // The directory decides, not the actor's federation state (which follows it a moment later).
-    const former =
-      actor.deletedAt !== null ||
-      (person !== null ? !person.active || person.deletedAt !== null : actor.suspendedAt !== null);
+    // One rule for every public surface (src/identity/standing.ts): the directory decides.
+    const who = publicIdentity(actor, person);
     let result: Verification;
-    if (former) {
-      const until = person?.deactivatedAt ?? person?.deletedAt ?? actor.suspendedAt ?? actor.deletedAt;
-      // Former employees: no name, no title (org policy for privacy); only the fact and the date.
+    if (who.status === "former") {
+      // Former employees: no name, no title; only the fact and the date.
       result = {
         ...base,
         handle: fullHandle,
         status: "former",
         displayName: null,
-        until: until?.toISOString(),
+        until: who.since?.toISOString(),
         attestation: null,
       };
     } else {
@@ -224,8 +222,8 @@ export async function createVerifier(deps: {
         ...base,
         handle: fullHandle,
         status: "active",
-        displayName: person?.displayName ?? actor.displayName,
-        ...(person?.title && config.accounts.profileFields.includes("title") ? { title: person.title } : {}),
+        displayName: who.displayName,
+        ...(who.title && config.accounts.profileFields.includes("title") ? { title: who.title } : {}),
         roles,
         since: actor.createdAt.toISOString(),
         profileUrl: new URL(`/@${actor.handle}`, config.origin).href,

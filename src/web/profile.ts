@@ -12,6 +12,7 @@ import { PostSchema } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { html, page, raw } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
+import { publicIdentity } from "../identity/standing.ts";
 
 export function profileRoutes(config: Config, db: Database, accounts: Accounts): Router {
   const router = caseSensitiveRouter();
@@ -20,38 +21,40 @@ export function profileRoutes(config: Config, db: Database, accounts: Accounts):
   router.get("/@:handle", async (ctx) => {
     const actor = await accounts.byHandle(ctx.params.handle);
     if (!actor || !actor.keysReadyAt) fail(404, `No account @${ctx.params.handle}@${domain}.`);
-    const person = actor.personId
-      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: actor.personId! }))
+    const personId = actor.personId ?? actor.formerPersonId;
+    const person = personId
+      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
       : null;
-    const status = actor.deletedAt
-      ? html`<p>
-          <strong>This account was closed.</strong> Messages claiming to come from it are not from
-          ${config.orgName}.
-        </p>`
-      : actor.suspendedAt
-        ? html`<p>
-            <strong>Former employee.</strong> This person no longer works at ${config.orgName}; do not trust
-            messages from this account.
-          </p>`
-        : html``;
+    // One rule for what the public sees (src/identity/standing.ts): a former employee's page
+    // keeps the handle and says so, with no name, title or posts.
+    const who = publicIdentity(actor, person);
+    const status =
+      who.status === "active"
+        ? html``
+        : actor.kind === "person" && !actor.deletedAt
+          ? html`<p>
+              <strong>Former employee.</strong> This person no longer works at ${config.orgName}; do not trust
+              messages from this account.
+            </p>`
+          : html`<p>
+              <strong>This account was closed.</strong> Messages claiming to come from it are not from
+              ${config.orgName}.
+            </p>`;
     const posts =
-      actor.deletedAt || actor.suspendedAt
-        ? []
-        : await db.run((em) =>
+      who.status === "active"
+        ? await db.run((em) =>
             em.getRepository(PostSchema).find({
               where: { actorId: actor.id, deletedAt: IsNull(), visibility: In(["public", "unlisted"]) },
               order: { publishedAt: "DESC" },
               take: 20,
             }),
-          );
+          )
+        : [];
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(
       `@${actor.handle}@${domain}`,
-      html`<h1>${person?.displayName ?? actor.displayName}</h1>
-        <p>
-          <code>@${actor.handle}@${domain}</code
-          >${person?.title && !actor.suspendedAt ? html` · ${person.title}` : ""}
-        </p>
+      html`<h1>${who.displayName ?? html`<code>@${actor.handle}</code>`}</h1>
+        <p><code>@${actor.handle}@${domain}</code>${who.title ? html` · ${who.title}` : ""}</p>
         ${status}
         ${posts.map(
           (p) =>
@@ -79,11 +82,29 @@ export function profileRoutes(config: Config, db: Database, accounts: Accounts):
     ) {
       fail(404, "No such post.");
     }
+    const personId = actor.personId ?? actor.formerPersonId;
+    const person = personId
+      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
+      : null;
+    const who = publicIdentity(actor, person);
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(
       `@${actor.handle}@${domain}`,
       html`<article>
-        <p><a href="/@${actor.handle}">${actor.displayName}</a> <code>@${actor.handle}@${domain}</code></p>
+        <p>
+          ${who.displayName ? html`<a href="/@${actor.handle}">${who.displayName}</a> ` : ""}<a
+            href="/@${actor.handle}"
+            ><code>@${actor.handle}@${domain}</code></a
+          >
+        </p>
+        ${
+          who.status === "former"
+            ? html`<p>
+                <strong>${actor.kind === "person" ? "Former employee." : "Closed account."}</strong> This
+                account no longer speaks for ${config.orgName}.
+              </p>`
+            : ""
+        }
         <div>${raw(post.contentHtml)}</div>
         <p class="muted">${post.publishedAt.toISOString()}</p>
       </article>`,
