@@ -1,12 +1,18 @@
 /**
- * Inbox listeners. Fedify has verified the HTTP signature (draft-cavage or RFC 9421) or the
- * object integrity proof before any of these run; unsigned or forged requests never get here
- * (401). Every handler is idempotent: deliveries may repeat.
+ * Inbox listeners. The Koa adapter has verified the request's HTTP signature before Fedify read
+ * the body (signatures.ts), and Fedify has checked that the activity's actor is the signer's (or
+ * that a forwarded activity carries its actor's own Linked Data Signature): unsigned or forged
+ * requests never get here (401), and `activity.actorId` is the verified signer.
+ *
+ * A remote party changes only what it owns: its own messages (stored with their author, and
+ * updated or deleted only by that author), its own reactions and follows, and its answers to
+ * follow requests sent to it. Every handler is idempotent: deliveries may repeat.
  */
 import { randomUUID } from "node:crypto";
 import type { InboxContext } from "@fedify/fedify";
 import {
   Accept,
+  Activity,
   Announce,
   Block,
   Create,
@@ -61,6 +67,17 @@ function ourFollowId(iri: URL | null): string | undefined {
   return iri ? /#follows\/([0-9a-f-]{36})$/.exec(iri.href)?.[1] : undefined;
 }
 
+/**
+ * Why a note sent by `actor` is not `actor`'s own to create or change, or undefined if it is: it
+ * must live on the actor's origin (as Mastodon requires: another host's ids are not the
+ * sender's to define) and name no one else as its author.
+ */
+function notOwnNote(note: Note, actor: URL): string | undefined {
+  if (!note.id || note.id.origin !== actor.origin) return "its id is not on the sender's origin";
+  if (note.attributionIds.some((a) => a.href !== actor.href)) return "it is attributed to someone else";
+  return undefined;
+}
+
 export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
   const { db, accounts } = deps;
 
@@ -72,13 +89,27 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
 
   async function storeNote(ctx: Ctx, note: ApObject, senderIri: URL, update: boolean): Promise<void> {
     if (!(note instanceof Note) || !note.id) return;
+    const refused = notOwnNote(note, senderIri);
+    if (refused) {
+      log.info("Ignored a note {id} from {sender}: {reason}.", {
+        id: note.id.href,
+        sender: senderIri.href,
+        reason: refused,
+      });
+      return;
+    }
     const objectHash = iriHash(note.id);
     const content = note.content?.toString() ?? null;
     if (update) {
+      // Only the copies stored as the sender's: another actor's message keeps its words, even
+      // when both live on the same server.
       await db.run((em) =>
         em
           .getRepository(InboundSchema)
-          .update({ objectHash }, { contentHtml: content, updatedAt: new Date() }),
+          .update(
+            { objectHash, remoteActorIri: senderIri.href },
+            { contentHtml: content, updatedAt: new Date() },
+          ),
       );
       return;
     }
@@ -194,8 +225,16 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
       }
     })
     .on(Undo, async (ctx, undo) => {
-      const object = await undo.getObject(ctx);
       if (!undo.actorId) return;
+      const object = await undo.getObject(ctx);
+      // One undoes only one's own activities.
+      if (object instanceof Activity && object.actorId?.href !== undo.actorId.href) {
+        log.info("Ignored an Undo by {actor} of an activity by {other}.", {
+          actor: undo.actorId.href,
+          other: object.actorId?.href ?? "nobody",
+        });
+        return;
+      }
       if (object instanceof Follow) {
         const targetId = ourActorId(ctx, object.objectId);
         if (targetId) {
@@ -208,7 +247,10 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
       } else if (object instanceof Like || object instanceof Announce) {
         if (object.id)
           await db.run((em) =>
-            em.getRepository(ReactionSchema).delete({ activityHash: iriHash(object.id!) }),
+            em.getRepository(ReactionSchema).delete({
+              activityHash: iriHash(object.id!),
+              remoteActorHash: iriHash(undo.actorId!),
+            }),
           );
       }
     })

@@ -6,10 +6,12 @@
  */
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import type { Middleware } from "koa";
+import type { Context, Middleware } from "koa";
+import { parseBoundedJson } from "../http/json.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { cacheKey, type DocumentCache } from "./document-cache.ts";
 import type { FederationContextData, HeraldFederation } from "./federation.ts";
+import { createInboundGate, type InboundGate } from "./signatures.ts";
 
 /**
  * Mastodon's `attributionDomains` (toot:attributionDomains, which lets articles on the company's
@@ -52,6 +54,10 @@ export function cachedDocuments(cache: DocumentCache): Middleware {
 }
 
 const FEDIFY_PATHS = /^\/(ap\/|\.well-known\/(webfinger|nodeinfo)$|nodeinfo\/)/;
+/** The shared inbox and the per-actor inboxes (federation.ts `paths`). */
+const INBOX_PATH = /^\/ap\/(?:inbox|actors\/[^/]+\/inbox)$/;
+/** RFC 9110 §15.5.2: a 401 names how to authenticate (draft-cavage-http-signatures-12 §3.1). */
+const SIGNATURE_CHALLENGE = 'Signature headers="(request-target) host date digest"';
 
 export interface InboundLimits {
   readonly maxBodyBytes: number;
@@ -66,6 +72,9 @@ export function fedifyMiddleware(
   attributionDomains: readonly string[] = [],
   cache?: DocumentCache,
 ): Middleware {
+  // Built on first use, from the federation's own loaders: the SSRF guard stays as configured.
+  let gate: InboundGate | undefined;
+  const inboundGate = () => (gate ??= createInboundGate(federation.createContext(origin, { requestId: "" })));
   return async (ctx, next) => {
     const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
     // Only Fedify's own routes go through its router (ActivityPub under /ap/, WebFinger,
@@ -92,13 +101,27 @@ export function fedifyMiddleware(
       if (Array.isArray(value)) for (const v of value) headers.append(name, v);
       else if (value !== undefined) headers.set(name, value);
     }
-    const request = new Request(url, {
-      method: ctx.method,
-      headers,
-      body: hasBody ? lazyBody(ctx.req, limits.maxBodyBytes) : undefined,
-      // @ts-expect-error: Node's fetch needs duplex for a streamed body; lib.dom lacks it.
-      duplex: hasBody ? "half" : undefined,
-    });
+    let request: Request;
+    if (ctx.method === "POST" && INBOX_PATH.test(ctx.path)) {
+      // A delivery is read, bounded and authenticated here, before Fedify's inbox handler does
+      // any JSON-LD work on it (signatures.ts says why).
+      const body = await readBoundedBody(ctx, limits.maxBodyBytes);
+      const parsed = parseBoundedJson(new TextDecoder().decode(body));
+      if (!parsed.ok) return ctx.throw(400, parsed.message);
+      if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value))
+        return ctx.throw(400, "An activity is a JSON object (ActivityPub §7).");
+      const auth = await inboundGate().verify(new Request(url, { method: "POST", headers, body }));
+      if (!auth.ok) ctx.throw(401, auth.reason, { headers: { "WWW-Authenticate": SIGNATURE_CHALLENGE } });
+      request = new Request(url, { method: "POST", headers, body });
+    } else {
+      request = new Request(url, {
+        method: ctx.method,
+        headers,
+        body: hasBody ? lazyBody(ctx.req, limits.maxBodyBytes) : undefined,
+        // @ts-expect-error: Node's fetch needs duplex for a streamed body; lib.dom lacks it.
+        duplex: hasBody ? "half" : undefined,
+      });
+    }
     let fellThrough = false;
     const fallThrough = async () => {
       fellThrough = true;
@@ -126,6 +149,9 @@ export function fedifyMiddleware(
     response.headers.forEach((value, name) => {
       ctx.set(name, value);
     });
+    // Fedify's own refusals (a signer who is not the activity's actor) carry the challenge too.
+    if (response.status === 401 && !response.headers.has("www-authenticate"))
+      ctx.set("WWW-Authenticate", SIGNATURE_CHALLENGE);
     if (key && response.status === 200) {
       let body = Buffer.from(await response.arrayBuffer());
       if (attributionDomains.length > 0 && key.startsWith("actor ")) {
@@ -155,6 +181,22 @@ export function fedifyMiddleware(
     }
     ctx.body = response.body === null ? null : Readable.fromWeb(response.body as never);
   };
+}
+
+/**
+ * The whole request body, refused with 413 as soon as it passes `maxBytes` (a chunked body has
+ * no Content-Length to check up front). The stream is not destroyed on a refusal: the request
+ * context drains the rest, so the connection stays usable.
+ */
+async function readBoundedBody(ctx: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) ctx.throw(413, `Activities are limited to ${maxBytes} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size) as Uint8Array<ArrayBuffer>;
 }
 
 /**

@@ -1,0 +1,179 @@
+/**
+ * Inbound deliveries are authenticated before anything reads them as JSON-LD.
+ *
+ * Fedify 2.3's inbox handler tries Linked Data Signatures, then Object Integrity Proofs, and only
+ * then the HTTP signature: for an unsigned request it has already expanded the body's JSON-LD,
+ * fetching whatever `@context` the sender named (a `file:` URL answered 500; a URL of the
+ * sender's choosing was fetched). Herald's Koa adapter therefore asks this gate first: a POST to
+ * an inbox must carry an HTTP signature (draft-cavage-http-signatures-12 or RFC 9421) that
+ * verifies, over a body whose digest it covers, dated within the window, before Fedify sees it.
+ * Fedify then verifies again (and checks that the signer owns the activity's actor, or accepts a
+ * forwarded activity by its own Linked Data Signature): the key is in the caches by then.
+ *
+ * Before a signature verifies, the only thing fetched is the signer's key document (the `keyId`),
+ * through the federation's own document loader, so the SSRF guard (`allowPrivateAddress`) is the
+ * one configured. Nothing the body names is fetched.
+ */
+import { type Context, type FetchKeyErrorResult, type KeyCache, verifyRequestDetailed } from "@fedify/fedify";
+import type { CryptographicKey, Multikey } from "@fedify/vocab";
+import { logger } from "../logging.ts";
+
+const log = logger("federation", "signatures");
+
+/**
+ * How far a signature's date may be from this server's clock, either way: Fedify's default
+ * `signatureTimeWindow` (one hour), which it applies again after this gate.
+ */
+export const SIGNATURE_WINDOW_MS = 60 * 60 * 1000;
+
+export type InboundAuth =
+  { readonly ok: true; readonly keyId: URL } | { readonly ok: false; readonly reason: string };
+
+export interface InboundGate {
+  /** Checks `request` (its body already buffered) before Fedify may read it. */
+  verify(request: Request): Promise<InboundAuth>;
+}
+
+interface CachedKey {
+  key: CryptographicKey | Multikey | null;
+  until: number;
+  /** Why an unavailable key could not be fetched (Fedify asks, to report it again). */
+  fetchError?: FetchKeyErrorResult;
+}
+
+/**
+ * An in-memory, bounded, least-recently-used cache of remote public keys. A key that fails to
+ * verify a signature is fetched again by Fedify (a rotated key heals itself); an unavailable one
+ * is remembered for a shorter while, as Fedify's own cache does.
+ */
+export function memoryKeyCache(
+  maxEntries = 1000,
+  ttlMs = 60 * 60 * 1000,
+  unavailableTtlMs = 10 * 60 * 1000,
+): KeyCache & {
+  readonly size: number;
+  getFetchError(keyId: URL): Promise<FetchKeyErrorResult | undefined>;
+  setFetchError(keyId: URL, error: FetchKeyErrorResult | null): Promise<void>;
+} {
+  const entries = new Map<string, CachedKey>();
+  const live = (keyId: URL): CachedKey | undefined => {
+    const entry = entries.get(keyId.href);
+    if (!entry) return undefined;
+    entries.delete(keyId.href);
+    if (entry.until < Date.now()) return undefined;
+    entries.set(keyId.href, entry);
+    return entry;
+  };
+  return {
+    get size() {
+      return entries.size;
+    },
+    async get(keyId) {
+      return live(keyId)?.key;
+    },
+    async set(keyId, key) {
+      entries.delete(keyId.href);
+      entries.set(keyId.href, { key, until: Date.now() + (key === null ? unavailableTtlMs : ttlMs) });
+      for (const oldest of entries.keys()) {
+        if (entries.size <= maxEntries) break;
+        entries.delete(oldest);
+      }
+    },
+    async getFetchError(keyId) {
+      return live(keyId)?.fetchError;
+    },
+    async setFetchError(keyId, error) {
+      const entry = entries.get(keyId.href);
+      if (entry) entry.fetchError = error ?? undefined;
+    },
+  };
+}
+
+/**
+ * What is wrong with the signature's headers and dates, judged without any key or body: a
+ * request without a signature, or dated outside the window, costs no fetch and no parsing.
+ */
+export function signatureHeadersProblem(headers: Headers, now = Date.now()): string | undefined {
+  const rfc9421 = headers.has("signature-input");
+  if (!headers.has("signature"))
+    return "Deliveries to this inbox must be signed with an HTTP signature (draft-cavage-http-signatures-12 or RFC 9421).";
+  const date = headers.get("date");
+  // draft-cavage-http-signatures-12 §2.1.3 signs the Date header (Fedify requires it); RFC 9421
+  // dates the signature by its `created` parameter (§2.3), and a Date, if sent, must be sane too.
+  if (date === null) {
+    return rfc9421 ? undefined : "A draft-cavage HTTP signature needs a Date header.";
+  }
+  const at = Date.parse(date);
+  if (!Number.isFinite(at)) return "The Date header is not an HTTP date (RFC 9110 §5.6.7).";
+  if (Math.abs(at - now) > SIGNATURE_WINDOW_MS)
+    return `The Date header is more than ${SIGNATURE_WINDOW_MS / 60_000} minutes away from this server's clock.`;
+  return undefined;
+}
+
+/** The components an RFC 9421 signature labelled `label` covers, from Signature-Input (§4.1). */
+function rfc9421Components(signatureInput: string, label: string): string[] {
+  for (const member of signatureInput.split(/,(?=\s*[a-z*][a-z0-9_.*-]*=\()/i)) {
+    const m = /^\s*([a-z*][a-z0-9_.*-]*)=\(([^)]*)\)/i.exec(member);
+    if (m && m[1] === label) return [...m[2].matchAll(/"([^"]*)"/g)].map((c) => c[1].toLowerCase());
+  }
+  return [];
+}
+
+export function createInboundGate(
+  loaders: Pick<Context<unknown>, "documentLoader" | "contextLoader">,
+  keyCache: KeyCache = memoryKeyCache(),
+): InboundGate {
+  return {
+    async verify(request) {
+      const problem = signatureHeadersProblem(request.headers);
+      if (problem) return { ok: false, reason: problem };
+      let result;
+      try {
+        result = await verifyRequestDetailed(request, {
+          documentLoader: loaders.documentLoader,
+          contextLoader: loaders.contextLoader,
+          timeWindow: { milliseconds: SIGNATURE_WINDOW_MS },
+          keyCache,
+        });
+      } catch (error) {
+        // A key document that is not JSON-LD Fedify can read (or names a context it cannot
+        // load): the sender's problem, not a server error.
+        log.info("A delivery's signing key could not be read: {error}", { error: String(error) });
+        return { ok: false, reason: "The signing key could not be read." };
+      }
+      if (!result.verified) {
+        const r = result.reason;
+        switch (r.type) {
+          case "noSignature":
+            return {
+              ok: false,
+              reason:
+                "Deliveries to this inbox must be signed with an HTTP signature (draft-cavage-http-signatures-12 or RFC 9421).",
+            };
+          case "keyFetchError": {
+            const why = "status" in r.result ? `HTTP ${r.result.status}` : r.result.error.message;
+            return { ok: false, reason: `The signing key ${r.keyId.href} could not be fetched (${why}).` };
+          }
+          case "invalidSignature":
+            return {
+              ok: false,
+              reason: r.keyId
+                ? `The signature does not verify with the key ${r.keyId.href} (its digest, signed headers and date are checked).`
+                : "The signature names no usable key.",
+            };
+        }
+      }
+      // RFC 9421 lets a signature leave the body out; a delivery's signature must cover it
+      // (draft-cavage's does: Fedify requires the Digest header to be signed on a POST).
+      if (result.signatureLabel !== undefined) {
+        const covered = rfc9421Components(
+          request.headers.get("signature-input") ?? "",
+          result.signatureLabel,
+        );
+        if (!covered.includes("content-digest"))
+          return { ok: false, reason: "The RFC 9421 signature must cover the content-digest of the body." };
+      }
+      return { ok: true, keyId: result.key.id ?? new URL("urn:unknown") };
+    },
+  };
+}
