@@ -68,6 +68,26 @@ export const paths = {
 /** The name of the custom collection of the organization's verified accounts. */
 export const VERIFIED_COLLECTION = "verified";
 
+/**
+ * The cursors the paged collections hand out (empty: the first page): a publication time in
+ * milliseconds for the outbox, a follower hash, a handle. Anything else is not a page of ours;
+ * the Koa adapter refuses it with 400 before Fedify runs, and the dispatchers find nothing for it.
+ */
+const CURSORS = {
+  outbox: /^\d{1,15}$/,
+  followers: /^[0-9a-f]{64}$/,
+  [VERIFIED_COLLECTION]: /^[a-z0-9_]{1,64}$/,
+} as const;
+
+/** Why `cursor` cannot be a page of the collection at `path`, or undefined if it can. */
+export function cursorProblem(path: string, cursor: string | string[]): string | undefined {
+  const collection = /^\/ap\/actors\/[^/]+\/([a-z]+)$/.exec(path)?.[1];
+  if (!collection || !(collection in CURSORS)) return undefined;
+  if (Array.isArray(cursor)) return "Give one cursor.";
+  if (cursor === "" || CURSORS[collection as keyof typeof CURSORS].test(cursor)) return undefined;
+  return `The cursor is not one this ${collection} collection hands out.`;
+}
+
 export function createHeraldFederation(
   config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName">,
   db: Database,
@@ -129,6 +149,7 @@ export function createHeraldFederation(
 
   federation
     .setFollowersDispatcher(paths.followers, async (_ctx, identifier, cursor) => {
+      if (cursor !== null && cursorProblem(paths.followers, cursor)) return null;
       const blocked = await blockedDomains();
       const where: FindOptionsWhere<FollowerRow> = { actorId: identifier, status: "accepted" };
       if (cursor !== null && cursor !== "") where.followerHash = MoreThan(cursor);
@@ -169,6 +190,7 @@ export function createHeraldFederation(
     .setOutboxDispatcher(paths.outbox, async (ctx, identifier, cursor) => {
       const actor = await accounts.byId(identifier);
       if (!actor || cursor === null) return { items: [] };
+      if (cursorProblem(paths.outbox, cursor)) return null;
       const where: FindOptionsWhere<PostRow> = {
         actorId: identifier,
         deletedAt: IsNull(),
@@ -210,7 +232,8 @@ export function createHeraldFederation(
       paths.verified,
       async (ctx, values, cursor) => {
         const org = await accounts.byId(values.identifier);
-        if (!org || org.kind !== "org" || cursor === null) return null;
+        if (!org || org.kind !== "org" || cursor === null || cursorProblem(paths.verified, cursor))
+          return null;
         const rows = await verifiedAccounts(cursor === "" ? undefined : cursor);
         const items = rows.map(
           (a) =>

@@ -9,7 +9,7 @@
  * follow requests sent to it. Every handler is idempotent: deliveries may repeat.
  */
 import { randomUUID } from "node:crypto";
-import type { InboxContext } from "@fedify/fedify";
+import { FetchError, type InboxContext, UrlError } from "@fedify/fedify";
 import {
   Accept,
   Activity,
@@ -76,6 +76,44 @@ function notOwnNote(note: Note, actor: URL): string | undefined {
   if (!note.id || note.id.origin !== actor.origin) return "its id is not on the sender's origin";
   if (note.attributionIds.some((a) => a.href !== actor.href)) return "it is attributed to someone else";
   return undefined;
+}
+
+/**
+ * An error a retry cannot mend: the remote document is gone or refused (4xx), refused by the SSRF
+ * guard, or not ActivityStreams Herald can read. A network error or a 5xx may pass; those are
+ * retried.
+ */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof FetchError) {
+    const status = error.response?.status;
+    return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+  }
+  if (error instanceof UrlError || error instanceof TypeError || error instanceof RangeError) return true;
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === "string" && name.startsWith("jsonld.");
+}
+
+/**
+ * A listener that ignores (with its reason, at info) an activity it cannot act on for good,
+ * instead of failing it into Fedify's retries and error log.
+ */
+function guarded<A extends ApObject>(
+  listener: (ctx: Ctx, activity: A) => Promise<void>,
+): (ctx: Ctx, activity: A) => Promise<void> {
+  return async (ctx, activity) => {
+    try {
+      await listener(ctx, activity);
+    } catch (error) {
+      if (!isPermanent(error)) throw error;
+      // A parse error may also be a bug of ours: a warning, with its message (no stack).
+      const level = error instanceof TypeError || error instanceof RangeError ? "warn" : "info";
+      log[level]("Ignored {type} {id}: {reason}", {
+        type: activity.constructor.name,
+        id: activity.id?.href ?? "",
+        reason: String(error),
+      });
+    }
+  };
 }
 
 export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
@@ -178,164 +216,203 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
 
   federation
     .setInboxListeners("/ap/actors/{identifier}/inbox", "/ap/inbox")
-    .on(Follow, async (ctx, follow) => {
-      if (!follow.id || !follow.actorId || (await isBlocked(follow.actorId))) return;
-      const targetId = ourActorId(ctx, follow.objectId);
-      const target = targetId ? await accounts.byId(targetId) : null;
-      if (!target) return;
-      const follower = await follow.getActor(ctx);
-      if (!follower?.id || !follower.inboxId) return;
-      if (target.deletedAt || target.suspendedAt) {
-        await ctx.sendActivity(
-          { identifier: target.id },
-          follower,
-          new Reject({ actor: follow.objectId, object: follow }),
+    .on(
+      Follow,
+      guarded(async (ctx, follow) => {
+        if (!follow.id || !follow.actorId || (await isBlocked(follow.actorId))) return;
+        const targetId = ourActorId(ctx, follow.objectId);
+        const target = targetId ? await accounts.byId(targetId) : null;
+        if (!target) return;
+        const follower = await follow.getActor(ctx);
+        if (!follower?.id || !follower.inboxId) return;
+        if (target.deletedAt || target.suspendedAt) {
+          await ctx.sendActivity(
+            { identifier: target.id },
+            follower,
+            new Reject({ actor: follow.objectId, object: follow }),
+          );
+          return;
+        }
+        const status = target.manualApproval ? "pending" : "accepted";
+        await db.run((em) =>
+          em
+            .getRepository(FollowerSchema)
+            .createQueryBuilder()
+            .insert()
+            .values({
+              actorId: target.id,
+              followerHash: iriHash(follower.id!),
+              followerIri: follower.id!.href,
+              inboxIri: follower.inboxId!.href,
+              sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
+              followIri: follow.id!.href,
+              status,
+              createdAt: new Date(),
+            })
+            .orIgnore()
+            .execute(),
         );
-        return;
-      }
-      const status = target.manualApproval ? "pending" : "accepted";
-      await db.run((em) =>
-        em
-          .getRepository(FollowerSchema)
-          .createQueryBuilder()
-          .insert()
-          .values({
-            actorId: target.id,
-            followerHash: iriHash(follower.id!),
-            followerIri: follower.id!.href,
-            inboxIri: follower.inboxId!.href,
-            sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
-            followIri: follow.id!.href,
-            status,
-            createdAt: new Date(),
-          })
-          .orIgnore()
-          .execute(),
-      );
-      if (status === "accepted") {
-        await ctx.sendActivity(
-          { identifier: target.id },
-          follower,
-          new Accept({
-            id: new URL(`#accepts/${randomUUID()}`, ctx.getActorUri(target.id)),
-            actor: ctx.getActorUri(target.id),
-            object: follow,
-          }),
+        if (status === "accepted") {
+          await ctx.sendActivity(
+            { identifier: target.id },
+            follower,
+            new Accept({
+              id: new URL(`#accepts/${randomUUID()}`, ctx.getActorUri(target.id)),
+              actor: ctx.getActorUri(target.id),
+              object: follow,
+            }),
+          );
+        }
+      }),
+    )
+    .on(
+      Undo,
+      guarded(async (ctx, undo) => {
+        if (!undo.actorId) return;
+        const object = await undo.getObject(ctx);
+        // One undoes only one's own activities.
+        if (object instanceof Activity && object.actorId?.href !== undo.actorId.href) {
+          log.info("Ignored an Undo by {actor} of an activity by {other}.", {
+            actor: undo.actorId.href,
+            other: object.actorId?.href ?? "nobody",
+          });
+          return;
+        }
+        if (object instanceof Follow) {
+          const targetId = ourActorId(ctx, object.objectId);
+          if (targetId) {
+            await db.run((em) =>
+              em
+                .getRepository(FollowerSchema)
+                .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
+            );
+          }
+        } else if (object instanceof Like || object instanceof Announce) {
+          if (object.id)
+            await db.run((em) =>
+              em.getRepository(ReactionSchema).delete({
+                activityHash: iriHash(object.id!),
+                remoteActorHash: iriHash(undo.actorId!),
+              }),
+            );
+        }
+      }),
+    )
+    // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
+    // would refetch it cross-origin: identify it by id instead — our follows are "#follows/<id>".
+    .on(
+      Accept,
+      guarded(async (_ctx, accept) => {
+        const followId = ourFollowId(accept.objectId);
+        if (!followId || !accept.actorId) return;
+        await db.run((em) =>
+          em
+            .getRepository(FollowingSchema)
+            .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
         );
-      }
-    })
-    .on(Undo, async (ctx, undo) => {
-      if (!undo.actorId) return;
-      const object = await undo.getObject(ctx);
-      // One undoes only one's own activities.
-      if (object instanceof Activity && object.actorId?.href !== undo.actorId.href) {
-        log.info("Ignored an Undo by {actor} of an activity by {other}.", {
-          actor: undo.actorId.href,
-          other: object.actorId?.href ?? "nobody",
-        });
-        return;
-      }
-      if (object instanceof Follow) {
-        const targetId = ourActorId(ctx, object.objectId);
-        if (targetId) {
+      }),
+    )
+    .on(
+      Reject,
+      guarded(async (_ctx, reject) => {
+        const followId = ourFollowId(reject.objectId);
+        if (!followId || !reject.actorId) return;
+        await db.run((em) =>
+          em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
+        );
+      }),
+    )
+    .on(
+      Create,
+      guarded(async (ctx, create) => {
+        if (!create.actorId || (await isBlocked(create.actorId))) return;
+        const object = await create.getObject(ctx);
+        if (object) await storeNote(ctx, object, create.actorId, false);
+      }),
+    )
+    .on(
+      Update,
+      guarded(async (ctx, update) => {
+        if (!update.actorId || (await isBlocked(update.actorId))) return;
+        const object = await update.getObject(ctx);
+        if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
+          await storeNote(ctx, object, update.actorId, true);
+        }
+      }),
+    )
+    .on(
+      Delete,
+      guarded(async (ctx, del) => {
+        if (!del.actorId || !del.objectId) return;
+        const hash = iriHash(del.objectId);
+        if (del.objectId.href === del.actorId.href) {
+          // The remote actor itself is gone: it follows nobody here any more.
+          await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
+          return;
+        }
+        await db.run((em) =>
+          em
+            .getRepository(InboundSchema)
+            .update(
+              { objectHash: hash, remoteActorIri: del.actorId!.href },
+              { deletedAt: new Date(), contentHtml: null },
+            ),
+        );
+      }),
+    )
+    .on(
+      Move,
+      guarded(async (ctx, move) => {
+        // A followed account moved: follow its successor if it names the old account as an alias.
+        if (!move.actorId || !move.targetId || move.objectId?.href !== move.actorId.href) return;
+        const rows = await db.run((em) =>
+          em
+            .getRepository(FollowingSchema)
+            .findBy({ targetHash: iriHash(move.actorId!), status: "accepted" }),
+        );
+        if (rows.length === 0) return;
+        const target = await move.getTarget(ctx);
+        if (!target || !isActor(target) || !target.aliasIds.some((a) => a.href === move.actorId!.href)) {
+          log.info("Ignored a Move to {target}: it does not list {actor} as an alias.", {
+            target: move.targetId.href,
+            actor: move.actorId.href,
+          });
+          return;
+        }
+        for (const row of rows) {
+          await db.run((em) =>
+            em.getRepository(FollowingSchema).delete({ actorId: row.actorId, targetHash: row.targetHash }),
+          );
+          await deps.hooks.follow?.(row.actorId, move.targetId.href);
+        }
+      }),
+    )
+    .on(
+      Like,
+      guarded(async (ctx, like) => reaction(ctx, like, "like")),
+    )
+    .on(
+      Announce,
+      guarded(async (ctx, announce) => reaction(ctx, announce, "announce")),
+    )
+    .on(
+      Block,
+      guarded(async (ctx, block) => {
+        const ourId = ourActorId(ctx, block.objectId);
+        if (ourId && block.actorId) {
           await db.run((em) =>
             em
               .getRepository(FollowerSchema)
-              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
+              .delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
           );
+          log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
         }
-      } else if (object instanceof Like || object instanceof Announce) {
-        if (object.id)
-          await db.run((em) =>
-            em.getRepository(ReactionSchema).delete({
-              activityHash: iriHash(object.id!),
-              remoteActorHash: iriHash(undo.actorId!),
-            }),
-          );
-      }
-    })
-    // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
-    // would refetch it cross-origin: identify it by id instead — our follows are "#follows/<id>".
-    .on(Accept, async (_ctx, accept) => {
-      const followId = ourFollowId(accept.objectId);
-      if (!followId || !accept.actorId) return;
-      await db.run((em) =>
-        em
-          .getRepository(FollowingSchema)
-          .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
-      );
-    })
-    .on(Reject, async (_ctx, reject) => {
-      const followId = ourFollowId(reject.objectId);
-      if (!followId || !reject.actorId) return;
-      await db.run((em) =>
-        em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
-      );
-    })
-    .on(Create, async (ctx, create) => {
-      if (!create.actorId || (await isBlocked(create.actorId))) return;
-      const object = await create.getObject(ctx);
-      if (object) await storeNote(ctx, object, create.actorId, false);
-    })
-    .on(Update, async (ctx, update) => {
-      if (!update.actorId || (await isBlocked(update.actorId))) return;
-      const object = await update.getObject(ctx);
-      if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
-        await storeNote(ctx, object, update.actorId, true);
-      }
-    })
-    .on(Delete, async (ctx, del) => {
-      if (!del.actorId || !del.objectId) return;
-      const hash = iriHash(del.objectId);
-      if (del.objectId.href === del.actorId.href) {
-        // The remote actor itself is gone: it follows nobody here any more.
-        await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
-        return;
-      }
-      await db.run((em) =>
-        em
-          .getRepository(InboundSchema)
-          .update(
-            { objectHash: hash, remoteActorIri: del.actorId!.href },
-            { deletedAt: new Date(), contentHtml: null },
-          ),
-      );
-    })
-    .on(Move, async (ctx, move) => {
-      // A followed account moved: follow its successor if it names the old account as an alias.
-      if (!move.actorId || !move.targetId || move.objectId?.href !== move.actorId.href) return;
-      const rows = await db.run((em) =>
-        em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(move.actorId!), status: "accepted" }),
-      );
-      if (rows.length === 0) return;
-      const target = await move.getTarget(ctx);
-      if (!target || !isActor(target) || !target.aliasIds.some((a) => a.href === move.actorId!.href)) {
-        log.info("Ignored a Move to {target}: it does not list {actor} as an alias.", {
-          target: move.targetId.href,
-          actor: move.actorId.href,
-        });
-        return;
-      }
-      for (const row of rows) {
-        await db.run((em) =>
-          em.getRepository(FollowingSchema).delete({ actorId: row.actorId, targetHash: row.targetHash }),
-        );
-        await deps.hooks.follow?.(row.actorId, move.targetId.href);
-      }
-    })
-    .on(Like, async (ctx, like) => reaction(ctx, like, "like"))
-    .on(Announce, async (ctx, announce) => reaction(ctx, announce, "announce"))
-    .on(Block, async (ctx, block) => {
-      const ourId = ourActorId(ctx, block.objectId);
-      if (ourId && block.actorId) {
-        await db.run((em) =>
-          em.getRepository(FollowerSchema).delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
-        );
-        log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
-      }
-    })
+      }),
+    )
     .onError((_ctx, error) => {
-      log.error("Inbox listener failed: {error}", { error });
+      // Fedify reports here activities it could not parse (answered 400): the sender's error.
+      if (isPermanent(error)) log.warn("Refused an activity: {reason}", { reason: String(error) });
+      else log.error("Inbox listener failed: {error}", { error });
     });
 
   async function reaction(ctx: Ctx, activity: Like | Announce, kind: "like" | "announce"): Promise<void> {

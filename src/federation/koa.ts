@@ -10,7 +10,7 @@ import type { Context, Middleware } from "koa";
 import { parseBoundedJson } from "../http/json.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { cacheKey, type DocumentCache } from "./document-cache.ts";
-import type { FederationContextData, HeraldFederation } from "./federation.ts";
+import { cursorProblem, type FederationContextData, type HeraldFederation } from "./federation.ts";
 import { createInboundGate, type InboundGate } from "./signatures.ts";
 
 /**
@@ -56,7 +56,7 @@ export function cachedDocuments(cache: DocumentCache): Middleware {
 const FEDIFY_PATHS = /^\/(ap\/|\.well-known\/(webfinger|nodeinfo)$|nodeinfo\/)/;
 /** The shared inbox and the per-actor inboxes (federation.ts `paths`). */
 const INBOX_PATH = /^\/ap\/(?:inbox|actors\/[^/]+\/inbox)$/;
-/** RFC 9110 §15.5.2: a 401 names how to authenticate (draft-cavage-http-signatures-12 §3.1). */
+/** RFC 9110 §15.5.2: a 401 names how to authenticate (here, as draft-cavage-http-signatures-12 shows). */
 const SIGNATURE_CHALLENGE = 'Signature headers="(request-target) host date digest"';
 
 export interface InboundLimits {
@@ -92,6 +92,11 @@ export function fedifyMiddleware(
         ctx.throw(429, "Too many deliveries from this address; retry later.");
       }
     }
+    const cursor = ctx.query.cursor;
+    if (cursor !== undefined) {
+      const problem = cursorProblem(ctx.path, cursor);
+      if (problem) ctx.throw(400, problem);
+    }
     // The configured public origin, not the Host header: ids, WebFinger answers and RFC 9421's
     // @authority must all agree with what remote servers were told, whatever proxy sits between.
     const url = new URL(ctx.originalUrl, origin);
@@ -102,16 +107,19 @@ export function fedifyMiddleware(
       else if (value !== undefined) headers.set(name, value);
     }
     let request: Request;
-    if (ctx.method === "POST" && INBOX_PATH.test(ctx.path)) {
+    const delivery = ctx.method === "POST" && INBOX_PATH.test(ctx.path);
+    if (delivery) {
       // A delivery is read, bounded and authenticated here, before Fedify's inbox handler does
       // any JSON-LD work on it (signatures.ts says why).
       const body = await readBoundedBody(ctx, limits.maxBodyBytes);
       const parsed = parseBoundedJson(new TextDecoder().decode(body));
       if (!parsed.ok) return ctx.throw(400, parsed.message);
       if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value))
-        return ctx.throw(400, "An activity is a JSON object (ActivityPub §7).");
+        return ctx.throw(400, "An activity is a JSON object (Activity Streams 2.0 §2).");
       const auth = await inboundGate().verify(new Request(url, { method: "POST", headers, body }));
       if (!auth.ok) ctx.throw(401, auth.reason, { headers: { "WWW-Authenticate": SIGNATURE_CHALLENGE } });
+      const contexts = await inboundGate().contextsProblem(parsed.value);
+      if (contexts) ctx.throw(400, contexts);
       request = new Request(url, { method: "POST", headers, body });
     } else {
       request = new Request(url, {
@@ -139,11 +147,23 @@ export function fedifyMiddleware(
       return new Response(null, { status: 406 });
     };
     const contextData: FederationContextData = { requestId: String(ctx.state.requestId ?? "") };
-    const response = await federation.fetch(request, {
-      contextData,
-      onNotFound: fallThrough,
-      onNotAcceptable: notAcceptable,
-    });
+    let response: Response;
+    try {
+      response = await federation.fetch(request, {
+        contextData,
+        onNotFound: fallThrough,
+        onNotAcceptable: notAcceptable,
+      });
+    } catch (error) {
+      // JSON-LD that cannot be processed (jsonld.js throws `jsonld.*` errors out of Fedify's
+      // inbox handler) is the sender's fault, not an outage.
+      const name = (error as { name?: unknown } | null)?.name;
+      if (delivery && typeof name === "string" && name.startsWith("jsonld.")) {
+        const code = (error as { details?: { code?: unknown } }).details?.code;
+        ctx.throw(400, `The activity's JSON-LD could not be processed (${String(code ?? name)}).`);
+      }
+      throw error;
+    }
     if (fellThrough) return;
     ctx.status = response.status;
     response.headers.forEach((value, name) => {

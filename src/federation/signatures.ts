@@ -10,9 +10,14 @@
  * Fedify then verifies again (and checks that the signer owns the activity's actor, or accepts a
  * forwarded activity by its own Linked Data Signature): the key is in the caches by then.
  *
- * Before a signature verifies, the only thing fetched is the signer's key document (the `keyId`),
- * through the federation's own document loader, so the SSRF guard (`allowPrivateAddress`) is the
- * one configured. Nothing the body names is fetched.
+ * Before a signature verifies, the only thing fetched is the signer's key document (the `keyId`,
+ * and a JSON-LD context that document names, if not a well-known one), through the federation's
+ * own loaders, so the SSRF guard (`allowPrivateAddress`) is the one configured. Nothing the body
+ * names is fetched. After it verifies, the body's contexts are loaded here too, http(s) only, so
+ * one that cannot be loaded is a 400 with its URL rather than an exception inside Fedify.
+ *
+ * Keys are kept in a bounded in-memory cache: this check costs a key lookup in memory and one RSA
+ * verification (Fedify's own check afterwards reads its key cache in the KV store).
  */
 import { type Context, type FetchKeyErrorResult, type KeyCache, verifyRequestDetailed } from "@fedify/fedify";
 import type { CryptographicKey, Multikey } from "@fedify/vocab";
@@ -32,6 +37,52 @@ export type InboundAuth =
 export interface InboundGate {
   /** Checks `request` (its body already buffered) before Fedify may read it. */
   verify(request: Request): Promise<InboundAuth>;
+  /**
+   * For an authenticated delivery: why the JSON-LD contexts `activity` names cannot be used, or
+   * undefined when they all load (they are then in the loader's cache for Fedify).
+   */
+  contextsProblem(activity: unknown): Promise<string | undefined>;
+}
+
+/** More distinct remote contexts than any real peer names in one activity (Mastodon: 2). */
+const MAX_CONTEXT_URLS = 16;
+
+/**
+ * The context documents `json` names (every `@context` and `@import` string, at any depth), or
+ * a reason to refuse it: JSON-LD contexts are loaded over http(s) only — never `file:`, `data:`
+ * or `javascript:` (JSON-LD 1.1 §3.1 lets a context be any IRI; a server must not follow all).
+ */
+export function contextUrls(json: unknown): { urls: string[] } | { problem: string } {
+  const urls = new Set<string>();
+  const pending: unknown[] = [json];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (Array.isArray(node)) {
+      pending.push(...node);
+      continue;
+    }
+    if (typeof node !== "object" || node === null) continue;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "@context" || key === "@import") {
+        for (const ref of [value].flat()) {
+          if (typeof ref !== "string") continue;
+          let url: URL;
+          try {
+            url = new URL(ref);
+          } catch {
+            continue; // a relative reference: JSON-LD resolves it against the document's own URL
+          }
+          if (url.protocol !== "https:" && url.protocol !== "http:")
+            return { problem: `A JSON-LD context must be an http(s) URL, not ${url.protocol}` };
+          urls.add(url.href);
+        }
+      }
+      if (typeof value === "object" && value !== null) pending.push(value);
+    }
+  }
+  if (urls.size > MAX_CONTEXT_URLS)
+    return { problem: `An activity may name at most ${MAX_CONTEXT_URLS} JSON-LD context documents.` };
+  return { urls: [...urls] };
 }
 
 interface CachedKey {
@@ -98,7 +149,7 @@ export function signatureHeadersProblem(headers: Headers, now = Date.now()): str
   if (!headers.has("signature"))
     return "Deliveries to this inbox must be signed with an HTTP signature (draft-cavage-http-signatures-12 or RFC 9421).";
   const date = headers.get("date");
-  // draft-cavage-http-signatures-12 §2.1.3 signs the Date header (Fedify requires it); RFC 9421
+  // draft-cavage-http-signatures-12 signs the Date header (Fedify requires it); RFC 9421
   // dates the signature by its `created` parameter (§2.3), and a Date, if sent, must be sane too.
   if (date === null) {
     return rfc9421 ? undefined : "A draft-cavage HTTP signature needs a Date header.";
@@ -174,6 +225,24 @@ export function createInboundGate(
           return { ok: false, reason: "The RFC 9421 signature must cover the content-digest of the body." };
       }
       return { ok: true, keyId: result.key.id ?? new URL("urn:unknown") };
+    },
+    async contextsProblem(activity) {
+      const found = contextUrls(activity);
+      if ("problem" in found) return found.problem;
+      for (const url of found.urls) {
+        try {
+          // Through the federation's context loader: well-known contexts are preloaded, others
+          // cached, so Fedify's own expansion finds them there.
+          await loaders.contextLoader(url);
+        } catch (error) {
+          log.info("A delivery's JSON-LD context {url} could not be loaded: {error}", {
+            url,
+            error: String(error),
+          });
+          return `The JSON-LD context ${url} could not be loaded.`;
+        }
+      }
+      return undefined;
     },
   };
 }

@@ -118,6 +118,32 @@ describe(`the inbox authenticates before it reads (${TEST_DB})`, () => {
     }
   }
 
+  test("an activity whose object is gone is dropped, not retried", async () => {
+    // The Create names its note by an id that answers 404: a retry cannot mend that, so the
+    // queue lets it go at once (Fedify would otherwise retry it with backoff, logging errors).
+    const alice = remote.actor("alice");
+    const res = await remote.signedPost(
+      `${origin}/ap/inbox`,
+      {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        id: `${remote.origin}/activities/gone`,
+        type: "Create",
+        actor: alice.id.href,
+        object: `${remote.origin}/notes/gone`,
+      },
+      alice,
+    );
+    assert.equal(res.status, 202);
+    await waitFor(
+      async () => {
+        const [row] = await s.services.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM delivery_queue");
+        return Number(row.n) === 0 || undefined;
+      },
+      { what: "the queue to let the activity go", timeoutMs: 10_000 },
+    );
+    assert.equal(remote.requests.filter((r) => r === "/notes/gone").length, 1);
+  });
+
   test("signed deliveries are accepted, draft-cavage and RFC 9421 alike", async () => {
     for (const [name, spec] of [
       ["alice", "draft-cavage-http-signatures-12"],

@@ -28,6 +28,26 @@ describe(`inbox protections (${TEST_DB})`, () => {
     assert.equal(res.status, 413);
   });
 
+  test("a chunked delivery (no Content-Length) is refused with 413 once it passes the limit", async () => {
+    const chunk = new TextEncoder().encode(`{"type":"Create","pad":"${"x".repeat(1000)}`);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 5) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${s.url}/ap/inbox`, {
+      method: "POST",
+      headers: { "content-type": "application/activity+json" },
+      body,
+      // @ts-expect-error: Node's fetch needs duplex for a streamed body; lib.dom lacks it.
+      duplex: "half",
+    });
+    assert.equal(res.status, 413);
+    assert.match((await res.json()).detail, /limited to 2000 bytes/);
+  });
+
   test("a flood from one address gets 429 with Retry-After", async () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
