@@ -19,7 +19,14 @@
  * Keys are kept in a bounded in-memory cache: this check costs a key lookup in memory and one RSA
  * verification (Fedify's own check afterwards reads its key cache in the KV store).
  */
-import { type Context, type FetchKeyErrorResult, type KeyCache, verifyRequestDetailed } from "@fedify/fedify";
+import {
+  type Context,
+  type DocumentLoader,
+  type FetchKeyErrorResult,
+  type KeyCache,
+  UrlError,
+  verifyRequestDetailed,
+} from "@fedify/fedify";
 import type { CryptographicKey, Multikey } from "@fedify/vocab";
 import { logger } from "../logging.ts";
 
@@ -170,10 +177,25 @@ function rfc9421Components(signatureInput: string, label: string): string[] {
   return [];
 }
 
+/**
+ * A loader that fetches http(s) URLs only. Fedify's SSRF guard refuses other schemes in
+ * production; outside it (`allowPrivateAddress`) it would try a `file:` key id or context too.
+ */
+function webOnly(load: DocumentLoader): DocumentLoader {
+  return (url, options) => {
+    if (!/^https?:\/\//i.test(url)) return Promise.reject(new UrlError(`Not an http(s) URL: ${url}`));
+    return load(url, options);
+  };
+}
+
 export function createInboundGate(
-  loaders: Pick<Context<unknown>, "documentLoader" | "contextLoader">,
+  fedifyLoaders: Pick<Context<unknown>, "documentLoader" | "contextLoader">,
   keyCache: KeyCache = memoryKeyCache(),
 ): InboundGate {
+  const loaders = {
+    documentLoader: webOnly(fedifyLoaders.documentLoader),
+    contextLoader: webOnly(fedifyLoaders.contextLoader),
+  };
   return {
     async verify(request) {
       const problem = signatureHeadersProblem(request.headers);
