@@ -131,14 +131,26 @@ export function fedifyMiddleware(
       });
     }
     let fellThrough = false;
+    // What the rest of the chain threw while Fedify waited: rethrown after fetch() returns, so
+    // that the error boundary answers it — thrown through Fedify, a 404 or 405 of Herald's routes
+    // was logged by Fedify as a server error.
+    let downstream: { error: unknown } | undefined;
+    const rest = async () => {
+      try {
+        await next();
+      } catch (error) {
+        downstream = { error };
+      }
+    };
     const fallThrough = async () => {
       fellThrough = true;
-      await next();
+      await rest();
       return new Response(null, { status: 404 });
     };
     const notAcceptable = async () => {
       fellThrough = true;
-      await next();
+      await rest();
+      if (downstream) return new Response(null, { status: 406 });
       // Nothing else serves this URL in HTML: keep Fedify's answer (RFC 9110 §15.5.7).
       if (ctx.status === 404 && ctx.body == null) {
         ctx.status = 406;
@@ -164,6 +176,7 @@ export function fedifyMiddleware(
       }
       throw error;
     }
+    if (downstream) throw downstream.error;
     if (fellThrough) return;
     ctx.status = response.status;
     response.headers.forEach((value, name) => {
