@@ -88,6 +88,8 @@ function isPermanent(error: unknown): boolean {
     const status = error.response?.status;
     return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
   }
+  // Node's fetch reports a network failure (a refused connection, a reset) as this TypeError.
+  if (error instanceof TypeError && error.message === "fetch failed") return false;
   if (error instanceof UrlError || error instanceof TypeError || error instanceof RangeError) return true;
   const name = (error as { name?: unknown } | null)?.name;
   return typeof name === "string" && name.startsWith("jsonld.");
