@@ -78,6 +78,13 @@ describe(`keep-alive after refused uploads on ${TEST_DB}`, () => {
         "Transfer-Encoding: chunked\r\n\r\n",
       413,
     ],
+    [
+      "an inbox delivery past the activity limit",
+      () =>
+        "POST /ap/inbox HTTP/1.1\r\nHost: t\r\nContent-Type: application/activity+json\r\n" +
+        "Transfer-Encoding: chunked\r\n\r\n",
+      413,
+    ],
   ];
 
   for (const [name, head, status] of cases) {
