@@ -234,20 +234,124 @@ export function foldValuePathSubAttributes(input: string): string {
   return text;
 }
 
-export function parseFilter(input: string): Filter {
-  if (input.length > 4000)
-    throw badRequest("invalidFilter", "The filter is too long (4,000 characters at most).");
-  let repaired: string;
+/** Bounds on a filter, so that parsing, translation and the SQL built from it stay small. */
+export const MAX_FILTER_LENGTH = 4000;
+/** Parentheses, brackets and `not`, nested: real IdPs send two or three levels. */
+export const MAX_FILTER_DEPTH = 32;
+/** Comparisons in one filter (each is a bound parameter, some a subquery). */
+export const MAX_FILTER_TERMS = 200;
+
+/** Refuses what is too long or nested too deep before the (recursive) parser sees it. */
+function checkBounds(input: string, what: string): void {
+  if (input.length > MAX_FILTER_LENGTH)
+    throw badRequest("invalidFilter", `The ${what} is too long (4,000 characters at most).`);
+  let depth = 0;
+  for (const t of tokenize(input)) {
+    if (t.kind === "open" || t.kind === "lbr") {
+      if (++depth > MAX_FILTER_DEPTH)
+        throw badRequest(
+          "invalidFilter",
+          `The ${what} nests parentheses and brackets deeper than ${MAX_FILTER_DEPTH} levels.`,
+        );
+    } else if (t.kind === "close" || t.kind === "rbr") {
+      if (--depth < 0)
+        throw badRequest("invalidFilter", `The ${what} closes a parenthesis or bracket it never opened.`);
+    }
+  }
+  if (depth !== 0) throw badRequest("invalidFilter", `The ${what} leaves a parenthesis or bracket open.`);
+}
+
+const ATTR_PATH = /^[A-Za-z][\w$.:-]*$/;
+
+/**
+ * Checks the shape of what scim2-parse-filter returned. The library is lenient: it reads
+ * `a pr not (b pr)` as a binary "not" with two operands, which RFC 7644 §3.4.2.2 does not have
+ * (`not` is a prefix), and would take any word as an attribute path. Anything outside the grammar
+ * is a 400 invalidFilter here, before translation or evaluation relies on the shape.
+ */
+function checkShape(f: Filter, what: string, insideValuePath: boolean): void {
+  let terms = 0;
+  const visit = (node: Filter, depth: number, inValuePath: boolean): void => {
+    const bad = (why: string) =>
+      badRequest("invalidFilter", `The ${what} is not valid SCIM filter syntax (RFC 7644 §3.4.2.2): ${why}.`);
+    if (depth > MAX_FILTER_DEPTH)
+      throw badRequest("invalidFilter", `The ${what} is nested deeper than ${MAX_FILTER_DEPTH} levels.`);
+    const n = node as unknown as Record<string, unknown>;
+    switch (node.op) {
+      case "and":
+      case "or": {
+        const list = n.filters;
+        if (!Array.isArray(list) || list.length < 2) throw bad(`"${node.op}" needs a condition on each side`);
+        for (const x of list as Filter[]) visit(x, depth + 1, inValuePath);
+        return;
+      }
+      case "not":
+        // The binary reading ("x not y") leaves `filters`, not `filter`.
+        if (n.filters !== undefined || typeof n.filter !== "object" || n.filter === null)
+          throw bad('"not" is written before a parenthesised condition, as in `a pr and not (b pr)`');
+        visit(n.filter as Filter, depth + 1, inValuePath);
+        return;
+      case "[]":
+        if (inValuePath) throw badRequest("invalidFilter", "Value filters cannot be nested.");
+        if (typeof n.attrPath !== "string" || !ATTR_PATH.test(n.attrPath))
+          throw bad(`${JSON.stringify(n.attrPath)} is not an attribute path`);
+        if (typeof n.valFilter !== "object" || n.valFilter === null) throw bad("an empty value filter");
+        visit(n.valFilter as Filter, depth + 1, true);
+        return;
+      case "pr":
+      case "eq":
+      case "ne":
+      case "co":
+      case "sw":
+      case "ew":
+      case "gt":
+      case "ge":
+      case "lt":
+      case "le": {
+        if (++terms > MAX_FILTER_TERMS)
+          throw badRequest("invalidFilter", `The ${what} has more than ${MAX_FILTER_TERMS} comparisons.`);
+        if (typeof n.attrPath !== "string" || !ATTR_PATH.test(n.attrPath))
+          throw bad(`${JSON.stringify(n.attrPath)} is not an attribute path`);
+        if (node.op === "pr") return;
+        const v = n.compValue;
+        if (!(v === null || ["string", "number", "boolean"].includes(typeof v)))
+          throw bad(`"${node.op}" needs a string, number, boolean or null to compare with`);
+        return;
+      }
+      default:
+        throw bad(`unknown operator ${JSON.stringify(n.op)}`);
+    }
+  };
+  visit(f, 0, insideValuePath);
+}
+
+function parseBounded(input: string, what: string, insideValuePath: boolean): Filter {
+  checkBounds(input, what);
+  let parsed: Filter;
   try {
-    repaired = foldValuePathSubAttributes(quoteBareValues(input));
-    return parse(repaired);
+    parsed = parse(foldValuePathSubAttributes(quoteBareValues(input)));
   } catch (err) {
     if ((err as { status?: number }).status === 400) throw err;
     throw badRequest(
       "invalidFilter",
-      `The filter ${JSON.stringify(input)} is not valid SCIM filter syntax (RFC 7644 §3.4.2.2).`,
+      `The ${what} ${JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input)} is not valid SCIM filter syntax (RFC 7644 §3.4.2.2).`,
     );
   }
+  checkShape(parsed, what, insideValuePath);
+  return parsed;
+}
+
+/** A list filter (`filter=`, RFC 7644 §3.4.2.2), bounded and checked; 400 invalidFilter otherwise. */
+export function parseFilter(input: string): Filter {
+  return parseBounded(input, "filter", false);
+}
+
+/**
+ * The filter inside a PATCH value path (`emails[type eq "work"]`, RFC 7644 §3.5.2): the same
+ * grammar and bounds; a filter inside it cannot hold another value filter.
+ */
+export function parseValueFilter(input: string): Filter {
+  return parseBounded(input, "value filter", true);
 }
 
 // ---------------------------------------------------------------------------------------------

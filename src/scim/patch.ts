@@ -8,11 +8,11 @@
  * value-filter paths (`emails[type eq "work"].value`) that create the element when an add or
  * replace finds none, and removals with a value list (`remove members` + `[{value}]`).
  */
-import { type Filter, parse } from "scim2-parse-filter";
+import type { Filter } from "scim2-parse-filter";
 import { isObject, type Json, type JsonObject } from "./documents.ts";
 import { badRequest, ScimError } from "./errors.ts";
 import { type AttributeDef, findAttr, PATCH_SCHEMA } from "./schemas.ts";
-import { foldValuePathSubAttributes, quoteBareValues } from "./filter.ts";
+import { parseValueFilter } from "./filter.ts";
 
 export type PatchOpName = "add" | "replace" | "remove";
 
@@ -45,7 +45,8 @@ export function parsePatchRequest(body: unknown): PatchOperation[] {
       const k = Object.keys(raw).find((key) => key.toLowerCase() === name);
       return k === undefined ? undefined : raw[k];
     };
-    const op = String(get("op") ?? "").toLowerCase();
+    const rawOp = get("op");
+    const op = typeof rawOp === "string" ? rawOp.toLowerCase() : "";
     if (op !== "add" && op !== "replace" && op !== "remove") {
       throw badRequest(
         "invalidSyntax",
@@ -120,11 +121,8 @@ export function parsePath(schema: PatchSchema, raw: string): ParsedPath {
   if (filterText !== undefined) {
     if (def && !def.multiValued)
       throw badRequest("invalidPath", `${def.name} is single-valued; a [filter] does not apply.`);
-    try {
-      filter = parse(foldValuePathSubAttributes(quoteBareValues(filterText)));
-    } catch {
-      throw badRequest("invalidFilter", `Invalid value filter in path ${JSON.stringify(raw)}.`);
-    }
+    // The grammar, bounds and error answers of list filters (400 invalidFilter, RFC 7644 §3.12).
+    filter = parseValueFilter(filterText);
   }
   const subDef = subName ? findAttr(def?.subAttributes, subName) : undefined;
   if (subName && def && def.type === "complex" && !subDef) {
@@ -229,13 +227,15 @@ function asList(value: Json): Json[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function sameElement(a: Json, b: Json): boolean {
-  if (isObject(a) && isObject(b) && a.value !== undefined && b.value !== undefined) {
-    return (
-      String(a.value).toLowerCase() === String(b.value).toLowerCase() && (a.type ?? null) === (b.type ?? null)
-    );
-  }
-  return JSON.stringify(a) === JSON.stringify(b);
+/**
+ * What makes two elements of a multi-valued attribute the same: `value` (not caseExact) and
+ * `type` when both have a value, else the whole element. A key, so that adding or removing n
+ * values against a list of m is n + m work, not n × m (a 1 MiB body holds ~25,000 members).
+ */
+function elementKey(el: Json): string {
+  if (isObject(el) && el.value !== undefined)
+    return `v\u0000${String(el.value).toLowerCase()}\u0000${JSON.stringify(el.type ?? null)}`;
+  return `j\u0000${JSON.stringify(el)}`;
 }
 
 function mergeInto(target: JsonObject, value: JsonObject): void {
@@ -326,13 +326,10 @@ function applyOne(doc: JsonObject, op: PatchOperation, opts: ApplyOptions): void
     } else if (multi && op.value !== undefined && op.value !== null) {
       // Remove the listed values only (Entra: remove members with [{"value": id}]).
       const drop = asList(op.value);
-      target[attr] = asList(target[attr]).filter(
-        (el) =>
-          !drop.some((d) =>
-            caseExact && isObject(d) && isObject(el)
-              ? String(d.value) === String(el.value)
-              : sameElement(el, d),
-          ),
+      const exactValues = new Set(drop.filter(isObject).map((d) => String(d.value)));
+      const keys = new Set(drop.map(elementKey));
+      target[attr] = asList(target[attr]).filter((el) =>
+        caseExact && isObject(el) ? !exactValues.has(String(el.value)) : !keys.has(elementKey(el)),
       );
     } else {
       delete target[attr];
@@ -382,9 +379,14 @@ function applyOne(doc: JsonObject, op: PatchOperation, opts: ApplyOptions): void
       target[attr] = incoming;
     } else {
       const list = asList(target[attr] ?? []);
+      const present = new Set(list.map(elementKey));
+      if (incoming.some((v) => isObject(v) && v.primary === true))
+        for (const el of list) if (isObject(el)) el.primary = false;
       for (const v of incoming) {
-        if (isObject(v) && v.primary === true) for (const el of list) if (isObject(el)) el.primary = false;
-        if (!list.some((el) => sameElement(el, v))) list.push(v);
+        const key = elementKey(v);
+        if (present.has(key)) continue;
+        present.add(key);
+        list.push(v);
       }
       target[attr] = list;
     }

@@ -7,6 +7,7 @@
  */
 
 import type { Context, Middleware, Next } from "koa";
+import { parseBoundedJson } from "../http/json.ts";
 import { caseSensitiveRouter, isScimPath } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { logger } from "../logging.ts";
@@ -59,11 +60,10 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") throw badRequest("invalidSyntax", "The request needs a JSON body.");
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest("invalidSyntax", "The request body is not valid JSON.");
-  }
+  // Depth is refused before parsing: PATCH application, normalisation and cloning recurse.
+  const parsed = parseBoundedJson(text);
+  if (!parsed.ok) throw badRequest("invalidSyntax", parsed.message);
+  return parsed.value;
 }
 
 /** Query parameters by case-insensitive name. */
@@ -74,11 +74,30 @@ function param(ctx: Context, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * The largest startIndex passed on to the database: any page past the last match is empty, so a
+ * larger value (1e20, 99999999999999999999) means the same and is clamped to this one, which is
+ * an OFFSET every driver binds exactly (docs/scim.md, "Listing and searching").
+ */
+export const MAX_START_INDEX = 2_147_483_647;
+
+/** A decimal integer, optionally signed or in exponent form (`1e20`): never hex, never blank. */
+const INTEGER_TEXT = /^[+-]?\d+(?:[eE]\+?\d+)?$/;
+
 function intParam(raw: unknown, name: string): number | undefined {
   if (raw === undefined || raw === null || raw === "") return undefined;
-  const n = typeof raw === "number" ? raw : Number(String(raw).trim());
-  if (!Number.isInteger(n))
-    throw badRequest("invalidValue", `${name} must be an integer, got ${JSON.stringify(raw)}.`);
+  let n = Number.NaN;
+  if (typeof raw === "number") n = raw;
+  else if (typeof raw === "string" && INTEGER_TEXT.test(raw.trim())) n = Number(raw.trim());
+  // Digits beyond a double's range (1e999) are still an integer: a huge one, clamped below.
+  if (n === Number.POSITIVE_INFINITY || n === Number.NEGATIVE_INFINITY) n = Math.sign(n) * Number.MAX_VALUE;
+  if (!Number.isInteger(n)) {
+    const shown = typeof raw === "string" && raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
+    throw badRequest(
+      "invalidValue",
+      `${name} must be an integer, got ${JSON.stringify(shown) ?? String(raw)}.`,
+    );
+  }
   return n;
 }
 
@@ -89,7 +108,9 @@ function listQuery(src: {
   sortBy?: unknown;
   sortOrder?: unknown;
 }): Omit<ListQuery, "withMembers"> {
-  const startIndex = Math.max(1, intParam(src.startIndex, "startIndex") ?? 1);
+  // RFC 7644 §3.4.2.4: a startIndex below 1 is 1, a negative count is 0; a count over the
+  // maximum is the maximum, a startIndex past any page is the largest one (both mean the same).
+  const startIndex = Math.min(MAX_START_INDEX, Math.max(1, intParam(src.startIndex, "startIndex") ?? 1));
   const count = Math.min(MAX_RESULTS, Math.max(0, intParam(src.count, "count") ?? MAX_RESULTS));
   const order = src.sortOrder === undefined ? undefined : String(src.sortOrder).toLowerCase();
   if (order !== undefined && order !== "ascending" && order !== "descending") {

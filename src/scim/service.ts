@@ -22,6 +22,7 @@ import { conflict, notFound, preconditionFailed, ScimError } from "./errors.ts";
 import {
   filterToSql,
   GROUP_FILTER,
+  MAX_FILTER_LENGTH,
   parseFilter,
   type ResourceFilterSpec,
   sortColumn,
@@ -208,7 +209,10 @@ export function createScimService(
   ): Promise<void> {
     const repo = em.getRepository(PersonEmailSchema);
     if (!fresh) await repo.delete({ personId });
-    if (w.emails.length > 0) await repo.insert(w.emails.map((e) => ({ ...e, personId })));
+    // In chunks: one INSERT of every address would pass the drivers' bound-parameter limits
+    // (SQLite 32,766; MySQL 65,535) at a few thousand addresses, which a 1 MiB body can hold.
+    for (let i = 0; i < w.emails.length; i += 500)
+      await repo.insert(w.emails.slice(i, i + 500).map((e) => ({ ...e, personId })));
   }
 
   function personColumns(w: UserWrite): Partial<Person> {
@@ -270,7 +274,12 @@ export function createScimService(
 
   async function list(spec: ResourceFilterSpec, q: ListQuery): Promise<ListResult> {
     const fast =
-      spec === USER_FILTER && !q.sortBy && q.startIndex === 1 && q.count > 0 && q.filter !== undefined
+      spec === USER_FILTER &&
+      !q.sortBy &&
+      q.startIndex === 1 &&
+      q.count > 0 &&
+      q.filter !== undefined &&
+      q.filter.length <= MAX_FILTER_LENGTH
         ? USERNAME_EQ.exec(q.filter)
         : null;
     if (fast) return lookupByUserName(fast[1].replace(/\\(["\\])/g, "$1"));

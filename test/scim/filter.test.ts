@@ -3,14 +3,16 @@ import { after, before, describe, test } from "node:test";
 import { ScimError } from "../../src/scim/errors.ts";
 import { foldValuePathSubAttributes, quoteBareValues } from "../../src/scim/filter.ts";
 import { TEST_DB } from "../helpers/env.ts";
-import { cases, type Seeded, seedUsers, withIds } from "./helpers.ts";
+import { cases, expand, type Seeded, seedUsers, withIds } from "./helpers.ts";
 
-const table = cases("filters.json") as {
+const table = expand(cases("filters.json")) as {
   order: string[];
   users: [string, string[], string?][];
   invalid: [string, string][];
   sort: [string, "ascending" | "descending", string[]][];
 };
+
+const short = (text: string) => (text.length > 80 ? `${text.slice(0, 77)}…` : text);
 
 describe(`SCIM filters → SQL on ${TEST_DB} (cases/filters.json)`, () => {
   let s: Seeded;
@@ -24,7 +26,7 @@ describe(`SCIM filters → SQL on ${TEST_DB} (cases/filters.json)`, () => {
   const names = (resources: { id?: unknown }[]) => resources.map((r) => s.byId.get(String(r.id)) ?? "?");
 
   for (const [filter, expected, why] of table.users) {
-    test(`${filter}${why ? ` — ${why}` : ""}`, async () => {
+    test(`${short(filter)}${why ? ` — ${why}` : ""}`, async () => {
       const r = await s.scim.listUsers({ filter: withIds(filter, s.ids), startIndex: 1, count: 100 });
       assert.deepEqual(names(r.resources).sort(), [...expected].sort());
       assert.equal(r.total, expected.length);
@@ -32,7 +34,7 @@ describe(`SCIM filters → SQL on ${TEST_DB} (cases/filters.json)`, () => {
   }
 
   for (const [filter, why] of table.invalid) {
-    test(`400 invalidFilter: ${filter} (${why})`, async () => {
+    test(`400 invalidFilter: ${short(filter)} (${why})`, async () => {
       await assert.rejects(s.scim.listUsers({ filter, startIndex: 1, count: 100 }), (err: unknown) => {
         assert.ok(err instanceof ScimError, String(err));
         assert.equal(err.status, 400);

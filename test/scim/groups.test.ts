@@ -243,6 +243,32 @@ describe(`SCIM Groups, membership and directory events on ${TEST_DB}`, () => {
     await s.scim.deleteUser(String(back.id), actor);
   });
 
+  test("a large resource is written and audited whole (MySQL: MEDIUMTEXT, not TEXT's 64 KiB)", async () => {
+    const emails = Array.from({ length: 3000 }, (_, i) => ({ value: `big${i}@corp.example`, type: "work" }));
+    const u = await s.scim.createUser(
+      { userName: "big@corp.example", emails, "urn:example:big": { note: "x".repeat(200_000) } },
+      actor,
+    );
+    const g = await s.scim.createGroup({ displayName: "Big", note: "y".repeat(100_000) }, actor);
+    await s.scim.replaceGroup(String(g.id), { displayName: "Big", note: "z".repeat(100_000) }, actor);
+    const rows = await s.t.db.query<{ action: string; detail: string }>(
+      "SELECT action, detail FROM audit_event WHERE target_id IN (?, ?) ORDER BY id",
+      [String(u.id), String(g.id)],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.action, r.detail.length > 200_000]),
+      [
+        ["scim.user.create", true],
+        ["scim.group.create", false],
+        ["scim.group.replace", true],
+      ],
+    );
+    assert.equal(JSON.parse(rows[2].detail).before.note.length, 100_000);
+    assert.equal(((await s.scim.getUser(String(u.id))).emails as unknown[]).length, 3000);
+    await s.scim.deleteUser(String(u.id), actor);
+    await s.scim.deleteGroup(String(g.id), actor);
+  });
+
   test("a failed write records no event and no audit row", async () => {
     const before = await lastEventId(s);
     const [a0] = await s.t.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_event");

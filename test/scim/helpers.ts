@@ -10,6 +10,17 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const cases = (name: string) => JSON.parse(readFileSync(path.join(HERE, "cases", name), "utf8"));
 export const actor = { name: "scim-token:test", requestId: "test" };
 
+/**
+ * Expands `{{N*text}}` in a case's strings (`{{33*(}}`): long or deeply nested inputs stay
+ * readable in the JSON tables. Works on any JSON value (through its text).
+ */
+export function expand<T>(value: T): T {
+  const text = JSON.stringify(value).replace(/\{\{(\d+)\*(.*?)\}\}/g, (_, n: string, t: string) =>
+    t.repeat(Number(n)),
+  );
+  return JSON.parse(text) as T;
+}
+
 /** Replaces {{id:name}} placeholders (in strings, recursively) with seeded ids. */
 export function withIds<T>(value: T, ids: ReadonlyMap<string, string>): T {
   return JSON.parse(

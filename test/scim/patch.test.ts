@@ -4,7 +4,7 @@ import type { JsonObject } from "../../src/scim/documents.ts";
 import { ScimError } from "../../src/scim/errors.ts";
 import { parsePatchRequest } from "../../src/scim/patch.ts";
 import { TEST_DB } from "../helpers/env.ts";
-import { actor, cases, type Seeded, seedUsers, withIds } from "./helpers.ts";
+import { actor, cases, expand, type Seeded, seedUsers, withIds } from "./helpers.ts";
 
 interface PatchCase {
   name: string;
@@ -13,7 +13,7 @@ interface PatchCase {
   error?: [number, string];
 }
 
-const table = cases("patch-users.json") as { base: string; cases: PatchCase[] };
+const table = expand(cases("patch-users.json")) as { base: string; cases: PatchCase[] };
 const PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 function at(doc: unknown, path: (string | number)[]): unknown {

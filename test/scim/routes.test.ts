@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { createTokenService } from "../../src/scim/tokens.ts";
 import { TEST_DB } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { cases } from "./helpers.ts";
+import { cases, expand } from "./helpers.ts";
 
 const ERROR = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -206,6 +206,21 @@ describe(`SCIM over HTTP on ${TEST_DB}`, () => {
     assert.equal((await call("GET", "/Users?count=0")).status, 200);
   });
 
+  const listRows = (
+    cases("list-params.json") as { rows: [string, string, unknown, number, number, string][] }
+  ).rows;
+  for (const [method, path, body, startIndex, itemsPerPage, why] of listRows) {
+    test(`${method} ${path} → 200, startIndex ${startIndex} (${why})`, async () => {
+      const res = await call(method, path, body ?? undefined);
+      assert.equal(res.status, 200, await res.clone().text());
+      const list = await res.json();
+      assert.deepEqual(list.schemas, [LIST]);
+      assert.equal(list.startIndex, startIndex);
+      assert.equal(list.itemsPerPage, itemsPerPage);
+      assert.equal(list.Resources.length, itemsPerPage);
+    });
+  }
+
   const table = cases("http-errors.json") as [string, string, string | null, number, string | null, string][];
   for (const [method, path, body, status, scimType, why] of table) {
     test(`${method} ${path.slice(0, 40)} → ${status}${scimType ? ` ${scimType}` : ""} (${why})`, async () => {
@@ -214,7 +229,7 @@ describe(`SCIM over HTTP on ${TEST_DB}`, () => {
         const u = await (await call("POST", "/Users", { userName: `e${Math.random()}@corp.example` })).json();
         p = p.replace("{{id}}", u.id);
       }
-      const b = body?.replace("{{long}}", "x".repeat(300));
+      const b = body === null ? null : expand(body.replace("{{long}}", "x".repeat(300)));
       const res = await fetch(`${base}${p}`, {
         method,
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
