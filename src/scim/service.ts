@@ -432,6 +432,7 @@ export function createScimService(
 
     async createUser(body: unknown, actor: Actor): Promise<JsonObject> {
       const w = normalizeUser(body);
+      const active = w.active ?? true;
       return commit(async (em) => {
         await assertUserUnique(em, w, undefined);
         const repo = em.getRepository(PersonSchema);
@@ -448,9 +449,10 @@ export function createScimService(
           person = {
             ...former,
             ...personColumns(w),
+            active,
             formerExternalId: null,
             deletedAt: null,
-            deactivatedAt: w.columns.active ? null : now,
+            deactivatedAt: active ? null : now,
             updatedAt: now,
             version: former.version + 1,
           } as Person;
@@ -460,6 +462,7 @@ export function createScimService(
           person = {
             id,
             ...personColumns(w),
+            active,
             handle: await issueHandle(
               em,
               baseHandle(
@@ -475,7 +478,7 @@ export function createScimService(
             ),
             createdAt: now,
             updatedAt: now,
-            deactivatedAt: w.columns.active ? null : now,
+            deactivatedAt: active ? null : now,
             deletedAt: null,
             formerExternalId: null,
             version: 1,
@@ -705,10 +708,14 @@ export function createScimService(
     action: string,
   ): Promise<JsonObject> {
     const now = new Date();
+    // Only an explicit active=true reactivates: a PUT without `active`, a PATCH that removes it
+    // or sets it to null keeps the person as they are (docs/scim.md, "active").
+    const active = w.active ?? before.active;
     const after: Person = {
       ...before,
       ...personColumns(w),
-      deactivatedAt: w.columns.active ? null : (before.deactivatedAt ?? now),
+      active,
+      deactivatedAt: active ? null : (before.deactivatedAt ?? now),
       updatedAt: now,
       version: before.version + 1,
     } as Person;

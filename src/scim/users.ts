@@ -43,7 +43,6 @@ export interface UserColumns {
   locale: string | null;
   timezone: string | null;
   email: string | null;
-  active: boolean;
   employeeNumber: string | null;
   costCenter: string | null;
   organization: string | null;
@@ -57,6 +56,8 @@ export interface UserWrite {
   readonly doc: JsonObject;
   readonly columns: UserColumns;
   readonly emails: Omit<PersonEmail, "personId">[];
+  /** `active` as sent; undefined when the document leaves it out or sends null. */
+  readonly active: boolean | undefined;
 }
 
 /**
@@ -149,7 +150,6 @@ export function normalizeUser(input: unknown): UserWrite {
     locale: boundedString(core.locale, "locale", 64),
     timezone: boundedString(core.timezone, "timezone", 64),
     email: primaryEmail?.value ?? null,
-    active: core.active === undefined ? true : core.active === true,
     employeeNumber: boundedString(ent.employeeNumber, `${ENTERPRISE_SCHEMA}:employeeNumber`, 255),
     costCenter: boundedString(ent.costCenter, `${ENTERPRISE_SCHEMA}:costCenter`, 255),
     organization: boundedString(ent.organization, `${ENTERPRISE_SCHEMA}:organization`, 255),
@@ -157,7 +157,10 @@ export function normalizeUser(input: unknown): UserWrite {
     department: boundedString(ent.department, `${ENTERPRISE_SCHEMA}:department`, 255),
     managerValue: boundedString(manager.value, `${ENTERPRISE_SCHEMA}:manager.value`, 255),
   };
-  return { doc, columns, emails };
+  // Absent (or null) is "not said": a create makes the person active, a PUT or PATCH keeps the
+  // state they are in. Never read as true: a `remove active` would otherwise rehire a leaver.
+  const active = core.active === undefined ? undefined : core.active === true;
+  return { doc, columns, emails, active };
 }
 
 export interface GroupRef {

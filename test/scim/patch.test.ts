@@ -8,6 +8,8 @@ import { actor, cases, expand, type Seeded, seedUsers, withIds } from "./helpers
 
 interface PatchCase {
   name: string;
+  /** Applied as a PATCH of its own first (the state the case starts from). */
+  before?: unknown[];
   ops: unknown[];
   expect?: [(string | number)[], unknown][];
   error?: [number, string];
@@ -44,8 +46,14 @@ describe(`SCIM PATCH of Users on ${TEST_DB} (cases/patch-users.json)`, () => {
         s.ids,
       );
       if (c.name.startsWith("replace userName")) body.userName = "alice@corp.example";
-      const created = await s.scim.createUser(body, actor);
+      let created = await s.scim.createUser(body, actor);
       const id = String(created.id);
+      if (c.before)
+        created = await s.scim.patchUser(
+          id,
+          parsePatchRequest({ schemas: [PATCH], Operations: c.before }),
+          actor,
+        );
       const run = async () =>
         s.scim.patchUser(id, parsePatchRequest({ schemas: [PATCH], Operations: c.ops }), actor);
       if (c.error) {
