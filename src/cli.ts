@@ -12,6 +12,7 @@ import { ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
 import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
+import { userNameKey } from "./identity/user-names.ts";
 import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
 import { createVerifier } from "./verify/service.ts";
@@ -264,7 +265,7 @@ async function run(argv: string[]): Promise<void> {
         let audit: Record<string, unknown> = { via: "cli", operator: operator() };
         if (values.as) {
           const person = await db.run((em) =>
-            em.getRepository(PersonSchema).findOneBy({ userNameKey: values.as!.toLowerCase() }),
+            em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(values.as!) }),
           );
           if (!person || !person.active || person.deletedAt)
             throw new Failure(`No current employee with userName ${values.as}.`);
@@ -346,7 +347,7 @@ async function run(argv: string[]): Promise<void> {
       if (!userName || !action || !accountRef || extra.length > 0) throw new UsageError(COMMAND_HELP.can);
       await withServices(config, async ({ authz, accounts, db }) => {
         const person = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: userName.toLowerCase() }),
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
         );
         const account = await accountOrOrg(accounts, accountRef);
         const d = person
@@ -381,7 +382,7 @@ async function run(argv: string[]): Promise<void> {
       if (!userName || extra.length > 0) throw new UsageError("Usage: npx herald login-link <userName>");
       await withServices(config, async ({ db, sessions }) => {
         const person = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: userName.toLowerCase() }),
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
         );
         if (!person || !person.active || person.deletedAt)
           throw new Failure(`No current employee with userName ${userName}.`);

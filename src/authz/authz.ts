@@ -19,6 +19,7 @@ import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
 import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
+import { userNameKey } from "../identity/user-names.ts";
 import { AuthzStateSchema, DraftSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
 export const ACCOUNT_ROLES = ["owner", "admin", "publisher", "drafter", "analyst", "compliance"] as const;
@@ -288,7 +289,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
       if (name === "") return { error: "name a group (group:NAME) or a person (user:USERNAME)" };
       if (kind === "user") {
         const p = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: name.toLowerCase() }),
+          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(name) }),
         );
         if (!p || p.deletedAt) return { error: `no person with userName ${name} in the directory` };
         return { kind, id: p.id, label: p.userName };

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
 import { type Group, GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "./entities.ts";
 import { baseHandle, issueHandle } from "./handles.ts";
+import { normalizeUserName, userNameKey } from "./user-names.ts";
 
 export interface NewPerson {
   readonly userName: string;
@@ -24,10 +25,11 @@ export async function createPerson(em: EntityManager, input: NewPerson): Promise
   const now = new Date();
   const id = randomUUID();
   const active = input.active ?? true;
+  const userName = normalizeUserName(input.userName);
   const person: Person = {
     id,
-    userName: input.userName,
-    userNameKey: input.userName.toLowerCase(),
+    userName,
+    userNameKey: userNameKey(userName),
     externalId: input.externalId ?? null,
     displayName: input.displayName ?? null,
     givenName: input.givenName ?? null,
@@ -36,7 +38,7 @@ export async function createPerson(em: EntityManager, input: NewPerson): Promise
     title: input.title ?? null,
     department: input.department ?? null,
     active,
-    handle: await issueHandle(em, baseHandle(input.userName), "person", id),
+    handle: await issueHandle(em, baseHandle(userName), "person", id),
     createdAt: now,
     updatedAt: now,
     deactivatedAt: active ? null : now,

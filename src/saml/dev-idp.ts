@@ -20,6 +20,7 @@ import { formBody } from "../http/form.ts";
 import { PAGE_CSP } from "../http/request-context.ts";
 import { escapeHtml, html, page, raw } from "../http/html.ts";
 import { PersonSchema } from "../identity/entities.ts";
+import { userNameKey } from "../identity/user-names.ts";
 import { selfSignedRsa, writeOnce } from "../secrets.ts";
 import { type IdpMetadata, parseIdpMetadata } from "./metadata.ts";
 import { NS, parseStrict } from "./xml.ts";
@@ -283,7 +284,7 @@ export async function createDevIdp(options: {
     const form = await formBody(ctx);
     const userName = form.get("userName") ?? "";
     const person = await options.db.run((em) =>
-      em.getRepository(PersonSchema).findOneBy({ userNameKey: userName.toLowerCase() }),
+      em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
     );
     // The dev IdP asserts whoever was picked; Herald itself refuses people who are not active.
     const response = await buildResponse({

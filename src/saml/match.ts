@@ -7,6 +7,7 @@
 import type { SamlMatch } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { type Person, PersonEmailSchema, PersonSchema } from "../identity/entities.ts";
+import { userNameKey } from "../identity/user-names.ts";
 import type { SamlLogin } from "./sp.ts";
 
 export type MatchResult =
@@ -24,7 +25,7 @@ export async function matchPerson(db: Database, rule: SamlMatch, login: SamlLogi
     const people = em.getRepository(PersonSchema);
     switch (rule.field) {
       case "userName":
-        return people.findBy({ userNameKey: value.toLowerCase() });
+        return people.findBy({ userNameKey: userNameKey(value) });
       case "externalId":
         return people.findBy({ externalId: value });
       case "email": {

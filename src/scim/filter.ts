@@ -10,6 +10,7 @@
  */
 import { type Filter, parse } from "scim2-parse-filter";
 import type { Dialect } from "../db/columns.ts";
+import { userNameKey } from "../identity/user-names.ts";
 import { badRequest } from "./errors.ts";
 import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "./schemas.ts";
 
@@ -24,6 +25,8 @@ interface Scalar {
   readonly col: string;
   readonly type: ScalarType;
   readonly mode: "exact" | "ci" | "key";
+  /** For `key`: how the column's value was made from the attribute (default: lowercased). */
+  readonly key?: (value: string) => string;
 }
 
 interface Multi {
@@ -70,7 +73,8 @@ export const USER_FILTER: ResourceFilterSpec = {
   fields: {
     id: s("p.id", "exact"),
     externalid: s("p.external_id", "exact"),
-    username: s("p.user_name_key", "key"),
+    // NFC, then lowercased: either spelling of a name finds the person (identity/user-names.ts).
+    username: { ...s("p.user_name_key", "key"), key: userNameKey },
     displayname: s("p.display_name"),
     nickname: s("p.nick_name"),
     title: s("p.title"),
@@ -504,7 +508,7 @@ class Translator {
       default: {
         const text = String(raw);
         const exact = field.mode === "exact";
-        const value = exact ? text : text.toLowerCase();
+        const value = exact ? text : (field.key ?? ((v: string) => v.toLowerCase()))(text);
         const target = field.mode === "ci" ? `LOWER(${col})` : col;
         const guard = (cond: string) => `(${col} IS NOT NULL AND ${cond})`;
         switch (op) {

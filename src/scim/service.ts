@@ -17,6 +17,7 @@ import {
 } from "../identity/entities.ts";
 import { appendEvents, type DirectoryEvent } from "../identity/events.ts";
 import { baseHandle, type HandleRule, handleSource, issueHandle } from "../identity/handles.ts";
+import { userNameKey } from "../identity/user-names.ts";
 import { isObject, type Json, type JsonObject } from "./documents.ts";
 import { conflict, notFound, preconditionFailed, ScimError } from "./errors.ts";
 import {
@@ -258,7 +259,7 @@ export function createScimService(
     const driver = db.dataSource.driver;
     const rows = await db.query<Record<string, unknown>>(
       "SELECT * FROM person WHERE user_name_key = ? AND deleted_at IS NULL",
-      [userName.toLowerCase()],
+      [userNameKey(userName)],
     );
     if (rows.length === 0) return { total: 0, resources: [] };
     const person = {} as Record<string, unknown>;

@@ -3,6 +3,7 @@
  * `person.scim_doc`; the columns filters and sorting use are projections of it.
  */
 import type { Person, PersonEmail } from "../identity/entities.ts";
+import { normalizeUserName, userNameKey } from "../identity/user-names.ts";
 import {
   boundedString,
   isObject,
@@ -108,10 +109,13 @@ export function normalizeUser(input: unknown): UserWrite {
     singlePrimary(core[list] as Json[] | undefined);
   }
 
-  const userName = boundedString(core.userName, "userName", 255);
+  // One spelling for one name (identity/user-names.ts): checked for length after normalising.
+  const sent = typeof core.userName === "string" ? normalizeUserName(core.userName) : core.userName;
+  const userName = boundedString(sent, "userName", 255);
   if (userName === null || userName.trim() === "") {
     throw badRequest("invalidValue", "userName is required and must not be empty.");
   }
+  core.userName = userName;
   const name = isObject(core.name) ? core.name : {};
   const ent = enterprise ?? {};
   const manager = isObject(ent.manager) ? ent.manager : {};
@@ -137,7 +141,7 @@ export function normalizeUser(input: unknown): UserWrite {
 
   const columns: UserColumns = {
     userName,
-    userNameKey: userName.toLowerCase(),
+    userNameKey: userNameKey(userName),
     externalId: boundedString(core.externalId, "externalId", 255),
     displayName: boundedString(core.displayName, "displayName", 255),
     givenName: boundedString(name.givenName, "name.givenName", 255),

@@ -9,6 +9,7 @@ import { Reports1763700000008 } from "./0008-reports.ts";
 import { Saml1763700000009 } from "./0009-saml.ts";
 import { Authz1763700000010 } from "./0010-authz.ts";
 import { SamlBrowser1763700000011 } from "./0011-saml-browser.ts";
+import { UserNameNfc1763700000012 } from "./0012-user-name-nfc.ts";
 import { AuditDetailSize1763700000013 } from "./0013-audit-detail-size.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
@@ -24,5 +25,6 @@ export const migrations = [
   Saml1763700000009,
   Authz1763700000010,
   SamlBrowser1763700000011,
+  UserNameNfc1763700000012,
   AuditDetailSize1763700000013,
 ];
