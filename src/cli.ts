@@ -12,6 +12,7 @@ import { ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
 import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
+import { relinkHandle } from "./identity/relink.ts";
 import { userNameKey } from "./identity/user-names.ts";
 import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
@@ -52,6 +53,8 @@ Commands:
   admin add <userName> | admin remove <userName>
                              Make (or unmake) an organization admin: the first one is made this way.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
+  person relink <userName> <old handle>
+                             Give a returning employee the handle of their deleted former record (audited).
   verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
   reports                    Impersonation reports sent from the /verify page, newest first.
   help [command]             Show help.
@@ -83,6 +86,14 @@ Prints allow or deny on the first line, then the rule that decided. Exit status 
 Actions: post, reply, delete, draft, approve, view-inbox, edit-profile, manage-grants,
 view-archive, manage-accounts, view-audit, view-reports.`,
   admin: `Usage: npx herald admin add <userName> | npx herald admin remove <userName>`,
+  person: `Usage: npx herald person relink <userName> <old handle>
+
+Gives the person named by <userName> the handle of a former employee's deleted record (jdoe,
+@jdoe or @jdoe@<handle domain>), for a rehire Herald did not recognise by itself (that needs the
+same externalId and the same userName or primary email). Refused unless the handle was issued to a
+person who has been deleted from the directory: never a current or deactivated person's handle,
+a shared account's or the organization's. The person's previous handle stays theirs and points to
+the account under the old handle. Audited as person.relink with the operator's name.`,
   unfollow: `Usage: npx herald unfollow <account> <@user@host | actor URL>`,
   domain: `Usage: npx herald domain block <domain> [--reason <text>] | domain unblock <domain> | domain list`,
   migrate: `Usage: npx herald migrate
@@ -389,6 +400,28 @@ async function run(argv: string[]): Promise<void> {
         const link = await sessions.createLoginLink(person.id, operator());
         out(`One-time sign-in link for ${person.userName}, valid until ${link.expiresAt.toISOString()}:`);
         out(new URL(`/login/link/${link.token}`, config.origin).href);
+      });
+      return;
+    }
+    case "person": {
+      const [sub, userName, handle, ...extra] = rest;
+      if (sub !== "relink" || !userName || !handle || extra.length > 0)
+        throw new UsageError(COMMAND_HELP.person);
+      await withServices(config, async ({ db }) => {
+        const r = await relinkHandle(db, {
+          userName,
+          handle,
+          by: operator(),
+          handleDomain: config.handleDomain,
+        });
+        if (!r.ok) throw new Failure(r.message);
+        const at = (h: string) => `@${h}@${config.handleDomain}`;
+        out(
+          `${at(r.handle)} is ${r.person.userName}'s handle again (reserved for ${r.fromUserName ?? "an erased record"} until now).`,
+        );
+        if (r.previousHandle)
+          out(`${at(r.previousHandle)} stays theirs, as an alias that points to ${at(r.handle)}.`);
+        out(`A running server serves the account under ${at(r.handle)} within seconds.`);
       });
       return;
     }

@@ -98,19 +98,64 @@ export function createAccounts(deps: {
     return actor;
   }
 
-  /** The person's actor, created if the person is eligible and has none. */
+  /**
+   * The handle an actor row keeps once it gives its handle up: outside the handle alphabet
+   * (`~`), so no lookup by handle ever finds it, and unique by the actor's id.
+   */
+  const retiredHandle = (a: ActorRow) => `${a.handle.slice(0, 31)}~${a.id.replaceAll("-", "")}`;
+
+  /**
+   * The person's actor, created if the person is eligible and has none carrying their handle.
+   * A rehire (their actor was deleted: it answers with a Tombstone, and followers got a Delete
+   * that remote servers do not undo) and a relinked handle (`herald person relink`) get a NEW
+   * actor with the person's current handle. The tombstone keeps its id and gives the handle up;
+   * a live actor with the person's previous handle stays as an alias moved to the new one (as on
+   * a rename), so nothing that was reachable stops resolving.
+   */
   async function ensurePersonActor(personId: string): Promise<ActorRow | undefined> {
-    const actor = await db.transaction(async (em) => {
-      const existing = await em.getRepository(ActorSchema).findOneBy({ personId });
-      if (existing) return existing;
+    const result = await db.transaction(async (em) => {
+      const repo = em.getRepository(ActorSchema);
+      const existing = await repo.findOneBy({ personId });
       const person = await em.getRepository(PersonSchema).findOneBy({ id: personId });
-      if (!person || !person.handle || !(await isEligible(em, person))) return undefined;
-      return newActor(em, "person", person.handle, person.displayName ?? person.userName, person.id);
+      const live = existing && !existing.deletedAt ? existing : undefined;
+      if (live && (!person?.handle || live.handle === person.handle)) return { actor: live };
+      if (!person || !person.handle || !(await isEligible(em, person))) return { actor: live };
+      const holder = await repo.findOneBy({ handle: person.handle });
+      if (holder && holder.id !== existing?.id && !holder.deletedAt && !holder.movedToId) {
+        // The registry gave this handle to the person, yet another live account serves it.
+        log.warn("Handle @{handle} of person {personId} is served by actor {actorId}; not taken over.", {
+          handle: person.handle,
+          personId,
+          actorId: holder.id,
+        });
+        return { actor: live };
+      }
+      const now = new Date();
+      if (holder) await repo.update({ id: holder.id }, { handle: retiredHandle(holder), updatedAt: now });
+      if (existing)
+        await repo.update({ id: existing.id }, { personId: null, formerPersonId: personId, updatedAt: now });
+      const row = await newActor(
+        em,
+        "person",
+        person.handle,
+        person.displayName ?? person.userName,
+        person.id,
+      );
+      if (live) {
+        await repo.update({ id: live.id }, { movedToId: row.id });
+        // Who may act for the account and its pending drafts follow it, as on a rename.
+        for (const hook of renameHooks) await hook(em, live.id, row.id);
+      }
+      return { actor: row, movedFrom: live?.id };
     });
+    if (result.movedFrom) {
+      changed();
+      await announcer?.actorUpdated(result.movedFrom);
+    }
     // Keys come from the background key worker: an RSA key costs a noticeable slice of a core,
     // and a bulk import must not starve the SCIM requests that provision people.
-    if (actor && !actor.keysReadyAt) keyWorker.notify();
-    return actor;
+    if (result.actor && !result.actor.keysReadyAt) keyWorker.notify();
+    return result.actor;
   }
 
   async function setSuspended(personId: string, suspended: boolean): Promise<void> {
@@ -198,6 +243,10 @@ export function createAccounts(deps: {
         case "person.reactivated":
           await ensurePersonActor(event.personId);
           await setSuspended(event.personId, false);
+          return;
+        case "person.relinked":
+          await ensurePersonActor(event.personId);
+          changed();
           return;
         case "person.deactivated":
           // Followers are kept, so a reactivation reverses this (issue: Presence, lifecycle).

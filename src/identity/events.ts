@@ -15,6 +15,14 @@ export type DirectoryEvent =
   | { type: "person.deactivated"; personId: string }
   | { type: "person.reactivated"; personId: string }
   | { type: "person.deleted"; personId: string }
+  /** `herald person relink`: a former person's reserved handle now belongs to this person. */
+  | {
+      type: "person.relinked";
+      personId: string;
+      handle: string;
+      previousHandle: string | null;
+      fromPersonId: string;
+    }
   | { type: "group.created"; groupId: string; displayName: string }
   | { type: "group.updated"; groupId: string; renamed?: { from: string; to: string } }
   | { type: "group.deleted"; groupId: string; displayName: string }

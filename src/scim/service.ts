@@ -220,6 +220,33 @@ export function createScimService(
     return { ...w.columns, scimDoc: JSON.stringify(w.doc) };
   }
 
+  /**
+   * The deleted person a create restores (DESIGN rule 6): one whose externalId is the new one's
+   * AND whose userName or primary email is too. An externalId alone is not enough: IdPs reuse
+   * them (Entra maps mailNickname to externalId by default, and aliases get reused), and the
+   * handle must not go to someone else. Only an unambiguous match counts.
+   */
+  async function findRehire(
+    em: EntityManager,
+    w: UserWrite,
+  ): Promise<{ former: Person | null; matchedOn?: "userName" | "email"; unmatched: string[] }> {
+    if (w.columns.externalId === null) return { former: null, unmatched: [] };
+    const candidates = await em
+      .getRepository(PersonSchema)
+      .find({ where: { formerExternalId: w.columns.externalId }, order: { deletedAt: "DESC" }, take: 50 });
+    const email = w.columns.email?.toLowerCase() ?? null;
+    const matches: { person: Person; on: "userName" | "email" }[] = [];
+    const unmatched: string[] = [];
+    for (const c of candidates) {
+      if (userNameKey(c.userName) === w.columns.userNameKey) matches.push({ person: c, on: "userName" });
+      else if (email !== null && c.email?.toLowerCase() === email) matches.push({ person: c, on: "email" });
+      else unmatched.push(c.id);
+    }
+    if (matches.length !== 1)
+      return { former: null, unmatched: [...unmatched, ...matches.map((m) => m.person.id)] };
+    return { former: matches[0].person, matchedOn: matches[0].on, unmatched };
+  }
+
   /** Events that follow from the change of one person. */
   function personEvents(before: Person, after: Person): DirectoryEvent[] {
     const events: DirectoryEvent[] = [];
@@ -438,19 +465,31 @@ export function createScimService(
         await assertUserUnique(em, w, undefined);
         const repo = em.getRepository(PersonSchema);
         const now = new Date();
-        // A rehire (same externalId as a deleted person) gets the old account and handle back.
-        // Only an unambiguous match counts: externalIds are the client's, not guaranteed unique.
-        const candidates =
-          w.columns.externalId === null
-            ? []
-            : await repo.find({ where: { formerExternalId: w.columns.externalId }, take: 2 });
-        const former = candidates.length === 1 ? candidates[0] : null;
+        const rehire = await findRehire(em, w);
+        const former = rehire.former;
+        const newHandle = (id: string) =>
+          issueHandle(
+            em,
+            baseHandle(
+              handleSource(options.handleFrom ?? "userName", {
+                userName: w.columns.userName,
+                email: w.columns.email,
+                givenName: w.columns.givenName,
+                familyName: w.columns.familyName,
+              }),
+            ),
+            "person",
+            id,
+          );
         let person: Person;
         if (former) {
           person = {
             ...former,
             ...personColumns(w),
             active,
+            // A handle relinked away from the old record (`herald person relink`) stays with
+            // whoever has it now: the rehire gets a new one.
+            handle: former.handle ?? (await newHandle(former.id)),
             formerExternalId: null,
             deletedAt: null,
             deactivatedAt: active ? null : now,
@@ -464,19 +503,7 @@ export function createScimService(
             id,
             ...personColumns(w),
             active,
-            handle: await issueHandle(
-              em,
-              baseHandle(
-                handleSource(options.handleFrom ?? "userName", {
-                  userName: w.columns.userName,
-                  email: w.columns.email,
-                  givenName: w.columns.givenName,
-                  familyName: w.columns.familyName,
-                }),
-              ),
-              "person",
-              id,
-            ),
+            handle: await newHandle(id),
             createdAt: now,
             updatedAt: now,
             deactivatedAt: active ? null : now,
@@ -498,6 +525,11 @@ export function createScimService(
         ]);
         await audit(em, actor, former ? "scim.user.rehire" : "scim.user.create", "person", person.id, {
           after: w.doc,
+          handle: person.handle,
+          // For the admin deciding on `herald person relink`: deleted people with this
+          // externalId whose userName and email did not match (so their handles stayed theirs).
+          ...(rehire.unmatched.length > 0 ? { sameExternalIdAs: rehire.unmatched } : {}),
+          ...(rehire.matchedOn ? { rehireMatchedOn: rehire.matchedOn } : {}),
         });
         // A new person belongs to no group yet: no query needed for the answer.
         return former ? renderUser(em, person) : toScimUser(person, [], base);
