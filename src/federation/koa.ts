@@ -80,6 +80,20 @@ export function fedifyMiddleware(
     // Only Fedify's own routes go through its router (ActivityPub under /ap/, WebFinger,
     // NodeInfo); everything else is Herald's and skips that work.
     if (!FEDIFY_PATHS.test(ctx.path)) return next();
+    // Fedify's router matches paths, not methods: a PUT, PATCH or DELETE to an inbox ran its inbox
+    // handler — JSON-LD expansion of an unsigned body, its `@context` fetched — around the
+    // signature gate below, which only POSTs meet; a TRACE made `new Request()` throw (500).
+    // An inbox takes POST only, every other document here is read with GET or HEAD (RFC 9110
+    // §15.5.6: 405 with Allow).
+    const allow = INBOX_PATH.test(ctx.path) ? "POST" : "GET, HEAD";
+    if (!allow.split(", ").includes(ctx.method)) {
+      ctx.set("Allow", allow);
+      if (ctx.method === "OPTIONS") {
+        ctx.status = 204;
+        return;
+      }
+      ctx.throw(405, `${ctx.path} answers ${allow} only, not ${ctx.method}.`);
+    }
     if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
       // Deliveries: refuse oversized bodies before Fedify reads them, and throttle per sender
       // address (the remote host, on the network level) before any signature work.

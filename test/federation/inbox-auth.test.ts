@@ -17,6 +17,8 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 interface RefusalCase {
   readonly case: string;
+  /** POST unless given (only unsigned requests use another). */
+  readonly method?: string;
   readonly body?: unknown;
   readonly text?: string;
   readonly deep?: number;
@@ -103,7 +105,7 @@ describe(`the inbox authenticates before it reads (${TEST_DB})`, () => {
               keyId: c.keyId === undefined ? undefined : new URL(fill(c.keyId)),
             })
           : await fetch(url, {
-              method: "POST",
+              method: c.method ?? "POST",
               headers: { "content-type": "application/activity+json", ...headers },
               body: bodyText,
             });
