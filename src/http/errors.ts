@@ -20,6 +20,7 @@ interface KoaLikeError {
   message?: string;
   scimType?: string;
   headers?: Record<string, string>;
+  code?: string;
 }
 
 export type ErrorFormat = "scim" | "problem" | "html";
@@ -72,11 +73,22 @@ export function errorBoundary(): Middleware {
         writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`);
       }
     } catch (raw) {
-      const err = (raw ?? {}) as KoaLikeError;
+      let err = (raw ?? {}) as KoaLikeError;
+      // A client that hung up in the middle of its body (Node's "aborted", ECONNRESET, on the
+      // request stream): nobody is left to answer and nothing failed here. Not a 500 at ERROR,
+      // which anyone could fill the error log and the 5xx alerts with.
+      if (ctx.req.destroyed && !ctx.req.complete && (err.code === "ECONNRESET" || err.message === "aborted"))
+        err = {
+          status: 400,
+          expose: true,
+          message: "The client closed the connection before the request was complete.",
+        };
       let status = Number(err.status ?? err.statusCode ?? 500);
       if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
-      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown.
-      const expose = err.expose ?? status < 500;
+      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown. A 501
+      // is an answer given on purpose whoever throws it (RFC 9110 §15.6.2), the router's own for
+      // a method no route here takes (PROPFIND, TRACE) too, though http-errors marks it unexposed.
+      const expose = (err.expose ?? status < 500) || status === 501;
       if (!expose) {
         // A bug or an outage: the one case worth a stack trace.
         log.error("Unhandled error on {method} {path}: {error}", {

@@ -4,6 +4,8 @@
  * limiter; client errors and deliberate 501s logged without a stack trace, never at ERROR.
  */
 import assert from "node:assert/strict";
+import { request } from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { freePort, freshDatabaseUrl, TEST_DB, type TestDatabaseUrl } from "../helpers/env.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/process.ts";
@@ -166,6 +168,59 @@ describe(`answers and their log lines on ${TEST_DB}`, () => {
       assert.equal(stacks.length, 0, "no stack traces");
       const reasons = records.filter((r) => r.logger === "herald.http.error" && r.level === "INFO");
       assert.ok(reasons.length >= 4, "refusals are logged with their reason at info");
+    });
+
+    test("methods no route takes, and clients that hang up mid-body: 4xx/501, no ERROR, no stack", async () => {
+      const from = p.output().stderr.length;
+      // fetch() refuses TRACE; node:http sends any method the parser knows.
+      const send = (method: string, path: string, headers: Record<string, string> = {}) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(`${p.url}${path}`, { method, headers }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      const ap = { accept: "application/activity+json" };
+      const answers: [string, string, Record<string, string>, number][] = [
+        ["PROPFIND", "/verify", {}, 501],
+        ["TRACE", "/@nobody", {}, 501],
+        ["TRACE", "/ap/actors/00000000-0000-4000-8000-000000000000", ap, 405],
+        ["TRACE", "/.well-known/webfinger?resource=acct:nobody@nowhere.example", {}, 405],
+        ["GET", "/ap/inbox", ap, 405],
+        ["OPTIONS", "/ap/inbox", ap, 204],
+      ];
+      for (const [method, path, headers, status] of answers)
+        assert.equal(await send(method, path, headers), status, `${method} ${path}`);
+      // Half a body, then the connection closes: the request stream errors with "aborted".
+      for (const path of ["/ap/inbox", "/verify/report"]) {
+        await new Promise<void>((resolve) => {
+          const socket = connect(Number(new URL(p.url).port), "127.0.0.1", () => {
+            socket.write(
+              `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":`,
+            );
+            setTimeout(() => socket.destroy(), 200);
+          });
+          socket.on("close", () => resolve());
+        });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const records = p
+        .output()
+        .stderr.slice(from)
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { level: string; logger: string; message: string });
+      assert.deepEqual(
+        records
+          .filter((r) => r.level === "ERROR" || r.level === "FATAL")
+          .map((r) => `${r.logger}: ${r.message}`),
+        [],
+      );
+      assert.equal(records.filter((r) => /\\n\s+at /.test(JSON.stringify(r))).length, 0, "no stack traces");
+      const hangUps = records.filter((r) => r.logger === "herald.http.access" && / 400 /.test(r.message));
+      assert.equal(hangUps.length, 2, "a hang-up is logged as the client's 400");
     });
   });
 });
