@@ -168,13 +168,21 @@ export function signatureHeadersProblem(headers: Headers, now = Date.now()): str
   return undefined;
 }
 
-/** The components an RFC 9421 signature labelled `label` covers, from Signature-Input (§4.1). */
+/**
+ * The components an RFC 9421 signature labelled `label` covers, from Signature-Input (§4.1), or
+ * none unless the label is there exactly once. Signature-Input is a structured-field dictionary
+ * (RFC 8941 §3.2): of a repeated label the last member wins, and that is the one Fedify verifies;
+ * reading the first let a decoy member claim "content-digest" for a signature that left the body
+ * out. Names compare as Fedify compares them (it checks the body's digest for "content-digest"
+ * only, not for another spelling).
+ */
 function rfc9421Components(signatureInput: string, label: string): string[] {
-  for (const member of signatureInput.split(/,(?=\s*[a-z*][a-z0-9_.*-]*=\()/i)) {
-    const m = /^\s*([a-z*][a-z0-9_.*-]*)=\(([^)]*)\)/i.exec(member);
-    if (m && m[1] === label) return [...m[2].matchAll(/"([^"]*)"/g)].map((c) => c[1].toLowerCase());
-  }
-  return [];
+  const members = signatureInput
+    .split(/,(?=\s*[a-z*][a-z0-9_.*-]*=\()/i)
+    .map((member) => /^\s*([a-z*][a-z0-9_.*-]*)=\(([^)]*)\)/i.exec(member))
+    .filter((m) => m !== null && m[1] === label);
+  if (members.length !== 1) return [];
+  return [...members[0]![2].matchAll(/"([^"]*)"/g)].map((c) => c[1]);
 }
 
 /**

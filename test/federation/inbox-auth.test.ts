@@ -28,6 +28,7 @@ interface RefusalCase {
   readonly signWithoutBody?: boolean;
   readonly sendBody?: string;
   readonly keyId?: string;
+  readonly signatureInputPrefix?: string;
   readonly status: number;
   /** A regular expression the answer's reason must match. */
   readonly detail: string;
@@ -103,6 +104,8 @@ describe(`the inbox authenticates before it reads (${TEST_DB})`, () => {
               signWithoutBody: c.signWithoutBody,
               sendBody: c.sendBody === undefined ? undefined : fill(c.sendBody),
               keyId: c.keyId === undefined ? undefined : new URL(fill(c.keyId)),
+              signatureInputPrefix:
+                c.signatureInputPrefix === undefined ? undefined : fill(c.signatureInputPrefix),
             })
           : await fetch(url, {
               method: c.method ?? "POST",

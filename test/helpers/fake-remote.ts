@@ -31,6 +31,8 @@ export interface SignOptions {
   readonly sendBody?: string;
   /** The key the signature names, if not the actor's own. */
   readonly keyId?: URL;
+  /** Put before the signed Signature-Input (a decoy member, as an attacker would add). */
+  readonly signatureInputPrefix?: string;
 }
 
 export interface FakeRemote {
@@ -123,6 +125,11 @@ export async function startFakeRemote(names: readonly string[]): Promise<FakeRem
         spec: options.spec ?? "draft-cavage-http-signatures-12",
         ...(options.signWithoutBody ? { body: null } : {}),
       });
+      if (options.signatureInputPrefix !== undefined)
+        signed.headers.set(
+          "signature-input",
+          options.signatureInputPrefix + (signed.headers.get("signature-input") ?? ""),
+        );
       if (options.signWithoutBody || options.sendBody !== undefined)
         return fetch(url, { method: "POST", headers: signed.headers, body: options.sendBody ?? body });
       return fetch(signed);
