@@ -83,17 +83,19 @@ export function fedifyMiddleware(
     // Fedify's router matches paths, not methods: a PUT, PATCH or DELETE to an inbox ran its inbox
     // handler — JSON-LD expansion of an unsigned body, its `@context` fetched — around the
     // signature gate below, which only POSTs meet; a TRACE made `new Request()` throw (500).
-    // An inbox takes POST only, every other document here is read with GET or HEAD (RFC 9110
-    // §15.5.6: 405 with Allow).
-    const allow = INBOX_PATH.test(ctx.path) ? "POST" : "GET, HEAD";
-    if (!allow.split(", ").includes(ctx.method)) {
-      ctx.set("Allow", allow);
+    // So Fedify sees only POSTs to an inbox (any other method there: 405 with Allow, RFC 9110
+    // §15.5.6) and GETs or HEADs of its documents; other requests go on to Herald's routes,
+    // which answer them as they answer any other path (404, 405 or 501).
+    const inbox = INBOX_PATH.test(ctx.path);
+    if (inbox && ctx.method !== "POST") {
+      ctx.set("Allow", "POST");
       if (ctx.method === "OPTIONS") {
         ctx.status = 204;
         return;
       }
-      ctx.throw(405, `${ctx.path} answers ${allow} only, not ${ctx.method}.`);
+      ctx.throw(405, `${ctx.path} takes POST only (ActivityPub §7), not ${ctx.method}.`);
     }
+    if (!inbox && ctx.method !== "GET" && ctx.method !== "HEAD") return next();
     if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
       // Deliveries: refuse oversized bodies before Fedify reads them, and throttle per sender
       // address (the remote host, on the network level) before any signature work.

@@ -186,8 +186,8 @@ describe(`answers and their log lines on ${TEST_DB}`, () => {
       const answers: [string, string, Record<string, string>, number][] = [
         ["PROPFIND", "/verify", {}, 501],
         ["TRACE", "/@nobody", {}, 501],
-        ["TRACE", "/ap/actors/00000000-0000-4000-8000-000000000000", ap, 405],
-        ["TRACE", "/.well-known/webfinger?resource=acct:nobody@nowhere.example", {}, 405],
+        ["TRACE", "/ap/actors/00000000-0000-4000-8000-000000000000", ap, 501],
+        ["TRACE", "/.well-known/webfinger?resource=acct:nobody@nowhere.example", {}, 501],
         ["GET", "/ap/inbox", ap, 405],
         ["OPTIONS", "/ap/inbox", ap, 204],
       ];
