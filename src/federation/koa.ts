@@ -115,7 +115,11 @@ export function fedifyMiddleware(
     }
     // The configured public origin, not the Host header: ids, WebFinger answers and RFC 9421's
     // @authority must all agree with what remote servers were told, whatever proxy sits between.
-    const url = new URL(ctx.originalUrl, origin);
+    // Never the request target's own scheme and host: an absolute-form target (RFC 9112 §3.2.2,
+    // `POST http://other.example/ap/inbox`) would let a delivery signed for another server verify.
+    const url = new URL(origin.origin);
+    url.pathname = ctx.path;
+    url.search = ctx.search;
     const hasBody = ctx.method !== "GET" && ctx.method !== "HEAD";
     const headers = new Headers();
     for (const [name, value] of Object.entries(ctx.request.headers)) {
