@@ -16,6 +16,8 @@ import { type EntityManager, type FindOptionsWhere, In, IsNull, LessThan, MoreTh
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { logger } from "../logging.ts";
+import { PersonSchema } from "../identity/entities.ts";
+import { publicIdentity } from "../identity/standing.ts";
 import type { Accounts } from "./accounts.ts";
 import { actorDocument } from "./actors.ts";
 import {
@@ -191,6 +193,8 @@ export function createHeraldFederation(
       const actor = await accounts.byId(identifier);
       if (!actor || cursor === null) return { items: [] };
       if (cursorProblem(paths.outbox, cursor)) return null;
+      // A former employee's (or a closed account's) posts are not listed, as on its profile page.
+      if (!(await speaksNow(actor))) return { items: [], nextCursor: null };
       const where: FindOptionsWhere<PostRow> = {
         actorId: identifier,
         deletedAt: IsNull(),
@@ -214,14 +218,25 @@ export function createHeraldFederation(
       const nextCursor = posts.length === PAGE ? String(posts[posts.length - 1].publishedAt.getTime()) : null;
       return { items, nextCursor };
     })
-    .setCounter(async (_ctx, identifier) =>
-      db.run((em) =>
+    .setCounter(async (_ctx, identifier) => {
+      const actor = await accounts.byId(identifier);
+      if (!actor || !(await speaksNow(actor))) return 0;
+      return db.run((em) =>
         em
           .getRepository(PostSchema)
           .countBy({ actorId: identifier, deletedAt: IsNull(), visibility: In(["public", "unlisted"]) }),
-      ),
-    )
+      );
+    })
     .setFirstCursor(async () => "");
+
+  /** Whether the account still speaks for the organization (src/identity/standing.ts). */
+  async function speaksNow(actor: ActorRow): Promise<boolean> {
+    const personId = actor.personId ?? actor.formerPersonId;
+    const person = personId
+      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
+      : null;
+    return publicIdentity(actor, person).status === "active";
+  }
 
   // The organization's actor lists every current employee's and official account: a machine-
   // readable roster of who speaks for the organization. Former employees drop out at once.

@@ -141,7 +141,12 @@ describe(`a former employee's public surfaces on ${TEST_DB}`, () => {
     const doc = await (
       await fetch(`${s.url}/ap/actors/${actorId}`, { headers: { accept: "application/activity+json" } })
     ).json();
-    return { v, page, doc };
+    const outbox = await (
+      await fetch(`${s.url}/ap/actors/${actorId}/outbox`, {
+        headers: { accept: "application/activity+json" },
+      })
+    ).json();
+    return { v, page, doc, outbox };
   }
 
   test("deactivation hides name, title, department and photo everywhere; reactivation shows them again", async () => {
@@ -163,7 +168,15 @@ describe(`a former employee's public surfaces on ${TEST_DB}`, () => {
       return a?.keysReadyAt ? a : undefined;
     });
 
+    const posted = await s.services.posting.post({
+      actorId: actor.id,
+      text: "Engines are hiring",
+      author: { personId: id, label: "Ada Lovelace" },
+    });
+    assert.ok(posted.ok);
     const before = await surfaces("ada", actor.id);
+    assert.equal(before.outbox.totalItems, 1);
+    assert.match(before.page, /Engines are hiring/);
     assert.equal(before.v.status, "active");
     assert.equal(before.v.displayName, "Ada Lovelace");
     assert.match(before.page, /Ada Lovelace/);
@@ -199,6 +212,8 @@ describe(`a former employee's public surfaces on ${TEST_DB}`, () => {
     assert.equal(gone.doc.icon, undefined);
     assert.equal(gone.doc.attachment, undefined, "no title, department or verified link");
     assert.match(gone.doc.summary, /No longer at/);
+    assert.equal(gone.outbox.totalItems, 0, "the outbox lists no posts, as the profile page");
+    assert.doesNotMatch(gone.page, /Engines are hiring/);
 
     const on = await scim("PATCH", `/Users/${id}`, {
       schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -212,5 +227,6 @@ describe(`a former employee's public surfaces on ${TEST_DB}`, () => {
     assert.equal(back.v.status, "active");
     assert.equal(back.doc.name, "Ada Lovelace");
     assert.match(back.page, /Analyst Engineer/);
+    assert.equal(back.outbox.totalItems, 1);
   });
 });
