@@ -9,7 +9,7 @@ import { healthRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { requestContext, securityHeaders } from "./http/request-context.ts";
-import { sessionCookie, sessionMiddleware } from "./http/session.ts";
+import { sessionCookie, sessionMiddleware } from "./sessions/middleware.ts";
 import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
 import { scimRoutes } from "./scim/routes.ts";

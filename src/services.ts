@@ -15,11 +15,11 @@ import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
 import { identityEntities, PersonSchema } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
-import { createSessions, type Sessions, sessionEntities } from "./saml/sessions.ts";
+import { createSessions, type Sessions, sessionEntities } from "./sessions/sessions.ts";
 import { samlEntities } from "./saml/sp.ts";
 import { authzEntities } from "./authz/entities.ts";
 import { type Authz, createAuthz } from "./authz/authz.ts";
-import { createDrafts, type Drafts } from "./authz/drafts.ts";
+import { createDrafts, DraftSchema, type Drafts } from "./federation/drafts.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
 import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
@@ -35,6 +35,7 @@ export const entities = [
   ...sessionEntities,
   ...samlEntities,
   ...authzEntities,
+  DraftSchema,
   ReportSchema,
 ];
 

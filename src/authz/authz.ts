@@ -20,7 +20,7 @@ import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
 import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
 import { userNameKey } from "../identity/user-names.ts";
-import { AuthzStateSchema, DraftSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
+import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
 export const ACCOUNT_ROLES = ["owner", "admin", "publisher", "drafter", "analyst", "compliance"] as const;
 export const ORG_ROLES = ["org-admin", "compliance-officer"] as const;
@@ -237,12 +237,9 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     decide,
     decider,
 
-    /** A renamed account keeps who may act for it and its pending drafts (accounts.onRename). */
+    /** A renamed account keeps who may act for it (accounts.onRename). */
     async moveAccount(em: EntityManager, fromId: string, toId: string): Promise<void> {
       const moved = await em.getRepository(GrantSchema).update({ accountId: fromId }, { accountId: toId });
-      await em
-        .getRepository(DraftSchema)
-        .update({ accountId: fromId, status: "pending" }, { accountId: toId });
       if ((moved.affected ?? 0) > 0) await bump(em);
     },
 

@@ -47,40 +47,4 @@ export const AuthzStateSchema = new EntitySchema<AuthzStateRow>({
   },
 });
 
-export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn";
-
-export interface DraftRow {
-  id: string;
-  accountId: string;
-  authorPersonId: string;
-  text: string;
-  visibility: string;
-  inReplyToIri: string | null;
-  status: DraftStatus;
-  createdAt: Date;
-  decidedBy: string | null;
-  decidedAt: Date | null;
-  comment: string | null;
-  postId: string | null;
-}
-
-export const DraftSchema = new EntitySchema<DraftRow>({
-  name: "Draft",
-  tableName: "draft",
-  columns: {
-    id: { type: "varchar", primary: true },
-    accountId: { name: "account_id", type: "varchar" },
-    authorPersonId: { name: "author_person_id", type: "varchar" },
-    text: { type: "text" },
-    visibility: { type: "varchar" },
-    inReplyToIri: { name: "in_reply_to_iri", type: "varchar", nullable: true },
-    status: { type: "varchar" },
-    createdAt: { name: "created_at", type: "datetime" },
-    decidedBy: { name: "decided_by", type: "varchar", nullable: true },
-    decidedAt: { name: "decided_at", type: "datetime", nullable: true },
-    comment: { type: "text", nullable: true },
-    postId: { name: "post_id", type: "varchar", nullable: true },
-  },
-});
-
-export const authzEntities = [GrantSchema, AuthzStateSchema, DraftSchema];
+export const authzEntities = [GrantSchema, AuthzStateSchema];

@@ -15,9 +15,9 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
-import { csrfForm, requireSession } from "../http/session.ts";
+import { csrfForm, requireSession } from "../sessions/middleware.ts";
 import { type Html, html, page } from "../http/html.ts";
-import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import type { Reports } from "../verify/reports.ts";
 
 const ADMIN_STYLE = html`<style>

@@ -9,8 +9,13 @@ import type { Config } from "../config.ts";
 import type { Authz } from "../authz/authz.ts";
 import { fail } from "../http/errors.ts";
 import { html, page } from "../http/html.ts";
-import { clearSessionCookie, csrfForm, type SessionCookie, setSessionCookie } from "../http/session.ts";
-import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import {
+  clearSessionCookie,
+  csrfForm,
+  type SessionCookie,
+  setSessionCookie,
+} from "../sessions/middleware.ts";
+import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type ServiceProvider, safeNext } from "../saml/sp.ts";
 import { logger } from "../logging.ts";
 

@@ -16,11 +16,11 @@ import type { Accounts } from "../federation/accounts.ts";
 import { type ActorRow, InboundSchema, PostSchema, type Visibility } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
 import { fail } from "../http/errors.ts";
-import { csrfForm, requireSession } from "../http/session.ts";
+import { csrfForm, requireSession } from "../sessions/middleware.ts";
 import { type Html, html, page, safeHref } from "../http/html.ts";
-import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type Authz, ORG } from "../authz/authz.ts";
-import type { Drafts } from "../authz/drafts.ts";
+import type { Drafts } from "../federation/drafts.ts";
 import { PersonSchema } from "../identity/entities.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { DraftSchema } from "../../src/authz/entities.ts";
+import { DraftSchema } from "../../src/federation/drafts.ts";
 import { type ActorRow, iriHash, InboundSchema, PostSchema } from "../../src/federation/entities.ts";
 import { TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -7,12 +7,48 @@
 import { randomUUID } from "node:crypto";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import type { Accounts } from "../federation/accounts.ts";
-import type { ActorRow, Visibility } from "../federation/entities.ts";
-import type { Posting } from "../federation/posting.ts";
+import type { Accounts } from "./accounts.ts";
+import type { ActorRow, Visibility } from "./entities.ts";
+import type { Posting } from "./posting.ts";
 import { type Person, PersonSchema } from "../identity/entities.ts";
-import type { Authz } from "./authz.ts";
-import { type DraftRow, DraftSchema } from "./entities.ts";
+import type { Authz } from "../authz/authz.ts";
+import { type EntityManager, EntitySchema } from "typeorm";
+
+export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn";
+
+export interface DraftRow {
+  id: string;
+  accountId: string;
+  authorPersonId: string;
+  text: string;
+  visibility: string;
+  inReplyToIri: string | null;
+  status: DraftStatus;
+  createdAt: Date;
+  decidedBy: string | null;
+  decidedAt: Date | null;
+  comment: string | null;
+  postId: string | null;
+}
+
+export const DraftSchema = new EntitySchema<DraftRow>({
+  name: "Draft",
+  tableName: "draft",
+  columns: {
+    id: { type: "varchar", primary: true },
+    accountId: { name: "account_id", type: "varchar" },
+    authorPersonId: { name: "author_person_id", type: "varchar" },
+    text: { type: "text" },
+    visibility: { type: "varchar" },
+    inReplyToIri: { name: "in_reply_to_iri", type: "varchar", nullable: true },
+    status: { type: "varchar" },
+    createdAt: { name: "created_at", type: "datetime" },
+    decidedBy: { name: "decided_by", type: "varchar", nullable: true },
+    decidedAt: { name: "decided_at", type: "datetime", nullable: true },
+    comment: { type: "text", nullable: true },
+    postId: { name: "post_id", type: "varchar", nullable: true },
+  },
+});
 
 export type DraftOutcome =
   | { readonly ok: true; readonly draft: DraftRow; readonly postUrl?: URL }
@@ -20,6 +56,14 @@ export type DraftOutcome =
 
 export function createDrafts(deps: { db: Database; accounts: Accounts; posting: Posting; authz: Authz }) {
   const { db, accounts, posting, authz } = deps;
+
+  // A renamed account keeps its pending drafts, in the rename's transaction.
+  accounts.onRename((em: EntityManager, fromId: string, toId: string) =>
+    em
+      .getRepository(DraftSchema)
+      .update({ accountId: fromId, status: "pending" }, { accountId: toId })
+      .then(() => undefined),
+  );
 
   return {
     async propose(

@@ -4,9 +4,9 @@
  * public origin is https.
  */
 import type { Context, Middleware } from "koa";
-import { fail } from "./errors.ts";
-import { formBody } from "./form.ts";
-import type { ActiveSession, Sessions } from "../saml/sessions.ts";
+import { fail } from "../http/errors.ts";
+import { formBody } from "../http/form.ts";
+import type { ActiveSession, Sessions } from "./sessions.ts";
 
 export interface SessionCookie {
   readonly name: string;

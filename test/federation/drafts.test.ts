@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { DraftOutcome } from "../../src/authz/drafts.ts";
-import { DraftSchema } from "../../src/authz/entities.ts";
+import type { DraftOutcome } from "../../src/federation/drafts.ts";
+import { DraftSchema } from "../../src/federation/drafts.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
 import { type ActorRow, PostSchema } from "../../src/federation/entities.ts";
 import { type Person, PersonSchema } from "../../src/identity/entities.ts";
