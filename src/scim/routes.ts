@@ -18,7 +18,7 @@ import { listOf, MAX_RESULTS, resourceTypes, schemaDocuments, serviceProviderCon
 import { parsePatchRequest } from "./patch.ts";
 import { parseAttributeList, type Projection, project } from "./projection.ts";
 import { GROUP_SCHEMA, LIST_SCHEMA, SEARCH_SCHEMA, USER_SCHEMA } from "./schemas.ts";
-import type { Actor, ListQuery, ScimService } from "./service.ts";
+import type { ListQuery, ScimClient, ScimService } from "./service.ts";
 
 const log = logger("scim");
 const SCIM_TYPE = "application/scim+json; charset=utf-8";
@@ -35,7 +35,7 @@ export interface ScimRoutesOptions {
 
 interface ScimState {
   token: VerifiedToken;
-  actor: Actor;
+  client: ScimClient;
 }
 
 function send(ctx: Context, status: number, body: JsonObject | undefined, etag?: string): void {
@@ -207,14 +207,14 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       tokens.touch(token.id).catch((error) => log.warn("Could not record token use: {error}", { error }));
     }
     (ctx.state as ScimState).token = token;
-    (ctx.state as ScimState).actor = {
+    (ctx.state as ScimState).client = {
       name: `scim-token:${token.name}`,
       requestId: String(ctx.state.requestId ?? ""),
     };
     await next();
   };
 
-  const actor = (ctx: Context) => (ctx.state as ScimState).actor;
+  const client = (ctx: Context) => (ctx.state as ScimState).client;
   const ifMatch = (ctx: Context) => ctx.get("if-match") || undefined;
   const body = (ctx: Context) => readJson(ctx, opts.maxBodyBytes);
 
@@ -274,7 +274,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     sendList(ctx, q, r.total, r.resources, USER_SCHEMA, p);
   });
   router.post("/Users", async (ctx) => {
-    sendResource(ctx, 201, await service.createUser(await body(ctx), actor(ctx)), USER_SCHEMA);
+    sendResource(ctx, 201, await service.createUser(await body(ctx), client(ctx)), USER_SCHEMA);
   });
   router.get("/Users/:id", async (ctx) => {
     sendResource(ctx, 200, await service.getUser(ctx.params.id), USER_SCHEMA);
@@ -283,7 +283,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     sendResource(
       ctx,
       200,
-      await service.replaceUser(ctx.params.id, await body(ctx), actor(ctx), ifMatch(ctx)),
+      await service.replaceUser(ctx.params.id, await body(ctx), client(ctx), ifMatch(ctx)),
       USER_SCHEMA,
     );
   });
@@ -293,12 +293,12 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     sendResource(
       ctx,
       200,
-      await service.patchUser(ctx.params.id, ops, actor(ctx), ifMatch(ctx)),
+      await service.patchUser(ctx.params.id, ops, client(ctx), ifMatch(ctx)),
       USER_SCHEMA,
     );
   });
   router.delete("/Users/:id", async (ctx) => {
-    await service.deleteUser(ctx.params.id, actor(ctx), ifMatch(ctx));
+    await service.deleteUser(ctx.params.id, client(ctx), ifMatch(ctx));
     ctx.status = 204;
   });
 
@@ -315,7 +315,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);
   });
   router.post("/Groups", async (ctx) => {
-    sendResource(ctx, 201, await service.createGroup(await body(ctx), actor(ctx)), GROUP_SCHEMA);
+    sendResource(ctx, 201, await service.createGroup(await body(ctx), client(ctx)), GROUP_SCHEMA);
   });
   router.get("/Groups/:id", async (ctx) => {
     const p = projectionOf(ctx);
@@ -325,13 +325,13 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     sendResource(
       ctx,
       200,
-      await service.replaceGroup(ctx.params.id, await body(ctx), actor(ctx), ifMatch(ctx)),
+      await service.replaceGroup(ctx.params.id, await body(ctx), client(ctx), ifMatch(ctx)),
       GROUP_SCHEMA,
     );
   });
   router.patch("/Groups/:id", async (ctx) => {
     const ops = parsePatchRequest(await body(ctx));
-    const result = await service.patchGroup(ctx.params.id, ops, actor(ctx), ifMatch(ctx));
+    const result = await service.patchGroup(ctx.params.id, ops, client(ctx), ifMatch(ctx));
     // 204 for Groups (Entra and Okta expect it); asking for attributes= gets the resource.
     if (param(ctx, "attributes") !== undefined || param(ctx, "excludedAttributes") !== undefined) {
       sendResource(ctx, 200, result, GROUP_SCHEMA);
@@ -342,7 +342,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     }
   });
   router.delete("/Groups/:id", async (ctx) => {
-    await service.deleteGroup(ctx.params.id, actor(ctx), ifMatch(ctx));
+    await service.deleteGroup(ctx.params.id, client(ctx), ifMatch(ctx));
     ctx.status = 204;
   });
 

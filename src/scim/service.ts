@@ -49,7 +49,8 @@ import {
 } from "./schemas.ts";
 import { etagOf, type GroupRef, normalizeUser, toScimUser, type UserWrite } from "./users.ts";
 
-export interface Actor {
+/** Who is calling: the SCIM token the IdP authenticated with (not an ActivityPub actor). */
+export interface ScimClient {
   /** `scim-token:<name>` */
   readonly name: string;
   readonly requestId?: string;
@@ -433,19 +434,19 @@ export function createScimService(
 
   const audit = (
     em: EntityManager,
-    actor: Actor,
+    client: ScimClient,
     action: string,
     type: string,
     id: string,
     detail: Record<string, unknown>,
   ) =>
     recordAudit(em, {
-      actor: actor.name,
+      actor: client.name,
       action,
       targetType: type,
       targetId: id,
       detail,
-      requestId: actor.requestId,
+      requestId: client.requestId,
     });
 
   return {
@@ -458,7 +459,7 @@ export function createScimService(
     listUsers: (q: ListQuery) => list(USER_FILTER, q),
     listGroups: (q: ListQuery) => list(GROUP_FILTER, q),
 
-    async createUser(body: unknown, actor: Actor): Promise<JsonObject> {
+    async createUser(body: unknown, client: ScimClient): Promise<JsonObject> {
       const w = normalizeUser(body);
       const active = w.active ?? true;
       return commit(async (em) => {
@@ -514,7 +515,7 @@ export function createScimService(
           await repo.insert(person);
         }
         await writeEmails(em, person.id, w, !former);
-        await appendEvents(em, actor.name, [
+        await appendEvents(em, client.name, [
           {
             type: "person.provisioned",
             personId: person.id,
@@ -523,7 +524,7 @@ export function createScimService(
             active: person.active,
           },
         ]);
-        await audit(em, actor, former ? "scim.user.rehire" : "scim.user.create", "person", person.id, {
+        await audit(em, client, former ? "scim.user.rehire" : "scim.user.create", "person", person.id, {
           after: w.doc,
           handle: person.handle,
           // For the admin deciding on `herald person relink`: deleted people with this
@@ -536,20 +537,20 @@ export function createScimService(
       });
     },
 
-    async replaceUser(id: string, body: unknown, actor: Actor, ifMatch?: string): Promise<JsonObject> {
+    async replaceUser(id: string, body: unknown, client: ScimClient, ifMatch?: string): Promise<JsonObject> {
       const w = normalizeUser(body);
       return commit(async (em) => {
         const before = await findPerson(em, id, true);
         checkIfMatch(ifMatch, before.version);
         await assertUserUnique(em, w, id);
-        return saveUser(em, before, w, actor, "scim.user.replace");
+        return saveUser(em, before, w, client, "scim.user.replace");
       });
     },
 
     async patchUser(
       id: string,
       ops: readonly PatchOperation[],
-      actor: Actor,
+      client: ScimClient,
       ifMatch?: string,
     ): Promise<JsonObject> {
       return commit(async (em) => {
@@ -564,11 +565,11 @@ export function createScimService(
         });
         const w = normalizeUser(patched);
         await assertUserUnique(em, w, id);
-        return saveUser(em, before, w, actor, "scim.user.patch");
+        return saveUser(em, before, w, client, "scim.user.patch");
       });
     },
 
-    async deleteUser(id: string, actor: Actor, ifMatch?: string): Promise<void> {
+    async deleteUser(id: string, client: ScimClient, ifMatch?: string): Promise<void> {
       await commit(async (em) => {
         const person = await findPerson(em, id, true);
         checkIfMatch(ifMatch, person.version);
@@ -597,8 +598,8 @@ export function createScimService(
         }));
         if (person.active) events.push({ type: "person.deactivated", personId: id });
         events.push({ type: "person.deleted", personId: id });
-        await appendEvents(em, actor.name, events);
-        await audit(em, actor, "scim.user.delete", "person", id, {
+        await appendEvents(em, client.name, events);
+        await audit(em, client, "scim.user.delete", "person", id, {
           before: docOf(person),
           userName: person.userName,
         });
@@ -609,7 +610,7 @@ export function createScimService(
       return db.run(async (em) => renderGroup(em, await findGroup(em, id), withMembers));
     },
 
-    async createGroup(body: unknown, actor: Actor): Promise<JsonObject> {
+    async createGroup(body: unknown, client: ScimClient): Promise<JsonObject> {
       const w = normalizeGroup(body);
       return commit(async (em) => {
         await assertGroupUnique(em, w, undefined);
@@ -631,13 +632,13 @@ export function createScimService(
         ];
         if (added.length > 0)
           events.push({ type: "group.membership_changed", groupId: group.id, added, removed: [] });
-        await appendEvents(em, actor.name, events);
-        await audit(em, actor, "scim.group.create", "group", group.id, { after: w.doc, added });
+        await appendEvents(em, client.name, events);
+        await audit(em, client, "scim.group.create", "group", group.id, { after: w.doc, added });
         return renderGroup(em, group);
       });
     },
 
-    async replaceGroup(id: string, body: unknown, actor: Actor, ifMatch?: string): Promise<JsonObject> {
+    async replaceGroup(id: string, body: unknown, client: ScimClient, ifMatch?: string): Promise<JsonObject> {
       const w = normalizeGroup(body);
       return commit(async (em) => {
         const before = await findGroup(em, id, true);
@@ -654,14 +655,14 @@ export function createScimService(
           wanted.filter((m) => !current.has(m.value)),
           [...current].filter((m) => !wantedIds.has(m)),
         );
-        return saveGroup(em, before, w, diff, actor, "scim.group.replace");
+        return saveGroup(em, before, w, diff, client, "scim.group.replace");
       });
     },
 
     async patchGroup(
       id: string,
       ops: readonly PatchOperation[],
-      actor: Actor,
+      client: ScimClient,
       ifMatch?: string,
     ): Promise<JsonObject> {
       return commit(async (em) => {
@@ -707,11 +708,11 @@ export function createScimService(
           : doc;
         const w = normalizeGroup(patchedDoc);
         await assertGroupUnique(em, w, id);
-        return saveGroup(em, before, w, diff, actor, "scim.group.patch");
+        return saveGroup(em, before, w, diff, client, "scim.group.patch");
       });
     },
 
-    async deleteGroup(id: string, actor: Actor, ifMatch?: string): Promise<void> {
+    async deleteGroup(id: string, client: ScimClient, ifMatch?: string): Promise<void> {
       await commit(async (em) => {
         const group = await findGroup(em, id, true);
         checkIfMatch(ifMatch, group.version);
@@ -724,8 +725,8 @@ export function createScimService(
         if (members.length > 0)
           events.push({ type: "group.membership_changed", groupId: id, added: [], removed: members });
         events.push({ type: "group.deleted", groupId: id, displayName: group.displayName });
-        await appendEvents(em, actor.name, events);
-        await audit(em, actor, "scim.group.delete", "group", id, {
+        await appendEvents(em, client.name, events);
+        await audit(em, client, "scim.group.delete", "group", id, {
           before: group.scimDoc ? JSON.parse(group.scimDoc) : {},
           removed: members,
         });
@@ -737,7 +738,7 @@ export function createScimService(
     em: EntityManager,
     before: Person,
     w: UserWrite,
-    actor: Actor,
+    client: ScimClient,
     action: string,
   ): Promise<JsonObject> {
     const now = new Date();
@@ -754,8 +755,8 @@ export function createScimService(
     } as Person;
     await em.getRepository(PersonSchema).save(after);
     await writeEmails(em, before.id, w);
-    await appendEvents(em, actor.name, personEvents(before, after));
-    await audit(em, actor, action, "person", before.id, { before: docOf(before), after: w.doc });
+    await appendEvents(em, client.name, personEvents(before, after));
+    await audit(em, client, action, "person", before.id, { before: docOf(before), after: w.doc });
     return renderUser(em, after);
   }
 
@@ -764,7 +765,7 @@ export function createScimService(
     before: Group,
     w: GroupWrite,
     diff: { added: string[]; removed: string[] },
-    actor: Actor,
+    client: ScimClient,
     action: string,
   ): Promise<JsonObject> {
     const now = new Date();
@@ -791,8 +792,8 @@ export function createScimService(
     if (diff.added.length > 0 || diff.removed.length > 0) {
       events.push({ type: "group.membership_changed", groupId: before.id, ...diff });
     }
-    await appendEvents(em, actor.name, events);
-    await audit(em, actor, action, "group", before.id, {
+    await appendEvents(em, client.name, events);
+    await audit(em, client, action, "group", before.id, {
       before: before.scimDoc ? JSON.parse(before.scimDoc) : {},
       after: w.doc,
       added: diff.added,
