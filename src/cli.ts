@@ -8,7 +8,7 @@ import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
 import { recordAudit } from "./db/audit.ts";
-import { ORG } from "./authz/authz.ts";
+import { asAction, ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
 import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
 import { PersonSchema } from "./identity/entities.ts";
@@ -361,9 +361,12 @@ async function run(argv: string[]): Promise<void> {
           em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
         );
         const account = await accountOrOrg(accounts, accountRef);
-        const d = person
-          ? await authz.decide(person, action, account)
-          : { allow: false, rule: `no person with userName ${userName} in the directory` };
+        const act = asAction(action);
+        const d = !act
+          ? { allow: false, rule: `unknown action "${action}"` }
+          : person
+            ? await authz.decide(person, act, account)
+            : { allow: false, rule: `no person with userName ${userName} in the directory` };
         out(d.allow ? "allow" : "deny");
         out(d.rule);
       });

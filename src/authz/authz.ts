@@ -40,11 +40,16 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
+/** A string from outside (the CLI, a form) as an action, if it is one. */
+export function asAction(value: string): Action | undefined {
+  return (ACTIONS as readonly string[]).includes(value) ? (value as Action) : undefined;
+}
+
 /** The actions that concern one account (the rest are organization-wide). */
 const ACCOUNT_ACTIONS = ACTIONS.filter((a) => !["manage-accounts", "view-audit", "view-reports"].includes(a));
 
 /** What a person may do with their own account without any grant. */
-const OWN_ACCOUNT: ReadonlySet<string> = new Set([
+const OWN_ACCOUNT: ReadonlySet<Action> = new Set<Action>([
   "post",
   "reply",
   "delete",
@@ -55,7 +60,7 @@ const OWN_ACCOUNT: ReadonlySet<string> = new Set([
 ]);
 
 /** What someone other than its owner may ever do with a person's own account (compliance). */
-const READ_ONLY: ReadonlySet<string> = new Set(["view-archive", "view-inbox"]);
+const READ_ONLY: ReadonlySet<Action> = new Set<Action>(["view-archive", "view-inbox"]);
 
 /** The organization as a whole: the domain of organization-wide roles and actions. */
 export const ORG = "org";
@@ -90,7 +95,7 @@ function readPolicy(dir: string): { model: string; policy: string } {
 }
 
 /** One person's decisions, bound to what was read about them (see `decider`). */
-export type Decider = (action: string, account: ActorRow | typeof ORG) => Promise<Decision>;
+export type Decider = (action: Action, account: ActorRow | typeof ORG) => Promise<Decision>;
 
 /** Who is asking, read afresh for each request: a refusal (string) or this. */
 interface PersonContext {
@@ -169,7 +174,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     return { person: p, enforcer: e, subjects };
   }
 
-  async function check(c: PersonContext, action: string, account: ActorRow | typeof ORG): Promise<Decision> {
+  async function check(c: PersonContext, action: Action, account: ActorRow | typeof ORG): Promise<Decision> {
     const p = c.person;
     if (!(ACTIONS as readonly string[]).includes(action))
       return { allow: false, rule: `unknown action "${action}"` };
@@ -223,7 +228,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
    */
   async function decide(
     person: Person | string,
-    action: string,
+    action: Action,
     account: ActorRow | typeof ORG,
   ): Promise<Decision> {
     return (await decider(person))(action, account);
@@ -255,7 +260,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     async actingAccounts(
       person: Person,
       can?: Decider,
-    ): Promise<{ actor: ActorRow; actions: Set<string> }[]> {
+    ): Promise<{ actor: ActorRow; actions: Set<Action> }[]> {
       if (!person.active || person.deletedAt) return [];
       const decideFor = can ?? (await decider(person));
       const candidates = await db.run((em) =>
@@ -267,10 +272,10 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
           order: { handle: "ASC" },
         }),
       );
-      const out: { actor: ActorRow; actions: Set<string> }[] = [];
+      const out: { actor: ActorRow; actions: Set<Action> }[] = [];
       for (const actor of candidates) {
         if (!actor.keysReadyAt) continue;
-        const actions = new Set<string>();
+        const actions = new Set<Action>();
         for (const action of ACCOUNT_ACTIONS) if ((await decideFor(action, actor)).allow) actions.add(action);
         if (actions.size > 0) out.push({ actor, actions });
       }

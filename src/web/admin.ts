@@ -8,7 +8,7 @@ import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
 import { Between, type FindOptionsWhere, LessThanOrEqual, MoreThanOrEqual } from "typeorm";
-import { type Authz, ACCOUNT_ROLES, ORG, ORG_ROLES } from "../authz/authz.ts";
+import { type Action, type Authz, ACCOUNT_ROLES, ORG, ORG_ROLES } from "../authz/authz.ts";
 import type { Config } from "../config.ts";
 import { type AuditEvent, AuditEventSchema } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
@@ -87,7 +87,7 @@ export function adminRoutes(deps: {
   router.use(requireSession());
 
   /** Stops with 403 unless the person may do `action` organization-wide. */
-  async function requireOrg(ctx: Context, action: string): Promise<ActiveSession> {
+  async function requireOrg(ctx: Context, action: Action): Promise<ActiveSession> {
     const auth = ctx.state.auth as ActiveSession;
     const d = await authz.decide(auth.person, action, ORG);
     if (!d.allow)
@@ -120,7 +120,7 @@ export function adminRoutes(deps: {
   router.get("/", async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const decide = await authz.decider(auth.person);
-    const can = async (a: string) => (await decide(a, ORG)).allow;
+    const can = async (a: Action) => (await decide(a, ORG)).allow;
     const links = [
       ["manage-accounts", "/admin/accounts", "Shared accounts"],
       ["manage-grants", "/admin/grants", "Grants"],

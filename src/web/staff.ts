@@ -19,7 +19,7 @@ import { fail } from "../http/errors.ts";
 import { csrfForm, requireSession } from "../sessions/middleware.ts";
 import { type Html, html, page, safeHref } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
-import { type Authz, ORG } from "../authz/authz.ts";
+import { type Action, type Authz, ORG } from "../authz/authz.ts";
 import type { Drafts } from "../federation/drafts.ts";
 import { PersonSchema } from "../identity/entities.ts";
 
@@ -155,7 +155,7 @@ export function staffRoutes(deps: {
 
   interface Acting {
     readonly actor: ActorRow;
-    readonly actions: Set<string>;
+    readonly actions: Set<Action>;
   }
 
   const label = (a: ActorRow, self: boolean) => `@${a.handle}@${domain}${self ? " (you)" : ""}`;
@@ -167,7 +167,7 @@ export function staffRoutes(deps: {
   async function accountPage(
     ctx: Context,
     title: string,
-    need: string | undefined,
+    need: Action | undefined,
     render: (auth: ActiveSession, current: Acting, all: Acting[]) => Promise<Html>,
   ): Promise<void> {
     const auth = ctx.state.auth as ActiveSession;

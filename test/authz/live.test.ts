@@ -108,7 +108,7 @@ describe(`authority follows the directory live on ${TEST_DB}`, () => {
       [{ op: "replace", path: undefined, value: { active: false } }],
       scimActor,
     );
-    for (const action of ["post", "view-inbox", "draft"])
+    for (const action of ["post", "view-inbox", "draft"] as const)
       assert.deepEqual(await s.services.authz.decide(ids.mark, action, recruiting), {
         allow: false,
         rule: "mark@corp.example is deactivated in the directory",
