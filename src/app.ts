@@ -1,6 +1,8 @@
 /**
- * The Koa application. Order matters: request context (id, access log) → error boundary →
- * health → Fedify (before any body parser: it verifies signatures over the raw body) → routes.
+ * The Koa application. Order matters: the error boundary (with the request's id and access log)
+ * first → security headers → the in-memory fast paths → one spelling per path → health →
+ * verification → sessions → Fedify (before any body parser: it verifies signatures over the raw
+ * body) → routes.
  */
 import Koa from "koa";
 import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
@@ -8,7 +10,7 @@ import { errorBoundary } from "./http/errors.ts";
 import { healthRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
-import { requestContext, securityHeaders } from "./http/request-context.ts";
+import { securityHeaders } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./sessions/middleware.ts";
 import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
@@ -27,21 +29,21 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const app = new Koa({ proxy: config.trustProxy });
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
+  // First: nothing below escapes it (koajs/koa docs/error-handling.md).
+  app.use(errorBoundary());
   app.use(securityHeaders({ hsts: config.mode === "production" && config.origin.protocol === "https:" }));
-  // Hot public documents from memory first (most of bare Koa's throughput; DESIGN). Cache hits
-  // are not access-logged; misses go through the whole chain and are.
+  // Hot public documents from memory (most of bare Koa's throughput; DESIGN). Cache hits are not
+  // access-logged; misses go through the whole chain and are.
   app.use(cachedDocuments(services.documents));
   const verifyLimiter = createRateLimiter({
     ratePerSecond: config.verify.ratePerSecond,
     burst: config.verify.burst,
   });
   app.use(cachedVerifications(services.verifier, verifyLimiter));
-  app.use(requestContext());
   app.use((ctx, next) => {
     if (ctx.path !== "/healthz") services.activity.lastRequestAt = performance.now();
     return next();
   });
-  app.use(errorBoundary());
   // Before any guard: one spelling per path (src/http/paths.ts).
   app.use(canonicalPaths());
   app.use(healthRoute(db, services.health));

@@ -46,10 +46,10 @@ export function cachedDocuments(cache: DocumentCache): Middleware {
     const key = cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept"));
     const hit = key ? cache.get(key) : undefined;
     if (!hit) return next();
-    ctx.set("X-Content-Type-Options", "nosniff");
     ctx.status = hit.status;
     for (const [name, value] of hit.headers) ctx.set(name, value);
     ctx.body = hit.body;
+    ctx.state.fastPath = true;
   };
 }
 

@@ -5,9 +5,11 @@
  * the server; they are logged with the request id, which the answer carries.
  */
 import { STATUS_CODES } from "node:http";
-import type { Context, Middleware } from "koa";
+import { withContext } from "@logtape/logtape";
+import type { Context, Middleware, Next } from "koa";
 import { logger } from "../logging.ts";
 import { escapeHtml, page } from "./html.ts";
+import { finishAnswer, requestIdFor } from "./request-context.ts";
 
 const log = logger("http", "error");
 
@@ -65,55 +67,74 @@ export function writeError(
   }
 }
 
+/**
+ * The first middleware of the chain (koajs/koa docs/error-handling.md): nothing escapes it. It
+ * also gives the request its id (echoed as X-Request-Id and carried by every log record made
+ * during the request) and finishes every answer (src/http/request-context.ts).
+ */
 export function errorBoundary(): Middleware {
   return async (ctx, next) => {
-    try {
-      await next();
-      if (ctx.status === 404 && ctx.body == null) {
-        writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`);
+    const requestId = requestIdFor(ctx.get("x-request-id"));
+    ctx.state.requestId = requestId;
+    ctx.set("X-Request-Id", requestId);
+    const started = performance.now();
+    await withContext({ requestId }, async () => {
+      try {
+        await guarded(ctx, next);
+      } finally {
+        finishAnswer(ctx, started);
       }
-    } catch (raw) {
-      let err = (raw ?? {}) as KoaLikeError;
-      // A client that hung up in the middle of its body (Node's "aborted", ECONNRESET, on the
-      // request stream): nobody is left to answer and nothing failed here. Not a 500 at ERROR,
-      // which anyone could fill the error log and the 5xx alerts with.
-      if (ctx.req.destroyed && !ctx.req.complete && (err.code === "ECONNRESET" || err.message === "aborted"))
-        err = {
-          status: 400,
-          expose: true,
-          message: "The client closed the connection before the request was complete.",
-        };
-      let status = Number(err.status ?? err.statusCode ?? 500);
-      if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
-      // Only messages meant for the client (http-errors' expose: 4xx by default) are shown. A 501
-      // is an answer given on purpose whoever throws it (RFC 9110 §15.6.2), the router's own for
-      // a method no route here takes (PROPFIND, TRACE) too, though http-errors marks it unexposed.
-      const expose = (err.expose ?? status < 500) || status === 501;
-      if (!expose) {
-        // A bug or an outage: the one case worth a stack trace.
-        log.error("Unhandled error on {method} {path}: {error}", {
-          method: ctx.method,
-          path: ctx.path,
-          error: raw,
-        });
-      } else {
-        // An answer given on purpose (a refusal, a deliberate 501/503): the reason, no stack.
-        log.info("{method} {path} answered {status}: {reason}", {
-          method: ctx.method,
-          path: ctx.path,
-          status,
-          reason: err.message ?? "",
-        });
-      }
-      const detail =
-        expose && err.message ? err.message : "Internal error; the reference below is in the server log.";
-      ctx.set(err.headers ?? {});
-      writeError(ctx, status, detail, { scimType: err.scimType });
-    }
-    // RFC 6585 §4 lets a 429 say when to come back; Herald's always do (clients and IdPs back off
-    // by it). Every limiter sets its own; this is the floor for any that did not.
-    if (ctx.status === 429 && !ctx.response.get("Retry-After")) ctx.set("Retry-After", "1");
+    });
   };
+}
+
+async function guarded(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+    if (ctx.status === 404 && ctx.body == null) {
+      writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`);
+    }
+  } catch (raw) {
+    let err = (raw ?? {}) as KoaLikeError;
+    // A client that hung up in the middle of its body (Node's "aborted", ECONNRESET, on the
+    // request stream): nobody is left to answer and nothing failed here. Not a 500 at ERROR,
+    // which anyone could fill the error log and the 5xx alerts with.
+    if (ctx.req.destroyed && !ctx.req.complete && (err.code === "ECONNRESET" || err.message === "aborted"))
+      err = {
+        status: 400,
+        expose: true,
+        message: "The client closed the connection before the request was complete.",
+      };
+    let status = Number(err.status ?? err.statusCode ?? 500);
+    if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+    // Only messages meant for the client (http-errors' expose: 4xx by default) are shown. A 501
+    // is an answer given on purpose whoever throws it (RFC 9110 §15.6.2), the router's own for
+    // a method no route here takes (PROPFIND, TRACE) too, though http-errors marks it unexposed.
+    const expose = (err.expose ?? status < 500) || status === 501;
+    if (!expose) {
+      // A bug or an outage: the one case worth a stack trace.
+      log.error("Unhandled error on {method} {path}: {error}", {
+        method: ctx.method,
+        path: ctx.path,
+        error: raw,
+      });
+    } else {
+      // An answer given on purpose (a refusal, a deliberate 501/503): the reason, no stack.
+      log.info("{method} {path} answered {status}: {reason}", {
+        method: ctx.method,
+        path: ctx.path,
+        status,
+        reason: err.message ?? "",
+      });
+    }
+    const detail =
+      expose && err.message ? err.message : "Internal error; the reference below is in the server log.";
+    ctx.set(err.headers ?? {});
+    writeError(ctx, status, detail, { scimType: err.scimType });
+  }
+  // RFC 6585 §4 lets a 429 say when to come back; Herald's always do (clients and IdPs back off
+  // by it). Every limiter sets its own; this is the floor for any that did not.
+  if (ctx.status === 429 && !ctx.response.get("Retry-After")) ctx.set("Retry-After", "1");
 }
 
 /** Throws an error the boundary turns into `status` with `message` shown to the client. */

@@ -4,9 +4,8 @@
  * access-log line per request. Query strings are not logged (they can carry SAML messages).
  */
 import { randomUUID } from "node:crypto";
-import { withContext } from "@logtape/logtape";
 import type { IncomingMessage } from "node:http";
-import type { Middleware } from "koa";
+import type { Context, Middleware } from "koa";
 import { logger } from "../logging.ts";
 
 const log = logger("http", "access");
@@ -57,33 +56,26 @@ export function securityHeaders(options: { readonly hsts: boolean }): Middleware
   };
 }
 
-export function requestContext(): Middleware {
-  return async (ctx, next) => {
-    const given = ctx.get("x-request-id");
-    const requestId = VALID_ID.test(given) ? given : randomUUID();
-    ctx.state.requestId = requestId;
-    ctx.set("X-Request-Id", requestId);
-    const started = performance.now();
-    await withContext({ requestId }, async () => {
-      try {
-        await next();
-      } finally {
-        // Herald's pages run no script at all: a CSP that says so turns any markup injection
-        // (a remote `javascript:` link, a missed escape) into nothing. Pages that need a script
-        // (the development IdP's auto-post) set their own. No framing (clickjacking).
-        if (/^text\/html/.test(ctx.response.type) && !ctx.response.get("Content-Security-Policy"))
-          ctx.set("Content-Security-Policy", PAGE_CSP);
-        settleBody(ctx.req, () => {
-          if (!ctx.headerSent) ctx.set("Connection", "close");
-        });
-        const ms = Math.round((performance.now() - started) * 10) / 10;
-        log.info("{method} {path} {status} {ms}ms", {
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          ms,
-        });
-      }
-    });
-  };
+/** The caller's X-Request-Id when well-formed, else a new UUID. */
+export function requestIdFor(given: string): string {
+  return VALID_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * What is done to every answer on its way out, whatever produced it: a CSP on pages, the rest of
+ * a refused upload drained, one access-log line (not for answers from the in-memory fast paths,
+ * which mark themselves with `ctx.state.fastPath`).
+ */
+export function finishAnswer(ctx: Context, started: number): void {
+  // Herald's pages run no script at all: a CSP that says so turns any markup injection
+  // (a remote `javascript:` link, a missed escape) into nothing. Pages that need a script
+  // (the development IdP's auto-post) set their own. No framing (clickjacking).
+  if (/^text\/html/.test(ctx.response.type) && !ctx.response.get("Content-Security-Policy"))
+    ctx.set("Content-Security-Policy", PAGE_CSP);
+  settleBody(ctx.req, () => {
+    if (!ctx.headerSent) ctx.set("Connection", "close");
+  });
+  if (ctx.state.fastPath) return;
+  const ms = Math.round((performance.now() - started) * 10) / 10;
+  log.info("{method} {path} {status} {ms}ms", { method: ctx.method, path: ctx.path, status: ctx.status, ms });
 }
