@@ -82,6 +82,8 @@ export interface Config {
     readonly guidance: readonly string[] | undefined;
   };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  /** Bounds on every remote document Herald or Fedify fetches (src/federation/loader.ts). */
+  readonly remoteFetch: { readonly maxBytes: number; readonly timeoutMs: number };
   readonly accounts: {
     /** When non-empty, only members of these SCIM groups (display names) get accounts. */
     readonly eligibleGroups: readonly string[];
@@ -201,6 +203,8 @@ const envSchema = z.object({
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
   HERALD_INBOX_BURST: positiveInt.default(500),
   HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  HERALD_REMOTE_FETCH_MAX_BYTES: positiveInt.default(1_048_576),
+  HERALD_REMOTE_FETCH_TIMEOUT_MS: positiveInt.default(10_000),
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
   HERALD_SCIM_BURST: positiveInt.default(2000),
   HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
@@ -447,6 +451,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       ratePerSecond: e.HERALD_INBOX_RATE_PER_SECOND,
       burst: e.HERALD_INBOX_BURST,
       maxBodyBytes: e.HERALD_INBOX_MAX_BODY_BYTES,
+    },
+    remoteFetch: {
+      maxBytes: e.HERALD_REMOTE_FETCH_MAX_BYTES,
+      timeoutMs: e.HERALD_REMOTE_FETCH_TIMEOUT_MS,
     },
     accounts: {
       eligibleGroups: (e.HERALD_ACCOUNT_GROUPS ?? "")

@@ -32,6 +32,7 @@ import {
 } from "./entities.ts";
 import { registerInbox } from "./inbox.ts";
 import type { KeyStore } from "./keys.ts";
+import { boundedLoaderFactories } from "./loader.ts";
 import { createStores } from "./stores.ts";
 import { noteOf } from "./notes.ts";
 
@@ -91,7 +92,7 @@ export function cursorProblem(path: string, cursor: string | string[]): string |
 }
 
 export function createHeraldFederation(
-  config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName">,
+  config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName" | "remoteFetch">,
   db: Database,
   deps?: Omit<FederationDeps, "db">,
 ): HeraldFederation {
@@ -106,8 +107,15 @@ export function createHeraldFederation(
     // Most of the fediverse reads draft-cavage first; some servers accept RFC 9421 with 202 and
     // then drop what they can't verify, so double-knocking never falls back (RUNTIME.md).
     firstKnock: "draft-cavage-http-signatures-12",
-    // Loopback peers are allowed only outside production: the SSRF guard stays on there.
-    allowPrivateAddress: config.mode !== "production",
+    // Every remote document (keys, actors, objects, contexts, signed fetches) through one loader
+    // bounded in size and time. Loopback peers are allowed only outside production: the SSRF
+    // guard stays on there (Fedify refuses its own allowPrivateAddress beside these factories).
+    ...boundedLoaderFactories({
+      kv,
+      allowPrivateAddress: config.mode !== "production",
+      limits: config.remoteFetch,
+      firstKnock: "draft-cavage-http-signatures-12",
+    }),
   });
 
   federation.setNodeInfoDispatcher("/nodeinfo/2.1", async () => {

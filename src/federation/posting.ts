@@ -13,6 +13,8 @@ import {
   Delete,
   Follow,
   isActor,
+  lookupObject,
+  type LookupObjectOptions,
   Move,
   Note,
   type Recipient,
@@ -106,7 +108,7 @@ export function renderText(
 
 export function createPosting(deps: {
   readonly db: Database;
-  readonly config: Pick<Config, "origin" | "orgName" | "accounts" | "handleDomain">;
+  readonly config: Pick<Config, "mode" | "origin" | "orgName" | "accounts" | "handleDomain" | "remoteFetch">;
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
 }) {
@@ -176,9 +178,23 @@ export function createPosting(deps: {
     },
   };
 
+  /**
+   * `ctx.lookupObject`, but WebFinger may reach loopback outside production as the document
+   * loaders may: Fedify hands its own `allowPrivateAddress` (false beside custom loader factories,
+   * src/federation/loader.ts) to WebFinger, and reads the option below though its type omits it.
+   * One deadline covers the WebFinger lookup and the document.
+   */
+  const lookup = (ctx: Context<FederationContextData>, ref: string) =>
+    lookupObject(ref, {
+      documentLoader: ctx.documentLoader,
+      contextLoader: ctx.contextLoader,
+      signal: AbortSignal.timeout(config.remoteFetch.timeoutMs),
+      allowPrivateAddress: config.mode !== "production",
+    } as LookupObjectOptions);
+
   async function resolveActor(ctx: Context<FederationContextData>, ref: string): Promise<Actor | null> {
     try {
-      const obj = await ctx.lookupObject(ref.trim());
+      const obj = await lookup(ctx, ref.trim());
       return isActor(obj) ? obj : null;
     } catch (error) {
       log.info("Could not resolve {ref}: {error}", { ref, error });
@@ -188,7 +204,7 @@ export function createPosting(deps: {
 
   async function replyTargetAuthor(ctx: Context<FederationContextData>, iri: string): Promise<Actor | null> {
     try {
-      const target = await ctx.lookupObject(iri);
+      const target = await lookup(ctx, iri);
       const author = target instanceof Note ? await target.getAttribution() : null;
       return author && isActor(author) ? author : null;
     } catch (error) {
