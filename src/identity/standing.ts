@@ -11,16 +11,24 @@
  */
 import type { Person } from "./entities.ts";
 
+/**
+ * Where a person stands with the organization: the one answer every surface gives (DESIGN rule 2).
+ * `former` says since when (null only for a record that never said when it was deactivated) and
+ * how they left; `unknown` is no such person (never in the directory, or erased).
+ */
 export type EmploymentStatus =
-  { readonly kind: "active" } | { readonly kind: "former"; readonly since: Date | null };
+  | { readonly kind: "active" }
+  | { readonly kind: "former"; readonly since: Date | null; readonly how: "deactivated" | "deleted" }
+  | { readonly kind: "unknown" };
 
-/** A person's employment status, from the directory record alone. */
+/** A person's employment status, from the directory record alone (`null`: no such person). */
 export function employmentStatus(
-  person: Pick<Person, "active" | "deletedAt" | "deactivatedAt"> | null,
+  person: Pick<Person, "active" | "deletedAt" | "deactivatedAt"> | null | undefined,
 ): EmploymentStatus {
-  if (!person) return { kind: "former", since: null };
-  if (person.deletedAt) return { kind: "former", since: person.deactivatedAt ?? person.deletedAt };
-  if (!person.active) return { kind: "former", since: person.deactivatedAt };
+  if (!person) return { kind: "unknown" };
+  if (person.deletedAt)
+    return { kind: "former", since: person.deactivatedAt ?? person.deletedAt, how: "deleted" };
+  if (!person.active) return { kind: "former", since: person.deactivatedAt, how: "deactivated" };
   return { kind: "active" };
 }
 
@@ -66,8 +74,9 @@ export function publicIdentity(account: AccountFacts, person: Person | null): Pu
       photoUrl: null,
     };
   }
+  // A person account whose person is gone (erased: "unknown") is a former employee's all the same.
   const status = employmentStatus(person);
-  if (status.kind === "former" || !person)
+  if (status.kind !== "active" || !person)
     return former(
       (status.kind === "former" ? status.since : null) ?? account.suspendedAt ?? account.deletedAt,
     );
