@@ -74,7 +74,15 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(scim);
   app.use(wellKnownRoutes(config.origin).routes());
   if (saml) {
-    app.use(samlRoutes({ config, db, sp: saml.sp, sessions: services.sessions, cookie }).routes());
+    app.use(
+      samlRoutes({
+        config,
+        directory: services.directory,
+        sp: saml.sp,
+        sessions: services.sessions,
+        cookie,
+      }).routes(),
+    );
     if (saml.devIdp) app.use(saml.devIdp.router.routes());
   }
   const signIn = sessionRoutes(config, services.sessions, services.authz, cookie, saml?.sp);
@@ -83,6 +91,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     staffRoutes({
       config,
       db,
+      directory: services.directory,
       accounts: services.accounts,
       posting: services.posting,
       sessions: services.sessions,
@@ -100,9 +109,9 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       reports: services.reports,
     }).routes(),
   );
-  const profiles = profileRoutes(config, db, services.accounts);
+  const profiles = profileRoutes(config, db, services.accounts, services.directory);
   app.use(profiles.routes());
-  const home = homeRoutes(config, db);
+  const home = homeRoutes(config, services.directory);
   app.use(home.routes());
   app.use(home.allowedMethods({ throw: true }));
   return app;

@@ -11,9 +11,8 @@ import { recordAudit } from "./db/audit.ts";
 import { asAction, ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
 import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
-import { PersonSchema } from "./identity/entities.ts";
-import { relinkHandle } from "./identity/relink.ts";
-import { userNameKey } from "./identity/user-names.ts";
+import type { Directory, Person } from "./identity/directory.ts";
+import { employmentStatus } from "./identity/standing.ts";
 import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
 import { createVerifier } from "./verify/service.ts";
@@ -271,15 +270,11 @@ async function run(argv: string[]): Promise<void> {
       if (!["public", "unlisted", "followers", "direct"].includes(visibility))
         throw new UsageError(COMMAND_HELP.post);
       await withServices(config, async (services) => {
-        const { posting, db } = services;
+        const { posting } = services;
         let author = { personId: null as string | null, label: operator() };
         let audit: Record<string, unknown> = { via: "cli", operator: operator() };
         if (values.as) {
-          const person = await db.run((em) =>
-            em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(values.as!) }),
-          );
-          if (!person || !person.active || person.deletedAt)
-            throw new Failure(`No current employee with userName ${values.as}.`);
+          const person = await currentEmployee(services.directory, values.as);
           // However the account is named (handle or id), the person must be allowed on it.
           const actor =
             (await services.accounts.byHandle(account.replace(/^@/, "").toLowerCase())) ??
@@ -356,10 +351,8 @@ async function run(argv: string[]): Promise<void> {
     case "can": {
       const [userName, action, accountRef, ...extra] = rest;
       if (!userName || !action || !accountRef || extra.length > 0) throw new UsageError(COMMAND_HELP.can);
-      await withServices(config, async ({ authz, accounts, db }) => {
-        const person = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
-        );
+      await withServices(config, async ({ authz, accounts, directory }) => {
+        const person = await directory.personByUserName(userName);
         const account = await accountOrOrg(accounts, accountRef);
         const act = asAction(action);
         const d = !act
@@ -394,12 +387,8 @@ async function run(argv: string[]): Promise<void> {
     case "login-link": {
       const [userName, ...extra] = rest;
       if (!userName || extra.length > 0) throw new UsageError("Usage: npx herald login-link <userName>");
-      await withServices(config, async ({ db, sessions }) => {
-        const person = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
-        );
-        if (!person || !person.active || person.deletedAt)
-          throw new Failure(`No current employee with userName ${userName}.`);
+      await withServices(config, async ({ directory, sessions }) => {
+        const person = await currentEmployee(directory, userName);
         const link = await sessions.createLoginLink(person.id, operator());
         out(`One-time sign-in link for ${person.userName}, valid until ${link.expiresAt.toISOString()}:`);
         out(new URL(`/login/link/${link.token}`, config.origin).href);
@@ -410,8 +399,8 @@ async function run(argv: string[]): Promise<void> {
       const [sub, userName, handle, ...extra] = rest;
       if (sub !== "relink" || !userName || !handle || extra.length > 0)
         throw new UsageError(COMMAND_HELP.person);
-      await withServices(config, async ({ db }) => {
-        const r = await relinkHandle(db, {
+      await withServices(config, async ({ directory }) => {
+        const r = await directory.relink({
           userName,
           handle,
           by: operator(),
@@ -433,9 +422,10 @@ async function run(argv: string[]): Promise<void> {
       if (!input || extra.length > 0)
         throw new UsageError("Usage: npx herald verify <@handle@domain | profile or post URL>");
       const secrets = await loadSecrets(config);
-      await withServices(config, async ({ db, accounts }) => {
+      await withServices(config, async ({ db, accounts, directory }) => {
         const verifier = await createVerifier({
           db,
+          directory,
           config,
           accounts,
           orgSigningKeyPem: secrets.orgSigningKeyPem,
@@ -622,6 +612,14 @@ run(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** The person named by `userName`, if they are a current employee (standing.ts); else a failure. */
+async function currentEmployee(directory: Directory, userName: string): Promise<Person> {
+  const person = await directory.personByUserName(userName);
+  if (!person || employmentStatus(person).kind !== "active")
+    throw new Failure(`No current employee with userName ${userName}.`);
+  return person;
+}
 
 /** A shared account by handle or id, or "org" for the organization. */
 async function accountOrOrg(accounts: Accounts, ref: string): Promise<ActorRow | typeof ORG> {

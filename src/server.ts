@@ -37,9 +37,6 @@ export async function startServer(config: Config): Promise<RunningServer> {
         "The database has pending migrations and HERALD_MIGRATE=false: run `npx herald migrate` first.",
       );
     }
-    if (config.isDemoDatabase && config.mode !== "production" && (await seedDemoOrganization(db))) {
-      log.info("Seeded the demo organization.");
-    }
   } catch (err) {
     await db.close();
     throw err;
@@ -48,7 +45,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const services = createServices(config, db, secrets);
   let saml: SamlRuntime;
   try {
-    saml = await createSaml(config, db, secrets);
+    // Through the Directory, before the event consumers start: they pick the seed's events up.
+    if (
+      config.isDemoDatabase &&
+      config.mode !== "production" &&
+      (await seedDemoOrganization(services.directory, services.events))
+    ) {
+      log.info("Seeded the demo organization.");
+    }
+    saml = await createSaml(config, db, secrets, services.directory);
   } catch (err) {
     await db.close();
     throw err;

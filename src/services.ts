@@ -13,7 +13,8 @@ import { createDocumentCache, type DocumentCache } from "./federation/document-c
 import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
-import { identityEntities, PersonSchema } from "./identity/entities.ts";
+import { createDirectory, type Directory } from "./identity/directory.ts";
+import { identityEntities } from "./identity/entities.ts";
 import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./sessions/sessions.ts";
 import { samlEntities } from "./saml/sp.ts";
@@ -60,6 +61,8 @@ export interface Services {
   /** When the server last answered a request (background work yields to foreground work). */
   readonly activity: { lastRequestAt: number };
   readonly tokens: TokenService;
+  /** People, groups, memberships and handles: their only owner (src/identity/directory.ts). */
+  readonly directory: Directory;
   readonly scim: ScimService;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
   readonly events: EventDispatcher;
@@ -80,6 +83,14 @@ export function createServices(
     generation++;
   };
   const activity = { lastRequestAt: Number.NEGATIVE_INFINITY };
+  const directory = createDirectory(db, {
+    handleFrom: config.accounts.handleFrom,
+    // After a commit: cached answers die with the change, and the event consumers wake up.
+    onChange: () => {
+      changed();
+      events.notify();
+    },
+  });
   const accounts = createAccounts({
     db,
     config,
@@ -97,11 +108,11 @@ export function createServices(
   });
   accounts.setAnnouncer(posting.announcer);
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
-  const sessions = createSessions(db, {
+  const sessions = createSessions(db, directory, {
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const authz = createAuthz({ db, onChange: changed });
+  const authz = createAuthz({ db, directory, onChange: changed });
   accounts.onRename((em, from, to) => authz.moveAccount(em, from, to));
   const drafts = createDrafts({ db, accounts, posting, authz });
   const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
@@ -122,15 +133,14 @@ export function createServices(
       verifier ??= secrets
         ? createVerifier({
             db,
+            directory,
             config,
             accounts,
             orgSigningKeyPem: secrets.orgSigningKeyPem,
             generation: () => generation,
             publicRoles: config.verify.showRoles
               ? async (personId) => {
-                  const person = await db.run((em) =>
-                    em.getRepository(PersonSchema).findOneBy({ id: personId }),
-                  );
+                  const person = await directory.personById(personId);
                   if (!person) return [];
                   return (await authz.actingAccounts(person))
                     .filter((a) => a.actor.kind === "shared" && a.actions.has("post"))
@@ -142,14 +152,8 @@ export function createServices(
       return verifier;
     },
     tokens: createTokenService(db),
-    scim: createScimService(db, {
-      baseUrl: new URL("/scim/v2", config.origin).href,
-      onEvents: () => {
-        changed();
-        events.notify();
-      },
-      handleFrom: config.accounts.handleFrom,
-    }),
+    directory,
+    scim: createScimService(directory, { baseUrl: new URL("/scim/v2", config.origin).href }),
     events,
     health: { shuttingDown: false },
   };

@@ -7,7 +7,8 @@
  *   another server) counts on the next request.
  * - Group membership is never cached: every decision reads the person's current groups, so a SCIM
  *   PATCH that removes someone from Recruiting refuses their very next request.
- * - A person who is not active (deactivated, deleted) is refused everything, whatever the grants.
+ * - A person who is not a current employee (employmentStatus: deactivated, deleted, unknown) is
+ *   refused everything, whatever the grants.
  * - A person's own account is theirs to use (posting as yourself needs no grant).
  */
 import { randomUUID } from "node:crypto";
@@ -18,8 +19,8 @@ import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
-import { GroupMemberSchema, GroupSchema, type Person, PersonSchema } from "../identity/entities.ts";
-import { userNameKey } from "../identity/user-names.ts";
+import type { Directory, Person } from "../identity/directory.ts";
+import { employmentStatus } from "../identity/standing.ts";
 import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
 export const ACCOUNT_ROLES = ["owner", "admin", "publisher", "drafter", "analyst", "compliance"] as const;
@@ -104,8 +105,13 @@ interface PersonContext {
   readonly subjects: readonly { sub: string; label: string }[];
 }
 
-export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: () => void }) {
-  const { db } = deps;
+export function createAuthz(deps: {
+  db: Database;
+  directory: Directory;
+  rbacDir?: string;
+  onChange?: () => void;
+}) {
+  const { db, directory } = deps;
   const files = readPolicy(deps.rbacDir ?? RBAC_DIR);
   let loaded: { version: number; enforcer: Enforcer } | undefined;
   let loading: { version: number; promise: Promise<Enforcer> } | undefined;
@@ -142,17 +148,6 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
     }
   }
 
-  async function groupsOf(personId: string): Promise<{ id: string; displayName: string }[]> {
-    return db.run(async (em) => {
-      const rows = await em.getRepository(GroupMemberSchema).findBy({ personId });
-      if (rows.length === 0) return [];
-      return em.getRepository(GroupSchema).find({
-        where: rows.map((r) => ({ id: r.groupId })),
-        select: { id: true, displayName: true },
-      });
-    });
-  }
-
   const handleOf = (a: ActorRow) => `@${a.handle}`;
 
   /**
@@ -160,13 +155,13 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
    * (themselves and each group they are in right now) and the enforcer of the current policy.
    */
   async function contextFor(person: Person | string): Promise<PersonContext | string> {
-    const p =
-      typeof person === "string"
-        ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: person }))
-        : person;
-    if (!p || p.deletedAt) return "no such person in the directory";
-    if (!p.active) return `${p.userName} is deactivated in the directory`;
-    const [e, groups] = await Promise.all([enforcer(), groupsOf(p.id)]);
+    const p = typeof person === "string" ? await directory.personById(person) : person;
+    // The inactive-person rule: only a current employee (standing.ts) acts at all.
+    const status = employmentStatus(p);
+    if (!p || status.kind === "unknown" || (status.kind === "former" && status.how === "deleted"))
+      return "no such person in the directory";
+    if (status.kind === "former") return `${p.userName} is deactivated in the directory`;
+    const [e, groups] = await Promise.all([enforcer(), directory.groupsOf(p.id)]);
     const subjects: { sub: string; label: string }[] = [
       { sub: `user:${p.id}`, label: `user:${p.userName}` },
       ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
@@ -261,7 +256,7 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
       person: Person,
       can?: Decider,
     ): Promise<{ actor: ActorRow; actions: Set<Action> }[]> {
-      if (!person.active || person.deletedAt) return [];
+      if (employmentStatus(person).kind !== "active") return [];
       const decideFor = can ?? (await decider(person));
       const candidates = await db.run((em) =>
         em.getRepository(ActorSchema).find({
@@ -290,15 +285,11 @@ export function createAuthz(deps: { db: Database; rbacDir?: string; onChange?: (
       const name = (m?.[2] ?? "").trim();
       if (name === "") return { error: "name a group (group:NAME) or a person (user:USERNAME)" };
       if (kind === "user") {
-        const p = await db.run((em) =>
-          em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(name) }),
-        );
+        const p = await directory.personByUserName(name);
         if (!p || p.deletedAt) return { error: `no person with userName ${name} in the directory` };
         return { kind, id: p.id, label: p.userName };
       }
-      const g = await db.run((em) =>
-        em.getRepository(GroupSchema).findOneBy({ displayNameKey: name.toLowerCase() }),
-      );
+      const g = await directory.groupByName(name);
       if (!g) return { error: `no group named ${name} in the directory (groups come from SCIM)` };
       return { kind, id: g.id, label: g.displayName };
     },

@@ -15,12 +15,10 @@ import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import xmlenc from "@authenio/xml-encryption";
 import { SignedXml } from "xml-crypto";
-import type { Database } from "../db/database.ts";
 import { formBody } from "../http/form.ts";
 import { PAGE_CSP } from "../http/request-context.ts";
 import { escapeHtml, html, page, raw } from "../http/html.ts";
-import { PersonSchema } from "../identity/entities.ts";
-import { userNameKey } from "../identity/user-names.ts";
+import type { Directory } from "../identity/directory.ts";
 import { selfSignedRsa, writeOnce } from "../secrets.ts";
 import { type IdpMetadata, parseIdpMetadata } from "./metadata.ts";
 import { NS, parseStrict } from "./xml.ts";
@@ -210,7 +208,7 @@ function readRedirect(value: string | undefined): Element | undefined {
 export async function createDevIdp(options: {
   origin: URL;
   dataDir: string;
-  db: Database;
+  directory: Directory;
   spEntityId: string;
   acsUrl: string;
   sloUrl: string;
@@ -251,9 +249,7 @@ export async function createDevIdp(options: {
       );
       return;
     }
-    const people = await options.db.run((em) =>
-      em.getRepository(PersonSchema).find({ where: { active: true }, order: { userName: "ASC" }, take: 200 }),
-    );
+    const people = await options.directory.activePeople(200);
     const requestId = request.getAttribute("ID") ?? "";
     const relay = typeof ctx.query.RelayState === "string" ? ctx.query.RelayState : "";
     ctx.type = "text/html; charset=utf-8";
@@ -283,9 +279,7 @@ export async function createDevIdp(options: {
   router.post("/sso", async (ctx) => {
     const form = await formBody(ctx);
     const userName = form.get("userName") ?? "";
-    const person = await options.db.run((em) =>
-      em.getRepository(PersonSchema).findOneBy({ userNameKey: userNameKey(userName) }),
-    );
+    const person = await options.directory.personByUserName(userName);
     // The dev IdP asserts whoever was picked; Herald itself refuses people who are not active.
     const response = await buildResponse({
       idpEntityId: entityId,

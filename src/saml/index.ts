@@ -4,6 +4,7 @@
  */
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
+import type { Directory } from "../identity/directory.ts";
 import { logger } from "../logging.ts";
 import type { Secrets } from "../secrets.ts";
 import { createDevIdp, type DevIdp } from "./dev-idp.ts";
@@ -18,7 +19,12 @@ export interface SamlRuntime {
   stop(): void;
 }
 
-export async function createSaml(config: Config, db: Database, secrets: Secrets): Promise<SamlRuntime> {
+export async function createSaml(
+  config: Config,
+  db: Database,
+  secrets: Secrets,
+  directory: Directory,
+): Promise<SamlRuntime> {
   const settings = {
     origin: config.origin,
     privateKeyPem: secrets.samlSpKeyPem,
@@ -45,7 +51,7 @@ export async function createSaml(config: Config, db: Database, secrets: Secrets)
     devIdp = await createDevIdp({
       origin: config.origin,
       dataDir: config.dataDir,
-      db,
+      directory,
       spEntityId: probe.entityId,
       acsUrl: probe.acsUrl,
       sloUrl: probe.sloUrl,

@@ -5,9 +5,8 @@
  * creation: people come from SCIM.
  */
 import type { SamlMatch } from "../config.ts";
-import type { Database } from "../db/database.ts";
-import { type Person, PersonEmailSchema, PersonSchema } from "../identity/entities.ts";
-import { userNameKey } from "../identity/user-names.ts";
+import type { Directory, Person } from "../identity/directory.ts";
+import { employmentStatus } from "../identity/standing.ts";
 import type { SamlLogin } from "./sp.ts";
 
 export type MatchResult =
@@ -18,27 +17,28 @@ export type MatchResult =
       readonly value: string;
     };
 
-export async function matchPerson(db: Database, rule: SamlMatch, login: SamlLogin): Promise<MatchResult> {
+export async function matchPerson(
+  directory: Directory,
+  rule: SamlMatch,
+  login: SamlLogin,
+): Promise<MatchResult> {
   const value = rule.attribute === undefined ? login.nameId : login.attributes.get(rule.attribute)?.[0];
   if (!value) return { ok: false, reason: "no-value", value: "" };
-  const candidates = await db.run(async (em) => {
-    const people = em.getRepository(PersonSchema);
+  const candidates = await (async () => {
     switch (rule.field) {
-      case "userName":
-        return people.findBy({ userNameKey: userNameKey(value) });
-      case "externalId":
-        return people.findBy({ externalId: value });
-      case "email": {
-        const key = value.toLowerCase();
-        const rows = await em.getRepository(PersonEmailSchema).findBy({ valueKey: key });
-        const ids = [...new Set(rows.map((r) => r.personId))];
-        return ids.length === 0 ? [] : people.findBy(ids.map((id) => ({ id })));
+      case "userName": {
+        const p = await directory.personByUserName(value);
+        return p ? [p] : [];
       }
+      case "externalId":
+        return directory.peopleByExternalId(value);
+      case "email":
+        return directory.peopleByEmail(value);
     }
-  });
-  const present = candidates.filter((p) => !p.deletedAt);
-  if (present.length === 0) return { ok: false, reason: "unknown", value };
-  const active = present.filter((p) => p.active);
+  })();
+  // Deleted people are not in the directory any more: these reads leave them out.
+  if (candidates.length === 0) return { ok: false, reason: "unknown", value };
+  const active = candidates.filter((p) => employmentStatus(p).kind === "active");
   if (active.length > 1) return { ok: false, reason: "ambiguous", value };
   if (active.length === 0) return { ok: false, reason: "inactive", value };
   return { ok: true, person: active[0] };

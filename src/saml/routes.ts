@@ -8,7 +8,7 @@ import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
 import type { Config } from "../config.ts";
-import type { Database } from "../db/database.ts";
+import type { Directory } from "../identity/directory.ts";
 import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
 import { createRateLimiter } from "../http/rate-limit.ts";
@@ -118,7 +118,7 @@ function refusal(ctx: Context, config: Config, code: string, reason: string): vo
 
 export function samlRoutes(deps: {
   config: Config;
-  db: Database;
+  directory: Directory;
   sp: ServiceProvider;
   sessions: Sessions;
   cookie: SessionCookie;
@@ -180,7 +180,7 @@ export function samlRoutes(deps: {
         form.get("RelayState") ?? undefined,
         ctx.cookies.get(BROWSER_COOKIE) ?? undefined,
       );
-      const match = await matchPerson(deps.db, config.saml.match, login);
+      const match = await matchPerson(deps.directory, config.saml.match, login);
       if (!match.ok)
         return refusal(ctx, config, match.reason, `no active person for "${match.value}" (${match.reason})`);
       const { token, expiresAt } = await sessions.create(match.person.id, {

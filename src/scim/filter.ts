@@ -1,69 +1,52 @@
 /**
- * SCIM filters (RFC 7644 §3.4.2.2) → SQL over an allow-list of attributes. Parsing is
+ * SCIM filters (RFC 7644 §3.4.2.2) → the Directory's query conditions over an allow-list of
+ * attributes (src/identity/query.ts compiles them to SQL over identity's own tables). Parsing is
  * scim2-parse-filter's, after two repairs (RUNTIME.md): unquoted comparison values that real
  * clients send are quoted, and `attr[filter].sub op value` is rewritten to
  * `attr[(filter) and sub op value]` so that both conditions must hold for the SAME list element
  * (the library reads it as an AND that can match different elements).
  *
- * Every leaf is NULL-safe (a missing attribute compares false, so `not (…)` includes it), and
- * nothing is ever filtered in memory: an attribute outside the allow-list is a 400 invalidFilter.
+ * Every leaf is NULL-safe in the Directory (a missing attribute compares false, so `not (…)`
+ * includes it), and nothing is ever filtered in memory: an attribute outside the allow-list is a
+ * 400 invalidFilter, and so is a value the attribute's type cannot take.
  */
 import { type Filter, parse } from "scim2-parse-filter";
-import type { Dialect } from "../db/columns.ts";
-import { userNameKey } from "../identity/user-names.ts";
+import type {
+  Comparison,
+  GroupCondition,
+  GroupSortField,
+  PersonCondition,
+  PersonSortField,
+  QueryValue,
+} from "../identity/query.ts";
 import { badRequest } from "./errors.ts";
 import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "./schemas.ts";
 
-type ScalarType = "string" | "boolean" | "dateTime";
-
-/**
- * How a scalar attribute is stored: `exact` (caseExact: id, externalId), `ci` (compared
- * lowercased), `key` (the column already holds the lowercased value, indexed).
- */
+/** A single-valued attribute: the directory field it is. */
 interface Scalar {
   readonly kind: "scalar";
-  readonly col: string;
-  readonly type: ScalarType;
-  readonly mode: "exact" | "ci" | "key";
-  /** For `key`: how the column's value was made from the attribute (default: lowercased). */
-  readonly key?: (value: string) => string;
+  readonly field: string;
 }
 
+/** A multi-valued attribute: the directory list, and its sub-attributes' fields. */
 interface Multi {
   readonly kind: "multi";
-  readonly table: string;
-  /** SQL joining the element table (alias `{a}`) to its owner row `p`. */
-  readonly join: string;
-  readonly subs: Readonly<Record<string, Scalar>>;
+  readonly list: string;
+  readonly subs: Readonly<Record<string, string>>;
 }
 
-type Field = Scalar | Multi;
+type Attribute = Scalar | Multi;
 
 export interface ResourceFilterSpec {
   readonly name: "User" | "Group";
   readonly coreSchema: string;
-  readonly fields: Readonly<Record<string, Field>>;
-  /** Attribute → entity property path (alias p) to order by. */
+  /** Lowercased attribute path → what it is in the directory. */
+  readonly fields: Readonly<Record<string, Attribute>>;
+  /** Lowercased attribute path → the directory's sort field. */
   readonly sortable: Readonly<Record<string, string>>;
 }
 
-const s = (col: string, mode: Scalar["mode"] = "ci", type: ScalarType = "string"): Scalar => ({
-  kind: "scalar",
-  col,
-  type,
-  mode,
-});
-
-const EMAILS: Multi = {
-  kind: "multi",
-  table: "person_email",
-  join: "{a}.person_id = p.id",
-  subs: {
-    value: s("{a}.value_key", "key"),
-    type: s("{a}.type"),
-    primary: s("{a}.is_primary", "exact", "boolean"),
-  },
-};
+const f = (field: string): Scalar => ({ kind: "scalar", field });
 
 const ENT = ENTERPRISE_SCHEMA.toLowerCase();
 
@@ -71,73 +54,68 @@ export const USER_FILTER: ResourceFilterSpec = {
   name: "User",
   coreSchema: USER_SCHEMA,
   fields: {
-    id: s("p.id", "exact"),
-    externalid: s("p.external_id", "exact"),
-    // NFC, then lowercased: either spelling of a name finds the person (identity/user-names.ts).
-    username: { ...s("p.user_name_key", "key"), key: userNameKey },
-    displayname: s("p.display_name"),
-    nickname: s("p.nick_name"),
-    title: s("p.title"),
-    usertype: s("p.user_type"),
-    preferredlanguage: s("p.preferred_language"),
-    locale: s("p.locale"),
-    timezone: s("p.timezone"),
-    active: s("p.active", "exact", "boolean"),
-    "name.givenname": s("p.given_name"),
-    "name.familyname": s("p.family_name"),
-    "name.formatted": s("p.formatted_name"),
-    "meta.created": s("p.created_at", "exact", "dateTime"),
-    "meta.lastmodified": s("p.updated_at", "exact", "dateTime"),
-    emails: EMAILS,
-    [`${ENT}:employeenumber`]: s("p.employee_number"),
-    [`${ENT}:costcenter`]: s("p.cost_center"),
-    [`${ENT}:organization`]: s("p.organization"),
-    [`${ENT}:division`]: s("p.division"),
-    [`${ENT}:department`]: s("p.department"),
-    [`${ENT}:manager.value`]: s("p.manager_value", "exact"),
-    [`${ENT}:manager`]: s("p.manager_value", "exact"),
+    id: f("id"),
+    externalid: f("externalId"),
+    // Either Unicode spelling of a name finds the person: the directory compares keys.
+    username: f("userName"),
+    displayname: f("displayName"),
+    nickname: f("nickName"),
+    title: f("title"),
+    usertype: f("userType"),
+    preferredlanguage: f("preferredLanguage"),
+    locale: f("locale"),
+    timezone: f("timezone"),
+    active: f("active"),
+    "name.givenname": f("givenName"),
+    "name.familyname": f("familyName"),
+    "name.formatted": f("formattedName"),
+    "meta.created": f("createdAt"),
+    "meta.lastmodified": f("updatedAt"),
+    emails: { kind: "multi", list: "emails", subs: { value: "value", type: "type", primary: "primary" } },
+    [`${ENT}:employeenumber`]: f("employeeNumber"),
+    [`${ENT}:costcenter`]: f("costCenter"),
+    [`${ENT}:organization`]: f("organization"),
+    [`${ENT}:division`]: f("division"),
+    [`${ENT}:department`]: f("department"),
+    [`${ENT}:manager.value`]: f("managerValue"),
+    [`${ENT}:manager`]: f("managerValue"),
   },
   sortable: {
-    id: "p.id",
-    externalid: "p.externalId",
-    username: "p.userNameKey",
-    displayname: "p.displayName",
-    title: "p.title",
-    "name.givenname": "p.givenName",
-    "name.familyname": "p.familyName",
-    emails: "p.email",
-    "emails.value": "p.email",
-    active: "p.active",
-    "meta.created": "p.createdAt",
-    "meta.lastmodified": "p.updatedAt",
-    [`${ENT}:employeenumber`]: "p.employeeNumber",
-    [`${ENT}:department`]: "p.department",
-  },
+    id: "id",
+    externalid: "externalId",
+    username: "userName",
+    displayname: "displayName",
+    title: "title",
+    "name.givenname": "givenName",
+    "name.familyname": "familyName",
+    emails: "email",
+    "emails.value": "email",
+    active: "active",
+    "meta.created": "createdAt",
+    "meta.lastmodified": "updatedAt",
+    [`${ENT}:employeenumber`]: "employeeNumber",
+    [`${ENT}:department`]: "department",
+  } satisfies Record<string, PersonSortField>,
 };
 
 export const GROUP_FILTER: ResourceFilterSpec = {
   name: "Group",
   coreSchema: GROUP_SCHEMA,
   fields: {
-    id: s("p.id", "exact"),
-    externalid: s("p.external_id", "exact"),
-    displayname: s("p.display_name_key", "key"),
-    "meta.created": s("p.created_at", "exact", "dateTime"),
-    "meta.lastmodified": s("p.updated_at", "exact", "dateTime"),
-    members: {
-      kind: "multi",
-      table: "group_member",
-      join: "{a}.group_id = p.id",
-      subs: { value: s("{a}.person_id", "exact") },
-    },
+    id: f("id"),
+    externalid: f("externalId"),
+    displayname: f("displayName"),
+    "meta.created": f("createdAt"),
+    "meta.lastmodified": f("updatedAt"),
+    members: { kind: "multi", list: "members", subs: { value: "personId" } },
   },
   sortable: {
-    id: "p.id",
-    externalid: "p.externalId",
-    displayname: "p.displayNameKey",
-    "meta.created": "p.createdAt",
-    "meta.lastmodified": "p.updatedAt",
-  },
+    id: "id",
+    externalid: "externalId",
+    displayname: "displayName",
+    "meta.created": "createdAt",
+    "meta.lastmodified": "updatedAt",
+  } satisfies Record<string, GroupSortField>,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -361,10 +339,13 @@ export function parseValueFilter(input: string): Filter {
 // ---------------------------------------------------------------------------------------------
 // Translation
 
-export interface SqlFragment {
-  readonly sql: string;
-  readonly params: Record<string, unknown>;
-}
+type Condition =
+  | { readonly field: string; readonly op: Comparison; readonly value: QueryValue; readonly label: string }
+  | { readonly field: string; readonly op: "present"; readonly label: string }
+  | { readonly and: readonly Condition[] }
+  | { readonly or: readonly Condition[] }
+  | { readonly not: Condition }
+  | { readonly some: string; readonly where?: Condition };
 
 function normalizePath(spec: ResourceFilterSpec, attrPath: string): string {
   let path = attrPath.toLowerCase();
@@ -373,199 +354,99 @@ function normalizePath(spec: ResourceFilterSpec, attrPath: string): string {
   return path;
 }
 
-class Translator {
-  readonly params: Record<string, unknown> = {};
-  #n = 0;
-  #aliases = 0;
-  readonly spec: ResourceFilterSpec;
-  readonly dialect: Dialect;
-
-  constructor(spec: ResourceFilterSpec, dialect: Dialect) {
-    this.spec = spec;
-    this.dialect = dialect;
+/** Resolves a path to its attribute: scalar, or a multi-valued attribute with a sub-attribute. */
+function resolve(
+  spec: ResourceFilterSpec,
+  attrPath: string,
+): { scalar: Scalar } | { multi: Multi; sub: string | undefined; name: string } {
+  const path = normalizePath(spec, attrPath);
+  const direct = spec.fields[path];
+  if (direct?.kind === "scalar") return { scalar: direct };
+  if (direct?.kind === "multi") return { multi: direct, sub: undefined, name: path };
+  const dot = path.lastIndexOf(".");
+  if (dot > 0) {
+    const parent = spec.fields[path.slice(0, dot)];
+    const sub = path.slice(dot + 1);
+    if (parent?.kind === "multi" && parent.subs[sub]) return { multi: parent, sub, name: path.slice(0, dot) };
   }
+  // Extension attributes may be named without their URN when unambiguous.
+  const ext = spec.fields[`${ENTERPRISE_SCHEMA.toLowerCase()}:${path}`];
+  if (ext?.kind === "scalar") return { scalar: ext };
+  const allowed = Object.keys(spec.fields).join(", ");
+  throw badRequest(
+    "invalidFilter",
+    `Filtering ${spec.name}s on "${attrPath}" is not supported. Filterable attributes: ${allowed}.`,
+  );
+}
 
-  param(value: unknown): string {
-    const name = `f${this.#n++}`;
-    this.params[name] = value;
-    return `:${name}`;
-  }
-
-  /** Resolves a path to its field: scalar, or a multi-valued attribute with a sub-attribute. */
-  resolve(attrPath: string): { field: Scalar } | { multi: Multi; sub: string | undefined; name: string } {
-    const path = normalizePath(this.spec, attrPath);
-    const direct = this.spec.fields[path];
-    if (direct?.kind === "scalar") return { field: direct };
-    if (direct?.kind === "multi") return { multi: direct, sub: undefined, name: path };
-    const dot = path.lastIndexOf(".");
-    if (dot > 0) {
-      const parent = this.spec.fields[path.slice(0, dot)];
-      const sub = path.slice(dot + 1);
-      if (parent?.kind === "multi" && parent.subs[sub])
-        return { multi: parent, sub, name: path.slice(0, dot) };
-    }
-    // Extension attributes may be named without their URN when unambiguous.
-    const ext = this.spec.fields[`${ENTERPRISE_SCHEMA.toLowerCase()}:${path}`];
-    if (ext?.kind === "scalar") return { field: ext };
-    const allowed = Object.keys(this.spec.fields).join(", ");
-    throw badRequest(
-      "invalidFilter",
-      `Filtering ${this.spec.name}s on "${attrPath}" is not supported. Filterable attributes: ${allowed}.`,
-    );
-  }
-
-  translate(f: Filter, scope?: { multi: Multi; alias: string; name: string }): string {
-    switch (f.op) {
-      case "and":
-      case "or":
-        return `(${f.filters.map((x) => this.translate(x, scope)).join(` ${f.op.toUpperCase()} `)})`;
-      case "not":
-        return `(NOT ${this.translate(f.filter, scope)})`;
-      case "[]": {
-        if (scope) throw badRequest("invalidFilter", "Value filters cannot be nested.");
-        const r = this.resolve(f.attrPath);
-        if (!("multi" in r) || r.sub !== undefined) {
-          throw badRequest(
-            "invalidFilter",
-            `"${f.attrPath}" is not a multi-valued attribute; [ ] filters need one.`,
-          );
-        }
-        const alias = `v${this.#aliases++}`;
-        const inner = this.translate(f.valFilter, { multi: r.multi, alias, name: r.name });
-        return this.exists(r.multi, alias, inner);
-      }
-      default: {
-        let field: Scalar;
-        let wrap: ((cond: string) => string) | undefined;
-        if (scope) {
-          const sub = normalizePath(this.spec, f.attrPath).replace(`${scope.name}.`, "");
-          const scalar = scope.multi.subs[sub];
-          if (!scalar)
-            throw badRequest("invalidFilter", `"${f.attrPath}" is not a sub-attribute of ${scope.name}.`);
-          field = { ...scalar, col: scalar.col.replaceAll("{a}", scope.alias) };
-        } else {
-          const r = this.resolve(f.attrPath);
-          if ("field" in r) {
-            field = r.field;
-          } else {
-            const alias = `v${this.#aliases++}`;
-            const multi = r.multi;
-            if (f.op === "pr" && r.sub === undefined) return this.exists(multi, alias, "1 = 1");
-            const scalar = multi.subs[r.sub ?? "value"];
-            field = { ...scalar, col: scalar.col.replaceAll("{a}", alias) };
-            wrap = (cond) => this.exists(multi, alias, cond);
-          }
-        }
-        const cond = this.compare(field, f.op, "compValue" in f ? f.compValue : undefined, f.attrPath);
-        return wrap ? wrap(cond) : cond;
-      }
-    }
-  }
-
-  exists(multi: Multi, alias: string, cond: string): string {
-    return `EXISTS (SELECT 1 FROM ${multi.table} ${alias} WHERE ${multi.join.replaceAll("{a}", alias)} AND ${cond})`;
-  }
-
-  /** One NULL-safe comparison. */
-  compare(
-    field: Scalar,
-    op: string,
-    raw: boolean | null | number | string | undefined,
-    attr: string,
-  ): string {
-    const col = field.col;
-    if (op === "pr") {
-      return field.type === "string" ? `(${col} IS NOT NULL AND ${col} <> '')` : `(${col} IS NOT NULL)`;
-    }
-    if (raw === null) {
-      if (op === "eq") return `(${col} IS NULL)`;
-      if (op === "ne") return `(${col} IS NOT NULL)`;
-      throw badRequest("invalidFilter", `"${op} null" is not meaningful for ${attr}.`);
-    }
-    switch (field.type) {
-      case "boolean": {
-        let v: boolean;
-        if (typeof raw === "boolean") v = raw;
-        else if (typeof raw === "string" && /^(true|false)$/i.test(raw)) v = raw.toLowerCase() === "true";
-        else throw badRequest("invalidFilter", `${attr} is a boolean; compare it with true or false.`);
-        if (op === "eq") return `(${col} IS NOT NULL AND ${col} = ${this.param(v)})`;
-        if (op === "ne") return `(${col} IS NULL OR ${col} <> ${this.param(v)})`;
+function translate(spec: ResourceFilterSpec, f: Filter, scope?: { multi: Multi; name: string }): Condition {
+  switch (f.op) {
+    case "and":
+      return { and: f.filters.map((x) => translate(spec, x, scope)) };
+    case "or":
+      return { or: f.filters.map((x) => translate(spec, x, scope)) };
+    case "not":
+      return { not: translate(spec, f.filter, scope) };
+    case "[]": {
+      if (scope) throw badRequest("invalidFilter", "Value filters cannot be nested.");
+      const r = resolve(spec, f.attrPath);
+      if (!("multi" in r) || r.sub !== undefined) {
         throw badRequest(
           "invalidFilter",
-          `${attr} is a boolean: only eq, ne and pr apply (RFC 7644 §3.4.2.2).`,
+          `"${f.attrPath}" is not a multi-valued attribute; [ ] filters need one.`,
         );
       }
-      case "dateTime": {
-        const ms = typeof raw === "string" ? Date.parse(raw) : Number.NaN;
-        if (Number.isNaN(ms))
-          throw badRequest("invalidFilter", `${attr} is a dateTime; ${JSON.stringify(raw)} is not one.`);
-        const p = this.param(this.dateParam(new Date(ms)));
-        const sqlOp = { eq: "=", ne: "<>", gt: ">", ge: ">=", lt: "<", le: "<=" }[op];
-        if (!sqlOp) throw badRequest("invalidFilter", `${op} does not apply to the dateTime ${attr}.`);
-        if (op === "ne") return `(${col} IS NULL OR ${col} <> ${p})`;
-        return `(${col} IS NOT NULL AND ${col} ${sqlOp} ${p})`;
+      return { some: r.multi.list, where: translate(spec, f.valFilter, { multi: r.multi, name: r.name }) };
+    }
+    default: {
+      // The shape was checked (checkShape): a comparison or `pr`, with a scalar to compare.
+      const leaf = (field: string): Condition =>
+        f.op === "pr"
+          ? { field, op: "present", label: f.attrPath }
+          : {
+              field,
+              op: f.op as Comparison,
+              value: (f as { compValue: QueryValue }).compValue,
+              label: f.attrPath,
+            };
+      if (scope) {
+        const sub = normalizePath(spec, f.attrPath).replace(`${scope.name}.`, "");
+        const field = scope.multi.subs[sub];
+        if (!field)
+          throw badRequest("invalidFilter", `"${f.attrPath}" is not a sub-attribute of ${scope.name}.`);
+        return leaf(field);
       }
-      default: {
-        const text = String(raw);
-        const exact = field.mode === "exact";
-        const value = exact ? text : (field.key ?? ((v: string) => v.toLowerCase()))(text);
-        const target = field.mode === "ci" ? `LOWER(${col})` : col;
-        const guard = (cond: string) => `(${col} IS NOT NULL AND ${cond})`;
-        switch (op) {
-          case "eq":
-            return guard(`${target} = ${this.param(value)}`);
-          case "ne":
-            return `(${col} IS NULL OR ${target} <> ${this.param(value)})`;
-          case "gt":
-            return guard(`${target} > ${this.param(value)}`);
-          case "ge":
-            return guard(`${target} >= ${this.param(value)}`);
-          case "lt":
-            return guard(`${target} < ${this.param(value)}`);
-          case "le":
-            return guard(`${target} <= ${this.param(value)}`);
-          case "co":
-          case "sw":
-          case "ew": {
-            if (exact) {
-              // LIKE is case-insensitive on SQLite: compare caseExact attributes by position.
-              const p = this.param(value);
-              if (op === "co") return guard(`INSTR(${col}, ${p}) > 0`);
-              if (op === "sw") return guard(`SUBSTR(${col}, 1, LENGTH(${p})) = ${p}`);
-              return guard(`SUBSTR(${col}, -LENGTH(${p})) = ${p}`);
-            }
-            const escaped = value.replace(/[!%_]/g, "!$&");
-            const pattern = op === "co" ? `%${escaped}%` : op === "sw" ? `${escaped}%` : `%${escaped}`;
-            return guard(`${target} LIKE ${this.param(pattern)} ESCAPE '!'`);
-          }
-          default:
-            throw badRequest("invalidFilter", `Unknown operator ${op}.`);
-        }
-      }
+      const r = resolve(spec, f.attrPath);
+      if ("scalar" in r) return leaf(r.scalar.field);
+      // `emails pr`: any address at all; `emails eq "x"` compares the value.
+      if (f.op === "pr" && r.sub === undefined) return { some: r.multi.list };
+      return { some: r.multi.list, where: leaf(r.multi.subs[r.sub ?? "value"]) };
     }
   }
-
-  dateParam(d: Date): unknown {
-    // TypeORM stores SQLite datetimes as UTC text "YYYY-MM-DD HH:MM:SS.SSS"; mysql2 binds Dates.
-    return this.dialect === "sqlite" ? d.toISOString().replace("T", " ").replace("Z", "") : d;
-  }
 }
 
-/** Translates a parsed filter into a WHERE fragment over alias `p` with named parameters. */
-export function filterToSql(spec: ResourceFilterSpec, filter: Filter, dialect: Dialect): SqlFragment {
-  const t = new Translator(spec, dialect);
-  const sql = t.translate(filter);
-  return { sql, params: t.params };
+/** A parsed Users filter as the Directory's condition (400 invalidFilter for what is not allowed). */
+export function userCondition(filter: Filter): PersonCondition {
+  return translate(USER_FILTER, filter) as PersonCondition;
 }
 
-/** The column to sort by, or 400 invalidValue for an unsortable attribute. */
-export function sortColumn(spec: ResourceFilterSpec, sortBy: string): string {
-  const col = spec.sortable[normalizePath(spec, sortBy)];
-  if (!col) {
+/** A parsed Groups filter as the Directory's condition. */
+export function groupCondition(filter: Filter): GroupCondition {
+  return translate(GROUP_FILTER, filter) as GroupCondition;
+}
+
+/** The directory field to sort Users by, or 400 invalidValue for an unsortable attribute. */
+export const userSortField = (sortBy: string) => sortField(USER_FILTER, sortBy) as PersonSortField;
+/** The directory field to sort Groups by, or 400 invalidValue. */
+export const groupSortField = (sortBy: string) => sortField(GROUP_FILTER, sortBy) as GroupSortField;
+
+function sortField(spec: ResourceFilterSpec, sortBy: string): string {
+  const field = spec.sortable[normalizePath(spec, sortBy)];
+  if (!field) {
     throw badRequest(
       "invalidValue",
       `Sorting ${spec.name}s by "${sortBy}" is not supported. Sortable attributes: ${Object.keys(spec.sortable).join(", ")}.`,
     );
   }
-  return col;
+  return field;
 }

@@ -3,7 +3,7 @@
  * different members both land, and large groups need no document rewrite); every other attribute
  * the IdP sends is kept in `directory_group.scim_doc`.
  */
-import type { Group } from "../identity/entities.ts";
+import type { Group, MemberRef } from "../identity/directory.ts";
 import { boundedString, isObject, type Json, type JsonObject, normalizeObject } from "./documents.ts";
 import { badRequest } from "./errors.ts";
 import { COMMON_ATTRIBUTES, GROUP_ATTRIBUTES, GROUP_SCHEMA } from "./schemas.ts";
@@ -70,11 +70,6 @@ export function normalizeGroup(input: unknown): GroupWrite {
     throw badRequest("invalidValue", "displayName is required and must not be empty.");
   }
   return { doc, displayName, externalId: boundedString(doc.externalId, "externalId", 255), members };
-}
-
-export interface MemberRef {
-  readonly id: string;
-  readonly display: string | null;
 }
 
 export function toScimGroup(

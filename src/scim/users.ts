@@ -1,9 +1,9 @@
 /**
- * SCIM User ↔ Herald person. The document the IdP sent is kept whole (normalised) in
- * `person.scim_doc`; the columns filters and sorting use are projections of it.
+ * SCIM User ↔ the Directory's person. The document the IdP sent is kept whole (normalised) as the
+ * person's record; the fields the directory searches and sorts by are projections of it.
  */
-import type { Person, PersonEmail } from "../identity/entities.ts";
-import { normalizeUserName, userNameKey } from "../identity/user-names.ts";
+import type { GroupRef, Person, PersonFields, PersonWrite } from "../identity/directory.ts";
+import { normalizeUserName } from "../identity/user-names.ts";
 import {
   boundedString,
   isObject,
@@ -29,36 +29,11 @@ const ENTERPRISE_LOWER = ENTERPRISE_SCHEMA.toLowerCase();
 /** Attributes that are not part of the stored document: the server owns them. */
 const SERVER_OWNED = new Set(["id", "meta", "schemas", "groups", "password"]);
 
-export interface UserColumns {
-  userName: string;
-  userNameKey: string;
-  externalId: string | null;
-  displayName: string | null;
-  givenName: string | null;
-  familyName: string | null;
-  formattedName: string | null;
-  nickName: string | null;
-  title: string | null;
-  userType: string | null;
-  preferredLanguage: string | null;
-  locale: string | null;
-  timezone: string | null;
-  email: string | null;
-  employeeNumber: string | null;
-  costCenter: string | null;
-  organization: string | null;
-  division: string | null;
-  department: string | null;
-  managerValue: string | null;
-}
-
-export interface UserWrite {
+/** A User as sent, normalised: the directory's write, with the document it keeps. */
+export interface UserWrite extends PersonWrite {
+  readonly fields: PersonFields;
   /** The stored document: canonical names, no server-owned attributes. */
-  readonly doc: JsonObject;
-  readonly columns: UserColumns;
-  readonly emails: Omit<PersonEmail, "personId">[];
-  /** `active` as sent; undefined when the document leaves it out or sends null. */
-  readonly active: boolean | undefined;
+  readonly document: JsonObject;
 }
 
 /**
@@ -120,28 +95,24 @@ export function normalizeUser(input: unknown): UserWrite {
   const ent = enterprise ?? {};
   const manager = isObject(ent.manager) ? ent.manager : {};
 
-  const emails: Omit<PersonEmail, "personId">[] = [];
+  const emails: { value: string; type: string | null; primary: boolean }[] = [];
   for (const [position, item] of ((core.emails as Json[] | undefined) ?? []).entries()) {
     if (!isObject(item)) continue;
     const value = boundedString(item.value, `emails[${position}].value`, 320);
     if (value === null) continue;
     emails.push({
-      position,
       value,
-      valueKey: value.toLowerCase(),
       type: boundedString(item.type, `emails[${position}].type`, 64),
-      isPrimary: item.primary === true,
+      primary: item.primary === true,
     });
   }
-  const primaryEmail = emails.find((e) => e.isPrimary) ?? emails[0];
 
   const doc: JsonObject = { ...core };
   if (enterprise && Object.keys(enterprise).length > 0) doc[ENTERPRISE_SCHEMA] = enterprise;
   Object.assign(doc, extensions);
 
-  const columns: UserColumns = {
+  const fields: PersonFields = {
     userName,
-    userNameKey: userNameKey(userName),
     externalId: boundedString(core.externalId, "externalId", 255),
     displayName: boundedString(core.displayName, "displayName", 255),
     givenName: boundedString(name.givenName, "name.givenName", 255),
@@ -153,7 +124,6 @@ export function normalizeUser(input: unknown): UserWrite {
     preferredLanguage: boundedString(core.preferredLanguage, "preferredLanguage", 64),
     locale: boundedString(core.locale, "locale", 64),
     timezone: boundedString(core.timezone, "timezone", 64),
-    email: primaryEmail?.value ?? null,
     employeeNumber: boundedString(ent.employeeNumber, `${ENTERPRISE_SCHEMA}:employeeNumber`, 255),
     costCenter: boundedString(ent.costCenter, `${ENTERPRISE_SCHEMA}:costCenter`, 255),
     organization: boundedString(ent.organization, `${ENTERPRISE_SCHEMA}:organization`, 255),
@@ -164,12 +134,7 @@ export function normalizeUser(input: unknown): UserWrite {
   // Absent (or null) is "not said": a create makes the person active, a PUT or PATCH keeps the
   // state they are in. Never read as true: a `remove active` would otherwise rehire a leaver.
   const active = core.active === undefined ? undefined : core.active === true;
-  return { doc, columns, emails, active };
-}
-
-export interface GroupRef {
-  readonly id: string;
-  readonly displayName: string;
+  return { document: doc, fields, emails, active };
 }
 
 export function userLocation(base: string, id: string): string {

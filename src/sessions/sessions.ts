@@ -1,15 +1,17 @@
 /**
  * Server-side sessions: the cookie carries 256 random bits; the database keeps only their
- * SHA-256, so sessions work across processes and a leaked table opens nothing. Every request checks
- * the person is still active in the same query, so a SCIM deactivation refuses the very next
- * request; an event consumer also deletes the rows (DESIGN rule 2). Idle and absolute timeouts.
+ * SHA-256, so sessions work across processes and a leaked table opens nothing. Every request asks
+ * the Directory whether the person is still a current employee, so a SCIM deactivation refuses
+ * the very next request; an event consumer also deletes the rows (DESIGN rule 2). Idle and
+ * absolute timeouts.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { EntitySchema, LessThan } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import { type Person, PersonSchema } from "../identity/entities.ts";
+import type { Directory, Person } from "../identity/directory.ts";
 import type { DirectoryEvent, EventConsumer } from "../identity/events.ts";
+import { employmentStatus } from "../identity/standing.ts";
 
 export interface SessionRow {
   idHash: string;
@@ -80,7 +82,7 @@ export interface ActiveSession {
   readonly csrf: string;
 }
 
-export function createSessions(db: Database, options: SessionOptions) {
+export function createSessions(db: Database, directory: Directory, options: SessionOptions) {
   const csrfFor = (idHash: string) =>
     createHmac("sha256", options.secret).update(`csrf:${idHash}`).digest("base64url");
 
@@ -151,8 +153,9 @@ export function createSessions(db: Database, options: SessionOptions) {
         await db.run((em) => em.getRepository(SessionSchema).delete({ idHash }));
         return undefined;
       }
-      const person = await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: session.personId }));
-      if (!person || !person.active || person.deletedAt) return undefined;
+      const person = await directory.personById(session.personId);
+      // A former employee's session opens nothing, even before the sessions consumer deletes it.
+      if (!person || employmentStatus(person).kind !== "active") return undefined;
       if (now - session.lastSeenAt.getTime() > 60_000) {
         await db.run((em) =>
           em.getRepository(SessionSchema).update({ idHash }, { lastSeenAt: new Date(now) }),

@@ -11,8 +11,8 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { PostSchema } from "../federation/entities.ts";
-import { PersonSchema } from "../identity/entities.ts";
-import { publicIdentity } from "../identity/standing.ts";
+import type { Directory } from "../identity/directory.ts";
+import { employmentStatus, publicIdentity } from "../identity/standing.ts";
 
 export type VerificationStatus = "active" | "former" | "unknown";
 
@@ -48,6 +48,7 @@ export interface EmailAnswer {
 
 export async function createVerifier(deps: {
   readonly db: Database;
+  readonly directory: Directory;
   readonly config: Pick<Config, "origin" | "handleDomain" | "orgName" | "accounts"> & {
     readonly verify?: Pick<Config["verify"], "retiredKeys" | "emailDomains">;
   };
@@ -61,7 +62,7 @@ export async function createVerifier(deps: {
    */
   readonly publicRoles?: (personId: string) => Promise<string[]>;
 }) {
-  const { db, config, accounts } = deps;
+  const { db, directory, config, accounts } = deps;
   const privateKey: KeyObject = createPrivateKey(deps.orgSigningKeyPem);
   const publicJwk: JWK = await exportJWK(createPublicKey(privateKey));
   const kid = await calculateJwkThumbprint(publicJwk, "sha256");
@@ -154,18 +155,13 @@ export async function createVerifier(deps: {
       const emailDomain = at > 0 ? address.slice(at + 1) : "";
       if (!domains.includes(emailDomain))
         return { email: address, status: "unknown", ourDomain: false, officialDomains: domains, checkedAt };
-      const found = await db.run((em) =>
-        em
-          .getRepository(PersonSchema)
-          .createQueryBuilder("p")
-          .innerJoin("PersonEmail", "e", "e.person_id = p.id")
-          .where("e.value_key = :address", { address })
-          .andWhere("p.active = :yes AND p.deleted_at IS NULL", { yes: true })
-          .getCount(),
-      );
+      // One rule (standing.ts): a current employee's address answers "active"; a former
+      // employee's says no more than an address nobody had.
+      const people = await directory.peopleByEmail(address);
+      const current = people.filter((p) => employmentStatus(p).kind === "active");
       return {
         email: address,
-        status: found > 0 ? "active" : "unknown",
+        status: current.length > 0 ? "active" : "unknown",
         ourDomain: true,
         officialDomains: domains,
         checkedAt,
@@ -194,9 +190,7 @@ export async function createVerifier(deps: {
     }
     // A renamed account answers for its successor's person.
     const personId = actor.personId ?? actor.formerPersonId;
-    const person = personId
-      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-      : null;
+    const person = personId ? await directory.personById(personId) : null;
     const fullHandle = `@${actor.handle}@${domain}`;
     // One rule for every public surface (src/identity/standing.ts): the directory decides.
     const who = publicIdentity(actor, person);

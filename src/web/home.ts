@@ -5,19 +5,19 @@
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
-import type { Database } from "../db/database.ts";
 import { html, page } from "../http/html.ts";
-import { directorySummary } from "../identity/directory.ts";
+import type { Directory } from "../identity/directory.ts";
+import { employmentStatus } from "../identity/standing.ts";
 
-export function homeRoutes(config: Config, db: Database): Router {
+export function homeRoutes(config: Config, directory: Directory): Router {
   const router = caseSensitiveRouter();
   const showDirectory = config.isDemoDatabase && config.mode !== "production";
   router.get("/", async (ctx) => {
     const domain = config.handleDomain;
-    let directory = html``;
+    let listing = html``;
     if (showDirectory) {
-      const { people, groups } = await db.run((em) => directorySummary(em));
-      directory = html` <h2>Demo directory</h2>
+      const { people, groups } = await directory.summary();
+      listing = html` <h2>Demo directory</h2>
         <p class="muted">
           Seeded on the embedded demo database only. In production the directory comes from your IdP over
           SCIM.
@@ -41,7 +41,7 @@ export function homeRoutes(config: Config, db: Database): Router {
                   <td>${p.displayName ?? p.userName}</td>
                   <td><code>@${p.handle}@${domain}</code></td>
                   <td>${p.title ?? ""}</td>
-                  <td>${p.active ? "current employee" : "former employee"}</td>
+                  <td>${employmentStatus(p).kind === "active" ? "current employee" : "former employee"}</td>
                 </tr>`,
             )}
           </tbody>
@@ -65,7 +65,7 @@ export function homeRoutes(config: Config, db: Database): Router {
           }
           Anyone: <a href="/verify">check whether an account belongs to a current employee</a>.
         </p>
-        ${directory}
+        ${listing}
         <p class="muted"><a href="/healthz">Health</a> · <a href="/.well-known/nodeinfo">NodeInfo</a></p>`,
     );
   });

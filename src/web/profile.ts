@@ -11,10 +11,15 @@ import type { Accounts } from "../federation/accounts.ts";
 import { PostSchema } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { html, page, raw } from "../http/html.ts";
-import { PersonSchema } from "../identity/entities.ts";
+import type { Directory } from "../identity/directory.ts";
 import { publicIdentity } from "../identity/standing.ts";
 
-export function profileRoutes(config: Config, db: Database, accounts: Accounts): Router {
+export function profileRoutes(
+  config: Config,
+  db: Database,
+  accounts: Accounts,
+  directory: Directory,
+): Router {
   const router = caseSensitiveRouter();
   const domain = config.handleDomain;
 
@@ -22,9 +27,7 @@ export function profileRoutes(config: Config, db: Database, accounts: Accounts):
     const actor = await accounts.byHandle(ctx.params.handle);
     if (!actor || !actor.keysReadyAt) fail(404, `No account @${ctx.params.handle}@${domain}.`);
     const personId = actor.personId ?? actor.formerPersonId;
-    const person = personId
-      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-      : null;
+    const person = personId ? await directory.personById(personId) : null;
     // One rule for what the public sees (src/identity/standing.ts): a former employee's page
     // keeps the handle and says so, with no name, title or posts.
     const who = publicIdentity(actor, person);
@@ -83,9 +86,7 @@ export function profileRoutes(config: Config, db: Database, accounts: Accounts):
       fail(404, "No such post.");
     }
     const personId = actor.personId ?? actor.formerPersonId;
-    const person = personId
-      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-      : null;
+    const person = personId ? await directory.personById(personId) : null;
     const who = publicIdentity(actor, person);
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(

@@ -21,7 +21,7 @@ import { type Html, html, page, safeHref } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type Action, type Authz, ORG } from "../authz/authz.ts";
 import type { Drafts } from "../federation/drafts.ts";
-import { PersonSchema } from "../identity/entities.ts";
+import type { Directory } from "../identity/directory.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
   public: "Public",
@@ -97,13 +97,14 @@ const STAFF_STYLE = html`<style>
 export function staffRoutes(deps: {
   config: Config;
   db: Database;
+  directory: Directory;
   accounts: Accounts;
   posting: Posting;
   sessions: Sessions;
   authz: Authz;
   drafts: Drafts;
 }): Router {
-  const { config, db, accounts, posting, sessions, authz, drafts } = deps;
+  const { config, db, directory, accounts, posting, sessions, authz, drafts } = deps;
   const router = caseSensitiveRouter({ prefix: "/app" });
   const domain = config.handleDomain;
 
@@ -227,7 +228,7 @@ export function staffRoutes(deps: {
       const pending = canApprove || current.actions.has("draft") ? await drafts.pending(actor.id) : [];
       const people = new Map<string, string>();
       for (const d of pending) {
-        const p = await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: d.authorPersonId }));
+        const p = await directory.personById(d.authorPersonId);
         people.set(d.authorPersonId, p?.displayName ?? p?.userName ?? "?");
       }
       const q = ctx.query;

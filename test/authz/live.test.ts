@@ -229,7 +229,7 @@ describe(`authority follows the directory live on ${TEST_DB}`, () => {
         return result;
       },
     };
-    const other: Authz = createAuthz({ db });
+    const other: Authz = createAuthz({ db, directory: s.services.directory });
     hold = new Promise<void>((r) => (release = r));
     // A decision starts a reload; its grants (still including omar's) are read, then held.
     const first = other.decide(ids.omar, "view-archive", recruiting);

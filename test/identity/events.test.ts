@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createEventDispatcher, type DirectoryEvent, type EventConsumer } from "../../src/identity/events.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { createScimService } from "../../src/scim/service.ts";
 import { migratedDatabase, TEST_DB, type TestDb, waitFor } from "../helpers/env.ts";
 
@@ -16,7 +17,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
   });
 
   test("consumers receive events in order, each through its own cursor, and resume after a restart", async () => {
-    const scim = createScimService(t.db, { baseUrl: "https://h.test/scim/v2" });
+    const scim = createScimService(createDirectory(t.db), { baseUrl: "https://h.test/scim/v2" });
     const u = await scim.createUser({ userName: "ev1@corp.example" }, actor);
     await scim.patchUser(String(u.id), [{ op: "replace", path: "active", value: false }], actor);
 
@@ -53,7 +54,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
   });
 
   test("a failing handler holds its cursor and retries: nothing is skipped", async () => {
-    const scim = createScimService(t.db, { baseUrl: "https://h.test/scim/v2" });
+    const scim = createScimService(createDirectory(t.db), { baseUrl: "https://h.test/scim/v2" });
     let failures = 2;
     const got: string[] = [];
     const d = createEventDispatcher(
@@ -61,7 +62,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
       [
         {
           name: "flaky",
-          async handle(e) {
+              async handle(e) {
             if (failures > 0) {
               failures--;
               throw new Error("temporary outage");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createPerson } from "../../src/identity/directory.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { PersonSchema } from "../../src/identity/entities.ts";
 import { baseHandle, handleSource, issueHandle } from "../../src/identity/handles.ts";
 import { migratedDatabase, TEST_DB, type TestDb } from "../helpers/env.ts";
@@ -25,8 +25,19 @@ describe("baseHandle (DESIGN rule 6)", () => {
 
 describe(`handles on ${TEST_DB}`, () => {
   let t: TestDb;
+  /** A person hired through the Directory, as SCIM hires them. */
+  let hire: (userName: string) => Promise<{ id: string; handle: string | null }>;
   before(async () => {
     t = await migratedDatabase();
+    const directory = createDirectory(t.db);
+    hire = async (userName) => {
+      const r = await directory.createPerson(
+        { fields: { userName }, emails: [], document: null, active: true },
+        { name: "test", via: "test" },
+      );
+      assert.ok(r.ok);
+      return r.person;
+    };
   });
   after(async () => {
     await t.close();
@@ -35,21 +46,21 @@ describe(`handles on ${TEST_DB}`, () => {
   test("collisions get numeric suffixes, never an error", async () => {
     const handles = [];
     for (const u of ["jdoe@a.example", "JDoe@b.example", "j.doe@c.example", "jdoe@d.example"]) {
-      handles.push((await t.db.transaction((em) => createPerson(em, { userName: u }))).handle);
+      handles.push((await hire(u)).handle);
     }
     assert.deepEqual(handles, ["jdoe", "jdoe2", "j_doe", "jdoe3"]);
   });
 
   test("reserved names are skipped", async () => {
-    const p = await t.db.transaction((em) => createPerson(em, { userName: "admin@corp.example" }));
+    const p = await hire("admin@corp.example");
     assert.equal(p.handle, "admin2");
   });
 
   test("a handle is never recycled, even after its person is gone", async () => {
-    const p = await t.db.transaction((em) => createPerson(em, { userName: "leaver@corp.example" }));
+    const p = await hire("leaver@corp.example");
     assert.equal(p.handle, "leaver");
     await t.db.transaction((em) => em.getRepository(PersonSchema).delete({ id: p.id }));
-    const q = await t.db.transaction((em) => createPerson(em, { userName: "leaver@other.example" }));
+    const q = await hire("leaver@other.example");
     assert.equal(q.handle, "leaver2");
   });
 

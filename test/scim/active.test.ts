@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PersonSchema } from "../../src/identity/entities.ts";
 import { parsePatchRequest } from "../../src/scim/patch.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { createScimService, type ScimService } from "../../src/scim/service.ts";
 import { migratedDatabase, TEST_DB, type TestDb } from "../helpers/env.ts";
 import { actor, cases } from "./helpers.ts";
@@ -25,7 +26,7 @@ describe(`SCIM active: absent is not true on ${TEST_DB} (cases/active.json)`, ()
   let scim: ScimService;
   before(async () => {
     t = await migratedDatabase();
-    scim = createScimService(t.db, { baseUrl: "https://herald.test/scim/v2" });
+    scim = createScimService(createDirectory(t.db), { baseUrl: "https://herald.test/scim/v2" });
   });
   after(async () => {
     await t.close();

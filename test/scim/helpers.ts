@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JsonObject } from "../../src/scim/documents.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { createScimService, type ScimService } from "../../src/scim/service.ts";
 import { migratedDatabase, type TestDb } from "../helpers/env.ts";
 
@@ -42,7 +43,7 @@ export interface Seeded {
 /** Creates the users of cases/users.json in `order` (a few ms apart, so meta.created orders them). */
 export async function seedUsers(order: readonly string[]): Promise<Seeded> {
   const t = await migratedDatabase();
-  const scim = createScimService(t.db, { baseUrl: "https://herald.test/scim/v2" });
+  const scim = createScimService(createDirectory(t.db), { baseUrl: "https://herald.test/scim/v2" });
   const users = cases("users.json") as Record<string, JsonObject>;
   const ids = new Map<string, string>();
   for (const name of order) {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AuditEventSchema } from "../../src/db/audit.ts";
 import { HandleSchema, PersonSchema } from "../../src/identity/entities.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { createScimService, type ScimService } from "../../src/scim/service.ts";
 import { migratedDatabase, TEST_DB, type TestDb } from "../helpers/env.ts";
 import { actor, cases } from "./helpers.ts";
@@ -28,7 +29,7 @@ describe(`SCIM rehire rule on ${TEST_DB} (cases/rehire.json)`, () => {
   let scim: ScimService;
   before(async () => {
     t = await migratedDatabase();
-    scim = createScimService(t.db, { baseUrl: "https://herald.test/scim/v2" });
+    scim = createScimService(createDirectory(t.db), { baseUrl: "https://herald.test/scim/v2" });
   });
   after(async () => {
     await t.close();

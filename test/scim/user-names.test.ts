@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parsePatchRequest } from "../../src/scim/patch.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { createScimService, type ScimService } from "../../src/scim/service.ts";
 import { migratedDatabase, TEST_DB, type TestDb } from "../helpers/env.ts";
 import { actor } from "./helpers.ts";
@@ -19,7 +20,7 @@ describe(`SCIM userName in Unicode NFC on ${TEST_DB}`, () => {
   let joseId: string;
   before(async () => {
     t = await migratedDatabase();
-    scim = createScimService(t.db, { baseUrl: "https://herald.test/scim/v2" });
+    scim = createScimService(createDirectory(t.db), { baseUrl: "https://herald.test/scim/v2" });
     joseId = String((await scim.createUser({ userName: NFC }, actor)).id);
   });
   after(async () => {

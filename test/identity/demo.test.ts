@@ -1,0 +1,110 @@
+/**
+ * The demo organization (src/identity/demo.ts) as a new user meets it after `npm start`: its
+ * former employee, Chris, was hired and then deactivated through the Directory, so every public
+ * surface gives the one answer of employmentStatus — the home page, /verify, the verification API,
+ * the profile page, WebFinger and the actor document all say "former"; Jane, a current employee,
+ * is "active" on the same surfaces. (Before, Chris was seeded inactive and never had an account:
+ * "former" on the home page, "not ours" on /verify, 404 on WebFinger.)
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { type ServerProcess, startServerProcess } from "../helpers/process.ts";
+
+describe(
+  "the demo's former employee is former everywhere",
+  { skip: TEST_DB !== "sqlite" && "the demo is seeded on the SQLite default only" },
+  () => {
+    let s: ServerProcess;
+    let domain: string;
+    before(async () => {
+      const cwd = mkdtempSync(path.join(tmpdir(), "herald-demo-"));
+      const port = await freePort();
+      // As `npm start` on a fresh machine: the default database, development mode.
+      s = await startServerProcess({ NODE_ENV: undefined, PORT: String(port) }, port, cwd, {
+        useTestSecrets: false,
+      });
+      domain = `localhost:${port}`;
+      // Both accounts exist once their keys do (the background key worker).
+      for (const user of ["jane", "chris"])
+        await waitFor(
+          async () =>
+            (await fetch(`${s.url}/.well-known/webfinger?resource=acct:${user}@${domain}`)).status === 200
+              ? true
+              : undefined,
+          { what: `WebFinger for ${user}`, timeoutMs: 60_000, intervalMs: 200 },
+        );
+    });
+    after(async () => {
+      s.child.kill("SIGTERM");
+      await s.exited;
+    });
+
+    const api = async (user: string) => {
+      const res = await fetch(`${s.url}/api/verification?handle=${encodeURIComponent(`@${user}@${domain}`)}`);
+      assert.equal(res.status, 200);
+      return (await res.json()) as { status: string; displayName: string | null; until?: string };
+    };
+    const actor = async (user: string) => {
+      const finger = (await (
+        await fetch(`${s.url}/.well-known/webfinger?resource=acct:${user}@${domain}`)
+      ).json()) as {
+        links: { rel: string; type?: string; href: string }[];
+      };
+      const self = finger.links.filter((l) => l.rel === "self");
+      assert.equal(self.length, 1);
+      const res = await fetch(self[0].href.replace(/^http:\/\/localhost:\d+/, s.url), {
+        headers: { Accept: "application/activity+json" },
+      });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { name?: string; summary: string; suspended?: boolean };
+    };
+
+    test("the home page lists Chris as a former employee and Jane as a current one", async () => {
+      const home = await (await fetch(`${s.url}/`)).text();
+      const row = (name: string) =>
+        new RegExp(
+          `<td>${name}</td>\\s*<td><code>[^<]*</code></td>\\s*<td>[^<]*</td>\\s*<td>([^<]*)</td>`,
+        ).exec(home)?.[1];
+      assert.equal(row("Chris Park"), "former employee");
+      assert.equal(row("Jane Doe"), "current employee");
+    });
+
+    test("the verification API: Chris former (with the date he left, no name), Jane active", async () => {
+      const chris = await api("chris");
+      assert.equal(chris.status, "former");
+      assert.equal(chris.displayName, null);
+      assert.match(chris.until ?? "", /^\d{4}-\d\d-\d\dT/);
+      const jane = await api("jane");
+      assert.equal(jane.status, "active");
+      assert.equal(jane.displayName, "Jane Doe");
+    });
+
+    test("/verify says former for Chris, current for Jane", async () => {
+      const page = async (user: string) =>
+        (await fetch(`${s.url}/verify?q=${encodeURIComponent(`@${user}@${domain}`)}`)).text();
+      const chris = await page("chris");
+      assert.match(chris, /Former Demo Corp account/);
+      assert.doesNotMatch(chris, /Not a Demo Corp account/);
+      assert.match(await page("jane"), /Current Demo Corp account/);
+    });
+
+    test("the profile page and the actor document: Chris's account is a former employee's", async () => {
+      const profile = await fetch(`${s.url}/@chris`);
+      assert.equal(profile.status, 200);
+      const html = await profile.text();
+      assert.match(html, /Former employee\./);
+      assert.doesNotMatch(html, /Chris Park/);
+      const doc = await actor("chris");
+      assert.equal(doc.suspended, true);
+      assert.equal(doc.name, undefined);
+      assert.match(doc.summary, /No longer at Demo Corp/);
+      const jane = await actor("jane");
+      assert.equal(jane.suspended, false);
+      assert.equal(jane.name, "Jane Doe");
+    });
+  },
+);
