@@ -27,4 +27,30 @@ export default tseslint.config(
     },
   },
   { files: ["src/http/paths.ts"], rules: { "no-restricted-syntax": "off" } },
+  // The Directory owns people, groups, memberships and handles (docs/decisions/0009): outside
+  // src/identity, only the composition root names their entity schemas (the data source's list).
+  {
+    files: ["src/**/*.ts"],
+    ignores: [
+      "src/identity/**",
+      "src/services.ts",
+      // Temporarily: federation is being converted to the Directory (issue: One directory, one
+      // outbound path — the bridge lands first).
+      "src/federation/**",
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)identity/entities(\\.ts)?$",
+              message:
+                "People and groups belong to the Directory: use src/identity/directory.ts (its reads, commands and types).",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
