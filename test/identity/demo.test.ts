@@ -11,7 +11,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { AuditEventSchema } from "../../src/db/audit.ts";
+import { seedDemoOrganization } from "../../src/identity/demo.ts";
+import { createDirectory } from "../../src/identity/directory.ts";
+import { DomainEventSchema } from "../../src/identity/events.ts";
+import { employmentStatus } from "../../src/identity/standing.ts";
+import { freePort, migratedDatabase, TEST_DB, waitFor } from "../helpers/env.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/process.ts";
 
 describe(
@@ -108,3 +113,58 @@ describe(
     });
   },
 );
+
+describe(`the demo seed goes through the Directory on ${TEST_DB}`, () => {
+  test("HERALD_HANDLE_FROM applies; hires, then the consumers, then the leaver; audited and evented like SCIM", async () => {
+    const t = await migratedDatabase();
+    try {
+      const directory = createDirectory(t.db, { handleFrom: "name" });
+      const atDrain: string[] = [];
+      const events = {
+        async drain() {
+          atDrain.push(employmentStatus(await directory.personByUserName("chris@demo.example")).kind);
+        },
+      };
+      assert.equal(await seedDemoOrganization(directory, events), true);
+      // The consumers saw Chris hired; only then did he leave.
+      assert.deepEqual(atDrain, ["active"]);
+      const chris = await directory.personByUserName("chris@demo.example");
+      assert.deepEqual(employmentStatus(chris), {
+        kind: "former",
+        since: chris?.deactivatedAt,
+        how: "deactivated",
+      });
+      const people = (await directory.summary()).people.map((p) => [p.userName, p.handle]);
+      assert.deepEqual(people, [
+        ["alex@demo.example", "alex_kim"],
+        ["chris@demo.example", "chris_park"],
+        ["jane@demo.example", "jane_doe"],
+        ["morgan@demo.example", "morgan_reyes"],
+        ["priya@demo.example", "priya_natarajan"],
+        ["sam.lee@demo.example", "sam_lee"],
+      ]);
+      const types = (
+        await t.db.run((em) => em.getRepository(DomainEventSchema).find({ order: { id: "ASC" } }))
+      ).map((e) => e.type);
+      const count = (type: string) => types.filter((x) => x === type).length;
+      assert.equal(types.length, 16);
+      assert.equal(count("person.provisioned"), 6);
+      assert.equal(count("group.created"), 4);
+      assert.equal(count("group.membership_changed"), 4);
+      assert.deepEqual(types.slice(-2), ["person.updated", "person.deactivated"]);
+      const actions = (await t.db.run((em) => em.getRepository(AuditEventSchema).find()))
+        .map((a) => a.action)
+        .sort();
+      assert.deepEqual(actions, [
+        ...Array(4).fill("demo.group.create"),
+        ...Array(6).fill("demo.user.create"),
+        "demo.user.deactivate",
+      ]);
+      // Seeded once: a directory that has people is left alone.
+      assert.equal(await seedDemoOrganization(directory, events), false);
+      assert.deepEqual(atDrain, ["active"]);
+    } finally {
+      await t.close();
+    }
+  });
+});
