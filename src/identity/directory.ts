@@ -17,207 +17,63 @@ import {
   GroupMemberSchema,
   GroupSchema,
   type Person,
-  type PersonEmail,
   PersonEmailSchema,
   PersonSchema,
 } from "./entities.ts";
 import { appendEvents, type DirectoryEvent } from "./events.ts";
 import { baseHandle, type HandleRule, handleSource, issueHandle } from "./handles.ts";
+import type {
+  Caller,
+  DirectorySummary,
+  GroupEntry,
+  GroupRef,
+  GroupWrite,
+  ListRequest,
+  MemberInput,
+  MemberRef,
+  Outcome,
+  PersonEntry,
+  PersonWrite,
+  Refusal,
+} from "./model.ts";
 import {
   compileCondition,
   GROUP_CATALOGUE,
   type GroupCondition,
   type GroupSortField,
-  type Ordering,
   PERSON_CATALOGUE,
   type PersonCondition,
   type PersonSortField,
   QueryError,
 } from "./query.ts";
+import {
+  assertGroupNameFree,
+  assertUserNameFree,
+  auditDoc,
+  deletedKey,
+  entryOf,
+  findGroup,
+  findPerson,
+  findRehire,
+  groupEntry,
+  groupsOf,
+  isUniqueViolation,
+  memberIds,
+  membersOf,
+  parseDoc,
+  personColumns,
+  personEvents,
+  Refused,
+  type RowLock,
+  setMembers,
+  writeEmails,
+} from "./records.ts";
 import { relinkHandle, type RelinkResult } from "./relink.ts";
 import { type EmploymentStatus, employmentStatus } from "./standing.ts";
-import { normalizeUserName, userNameKey } from "./user-names.ts";
+import { userNameKey } from "./user-names.ts";
 
 export type { Group, Person } from "./entities.ts";
-
-/** Who changes the directory: recorded in the audit log and on every event. */
-export interface Caller {
-  /** `scim-token:okta`, `cli:root`, `system`. */
-  readonly name: string;
-  /** What drove the change: the first part of the audit action (`scim` → `scim.user.create`). */
-  readonly via: string;
-  readonly requestId?: string;
-}
-
-/** A person's attributes as the directory keeps them (userName in any Unicode spelling). */
-export interface PersonFields {
-  readonly userName: string;
-  readonly externalId: string | null;
-  readonly displayName: string | null;
-  readonly givenName: string | null;
-  readonly familyName: string | null;
-  readonly formattedName: string | null;
-  readonly nickName: string | null;
-  readonly title: string | null;
-  readonly userType: string | null;
-  readonly preferredLanguage: string | null;
-  readonly locale: string | null;
-  readonly timezone: string | null;
-  readonly employeeNumber: string | null;
-  readonly costCenter: string | null;
-  readonly organization: string | null;
-  readonly division: string | null;
-  readonly department: string | null;
-  readonly managerValue: string | null;
-}
-
-export interface EmailAddress {
-  readonly value: string;
-  readonly type: string | null;
-  readonly primary: boolean;
-}
-
-/** A person as written: a create, or the whole new state on an update. */
-export interface PersonWrite {
-  readonly fields: Partial<PersonFields> & { readonly userName: string };
-  /** In the IdP's order; the primary one (or the first) is the person's address. */
-  readonly emails: readonly EmailAddress[];
-  /** The IdP's record as sent, kept whole so it reads back as written (null: none). */
-  readonly document: Readonly<Record<string, unknown>> | null;
-  /** Undefined is "not said": a create makes the person active, an update keeps their state. */
-  readonly active: boolean | undefined;
-}
-
-export interface GroupWrite {
-  readonly displayName: string;
-  readonly externalId: string | null;
-  readonly document: Readonly<Record<string, unknown>> | null;
-}
-
-export interface MemberInput {
-  readonly personId: string;
-  /** The display the IdP sent for this member, kept and returned. */
-  readonly display: string | null;
-}
-
-/** A group a person is in. */
-export interface GroupRef {
-  readonly id: string;
-  readonly displayName: string;
-}
-
-/** A member of a group, with the display to show (the IdP's, else the person's name). */
-export interface MemberRef {
-  readonly id: string;
-  readonly display: string | null;
-}
-
-export interface PersonEntry {
-  readonly person: Person;
-  readonly groups: readonly GroupRef[];
-}
-
-export interface GroupEntry {
-  readonly group: Group;
-  /** Undefined when not asked for. */
-  readonly members?: readonly MemberRef[];
-}
-
-export type Refusal =
-  | { readonly ok: false; readonly reason: "not-found" }
-  | { readonly ok: false; readonly reason: "user-name-taken"; readonly userName: string }
-  | { readonly ok: false; readonly reason: "group-name-taken"; readonly displayName: string }
-  /** A unique value was taken by a concurrent transaction. */
-  | { readonly ok: false; readonly reason: "concurrent-change" }
-  | { readonly ok: false; readonly reason: "nested-group" }
-  | { readonly ok: false; readonly reason: "unknown-members"; readonly ids: readonly string[] }
-  | { readonly ok: false; readonly reason: "bad-query"; readonly message: string };
-
-export type Outcome<T> = ({ readonly ok: true } & T) | Refusal;
-
-export interface ListRequest<C, S extends string> {
-  readonly where?: C;
-  /** Default: by creation, then id. */
-  readonly orderBy?: Ordering<S>;
-  /** 0-based. */
-  readonly offset: number;
-  /** 0: only the total. */
-  readonly limit: number;
-}
-
-export interface DirectorySummary {
-  readonly people: readonly Person[];
-  readonly groups: readonly (Group & { members: number })[];
-}
-
-/** Thrown inside a transaction to roll it back; the command answers it as a value. */
-class Refused extends Error {
-  readonly refusal: Refusal;
-  constructor(refusal: Refusal) {
-    super(refusal.reason);
-    this.refusal = refusal;
-  }
-}
-
-/** Marks a deleted person's userName key so the name is free for a new hire (not the handle). */
-const deletedKey = (id: string) => `\u0001deleted:${id}`;
-
-function isUniqueViolation(err: unknown): boolean {
-  return /UNIQUE constraint|Duplicate entry|ER_DUP_ENTRY/i.test(String((err as Error)?.message ?? err));
-}
-
-const parseDoc = (text: string | null): Record<string, unknown> =>
-  text ? (JSON.parse(text) as Record<string, unknown>) : {};
-
-/** Events that follow from the change of one person. */
-function personEvents(before: Person, after: Person): DirectoryEvent[] {
-  const events: DirectoryEvent[] = [];
-  if (before.userName !== after.userName) {
-    events.push({
-      type: "person.updated",
-      personId: after.id,
-      renamed: { from: before.userName, to: after.userName },
-    });
-  } else {
-    events.push({ type: "person.updated", personId: after.id });
-  }
-  if (before.active && !after.active) events.push({ type: "person.deactivated", personId: after.id });
-  if (!before.active && after.active) events.push({ type: "person.reactivated", personId: after.id });
-  return events;
-}
-
-/** The columns a write sets (userName in NFC, its key, the primary address). */
-function personColumns(w: PersonWrite) {
-  const f = w.fields;
-  const userName = normalizeUserName(f.userName);
-  const primary = w.emails.find((e) => e.primary) ?? w.emails[0];
-  return {
-    userName,
-    userNameKey: userNameKey(userName),
-    externalId: f.externalId ?? null,
-    displayName: f.displayName ?? null,
-    givenName: f.givenName ?? null,
-    familyName: f.familyName ?? null,
-    formattedName: f.formattedName ?? null,
-    nickName: f.nickName ?? null,
-    title: f.title ?? null,
-    userType: f.userType ?? null,
-    preferredLanguage: f.preferredLanguage ?? null,
-    locale: f.locale ?? null,
-    timezone: f.timezone ?? null,
-    email: primary?.value ?? null,
-    employeeNumber: f.employeeNumber ?? null,
-    costCenter: f.costCenter ?? null,
-    organization: f.organization ?? null,
-    division: f.division ?? null,
-    department: f.department ?? null,
-    managerValue: f.managerValue ?? null,
-    scimDoc: w.document ? JSON.stringify(w.document) : null,
-  } satisfies Partial<Person>;
-}
-
-/** What the audit log keeps of a write: the IdP's record, or the fields when there is none. */
-const auditDoc = (w: PersonWrite) => w.document ?? w.fields;
+export type * from "./model.ts";
 
 export function createDirectory(
   db: Database,
@@ -228,7 +84,7 @@ export function createDirectory(
     readonly onChange?: () => void;
   } = {},
 ) {
-  const lock = db.dialect === "mysql" ? ({ mode: "pessimistic_write" } as const) : undefined;
+  const lock: RowLock | undefined = db.dialect === "mysql" ? { mode: "pessimistic_write" } : undefined;
 
   async function commit<T>(fn: (em: EntityManager) => Promise<T>): Promise<T | Refusal> {
     let result: T;
@@ -261,149 +117,6 @@ export function createDirectory(
       detail,
       requestId: by.requestId,
     });
-
-  // --- reads inside a transaction -------------------------------------------------------------
-
-  async function groupsOf(em: EntityManager, personIds: readonly string[]): Promise<Map<string, GroupRef[]>> {
-    const out = new Map<string, GroupRef[]>();
-    if (personIds.length === 0) return out;
-    const rows = await em
-      .getRepository(GroupMemberSchema)
-      .createQueryBuilder("m")
-      .innerJoin(GroupSchema.options.tableName!, "g", "g.id = m.group_id")
-      .select(["m.person_id AS personId", "g.id AS id", "g.display_name AS displayName"])
-      .where("m.person_id IN (:...ids)", { ids: personIds })
-      .orderBy("g.display_name_key")
-      .getRawMany<{ personId: string; id: string; displayName: string }>();
-    for (const r of rows) {
-      const list = out.get(r.personId) ?? [];
-      list.push({ id: r.id, displayName: r.displayName });
-      out.set(r.personId, list);
-    }
-    return out;
-  }
-
-  async function membersOf(
-    em: EntityManager,
-    groupIds: readonly string[],
-  ): Promise<Map<string, MemberRef[]>> {
-    const out = new Map<string, MemberRef[]>();
-    for (const id of groupIds) out.set(id, []);
-    if (groupIds.length === 0) return out;
-    const rows = await em
-      .getRepository(GroupMemberSchema)
-      .createQueryBuilder("m")
-      .innerJoin(PersonSchema.options.tableName!, "u", "u.id = m.person_id")
-      .select([
-        "m.group_id AS groupId",
-        "m.display AS memberDisplay",
-        "u.id AS id",
-        "u.display_name AS displayName",
-        "u.user_name AS userName",
-      ])
-      .where("m.group_id IN (:...ids)", { ids: groupIds })
-      .orderBy("u.user_name_key")
-      .getRawMany<{
-        groupId: string;
-        memberDisplay: string | null;
-        id: string;
-        displayName: string | null;
-        userName: string;
-      }>();
-    for (const r of rows)
-      out.get(r.groupId)?.push({ id: r.id, display: r.memberDisplay ?? r.displayName ?? r.userName });
-    return out;
-  }
-
-  /** A person who is in the directory (not deleted), locked for the update on MySQL. */
-  async function findPerson(em: EntityManager, id: string, forUpdate = false): Promise<Person> {
-    const person = await em.getRepository(PersonSchema).findOne({
-      where: { id, deletedAt: IsNull() },
-      ...(forUpdate && lock ? { lock } : {}),
-    });
-    if (!person) throw new Refused({ ok: false, reason: "not-found" });
-    return person;
-  }
-
-  async function findGroup(em: EntityManager, id: string, forUpdate = false): Promise<Group> {
-    const group = await em.getRepository(GroupSchema).findOne({
-      where: { id },
-      ...(forUpdate && lock ? { lock } : {}),
-    });
-    if (!group) throw new Refused({ ok: false, reason: "not-found" });
-    return group;
-  }
-
-  async function entryOf(em: EntityManager, person: Person): Promise<PersonEntry> {
-    return { person, groups: (await groupsOf(em, [person.id])).get(person.id) ?? [] };
-  }
-
-  async function groupEntry(em: EntityManager, group: Group, withMembers = true): Promise<GroupEntry> {
-    return withMembers ? { group, members: (await membersOf(em, [group.id])).get(group.id) } : { group };
-  }
-
-  async function assertUserNameFree(em: EntityManager, key: string, userName: string, selfId?: string) {
-    const byName = await em.getRepository(PersonSchema).findOneBy({ userNameKey: key });
-    if (byName && byName.id !== selfId) throw new Refused({ ok: false, reason: "user-name-taken", userName });
-    // externalId is not checked: RFC 7643 §3.1 leaves its uniqueness to the client
-    // (docs/decisions/0003-scim-external-id.md).
-  }
-
-  async function assertGroupNameFree(em: EntityManager, displayName: string, selfId?: string) {
-    const byName = await em
-      .getRepository(GroupSchema)
-      .findOneBy({ displayNameKey: displayName.toLowerCase() });
-    if (byName && byName.id !== selfId)
-      throw new Refused({ ok: false, reason: "group-name-taken", displayName });
-  }
-
-  async function writeEmails(
-    em: EntityManager,
-    personId: string,
-    w: PersonWrite,
-    fresh = false,
-  ): Promise<void> {
-    const repo = em.getRepository(PersonEmailSchema);
-    if (!fresh) await repo.delete({ personId });
-    const rows: PersonEmail[] = w.emails.map((e, position) => ({
-      personId,
-      position,
-      value: e.value,
-      valueKey: e.value.toLowerCase(),
-      type: e.type,
-      isPrimary: e.primary,
-    }));
-    // In chunks: one INSERT of every address would pass the drivers' bound-parameter limits
-    // (SQLite 32,766; MySQL 65,535) at a few thousand addresses, which a 1 MiB body can hold.
-    for (let i = 0; i < rows.length; i += 500) await repo.insert(rows.slice(i, i + 500));
-  }
-
-  /**
-   * The deleted person a create restores (DESIGN rule 6): one whose externalId is the new one's
-   * AND whose userName or primary email is too. An externalId alone is not enough: IdPs reuse
-   * them (Entra maps mailNickname to externalId by default, and aliases get reused), and the
-   * handle must not go to someone else. Only an unambiguous match counts.
-   */
-  async function findRehire(
-    em: EntityManager,
-    columns: ReturnType<typeof personColumns>,
-  ): Promise<{ former: Person | null; matchedOn?: "userName" | "email"; unmatched: string[] }> {
-    if (columns.externalId === null) return { former: null, unmatched: [] };
-    const candidates = await em
-      .getRepository(PersonSchema)
-      .find({ where: { formerExternalId: columns.externalId }, order: { deletedAt: "DESC" }, take: 50 });
-    const email = columns.email?.toLowerCase() ?? null;
-    const matches: { person: Person; on: "userName" | "email" }[] = [];
-    const unmatched: string[] = [];
-    for (const c of candidates) {
-      if (userNameKey(c.userName) === columns.userNameKey) matches.push({ person: c, on: "userName" });
-      else if (email !== null && c.email?.toLowerCase() === email) matches.push({ person: c, on: "email" });
-      else unmatched.push(c.id);
-    }
-    if (matches.length !== 1)
-      return { former: null, unmatched: [...unmatched, ...matches.map((m) => m.person.id)] };
-    return { former: matches[0].person, matchedOn: matches[0].on, unmatched };
-  }
 
   async function saveUser(
     em: EntityManager,
@@ -444,7 +157,7 @@ export function createDirectory(
     by: Caller,
   ): Promise<Outcome<PersonEntry>> {
     return run(async (em) => {
-      const before = await findPerson(em, id, true);
+      const before = await findPerson(em, id, lock);
       const now = new Date();
       const after: Person = {
         ...before,
@@ -469,73 +182,6 @@ export function createDirectory(
       });
       return { ok: true as const, ...(await entryOf(em, after)) };
     });
-  }
-
-  async function resolveMembers(em: EntityManager, ids: readonly string[]): Promise<string[]> {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return [];
-    const found = new Set<string>();
-    for (let i = 0; i < unique.length; i += 500) {
-      const chunk = unique.slice(i, i + 500);
-      const rows = await em.getRepository(PersonSchema).find({
-        select: { id: true },
-        where: { id: In(chunk), deletedAt: IsNull() },
-      });
-      for (const r of rows) found.add(r.id);
-    }
-    const missing = unique.filter((id) => !found.has(id));
-    if (missing.length > 0) {
-      const groups = await em.getRepository(GroupSchema).countBy({ id: In(missing.slice(0, 100)) });
-      throw new Refused(
-        groups > 0
-          ? { ok: false, reason: "nested-group" }
-          : { ok: false, reason: "unknown-members", ids: missing },
-      );
-    }
-    return unique;
-  }
-
-  async function setMembers(
-    em: EntityManager,
-    groupId: string,
-    add: readonly MemberInput[],
-    remove: readonly string[],
-  ): Promise<{ added: string[]; removed: string[] }> {
-    const repo = em.getRepository(GroupMemberSchema);
-    const toRemove = [...new Set(remove)];
-    const removed: string[] = [];
-    for (let i = 0; i < toRemove.length; i += 500) {
-      const chunk = toRemove.slice(i, i + 500);
-      const existing = await repo.find({ where: { groupId, personId: In(chunk) } });
-      if (existing.length > 0) {
-        await repo.delete({ groupId, personId: In(existing.map((e) => e.personId)) });
-        removed.push(...existing.map((e) => e.personId));
-      }
-    }
-    const toAdd = await resolveMembers(
-      em,
-      add.map((m) => m.personId),
-    );
-    const displays = new Map(add.map((m) => [m.personId, m.display]));
-    const added: string[] = [];
-    for (let i = 0; i < toAdd.length; i += 500) {
-      const chunk = toAdd.slice(i, i + 500);
-      const existing = new Set(
-        (await repo.find({ where: { groupId, personId: In(chunk) } })).map((e) => e.personId),
-      );
-      const fresh = chunk.filter((id) => !existing.has(id));
-      if (fresh.length > 0) {
-        await repo.insert(
-          fresh.map((personId) => ({ groupId, personId, display: displays.get(personId) ?? null })),
-        );
-        added.push(...fresh);
-      }
-    }
-    return { added, removed };
-  }
-
-  async function memberIds(em: EntityManager, groupId: string): Promise<string[]> {
-    return (await em.getRepository(GroupMemberSchema).findBy({ groupId })).map((m) => m.personId);
   }
 
   // --- commands -----------------------------------------------------------------------------------
@@ -631,7 +277,7 @@ export function createDirectory(
         action = "update",
       ): Promise<Outcome<PersonEntry>> {
         return run(async (em) => {
-          const before = await findPerson(em, id, true);
+          const before = await findPerson(em, id, lock);
           const w = await change(before);
           return { ok: true as const, ...(await saveUser(em, before, w, by, action)) };
         });
@@ -653,7 +299,7 @@ export function createDirectory(
         check?: (current: Person) => void,
       ): Promise<Outcome<object>> {
         return run(async (em) => {
-          const person = await findPerson(em, id, true);
+          const person = await findPerson(em, id, lock);
           check?.(person);
           const memberships = await em.getRepository(GroupMemberSchema).findBy({ personId: id });
           await em.getRepository(GroupMemberSchema).delete({ personId: id });
@@ -739,7 +385,7 @@ export function createDirectory(
         return run(async (em) => {
           // The row lock serialises concurrent changes of one group, so both of two concurrent
           // member additions land (MySQL; SQLite transactions are serial anyway).
-          const before = await findGroup(em, id, true);
+          const before = await findGroup(em, id, lock);
           const current = await memberIds(em, id);
           const next = await change(before, current);
           const w = next.group;
@@ -816,7 +462,7 @@ export function createDirectory(
 
       async deleteGroup(id: string, by: Caller, check?: (current: Group) => void): Promise<Outcome<object>> {
         return run(async (em) => {
-          const group = await findGroup(em, id, true);
+          const group = await findGroup(em, id, lock);
           check?.(group);
           const members = await memberIds(em, id);
           await em.getRepository(GroupMemberSchema).delete({ groupId: id });
