@@ -4,6 +4,7 @@
  * verification → sessions → Fedify (before any body parser: it verifies signatures over the raw
  * body) → routes.
  */
+import { ROUTES } from "./http/routes.ts";
 import Koa from "koa";
 import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
@@ -41,7 +42,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   });
   app.use(cachedVerifications(services.verifier, verifyLimiter));
   app.use((ctx, next) => {
-    if (ctx.path !== "/healthz") services.activity.lastRequestAt = performance.now();
+    if (ctx.path !== ROUTES.health) services.activity.lastRequestAt = performance.now();
     return next();
   });
   // Before any guard: one spelling per path (src/http/paths.ts).

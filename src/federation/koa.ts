@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import type { Context, Middleware } from "koa";
 import { parseBoundedJson } from "../http/json.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
+import { matcher, ROUTES } from "../http/routes.ts";
 import { cacheKey, type DocumentCache } from "./document-cache.ts";
 import { cursorProblem, type FederationContextData, type HeraldFederation } from "./federation.ts";
 import { createInboundGate, type InboundGate } from "./signatures.ts";
@@ -53,9 +54,15 @@ export function cachedDocuments(cache: DocumentCache): Middleware {
   };
 }
 
-const FEDIFY_PATHS = /^\/(ap\/|\.well-known\/(webfinger|nodeinfo)$|nodeinfo\/)/;
-/** The shared inbox and the per-actor inboxes (federation.ts `paths`). */
-const INBOX_PATH = /^\/ap\/(?:inbox|actors\/[^/]+\/inbox)$/;
+/** What Fedify serves: the ActivityPub paths, WebFinger and NodeInfo (src/http/routes.ts). */
+const FEDIFY_PATHS = matcher([
+  ...Object.values(ROUTES.ap),
+  ROUTES.webfinger,
+  ROUTES.nodeinfoLink,
+  ROUTES.nodeinfo,
+]);
+/** The shared inbox and the per-actor inboxes. */
+const INBOX_PATH = matcher([ROUTES.ap.inbox, ROUTES.ap.sharedInbox]);
 /** RFC 9110 §15.5.2: a 401 names how to authenticate (here, as draft-cavage-http-signatures-12 shows). */
 const SIGNATURE_CHALLENGE = 'Signature headers="(request-target) host date digest"';
 
@@ -77,7 +84,7 @@ export function fedifyMiddleware(
   const inboundGate = () => (gate ??= createInboundGate(federation.createContext(origin, { requestId: "" })));
   return async (ctx, next) => {
     const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
-    // Only Fedify's own routes go through its router (ActivityPub under /ap/, WebFinger,
+    // Only Fedify's own routes go through its router (ActivityPub, WebFinger,
     // NodeInfo); everything else is Herald's and skips that work.
     if (!FEDIFY_PATHS.test(ctx.path)) return next();
     // Fedify's router matches paths, not methods: a PUT, PATCH or DELETE to an inbox ran its inbox
@@ -96,7 +103,7 @@ export function fedifyMiddleware(
       ctx.throw(405, `${ctx.path} takes POST only (ActivityPub §7), not ${ctx.method}.`);
     }
     if (!inbox && ctx.method !== "GET" && ctx.method !== "HEAD") return next();
-    if (ctx.method === "POST" && ctx.path.startsWith("/ap/")) {
+    if (inbox) {
       // Deliveries: refuse oversized bodies before Fedify reads them, and throttle per sender
       // address (the remote host, on the network level) before any signature work.
       const declared = Number(ctx.get("content-length") || "0");

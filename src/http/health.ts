@@ -1,4 +1,5 @@
 /** `/healthz`: 200 when the database answers, 503 when it does not or while shutting down. */
+import { ROUTES } from "./routes.ts";
 import type { Middleware } from "koa";
 import type { Database } from "../db/database.ts";
 
@@ -8,7 +9,7 @@ export interface HealthState {
 
 export function healthRoute(db: Database, state: HealthState): Middleware {
   return async (ctx, next) => {
-    if (ctx.path !== "/healthz") return next();
+    if (ctx.path !== ROUTES.health) return next();
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
       ctx.set("Allow", "GET, HEAD");
       ctx.throw(405, "Use GET /healthz");

@@ -16,6 +16,7 @@
  * `/scim/` is handed, normalized, to the SCIM middleware, which authenticates all of them before
  * routing (src/scim/routes.ts).
  */
+import { ROUTES } from "./routes.ts";
 import Router, { type RouterOptions } from "@koa/router";
 import type { Middleware } from "koa";
 import { fail } from "./errors.ts";
@@ -56,9 +57,12 @@ export function normalizePath(raw: string): NormalPath {
 }
 
 /** True for paths the SCIM surface owns (matched without regard to letter case). */
+/** "/scim": the first segment of SCIM's prefix, which owns everything under it. */
+const SCIM_ROOT = `/${ROUTES.scim.prefix.split("/")[1]}`;
+
 export function isScimPath(path: string): boolean {
   const lower = path.toLowerCase();
-  return lower === "/scim" || lower.startsWith("/scim/");
+  return lower === SCIM_ROOT || lower.startsWith(`${SCIM_ROOT}/`);
 }
 
 export function canonicalPaths(): Middleware {

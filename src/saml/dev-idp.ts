@@ -7,6 +7,7 @@
  *
  * The message builder is also what the SAML tests sign their forged responses with.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import { createHash, createPublicKey, createSign, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -223,18 +224,18 @@ export async function createDevIdp(options: {
   const entityId = `${base}/metadata`;
   const xml = idpMetadataXml(entityId, base, key.certPem);
   const metadata = parseIdpMetadata(xml);
-  const router = caseSensitiveRouter({ prefix: "/dev-idp" });
+  const router = caseSensitiveRouter({ prefix: ROUTES.devIdp.prefix });
   const banner = html`<p role="note">
     <strong>Development identity provider.</strong> It signs in anyone you pick from the directory and is
     never available in production.
   </p>`;
 
-  router.get("/metadata", (ctx) => {
+  router.get(koa(ROUTES.devIdp.metadata), (ctx) => {
     ctx.type = "application/samlmetadata+xml";
     ctx.body = xml;
   });
 
-  router.get("/sso", async (ctx) => {
+  router.get(koa(ROUTES.devIdp.sso), async (ctx) => {
     const request = readRedirect(
       typeof ctx.query.SAMLRequest === "string" ? ctx.query.SAMLRequest : undefined,
     );
@@ -276,7 +277,7 @@ export async function createDevIdp(options: {
     );
   });
 
-  router.post("/sso", async (ctx) => {
+  router.post(koa(ROUTES.devIdp.sso), async (ctx) => {
     const form = await formBody(ctx);
     const userName = form.get("userName") ?? "";
     const person = await options.directory.personByUserName(userName);
@@ -299,7 +300,7 @@ export async function createDevIdp(options: {
     ctx.set("Content-Security-Policy", `${PAGE_CSP}; script-src '${AUTO_POST_HASH}'`);
   });
 
-  router.get("/slo", (ctx) => {
+  router.get(koa(ROUTES.devIdp.slo), (ctx) => {
     const request = readRedirect(
       typeof ctx.query.SAMLRequest === "string" ? ctx.query.SAMLRequest : undefined,
     );

@@ -3,6 +3,7 @@
  * logged with its precise reason and the person gets a page saying what to do next — never a 500,
  * never the details an attacker could tune a forgery with.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import { randomBytes } from "node:crypto";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
@@ -124,12 +125,12 @@ export function samlRoutes(deps: {
   cookie: SessionCookie;
 }): Router {
   const { config, sp, sessions, cookie } = deps;
-  const router = caseSensitiveRouter({ prefix: "/saml" });
+  const router = caseSensitiveRouter({ prefix: ROUTES.saml.prefix });
   // Verifying a message costs a schema validation and RSA work: a per-client budget keeps anyone
   // from burning the CPU with junk (generous for people signing in, even behind one NAT).
   const limiter = createRateLimiter({ ratePerSecond: config.saml.ratePerSecond, burst: config.saml.burst });
   router.use(async (ctx, next) => {
-    if (ctx.path === "/saml/metadata") return next();
+    if (ctx.path === ROUTES.saml.prefix + ROUTES.saml.metadata) return next();
     const d = limiter.take(ctx.ip);
     if (!d.allowed) {
       ctx.set("Retry-After", String(d.retryAfterSeconds));
@@ -138,13 +139,13 @@ export function samlRoutes(deps: {
     return next();
   });
 
-  router.get("/metadata", (ctx) => {
+  router.get(koa(ROUTES.saml.metadata), (ctx) => {
     ctx.type = "application/samlmetadata+xml";
     ctx.set("Content-Disposition", 'inline; filename="herald-sp-metadata.xml"');
     ctx.body = sp.metadataXml();
   });
 
-  router.get("/login", async (ctx) => {
+  router.get(koa(ROUTES.saml.login), async (ctx) => {
     const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     try {
       ctx.set("Cache-Control", "no-store");
@@ -170,7 +171,7 @@ export function samlRoutes(deps: {
     }
   });
 
-  router.post("/acs", async (ctx) => {
+  router.post(koa(ROUTES.saml.acs), async (ctx) => {
     const form = await formBody(ctx, 2_000_000);
     const message = form.get("SAMLResponse");
     if (!message) return refusal(ctx, config, "structure", "the POST carries no SAMLResponse");
@@ -233,7 +234,7 @@ export function samlRoutes(deps: {
       refusal(ctx, config, e.code, e.message);
     }
   };
-  router.get("/slo", slo);
-  router.post("/slo", slo);
+  router.get(koa(ROUTES.saml.slo), slo);
+  router.post(koa(ROUTES.saml.slo), slo);
   return router;
 }

@@ -6,6 +6,7 @@
  * request under /scim — known endpoint or not, any spelling — meets the token check first.
  */
 
+import { koa, ROUTES } from "../http/routes.ts";
 import type { Context, Middleware, Next } from "koa";
 import { parseBoundedJson } from "../http/json.ts";
 import { caseSensitiveRouter, isScimPath } from "../http/paths.ts";
@@ -171,7 +172,7 @@ export function canonicalScimPath(path: string): string {
 export function scimRoutes(opts: ScimRoutesOptions): Middleware {
   const { service, tokens, limiter } = opts;
   const base = service.baseUrl;
-  const router = caseSensitiveRouter({ prefix: "/scim/v2" });
+  const router = caseSensitiveRouter({ prefix: ROUTES.scim.prefix });
   const lastUsed = new Map<string, number>();
 
   const authenticate: Middleware = async (ctx: Context, next: Next) => {
@@ -248,38 +249,38 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
   };
 
   // Discovery.
-  router.get("/ServiceProviderConfig", (ctx) => send(ctx, 200, serviceProviderConfig(base)));
-  router.get("/ResourceTypes", (ctx) => send(ctx, 200, listOf(resourceTypes(base))));
-  router.get("/ResourceTypes/:name", (ctx) => {
+  router.get(koa(ROUTES.scim.serviceProviderConfig), (ctx) => send(ctx, 200, serviceProviderConfig(base)));
+  router.get(koa(ROUTES.scim.resourceTypes), (ctx) => send(ctx, 200, listOf(resourceTypes(base))));
+  router.get(koa(ROUTES.scim.resourceType), (ctx) => {
     const rt = resourceTypes(base).find((r) => String(r.id).toLowerCase() === ctx.params.name.toLowerCase());
     if (!rt) throw new ScimError(404, `No resource type ${ctx.params.name}.`);
     send(ctx, 200, rt);
   });
-  router.get("/Schemas", (ctx) => send(ctx, 200, listOf(schemaDocuments(base))));
-  router.get("/Schemas/:id", (ctx) => {
+  router.get(koa(ROUTES.scim.schemas), (ctx) => send(ctx, 200, listOf(schemaDocuments(base))));
+  router.get(koa(ROUTES.scim.schema), (ctx) => {
     const s = schemaDocuments(base).find((d) => String(d.id).toLowerCase() === ctx.params.id.toLowerCase());
     if (!s) throw new ScimError(404, `No schema ${ctx.params.id}.`);
     send(ctx, 200, s);
   });
 
   // Users.
-  router.get("/Users", async (ctx) => {
+  router.get(koa(ROUTES.scim.users), async (ctx) => {
     const q = queryParams(ctx);
     const r = await service.listUsers(q);
     sendList(ctx, q, r.total, r.resources, USER_SCHEMA, projectionOf(ctx));
   });
-  router.post("/Users/.search", async (ctx) => {
+  router.post(koa(ROUTES.scim.usersSearch), async (ctx) => {
     const { q, p } = searchRequest(await body(ctx));
     const r = await service.listUsers(q);
     sendList(ctx, q, r.total, r.resources, USER_SCHEMA, p);
   });
-  router.post("/Users", async (ctx) => {
+  router.post(koa(ROUTES.scim.users), async (ctx) => {
     sendResource(ctx, 201, await service.createUser(await body(ctx), client(ctx)), USER_SCHEMA);
   });
-  router.get("/Users/:id", async (ctx) => {
+  router.get(koa(ROUTES.scim.user), async (ctx) => {
     sendResource(ctx, 200, await service.getUser(ctx.params.id), USER_SCHEMA);
   });
-  router.put("/Users/:id", async (ctx) => {
+  router.put(koa(ROUTES.scim.user), async (ctx) => {
     sendResource(
       ctx,
       200,
@@ -287,7 +288,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       USER_SCHEMA,
     );
   });
-  router.patch("/Users/:id", async (ctx) => {
+  router.patch(koa(ROUTES.scim.user), async (ctx) => {
     const ops = parsePatchRequest(await body(ctx));
     // 200 with the resource: Okta reads it (DESIGN; docs/decisions/0004-scim-conformance.md).
     sendResource(
@@ -297,31 +298,31 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       USER_SCHEMA,
     );
   });
-  router.delete("/Users/:id", async (ctx) => {
+  router.delete(koa(ROUTES.scim.user), async (ctx) => {
     await service.deleteUser(ctx.params.id, client(ctx), ifMatch(ctx));
     ctx.status = 204;
   });
 
   // Groups.
-  router.get("/Groups", async (ctx) => {
+  router.get(koa(ROUTES.scim.groups), async (ctx) => {
     const q = queryParams(ctx);
     const p = projectionOf(ctx);
     const r = await service.listGroups({ ...q, withMembers: wantsMembers(p) });
     sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);
   });
-  router.post("/Groups/.search", async (ctx) => {
+  router.post(koa(ROUTES.scim.groupsSearch), async (ctx) => {
     const { q, p } = searchRequest(await body(ctx));
     const r = await service.listGroups({ ...q, withMembers: wantsMembers(p) });
     sendList(ctx, q, r.total, r.resources, GROUP_SCHEMA, p);
   });
-  router.post("/Groups", async (ctx) => {
+  router.post(koa(ROUTES.scim.groups), async (ctx) => {
     sendResource(ctx, 201, await service.createGroup(await body(ctx), client(ctx)), GROUP_SCHEMA);
   });
-  router.get("/Groups/:id", async (ctx) => {
+  router.get(koa(ROUTES.scim.group), async (ctx) => {
     const p = projectionOf(ctx);
     sendResource(ctx, 200, await service.getGroup(ctx.params.id, wantsMembers(p)), GROUP_SCHEMA);
   });
-  router.put("/Groups/:id", async (ctx) => {
+  router.put(koa(ROUTES.scim.group), async (ctx) => {
     sendResource(
       ctx,
       200,
@@ -329,7 +330,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       GROUP_SCHEMA,
     );
   });
-  router.patch("/Groups/:id", async (ctx) => {
+  router.patch(koa(ROUTES.scim.group), async (ctx) => {
     const ops = parsePatchRequest(await body(ctx));
     const result = await service.patchGroup(ctx.params.id, ops, client(ctx), ifMatch(ctx));
     // 204 for Groups (Entra and Okta expect it); asking for attributes= gets the resource.
@@ -341,22 +342,22 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       ctx.status = 204;
     }
   });
-  router.delete("/Groups/:id", async (ctx) => {
+  router.delete(koa(ROUTES.scim.group), async (ctx) => {
     await service.deleteGroup(ctx.params.id, client(ctx), ifMatch(ctx));
     ctx.status = 204;
   });
 
   // Offered by RFC 7644 but not by Herald (and not claimed in ServiceProviderConfig).
-  router.post("/Bulk", () => {
+  router.post(koa(ROUTES.scim.bulk), () => {
     throw new ScimError(501, "Bulk operations are not supported (see /ServiceProviderConfig).");
   });
-  router.post("/.search", () => {
+  router.post(koa(ROUTES.scim.search), () => {
     throw new ScimError(
       501,
       "Search across resource types is not supported; use /Users/.search or /Groups/.search.",
     );
   });
-  router.all("/Me", () => {
+  router.all(koa(ROUTES.scim.me), () => {
     throw new ScimError(501, "/Me is not supported: SCIM clients here are provisioning systems, not users.");
   });
 

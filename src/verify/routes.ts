@@ -2,6 +2,7 @@
  * `/api/verification` (JSON, CORS open, rate-limited per client, never cached), `/verify` (a page
  * for candidates) and `/.well-known/jwks.json` (the organization's public keys).
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Middleware } from "koa";
@@ -27,7 +28,7 @@ export function cachedVerifications(verifier: () => Promise<Verifier>, limiter: 
     () => undefined,
   );
   return async (ctx, next) => {
-    if (!ready || ctx.method !== "GET" || ctx.path !== "/api/verification") return next();
+    if (!ready || ctx.method !== "GET" || ctx.path !== ROUTES.verification) return next();
     const q = ctx.query;
     const input = typeof q.handle === "string" ? q.handle : typeof q.url === "string" ? q.url : undefined;
     const json = input ? ready.cachedJson(input) : undefined;
@@ -59,7 +60,7 @@ export function verifyRoutes(
     }
   };
 
-  router.get("/.well-known/jwks.json", async (ctx) => {
+  router.get(koa(ROUTES.jwks), async (ctx) => {
     ctx.set("Access-Control-Allow-Origin", "*");
     ctx.set("Cache-Control", "public, max-age=300");
     ctx.body = (await verifier()).jwks;
@@ -71,7 +72,7 @@ export function verifyRoutes(
     burst: Math.max(1, Math.ceil(config.verify.emailPerMinute / 2)),
   });
 
-  router.get("/api/verification", async (ctx) => {
+  router.get(koa(ROUTES.verification), async (ctx) => {
     ctx.set("Access-Control-Allow-Origin", "*");
     ctx.set("Cache-Control", "no-store");
     limited(ctx.ip);
@@ -103,7 +104,7 @@ export function verifyRoutes(
     ctx.body = await (await verifier()).verify(input);
   });
 
-  router.get("/verify", async (ctx) => {
+  router.get(koa(ROUTES.verify), async (ctx) => {
     const input = typeof ctx.query.q === "string" ? ctx.query.q.trim().slice(0, 2048) : "";
     let answer = html``;
     const emailDomain = /^[^\s@]+@([^\s@]+)$/.exec(input)?.[1]?.toLowerCase();
@@ -218,7 +219,7 @@ export function verifyRoutes(
         </ul>`,
     );
   });
-  router.post("/verify/report", async (ctx) => {
+  router.post(koa(ROUTES.verifyReport), async (ctx) => {
     limited(ctx.ip);
     const form = await formBody(ctx);
     const r = await reports.submit({

@@ -4,6 +4,7 @@
  * the impersonation reports from /verify. Every page asks Casbin for its own action and stops with
  * 403 and a reason; every form carries the session's CSRF token.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
@@ -81,7 +82,7 @@ export function adminRoutes(deps: {
   reports: Reports;
 }): Router {
   const { config, db, accounts, authz, sessions, reports } = deps;
-  const router = caseSensitiveRouter({ prefix: "/admin" });
+  const router = caseSensitiveRouter({ prefix: ROUTES.admin.prefix });
   const domain = config.handleDomain;
 
   router.use(requireSession());
@@ -117,7 +118,7 @@ export function adminRoutes(deps: {
 
   const csrfField = (auth: ActiveSession) => html`<input type="hidden" name="csrf" value="${auth.csrf}" />`;
 
-  router.get("/", async (ctx) => {
+  router.get(koa(ROUTES.admin.home), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const decide = await authz.decider(auth.person);
     const can = async (a: Action) => (await decide(a, ORG)).allow;
@@ -146,7 +147,7 @@ export function adminRoutes(deps: {
     );
   });
 
-  router.get("/accounts", async (ctx) => {
+  router.get(koa(ROUTES.admin.accounts), async (ctx) => {
     const auth = await requireOrg(ctx, "manage-accounts");
     const shared = (await accounts.list()).filter((a) => a.kind === "shared" && !a.deletedAt);
     shell(
@@ -191,7 +192,7 @@ export function adminRoutes(deps: {
     );
   });
 
-  router.post("/accounts", async (ctx) => {
+  router.post(koa(ROUTES.admin.accounts), async (ctx) => {
     const auth = await requireOrg(ctx, "manage-accounts");
     const f = await form(ctx);
     const r = await accounts.createShared(
@@ -210,7 +211,7 @@ export function adminRoutes(deps: {
     return actor;
   }
 
-  router.get("/accounts/:id", async (ctx) => {
+  router.get(koa(ROUTES.admin.account), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const actor = await sharedAccount(ctx);
     if (!(await authz.decide(auth.person, "edit-profile", actor)).allow)
@@ -249,7 +250,7 @@ export function adminRoutes(deps: {
     );
   });
 
-  router.post("/accounts/:id", async (ctx) => {
+  router.post(koa(ROUTES.admin.account), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const actor = await sharedAccount(ctx);
     if (!(await authz.decide(auth.person, "edit-profile", actor)).allow)
@@ -271,7 +272,7 @@ export function adminRoutes(deps: {
     ctx.redirect(`/admin/accounts/${actor.id}?saved=1`);
   });
 
-  router.get("/grants", async (ctx) => {
+  router.get(koa(ROUTES.admin.grants), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const only = typeof ctx.query.account === "string" ? ctx.query.account : undefined;
     const all = (await accounts.list()).filter((a) => a.kind === "shared" && !a.deletedAt);
@@ -349,7 +350,7 @@ export function adminRoutes(deps: {
     );
   });
 
-  router.post("/grants", async (ctx) => {
+  router.post(koa(ROUTES.admin.grants), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     const f = await form(ctx);
     const accountId = f.get("account") ?? "";
@@ -365,7 +366,7 @@ export function adminRoutes(deps: {
     ctx.redirect(`/admin/grants${accountId === ORG ? "" : `?account=${accountId}`}`);
   });
 
-  router.post("/grants/:id/revoke", async (ctx) => {
+  router.post(koa(ROUTES.admin.revokeGrant), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
     await form(ctx);
     const grant = (await authz.grants()).find((g) => g.id === ctx.params.id);
@@ -383,7 +384,7 @@ export function adminRoutes(deps: {
     ctx.redirect("/admin/grants");
   });
 
-  router.get("/audit", async (ctx) => {
+  router.get(koa(ROUTES.admin.audit), async (ctx) => {
     const auth = await requireOrg(ctx, "view-audit");
     const q = (k: string) => (typeof ctx.query[k] === "string" ? (ctx.query[k] as string).trim() : "");
     const where: FindOptionsWhere<AuditEvent> = {};
@@ -447,7 +448,7 @@ export function adminRoutes(deps: {
     );
   });
 
-  router.get("/reports", async (ctx) => {
+  router.get(koa(ROUTES.admin.reports), async (ctx) => {
     const auth = await requireOrg(ctx, "view-reports");
     const rows = await reports.list(200);
     shell(

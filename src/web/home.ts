@@ -2,6 +2,7 @@
  * `/`: what this Herald is. On the demo database (development only) it also lists the demo
  * directory, so a first `npm start` shows something real; elsewhere the directory stays private.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
@@ -12,7 +13,7 @@ import { employmentStatus } from "../identity/standing.ts";
 export function homeRoutes(config: Config, directory: Directory): Router {
   const router = caseSensitiveRouter();
   const showDirectory = config.isDemoDatabase && config.mode !== "production";
-  router.get("/", async (ctx) => {
+  router.get(koa(ROUTES.home), async (ctx) => {
     const domain = config.handleDomain;
     let listing = html``;
     if (showDirectory) {

@@ -2,6 +2,7 @@
  * Public HTML for actors and posts: `/@handle` and `/@handle/<post id>` (the `url` of actors and
  * notes), and redirects from the ActivityPub ids when a browser opens them.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import { In, IsNull } from "typeorm";
@@ -23,7 +24,7 @@ export function profileRoutes(
   const router = caseSensitiveRouter();
   const domain = config.handleDomain;
 
-  router.get("/@:handle", async (ctx) => {
+  router.get(koa(ROUTES.profile), async (ctx) => {
     const actor = await accounts.byHandle(ctx.params.handle);
     if (!actor || !actor.keysReadyAt) fail(404, `No account @${ctx.params.handle}@${domain}.`);
     const personId = actor.personId ?? actor.formerPersonId;
@@ -69,7 +70,7 @@ export function profileRoutes(
     );
   });
 
-  router.get("/@:handle/:postId", async (ctx) => {
+  router.get(koa(ROUTES.profilePost), async (ctx) => {
     const actor = await accounts.byHandle(ctx.params.handle);
     const post = actor
       ? await db.run((em) =>
@@ -113,12 +114,12 @@ export function profileRoutes(
   });
 
   // A browser that opens an ActivityPub id lands on the HTML page.
-  router.get("/ap/actors/:id", async (ctx) => {
-    const actor = await accounts.byId(ctx.params.id);
+  router.get(koa(ROUTES.ap.actor), async (ctx) => {
+    const actor = await accounts.byId(ctx.params.identifier);
     if (!actor) fail(404, "No such account.");
     ctx.redirect(`/@${actor.handle}`);
   });
-  router.get("/ap/posts/:id", async (ctx) => {
+  router.get(koa(ROUTES.ap.note), async (ctx) => {
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }));
     const actor = post ? await accounts.byId(post.actorId) : null;
     if (!post || !actor) fail(404, "No such post.");

@@ -3,6 +3,7 @@
  * the one-time links of `herald login-link` are for when the IdP is down. Signing out of a SAML
  * session also asks the IdP to end its session when the IdP takes logout requests.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
@@ -30,7 +31,7 @@ export function sessionRoutes(
 ): Router {
   const router = caseSensitiveRouter();
 
-  router.get("/login", (ctx) => {
+  router.get(koa(ROUTES.login), (ctx) => {
     const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     if (ctx.state.auth) return ctx.redirect(next);
     const idp = sp?.idp();
@@ -68,7 +69,7 @@ export function sessionRoutes(
     );
   });
 
-  router.get("/api/me", async (ctx) => {
+  router.get(koa(ROUTES.me), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession | undefined;
     if (!auth) fail(401, "Not signed in.");
     const acting = await authz.actingAccounts(auth.person);
@@ -88,7 +89,7 @@ export function sessionRoutes(
   });
 
   // A GET only shows a button: link scanners and previews must not spend the link.
-  router.get("/login/link/:token", (ctx) => {
+  router.get(koa(ROUTES.loginLink), (ctx) => {
     ctx.set("Cache-Control", "no-store");
     ctx.set("Referrer-Policy", "no-referrer");
     ctx.type = "text/html; charset=utf-8";
@@ -100,7 +101,7 @@ export function sessionRoutes(
     );
   });
 
-  router.post("/login/link/:token", async (ctx) => {
+  router.post(koa(ROUTES.loginLink), async (ctx) => {
     const r = await sessions.redeemLoginLink(ctx.params.token);
     if (!r.ok) fail(400, r.message);
     const { token, expiresAt } = await sessions.create(r.personId, {
@@ -112,7 +113,7 @@ export function sessionRoutes(
     ctx.redirect("/app");
   });
 
-  router.post("/logout", async (ctx) => {
+  router.post(koa(ROUTES.logout), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession | undefined;
     if (auth) {
       await csrfForm(ctx, sessions);

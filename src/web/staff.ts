@@ -6,6 +6,7 @@
  * session's CSRF token. The "acting as" switcher lists only the person's own account for now; the
  * RBAC capability adds the shared accounts they may act for.
  */
+import { koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Context } from "koa";
@@ -105,7 +106,7 @@ export function staffRoutes(deps: {
   drafts: Drafts;
 }): Router {
   const { config, db, directory, accounts, posting, sessions, authz, drafts } = deps;
-  const router = caseSensitiveRouter({ prefix: "/app" });
+  const router = caseSensitiveRouter({ prefix: ROUTES.app.prefix });
   const domain = config.handleDomain;
 
   router.use(requireSession());
@@ -327,7 +328,7 @@ export function staffRoutes(deps: {
         }`;
     });
 
-  router.get("/", (ctx) => home(ctx));
+  router.get(koa(ROUTES.app.home), (ctx) => home(ctx));
 
   /** Who pressed send, for the audit log (DESIGN rule 4): the person, SAML subject and session. */
   const pressedSend = (auth: ActiveSession, decision: string) => ({
@@ -340,7 +341,7 @@ export function staffRoutes(deps: {
     decision,
   });
 
-  router.post("/posts", async (ctx) => {
+  router.post(koa(ROUTES.app.posts), async (ctx) => {
     const { auth, form } = await requireForm(ctx);
     const text = form.get("text") ?? "";
     const actor = await accounts.byId(form.get("as") ?? "");
@@ -386,7 +387,7 @@ export function staffRoutes(deps: {
     ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}posted=${result.post.id}`);
   });
 
-  router.post("/drafts/:id/decide", async (ctx) => {
+  router.post(koa(ROUTES.app.decideDraft), async (ctx) => {
     const { auth, form } = await requireForm(ctx);
     const verdict = form.get("verdict");
     if (verdict !== "approve" && verdict !== "reject") fail(400, "Choose approve or reject.");
@@ -404,7 +405,7 @@ export function staffRoutes(deps: {
     );
   });
 
-  router.post("/posts/:id/delete", async (ctx) => {
+  router.post(koa(ROUTES.app.deletePost), async (ctx) => {
     const { auth } = await requireForm(ctx);
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }));
     if (!post || post.deletedAt) fail(404, "That post does not exist (or was already deleted).");
@@ -416,7 +417,7 @@ export function staffRoutes(deps: {
     ctx.redirect(actor.kind === "person" ? "/app?deleted=1" : `/app?account=${actor.id}&deleted=1`);
   });
 
-  router.get("/inbox", (ctx) =>
+  router.get(koa(ROUTES.app.inbox), (ctx) =>
     accountPage(ctx, "Inbox", "view-inbox", async (auth, current) => {
       const actor = current.actor;
       if (!current.actions.has("view-inbox")) fail(403, `You may not read the inbox of @${actor.handle}.`);
@@ -485,7 +486,7 @@ export function staffRoutes(deps: {
     }),
   );
 
-  router.get("/profile", (ctx) =>
+  router.get(koa(ROUTES.app.profile), (ctx) =>
     accountPage(ctx, "Profile", undefined, async (auth, { actor }) => {
       if (actor.kind !== "person") fail(403, "Shared accounts' profiles are edited in the admin pages.");
       const p = auth.person;
@@ -519,7 +520,7 @@ export function staffRoutes(deps: {
     }),
   );
 
-  router.post("/profile", async (ctx) => {
+  router.post(koa(ROUTES.app.profile), async (ctx) => {
     const { auth, form } = await requireForm(ctx);
     const actor = await ownActor(auth);
     if (!actor) fail(409, "You have no fediverse account yet.");

@@ -1,0 +1,109 @@
+/**
+ * Every path Herald serves, in one table: the Koa routers, Fedify's dispatchers and the guards
+ * all derive their patterns from here, so a path is spelt once (the path rule in paths.ts then
+ * makes sure it is served in that one spelling). Patterns use URI-template parameters
+ * (`{handle}`, RFC 6570 level 1), which Fedify takes as they are; `koa()` turns them into the
+ * router's `:handle`. Groups mounted under a prefix list their paths relative to it.
+ */
+
+export const ROUTES = {
+  home: "/",
+  health: "/healthz",
+  login: "/login",
+  loginLink: "/login/link/{token}",
+  logout: "/logout",
+  me: "/api/me",
+  verify: "/verify",
+  verifyReport: "/verify/report",
+  verification: "/api/verification",
+  jwks: "/.well-known/jwks.json",
+  hostMeta: "/.well-known/host-meta",
+  hostMetaJson: "/.well-known/host-meta.json",
+  webfinger: "/.well-known/webfinger",
+  nodeinfoLink: "/.well-known/nodeinfo",
+  nodeinfo: "/nodeinfo/2.1",
+  profile: "/@{handle}",
+  profilePost: "/@{handle}/{postId}",
+  /** ActivityPub (Fedify). */
+  ap: {
+    actor: "/ap/actors/{identifier}",
+    inbox: "/ap/actors/{identifier}/inbox",
+    sharedInbox: "/ap/inbox",
+    outbox: "/ap/actors/{identifier}/outbox",
+    followers: "/ap/actors/{identifier}/followers",
+    following: "/ap/actors/{identifier}/following",
+    note: "/ap/posts/{id}",
+    /** The organization's verified accounts (its actor's `streams`). */
+    verified: "/ap/actors/{identifier}/verified",
+  },
+  /** The staff app (signed in). */
+  app: {
+    prefix: "/app",
+    home: "/",
+    posts: "/posts",
+    decideDraft: "/drafts/{id}/decide",
+    deletePost: "/posts/{id}/delete",
+    inbox: "/inbox",
+    profile: "/profile",
+  },
+  /** Admin pages (org admins, compliance officers). */
+  admin: {
+    prefix: "/admin",
+    home: "/",
+    accounts: "/accounts",
+    account: "/accounts/{id}",
+    grants: "/grants",
+    revokeGrant: "/grants/{id}/revoke",
+    audit: "/audit",
+    reports: "/reports",
+  },
+  /** The SAML service provider. */
+  saml: { prefix: "/saml", metadata: "/metadata", login: "/login", acs: "/acs", slo: "/slo" },
+  /** The development IdP (never in production). */
+  devIdp: { prefix: "/dev-idp", metadata: "/metadata", sso: "/sso", slo: "/slo" },
+  /** SCIM 2.0 (RFC 7644 §3.2): endpoint names as the RFC spells them. */
+  scim: {
+    prefix: "/scim/v2",
+    serviceProviderConfig: "/ServiceProviderConfig",
+    resourceTypes: "/ResourceTypes",
+    resourceType: "/ResourceTypes/{name}",
+    schemas: "/Schemas",
+    schema: "/Schemas/{id}",
+    users: "/Users",
+    usersSearch: "/Users/.search",
+    user: "/Users/{id}",
+    groups: "/Groups",
+    groupsSearch: "/Groups/.search",
+    group: "/Groups/{id}",
+    bulk: "/Bulk",
+    search: "/.search",
+    me: "/Me",
+  },
+} as const;
+
+/** A table pattern as a Koa router path: `/@{handle}` → `/@:handle`. */
+export function koa(pattern: string): string {
+  return pattern.replace(/\{(\w+)\}/g, ":$1");
+}
+
+/** A concrete path: the pattern with its parameters filled in (percent-encoded). */
+export function href(pattern: string, params: Record<string, string> = {}): string {
+  return pattern.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`href(${pattern}): no value for {${name}}`);
+    return encodeURIComponent(value);
+  });
+}
+
+/**
+ * A RegExp that matches exactly the paths of the given patterns, a parameter standing for one
+ * non-empty segment (as the routers and Fedify match them); `param` narrows what a parameter may be.
+ */
+export function matcher(patterns: readonly string[], param = "[^/]+"): RegExp {
+  const one = (p: string) =>
+    p
+      .split(/(\{\w+\})/)
+      .map((part) => (/^\{\w+\}$/.test(part) ? param : part.replace(/[.*+?^$()|[\]\\]/g, "\\$&")))
+      .join("");
+  return new RegExp(`^(?:${patterns.map(one).join("|")})$`);
+}
