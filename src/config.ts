@@ -43,6 +43,12 @@ export interface Config {
   readonly log: { readonly level: LogLevel; readonly format: "pretty" | "json" };
   readonly shutdownTimeoutMs: number;
   readonly queue: { readonly pollIntervalMs: number; readonly workers: number; readonly leaseMs: number };
+  /**
+   * Whether this server runs the once-per-deployment event consumers (the federation bridge,
+   * session revocation). Until a lease picks one process for them, a deployment of several
+   * server processes turns them off on all but one; the per-process ones (caches) always run.
+   */
+  readonly clusterConsumers: boolean;
   readonly secrets: {
     readonly sessionSecret: SecretInput;
     readonly orgSigningKey: SecretInput;
@@ -163,6 +169,7 @@ const envSchema = z.object({
   HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
   HERALD_QUEUE_LEASE_MS: positiveInt.min(500).default(30_000),
+  HERALD_CLUSTER_CONSUMERS: booleanString.default(true),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
   HERALD_SAML_MATCH: z
     .string()
@@ -419,6 +426,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       workers: e.HERALD_QUEUE_WORKERS,
       leaseMs: e.HERALD_QUEUE_LEASE_MS,
     },
+    clusterConsumers: e.HERALD_CLUSTER_CONSUMERS,
     secrets,
     saml: {
       idpMetadata: e.HERALD_SAML_IDP_METADATA,

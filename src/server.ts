@@ -76,7 +76,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const url = `http://${host}:${address.port}`;
 
   await services.authz.warm();
-  services.events.start();
+  services.events.start(config.clusterConsumers ? undefined : "process");
   services.accounts.startKeyWorker();
   // Accounts for people provisioned before Presence existed, and the organization's own actor:
   // in the background (key generation takes a while), never on a request path.

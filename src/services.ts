@@ -9,18 +9,28 @@ import type { Database } from "./db/database.ts";
 import { type Accounts, createAccounts } from "./federation/accounts.ts";
 import { federationEntities } from "./federation/entities.ts";
 import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
-import { createDocumentCache, type DocumentCache } from "./federation/document-cache.ts";
+import { createFederationBridge } from "./federation/bridge.ts";
+import {
+  createDocumentCache,
+  type DocumentCache,
+  documentCacheConsumer,
+} from "./federation/document-cache.ts";
 import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
 import type { HealthState } from "./http/health.ts";
 import { createDirectory, type Directory } from "./identity/directory.ts";
 import { identityEntities } from "./identity/entities.ts";
-import { createEventDispatcher, type EventConsumer, type EventDispatcher } from "./identity/events.ts";
+import {
+  createChangeCounter,
+  createEventDispatcher,
+  type EventConsumer,
+  type EventDispatcher,
+} from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./sessions/sessions.ts";
 import { samlEntities } from "./saml/sp.ts";
 import { authzEntities } from "./authz/entities.ts";
 import { type Authz, createAuthz } from "./authz/authz.ts";
-import { createDrafts, DraftSchema, type Drafts } from "./federation/drafts.ts";
+import { createDrafts, DraftSchema, type Drafts, moveDrafts } from "./federation/drafts.ts";
 import { createScimService, type ScimService } from "./scim/service.ts";
 import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
@@ -47,7 +57,7 @@ export interface Services {
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
   readonly posting: Posting;
-  /** Serialized WebFinger and actor answers (cleared on every account change). */
+  /** Serialized WebFinger and actor answers (cleared on every person or account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
   /** Who may act for which account (Casbin over rbac/ and the grants). */
@@ -77,45 +87,52 @@ export function createServices(
 ): Services {
   const keys = createKeyStore(db);
   let verifier: Promise<Verifier> | undefined;
-  // Every directory or account change in this process bumps this (verification answers cache).
-  let generation = 0;
-  const changed = () => {
-    generation++;
+  // This process's caches (verification answers under a generation, served documents) drop with
+  // every change: through their `process` event consumers wherever it was made, and at once after
+  // a commit in this process, which also wakes the event consumers.
+  const answers = createChangeCounter("verify.answers");
+  const documents = createDocumentCache({ ttlMs: 10_000 });
+  const committed = () => {
+    documents.clear();
+    answers.bump();
+    events.notify();
   };
   const activity = { lastRequestAt: Number.NEGATIVE_INFINITY };
   const directory = createDirectory(db, {
     handleFrom: config.accounts.handleFrom,
-    // After a commit: cached answers die with the change, and the event consumers wake up.
-    onChange: () => {
-      changed();
-      events.notify();
-    },
+    onChange: committed,
   });
+  // Grants are no events: a change to them bumps this process's answers only.
+  const authz = createAuthz({ db, directory, onChange: answers.bump });
   const accounts = createAccounts({
     db,
     config,
     keys,
     isBusy: () => performance.now() - activity.lastRequestAt < 250,
+    afterChange: committed,
+    // Who may act for a renamed account, and its pending drafts, follow it in the same transaction.
+    onRename: async (em, from, to) => {
+      await authz.moveAccount(em, from, to);
+      await moveDrafts(em, from, to);
+    },
   });
-  const hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> } = {};
-  const federation = createHeraldFederation(config, db, { accounts, keys, hooks });
+  const federation = createHeraldFederation(config, db, { accounts, keys });
   const posting = createPosting({ db, config, federation, accounts });
-  hooks.follow = (ourActorId, target) => posting.follow(ourActorId, target);
-  const documents = createDocumentCache({ ttlMs: 10_000 });
-  accounts.onChange(() => {
-    documents.clear();
-    changed();
-  });
-  accounts.setAnnouncer(posting.announcer);
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const authz = createAuthz({ db, directory, onChange: changed });
-  accounts.onRename((em, from, to) => authz.moveAccount(em, from, to));
   const drafts = createDrafts({ db, accounts, posting, authz });
-  const events = createEventDispatcher(db, [accounts.consumer, sessions.consumer, ...consumers]);
+  const events = createEventDispatcher(db, [
+    // Once per deployment: announcing changes to followers, ending sessions.
+    createFederationBridge({ db, config, federation, accounts }),
+    sessions.consumer,
+    // In every process: its caches.
+    documentCacheConsumer(documents),
+    answers.consumer,
+    ...consumers,
+  ]);
   return {
     config,
     db,
@@ -137,7 +154,7 @@ export function createServices(
             config,
             accounts,
             orgSigningKeyPem: secrets.orgSigningKeyPem,
-            generation: () => generation,
+            generation: answers.value,
             publicRoles: config.verify.showRoles
               ? async (personId) => {
                   const person = await directory.personById(personId);

@@ -1,7 +1,10 @@
 /**
  * Accounts: the fediverse actors Herald serves — one per eligible active person, one per shared
- * account (`herald shared-account create`), one for the organization. Directory events drive
- * their lifecycle (created, suspended, reinstated, tombstoned); keys are made in the background.
+ * account (`herald shared-account create`), one for the organization. This module keeps their
+ * state (actor rows, suspension, tombstones, keys made in the background); it tells no one. The
+ * federation bridge (bridge.ts) applies directory events here and announces what changed, and
+ * operators' commands (configure, rename, create a shared account) append an account event in
+ * their transaction for the bridge to announce.
  */
 import { randomUUID } from "node:crypto";
 import { type EntityManager, In, IsNull } from "typeorm";
@@ -15,7 +18,7 @@ import {
   type Person,
   PersonSchema,
 } from "../identity/entities.ts";
-import type { DirectoryEvent, EventConsumer } from "../identity/events.ts";
+import { appendEvents } from "../identity/events.ts";
 import { baseHandle, isValidHandle, RESERVED_HANDLES } from "../identity/handles.ts";
 import { logger } from "../logging.ts";
 import { type ActorKind, type ActorRow, ActorSchema } from "./entities.ts";
@@ -30,12 +33,6 @@ export type CreateSharedResult =
   | { readonly ok: true; readonly actor: ActorRow }
   | { readonly ok: false; readonly reason: "invalid" | "taken"; readonly message: string };
 
-/** Something that tells followers an actor changed (implemented with Fedify in federation.ts). */
-export interface ActorAnnouncer {
-  actorUpdated(actorId: string): Promise<void>;
-  actorDeleted(actorId: string): Promise<void>;
-}
-
 /** State of another capability keyed by actor id, moved when an account is renamed. */
 export type RenameHook = (em: EntityManager, fromActorId: string, toActorId: string) => Promise<void>;
 
@@ -45,16 +42,17 @@ export function createAccounts(deps: {
   readonly keys: KeyStore;
   /** True while the server is answering requests: key generation then takes its share only. */
   readonly isBusy?: () => boolean;
+  /**
+   * After an account change committed in this process: its caches drop at once and the event
+   * dispatcher wakes (other processes learn of it from the change's event).
+   */
+  readonly afterChange?: () => void;
+  /** Moves other capabilities' state (grants, drafts) to a renamed account, in its transaction. */
+  readonly onRename?: RenameHook;
 }) {
   const { db, config, keys } = deps;
   const isBusy = deps.isBusy ?? (() => false);
-  let announcer: ActorAnnouncer | undefined;
-  const renameHooks: RenameHook[] = [];
-  const changeListeners = new Set<() => void>();
-  /** Tells caches (served actor documents) that some account changed in this process. */
-  const changed = () => {
-    for (const l of changeListeners) l();
-  };
+  const changed = () => deps.afterChange?.();
 
   async function isEligible(em: EntityManager, person: Person): Promise<boolean> {
     if (!person.active || person.deletedAt) return false;
@@ -112,7 +110,9 @@ export function createAccounts(deps: {
    * a live actor with the person's previous handle stays as an alias moved to the new one (as on
    * a rename), so nothing that was reachable stops resolving.
    */
-  async function ensurePersonActor(personId: string): Promise<ActorRow | undefined> {
+  async function ensurePersonActor(
+    personId: string,
+  ): Promise<{ readonly actor: ActorRow | undefined; readonly movedFrom?: string }> {
     const result = await db.transaction(async (em) => {
       const repo = em.getRepository(ActorSchema);
       const existing = await repo.findOneBy({ personId });
@@ -144,31 +144,38 @@ export function createAccounts(deps: {
       if (live) {
         await repo.update({ id: live.id }, { movedToId: row.id });
         // Who may act for the account and its pending drafts follow it, as on a rename.
-        for (const hook of renameHooks) await hook(em, live.id, row.id);
+        await deps.onRename?.(em, live.id, row.id);
       }
       return { actor: row, movedFrom: live?.id };
     });
-    if (result.movedFrom) {
-      changed();
-      await announcer?.actorUpdated(result.movedFrom);
-    }
+    if (result.movedFrom) changed();
     // Keys come from the background key worker: an RSA key costs a noticeable slice of a core,
     // and a bulk import must not starve the SCIM requests that provision people.
     if (result.actor && !result.actor.keysReadyAt) keyWorker.notify();
-    return result.actor;
+    return result;
   }
 
-  async function setSuspended(personId: string, suspended: boolean): Promise<void> {
+  /** Suspends or reinstates the person's actor; returns its id if that changed anything. */
+  async function setSuspended(personId: string, suspended: boolean): Promise<string | undefined> {
     const actor = await db.run((em) => em.getRepository(ActorSchema).findOneBy({ personId }));
-    if (!actor || actor.deletedAt) return;
-    if (Boolean(actor.suspendedAt) === suspended) return;
+    if (!actor || actor.deletedAt) return undefined;
+    if (Boolean(actor.suspendedAt) === suspended) return undefined;
     await db.run((em) =>
       em
         .getRepository(ActorSchema)
         .update({ id: actor.id }, { suspendedAt: suspended ? new Date() : null, updatedAt: new Date() }),
     );
     changed();
-    await announcer?.actorUpdated(actor.id);
+    return actor.id;
+  }
+
+  /** Tombstones the person's actor; returns its id if it was live until now. */
+  async function tombstone(personId: string): Promise<string | undefined> {
+    const actor = await db.run((em) => em.getRepository(ActorSchema).findOneBy({ personId }));
+    if (!actor || actor.deletedAt) return undefined;
+    await db.run((em) => em.getRepository(ActorSchema).update({ id: actor.id }, { deletedAt: new Date() }));
+    changed();
+    return actor.id;
   }
 
   /**
@@ -233,74 +240,21 @@ export function createAccounts(deps: {
     };
   })();
 
-  const consumer: EventConsumer = {
-    name: "federation.accounts",
-    async handle(event: DirectoryEvent) {
-      switch (event.type) {
-        case "person.provisioned":
-          if (event.active) await ensurePersonActor(event.personId);
-          return;
-        case "person.reactivated":
-          await ensurePersonActor(event.personId);
-          await setSuspended(event.personId, false);
-          return;
-        case "person.relinked":
-          await ensurePersonActor(event.personId);
-          changed();
-          return;
-        case "person.deactivated":
-          // Followers are kept, so a reactivation reverses this (issue: Presence, lifecycle).
-          await setSuspended(event.personId, true);
-          return;
-        case "person.updated": {
-          const actor = await db.run((em) =>
-            em.getRepository(ActorSchema).findOneBy({ personId: event.personId }),
-          );
-          changed();
-          if (actor && !actor.deletedAt && !actor.suspendedAt) await announcer?.actorUpdated(actor.id);
-          return;
-        }
-        case "person.deleted": {
-          const actor = await db.run((em) =>
-            em.getRepository(ActorSchema).findOneBy({ personId: event.personId }),
-          );
-          if (!actor || actor.deletedAt) return;
-          await db.run((em) =>
-            em.getRepository(ActorSchema).update({ id: actor.id }, { deletedAt: new Date() }),
-          );
-          await announcer?.actorDeleted(actor.id);
-          return;
-        }
-        case "group.membership_changed":
-          if (config.accounts.eligibleGroups.length > 0)
-            for (const id of event.added) await ensurePersonActor(id);
-          return;
-        default:
-          return;
-      }
-    },
-  };
-
   return {
-    consumer,
-    setAnnouncer(a: ActorAnnouncer) {
-      announcer = a;
-    },
-    /** Runs inside the rename's transaction: state keyed by the old actor id moves to the new. */
-    onRename(hook: RenameHook) {
-      renameHooks.push(hook);
-    },
-
-    onChange(listener: () => void) {
-      changeListeners.add(listener);
-    },
     ensurePersonActor,
+    setSuspended,
+    tombstone,
     /** Starts the background key worker (the server does; the CLI does not). */
     startKeyWorker: () => keyWorker.start(),
     stopKeyWorker: () => keyWorker.stop(),
 
     async byId(id: string): Promise<ActorRow | null> {
       return db.run((em) => em.getRepository(ActorSchema).findOneBy({ id }));
+    },
+
+    /** The person's actor (the current one: a renamed or rehired person's earlier ones have moved). */
+    async byPerson(personId: string): Promise<ActorRow | null> {
+      return db.run((em) => em.getRepository(ActorSchema).findOneBy({ personId }));
     },
 
     async byHandle(handle: string): Promise<ActorRow | null> {
@@ -330,6 +284,7 @@ export function createAccounts(deps: {
         await em
           .getRepository(HandleSchema)
           .insert({ handle: h, ownerKind: "shared", ownerId: row.id, issuedAt: new Date() });
+        await appendEvents(em, actor, [{ type: "account.shared_created", actorId: row.id, handle: h }]);
         await recordAudit(em, {
           actor,
           action: "account.shared.create",
@@ -353,7 +308,8 @@ export function createAccounts(deps: {
 
     /**
      * Renames an account: a new actor with the new handle, the old one marked as moved to it (it
-     * keeps its handle, which stays issued forever, as an alias). The caller announces the Move.
+     * keeps its handle, which stays issued forever, as an alias). The federation bridge tells the
+     * old account's followers with a Move (the `account.renamed` event).
      */
     async rename(
       idOrHandle: string,
@@ -392,7 +348,8 @@ export function createAccounts(deps: {
         });
         if (from.personId) await em.getRepository(PersonSchema).update({ id: from.personId }, { handle: h });
         // Who may act for the account (grants, pending drafts) follows it, in the same transaction.
-        for (const hook of renameHooks) await hook(em, from.id, row.id);
+        await deps.onRename?.(em, from.id, row.id);
+        await appendEvents(em, by, [{ type: "account.renamed", actorId: from.id, toActorId: row.id }]);
         await recordAudit(em, {
           actor: by,
           action: "account.rename",
@@ -430,6 +387,7 @@ export function createAccounts(deps: {
       if (settings.summary !== undefined) changes.summary = settings.summary;
       await db.transaction(async (em) => {
         await em.getRepository(ActorSchema).update({ id: actor.id }, changes);
+        await appendEvents(em, by, [{ type: "account.configured", actorId: actor.id }]);
         await recordAudit(em, {
           actor: by,
           action: "account.configure",
@@ -439,7 +397,6 @@ export function createAccounts(deps: {
         });
       });
       changed();
-      await announcer?.actorUpdated(actor.id);
       return { ...actor, ...changes };
     },
 
@@ -481,7 +438,7 @@ export function createAccounts(deps: {
           .getRawMany<{ id: string }>(),
       );
       let made = 0;
-      for (const p of people) if (await ensurePersonActor(p.id)) made++;
+      for (const p of people) if ((await ensurePersonActor(p.id)).actor) made++;
       if (made > 0) log.info("Created {n} accounts for people provisioned earlier.", { n: made });
       return made;
     },

@@ -101,8 +101,10 @@ export async function actorDocument(
     assertionMethods: pairs.map((p) => p.multikey),
     manuallyApprovesFollowers: actor.manualApproval,
     discoverable: true,
-    // Mastodon's toot:suspended: a deactivated person's account, kept for a reactivation.
-    suspended: actor.suspendedAt !== null,
+    // Mastodon's toot:suspended: a deactivated person's account, kept for a reactivation. Read
+    // from the directory as the rest of the document is, so every process serves it from the
+    // change on, before the federation bridge has marked the actor (whose row says the same).
+    suspended: actor.suspendedAt !== null || (actor.kind === "person" && who.status === "former"),
     published: instant(actor.createdAt),
     attachments: fields,
     // The organization's roster of verified accounts (ActivityStreams `streams`).

@@ -1,9 +1,14 @@
 /**
  * Serialized answers for the hot public documents (WebFinger and actor documents): DESIGN asks for
  * most of bare Koa's throughput there, not a database round trip plus JSON-LD compaction per
- * request. Entries are dropped whenever an account changes in this process, and expire after a
- * short TTL so that changes made by another process (the CLI) show within seconds.
+ * request. Entries are dropped by every person or account change: at once when it is committed
+ * in this process, and within a poll when another process (the CLI, another server) made it
+ * (documentCacheConsumer, a `process` event consumer). A short TTL bounds what no event says:
+ * account state the federation bridge derives a moment after a change, in whichever process runs it.
  */
+import { matcher, ROUTES } from "../http/routes.ts";
+import type { EventConsumer } from "../identity/events.ts";
+
 export interface CachedResponse {
   readonly status: number;
   readonly headers: readonly [string, string][];
@@ -39,11 +44,28 @@ export function createDocumentCache(options: { ttlMs: number; maxEntries?: numbe
 
 export type DocumentCache = ReturnType<typeof createDocumentCache>;
 
+/**
+ * Drops this process's cached documents on every change to a person or an account (group changes
+ * alter no actor document or WebFinger answer), wherever the change was made.
+ */
+export function documentCacheConsumer(cache: DocumentCache): EventConsumer {
+  return {
+    name: "federation.document-cache",
+    kind: "process",
+    async handleChange(change) {
+      if (change.events.some(({ event }) => !event.type.startsWith("group."))) cache.clear();
+    },
+  };
+}
+
+/** An actor document's path (actor ids are UUIDs). */
+const ACTOR_PATH = matcher([ROUTES.ap.actor], "[0-9a-f-]{36}");
+
 /** The cache key for a request, or undefined when the request must not be cached. */
 export function cacheKey(method: string, path: string, search: string, accept: string): string | undefined {
   if (method !== "GET") return undefined;
-  if (path === "/.well-known/webfinger") return `wf ${search}`;
-  if (/^\/ap\/actors\/[0-9a-f-]{36}$/.test(path) && /application\/(activity|ld)\+json/.test(accept)) {
+  if (path === ROUTES.webfinger) return `wf ${search}`;
+  if (ACTOR_PATH.test(path) && /application\/(activity|ld)\+json/.test(accept)) {
     return `actor ${path}`;
   }
   return undefined;

@@ -54,16 +54,13 @@ export type DraftOutcome =
   | { readonly ok: true; readonly draft: DraftRow; readonly postUrl?: URL }
   | { readonly ok: false; readonly status: 400 | 403 | 404 | 409; readonly message: string };
 
+/** A renamed account keeps its pending drafts: run in the rename's transaction (accounts.ts). */
+export async function moveDrafts(em: EntityManager, fromId: string, toId: string): Promise<void> {
+  await em.getRepository(DraftSchema).update({ accountId: fromId, status: "pending" }, { accountId: toId });
+}
+
 export function createDrafts(deps: { db: Database; accounts: Accounts; posting: Posting; authz: Authz }) {
   const { db, accounts, posting, authz } = deps;
-
-  // A renamed account keeps its pending drafts, in the rename's transaction.
-  accounts.onRename((em: EntityManager, fromId: string, toId: string) =>
-    em
-      .getRepository(DraftSchema)
-      .update({ accountId: fromId, status: "pending" }, { accountId: toId })
-      .then(() => undefined),
-  );
 
   return {
     async propose(

@@ -4,13 +4,7 @@
  * collections, notes and inbox listeners are registered here; what they do lives in accounts.ts,
  * posting.ts and inbox.ts.
  */
-import {
-  type Context,
-  createFederation,
-  type Federation,
-  type KvStore,
-  type MessageQueue,
-} from "@fedify/fedify";
+import { type Context, createFederation, type KvStore, type MessageQueue } from "@fedify/fedify";
 import { Create, Note, Person, type Recipient } from "@fedify/vocab";
 import { type EntityManager, type FindOptionsWhere, In, IsNull, LessThan, MoreThan } from "typeorm";
 import type { Config } from "../config.ts";
@@ -30,6 +24,8 @@ import {
   type PostRow,
   PostSchema,
 } from "./entities.ts";
+import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { ROUTES } from "../http/routes.ts";
 import { registerInbox } from "./inbox.ts";
 import type { KeyStore } from "./keys.ts";
 import { boundedLoaderFactories } from "./loader.ts";
@@ -37,36 +33,19 @@ import { createStores } from "./stores.ts";
 import { noteOf } from "./notes.ts";
 
 export { createStores };
-
-/** What every Fedify callback receives: the request id for log correlation. */
-export interface FederationContextData {
-  readonly requestId: string;
-}
-
-export type HeraldFederation = Federation<FederationContextData>;
+export type { FederationContextData, HeraldFederation };
 
 export interface FederationDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly keys: KeyStore;
-  /** Late-bound services the inbox calls (posting is built on top of the federation). */
-  readonly hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> };
 }
 
 const log = logger("federation");
 const PAGE = 50;
 
-export const paths = {
-  actor: "/ap/actors/{identifier}",
-  inbox: "/ap/actors/{identifier}/inbox",
-  sharedInbox: "/ap/inbox",
-  outbox: "/ap/actors/{identifier}/outbox",
-  followers: "/ap/actors/{identifier}/followers",
-  following: "/ap/actors/{identifier}/following",
-  note: "/ap/posts/{id}",
-  /** The organization's verified accounts (its actor's `streams`): Trust, issue #7. */
-  verified: "/ap/actors/{identifier}/verified",
-} as const;
+/** Fedify's dispatcher paths: the ActivityPub part of the one table of paths. */
+export const paths = ROUTES.ap;
 
 /** The name of the custom collection of the organization's verified accounts. */
 export const VERIFIED_COLLECTION = "verified";
@@ -118,7 +97,7 @@ export function createHeraldFederation(
     }),
   });
 
-  federation.setNodeInfoDispatcher("/nodeinfo/2.1", async () => {
+  federation.setNodeInfoDispatcher(ROUTES.nodeinfo, async () => {
     const users = deps
       ? (await deps.accounts.list()).filter((a) => !a.deletedAt && !a.suspendedAt).length
       : 0;
@@ -308,7 +287,7 @@ export function createHeraldFederation(
     return noteOf(ctx, config.origin, actor, post);
   });
 
-  registerInbox(federation, { db, accounts, blockedDomains, hooks: deps.hooks });
+  registerInbox(federation, { db, accounts, blockedDomains });
   log.debug("Federation dispatchers registered.");
   return federation;
 }

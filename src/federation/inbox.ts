@@ -39,7 +39,9 @@ import {
   PostSchema,
   ReactionSchema,
 } from "./entities.ts";
-import type { FederationContextData, HeraldFederation } from "./federation.ts";
+import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { ourFollowId, sendFollow } from "./follows.ts";
+import { ROUTES } from "../http/routes.ts";
 
 const log = logger("federation", "inbox");
 
@@ -47,8 +49,6 @@ interface InboxDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly blockedDomains: () => Promise<Set<string>>;
-  /** Re-follow a moved account from one of ours (bound once posting exists). */
-  readonly hooks: { follow?: (ourActorId: string, target: string) => Promise<unknown> };
 }
 
 type Ctx = InboxContext<FederationContextData>;
@@ -61,10 +61,6 @@ function ourActorId(ctx: Ctx, iri: URL | null): string | undefined {
 function ourPostId(ctx: Ctx, iri: URL | null): string | undefined {
   const parsed = ctx.parseUri(iri);
   return parsed?.type === "object" && parsed.class === Note ? parsed.values.id : undefined;
-}
-
-function ourFollowId(iri: URL | null): string | undefined {
-  return iri ? /#follows\/([0-9a-f-]{36})$/.exec(iri.href)?.[1] : undefined;
 }
 
 /**
@@ -118,7 +114,12 @@ function guarded<A extends ApObject>(
   };
 }
 
-export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
+/**
+ * The inbox listeners, one per activity type, as plain functions of an inbox context and the
+ * activity: registerInbox puts them on Fedify's inboxes, and the fast test tier
+ * (test/federation/inbox-handlers.test.ts) calls them with @fedify/testing's contexts.
+ */
+export function inboxListeners(deps: InboxDeps) {
   const { db, accounts } = deps;
 
   const isBlocked = async (iri: URL | null): Promise<boolean> => {
@@ -216,207 +217,6 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
     }
   }
 
-  federation
-    .setInboxListeners("/ap/actors/{identifier}/inbox", "/ap/inbox")
-    .on(
-      Follow,
-      guarded(async (ctx, follow) => {
-        if (!follow.id || !follow.actorId || (await isBlocked(follow.actorId))) return;
-        const targetId = ourActorId(ctx, follow.objectId);
-        const target = targetId ? await accounts.byId(targetId) : null;
-        if (!target) return;
-        const follower = await follow.getActor(ctx);
-        if (!follower?.id || !follower.inboxId) return;
-        if (target.deletedAt || target.suspendedAt) {
-          await ctx.sendActivity(
-            { identifier: target.id },
-            follower,
-            new Reject({ actor: follow.objectId, object: follow }),
-          );
-          return;
-        }
-        const status = target.manualApproval ? "pending" : "accepted";
-        await db.run((em) =>
-          em
-            .getRepository(FollowerSchema)
-            .createQueryBuilder()
-            .insert()
-            .values({
-              actorId: target.id,
-              followerHash: iriHash(follower.id!),
-              followerIri: follower.id!.href,
-              inboxIri: follower.inboxId!.href,
-              sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
-              followIri: follow.id!.href,
-              status,
-              createdAt: new Date(),
-            })
-            .orIgnore()
-            .execute(),
-        );
-        if (status === "accepted") {
-          await ctx.sendActivity(
-            { identifier: target.id },
-            follower,
-            new Accept({
-              id: new URL(`#accepts/${randomUUID()}`, ctx.getActorUri(target.id)),
-              actor: ctx.getActorUri(target.id),
-              object: follow,
-            }),
-          );
-        }
-      }),
-    )
-    .on(
-      Undo,
-      guarded(async (ctx, undo) => {
-        if (!undo.actorId) return;
-        const object = await undo.getObject(ctx);
-        // One undoes only one's own activities.
-        if (object instanceof Activity && object.actorId?.href !== undo.actorId.href) {
-          log.info("Ignored an Undo by {actor} of an activity by {other}.", {
-            actor: undo.actorId.href,
-            other: object.actorId?.href ?? "nobody",
-          });
-          return;
-        }
-        if (object instanceof Follow) {
-          const targetId = ourActorId(ctx, object.objectId);
-          if (targetId) {
-            await db.run((em) =>
-              em
-                .getRepository(FollowerSchema)
-                .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
-            );
-          }
-        } else if (object instanceof Like || object instanceof Announce) {
-          if (object.id)
-            await db.run((em) =>
-              em.getRepository(ReactionSchema).delete({
-                activityHash: iriHash(object.id!),
-                remoteActorHash: iriHash(undo.actorId!),
-              }),
-            );
-        }
-      }),
-    )
-    // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
-    // would refetch it cross-origin: identify it by id instead — our follows are "#follows/<id>".
-    .on(
-      Accept,
-      guarded(async (_ctx, accept) => {
-        const followId = ourFollowId(accept.objectId);
-        if (!followId || !accept.actorId) return;
-        await db.run((em) =>
-          em
-            .getRepository(FollowingSchema)
-            .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
-        );
-      }),
-    )
-    .on(
-      Reject,
-      guarded(async (_ctx, reject) => {
-        const followId = ourFollowId(reject.objectId);
-        if (!followId || !reject.actorId) return;
-        await db.run((em) =>
-          em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
-        );
-      }),
-    )
-    .on(
-      Create,
-      guarded(async (ctx, create) => {
-        if (!create.actorId || (await isBlocked(create.actorId))) return;
-        const object = await create.getObject(ctx);
-        if (object) await storeNote(ctx, object, create.actorId, false);
-      }),
-    )
-    .on(
-      Update,
-      guarded(async (ctx, update) => {
-        if (!update.actorId || (await isBlocked(update.actorId))) return;
-        const object = await update.getObject(ctx);
-        if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
-          await storeNote(ctx, object, update.actorId, true);
-        }
-      }),
-    )
-    .on(
-      Delete,
-      guarded(async (ctx, del) => {
-        if (!del.actorId || !del.objectId) return;
-        const hash = iriHash(del.objectId);
-        if (del.objectId.href === del.actorId.href) {
-          // The remote actor itself is gone: it follows nobody here any more.
-          await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
-          return;
-        }
-        await db.run((em) =>
-          em
-            .getRepository(InboundSchema)
-            .update(
-              { objectHash: hash, remoteActorIri: del.actorId!.href },
-              { deletedAt: new Date(), contentHtml: null },
-            ),
-        );
-      }),
-    )
-    .on(
-      Move,
-      guarded(async (ctx, move) => {
-        // A followed account moved: follow its successor if it names the old account as an alias.
-        if (!move.actorId || !move.targetId || move.objectId?.href !== move.actorId.href) return;
-        const rows = await db.run((em) =>
-          em
-            .getRepository(FollowingSchema)
-            .findBy({ targetHash: iriHash(move.actorId!), status: "accepted" }),
-        );
-        if (rows.length === 0) return;
-        const target = await move.getTarget(ctx);
-        if (!target || !isActor(target) || !target.aliasIds.some((a) => a.href === move.actorId!.href)) {
-          log.info("Ignored a Move to {target}: it does not list {actor} as an alias.", {
-            target: move.targetId.href,
-            actor: move.actorId.href,
-          });
-          return;
-        }
-        for (const row of rows) {
-          await db.run((em) =>
-            em.getRepository(FollowingSchema).delete({ actorId: row.actorId, targetHash: row.targetHash }),
-          );
-          await deps.hooks.follow?.(row.actorId, move.targetId.href);
-        }
-      }),
-    )
-    .on(
-      Like,
-      guarded(async (ctx, like) => reaction(ctx, like, "like")),
-    )
-    .on(
-      Announce,
-      guarded(async (ctx, announce) => reaction(ctx, announce, "announce")),
-    )
-    .on(
-      Block,
-      guarded(async (ctx, block) => {
-        const ourId = ourActorId(ctx, block.objectId);
-        if (ourId && block.actorId) {
-          await db.run((em) =>
-            em
-              .getRepository(FollowerSchema)
-              .delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
-          );
-          log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
-        }
-      }),
-    )
-    .onError((_ctx, error) => {
-      // Fedify reports here activities it could not parse (answered 400): the sender's error.
-      if (isPermanent(error)) log.warn("Refused an activity: {reason}", { reason: String(error) });
-      else log.error("Inbox listener failed: {error}", { error });
-    });
-
   async function reaction(ctx: Ctx, activity: Like | Announce, kind: "like" | "announce"): Promise<void> {
     if (!activity.id || !activity.actorId || (await isBlocked(activity.actorId))) return;
     const postId = ourPostId(ctx, activity.objectId);
@@ -437,6 +237,192 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
         .execute(),
     );
   }
+
+  return {
+    follow: guarded<Follow>(async (ctx, follow) => {
+      if (!follow.id || !follow.actorId || (await isBlocked(follow.actorId))) return;
+      const targetId = ourActorId(ctx, follow.objectId);
+      const target = targetId ? await accounts.byId(targetId) : null;
+      if (!target) return;
+      const follower = await follow.getActor(ctx);
+      if (!follower?.id || !follower.inboxId) return;
+      if (target.deletedAt || target.suspendedAt) {
+        await ctx.sendActivity(
+          { identifier: target.id },
+          follower,
+          new Reject({ actor: follow.objectId, object: follow }),
+        );
+        return;
+      }
+      const status = target.manualApproval ? "pending" : "accepted";
+      await db.run((em) =>
+        em
+          .getRepository(FollowerSchema)
+          .createQueryBuilder()
+          .insert()
+          .values({
+            actorId: target.id,
+            followerHash: iriHash(follower.id!),
+            followerIri: follower.id!.href,
+            inboxIri: follower.inboxId!.href,
+            sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
+            followIri: follow.id!.href,
+            status,
+            createdAt: new Date(),
+          })
+          .orIgnore()
+          .execute(),
+      );
+      if (status === "accepted") {
+        await ctx.sendActivity(
+          { identifier: target.id },
+          follower,
+          new Accept({
+            id: new URL(`#accepts/${randomUUID()}`, ctx.getActorUri(target.id)),
+            actor: ctx.getActorUri(target.id),
+            object: follow,
+          }),
+        );
+      }
+    }),
+    undo: guarded<Undo>(async (ctx, undo) => {
+      if (!undo.actorId) return;
+      const object = await undo.getObject(ctx);
+      // One undoes only one's own activities.
+      if (object instanceof Activity && object.actorId?.href !== undo.actorId.href) {
+        log.info("Ignored an Undo by {actor} of an activity by {other}.", {
+          actor: undo.actorId.href,
+          other: object.actorId?.href ?? "nobody",
+        });
+        return;
+      }
+      if (object instanceof Follow) {
+        const targetId = ourActorId(ctx, object.objectId);
+        if (targetId) {
+          await db.run((em) =>
+            em
+              .getRepository(FollowerSchema)
+              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
+          );
+        }
+      } else if (object instanceof Like || object instanceof Announce) {
+        if (object.id)
+          await db.run((em) =>
+            em.getRepository(ReactionSchema).delete({
+              activityHash: iriHash(object.id!),
+              remoteActorHash: iriHash(undo.actorId!),
+            }),
+          );
+      }
+    }),
+    // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
+    // would refetch it cross-origin: identify it by id instead — our follows are "#follows/<id>".
+    accept: guarded<Accept>(async (_ctx, accept) => {
+      const followId = ourFollowId(accept.objectId);
+      if (!followId || !accept.actorId) return;
+      await db.run((em) =>
+        em
+          .getRepository(FollowingSchema)
+          .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
+      );
+    }),
+    reject: guarded<Reject>(async (_ctx, reject) => {
+      const followId = ourFollowId(reject.objectId);
+      if (!followId || !reject.actorId) return;
+      await db.run((em) =>
+        em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
+      );
+    }),
+    create: guarded<Create>(async (ctx, create) => {
+      if (!create.actorId || (await isBlocked(create.actorId))) return;
+      const object = await create.getObject(ctx);
+      if (object) await storeNote(ctx, object, create.actorId, false);
+    }),
+    update: guarded<Update>(async (ctx, update) => {
+      if (!update.actorId || (await isBlocked(update.actorId))) return;
+      const object = await update.getObject(ctx);
+      if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
+        await storeNote(ctx, object, update.actorId, true);
+      }
+    }),
+    delete: guarded<Delete>(async (ctx, del) => {
+      if (!del.actorId || !del.objectId) return;
+      const hash = iriHash(del.objectId);
+      if (del.objectId.href === del.actorId.href) {
+        // The remote actor itself is gone: it follows nobody here any more.
+        await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
+        return;
+      }
+      await db.run((em) =>
+        em
+          .getRepository(InboundSchema)
+          .update(
+            { objectHash: hash, remoteActorIri: del.actorId!.href },
+            { deletedAt: new Date(), contentHtml: null },
+          ),
+      );
+    }),
+    move: guarded<Move>(async (ctx, move) => {
+      // A followed account moved: follow its successor if it names the old account as an alias.
+      if (!move.actorId || !move.targetId || move.objectId?.href !== move.actorId.href) return;
+      const rows = await db.run((em) =>
+        em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(move.actorId!), status: "accepted" }),
+      );
+      if (rows.length === 0) return;
+      const target = await move.getTarget(ctx);
+      if (!target || !isActor(target) || !target.aliasIds.some((a) => a.href === move.actorId!.href)) {
+        log.info("Ignored a Move to {target}: it does not list {actor} as an alias.", {
+          target: move.targetId.href,
+          actor: move.actorId.href,
+        });
+        return;
+      }
+      for (const row of rows) {
+        await db.run((em) =>
+          em.getRepository(FollowingSchema).delete({ actorId: row.actorId, targetHash: row.targetHash }),
+        );
+        // Through this context (no posting service): the target document is already in hand, and
+        // only an account that may still speak follows anyone.
+        const ours = await accounts.byId(row.actorId);
+        if (!ours || ours.deletedAt || ours.suspendedAt || ours.movedToId || !ours.keysReadyAt) continue;
+        await sendFollow(ctx, db, ours.id, target);
+      }
+    }),
+    like: guarded<Like>(async (ctx, like) => reaction(ctx, like, "like")),
+    announce: guarded<Announce>(async (ctx, announce) => reaction(ctx, announce, "announce")),
+    block: guarded<Block>(async (ctx, block) => {
+      const ourId = ourActorId(ctx, block.objectId);
+      if (ourId && block.actorId) {
+        await db.run((em) =>
+          em.getRepository(FollowerSchema).delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
+        );
+        log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
+      }
+    }),
+  };
+}
+
+/** Registers the listeners on Herald's inboxes (each actor's and the shared one). */
+export function registerInbox(federation: HeraldFederation, deps: InboxDeps): void {
+  const on = inboxListeners(deps);
+  federation
+    .setInboxListeners(ROUTES.ap.inbox, ROUTES.ap.sharedInbox)
+    .on(Follow, on.follow)
+    .on(Undo, on.undo)
+    .on(Accept, on.accept)
+    .on(Reject, on.reject)
+    .on(Create, on.create)
+    .on(Update, on.update)
+    .on(Delete, on.delete)
+    .on(Move, on.move)
+    .on(Like, on.like)
+    .on(Announce, on.announce)
+    .on(Block, on.block)
+    .onError((_ctx, error) => {
+      // Fedify reports here activities it could not parse (answered 400): the sender's error.
+      if (isPermanent(error)) log.warn("Refused an activity: {reason}", { reason: String(error) });
+      else log.error("Inbox listener failed: {error}", { error });
+    });
 }
 
 /** The URL if it is an http(s) link, else null. */

@@ -1,8 +1,10 @@
 /**
- * The one posting service the CLI, the web app and APIs call. A post is written (with who pressed
- * send) in one transaction; delivery is only enqueued on Fedify's persistent queue, so a dead
- * remote inbox never fails a local write (DESIGN rule 5). Also: follows of remote accounts, and
- * announcing actor changes (Update / Delete) to followers.
+ * The one posting service the CLI, the web app and APIs call: commands only (post, edit, delete,
+ * follow, unfollow, decide a follow request, rename an account). A post is written (with who
+ * pressed send) in one transaction; delivery is only enqueued on Fedify's persistent queue, so a
+ * dead remote inbox never fails a local write (DESIGN rule 5). What follows from a change to an
+ * account or a person (Update, Delete, Move to its followers) is announced by the federation
+ * bridge (bridge.ts), never from here.
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "@fedify/fedify";
@@ -15,7 +17,6 @@ import {
   isActor,
   lookupObject,
   type LookupObjectOptions,
-  Move,
   Note,
   type Recipient,
   Reject,
@@ -23,13 +24,12 @@ import {
   Undo,
   Update,
 } from "@fedify/vocab";
-import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { escapeHtml } from "../http/html.ts";
 import { logger } from "../logging.ts";
-import type { Accounts, ActorAnnouncer } from "./accounts.ts";
+import type { Accounts } from "./accounts.ts";
 import {
   type ActorRow,
   FollowerSchema,
@@ -39,8 +39,8 @@ import {
   PostSchema,
   type Visibility,
 } from "./entities.ts";
-import type { FederationContextData, HeraldFederation } from "./federation.ts";
-import { actorDocument } from "./actors.ts";
+import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { sendFollow } from "./follows.ts";
 import { noteOf } from "./notes.ts";
 
 const log = logger("federation", "posting");
@@ -142,42 +142,6 @@ export function createPosting(deps: {
     return actor;
   }
 
-  const announcer: ActorAnnouncer = {
-    async actorUpdated(actorId: string) {
-      const ctx = context();
-      const actor = await accounts.byId(actorId);
-      if (!actor?.keysReadyAt) return;
-      const doc = await actorDocument(ctx, { db, config }, actor);
-      await ctx.sendActivity(
-        { identifier: actorId },
-        "followers",
-        new Update({
-          id: new URL(`#updates/${randomUUID()}`, ctx.getActorUri(actorId)),
-          actor: ctx.getActorUri(actorId),
-          object: doc,
-          published: Temporal.Now.instant() as never,
-        }),
-        { preferSharedInbox: true },
-      );
-    },
-    async actorDeleted(actorId: string) {
-      const ctx = context();
-      const actor = await accounts.byId(actorId);
-      if (!actor?.keysReadyAt) return;
-      await ctx.sendActivity(
-        { identifier: actorId },
-        "followers",
-        new Delete({
-          id: new URL(`#delete/${randomUUID()}`, ctx.getActorUri(actorId)),
-          actor: ctx.getActorUri(actorId),
-          object: ctx.getActorUri(actorId),
-          tos: [new URL("https://www.w3.org/ns/activitystreams#Public")],
-        }),
-        { preferSharedInbox: true },
-      );
-    },
-  };
-
   /**
    * `ctx.lookupObject`, but WebFinger may reach loopback outside production as the document
    * loaders may: Fedify hands its own `allowPrivateAddress` (false beside custom loader factories,
@@ -229,8 +193,6 @@ export function createPosting(deps: {
   }
 
   return {
-    announcer,
-
     async post(input: PostInput): Promise<PostResult> {
       const text = input.text.trim();
       if (text === "") return { ok: false, reason: "invalid", message: "A post needs some text." };
@@ -412,23 +374,14 @@ export function createPosting(deps: {
       return true;
     },
 
-    /** Renames an account and tells its followers with Move (they re-follow the new actor). */
+    /**
+     * Renames an account. Its followers hear of it with a Move (they re-follow the new actor),
+     * sent by the federation bridge from the rename's event.
+     */
     async rename(account: string, newHandle: string, by: string): Promise<{ ok: boolean; message: string }> {
       const r = await accounts.rename(account, newHandle, by);
       if (!r.ok) return r;
-      const ctx = context();
-      await ctx.sendActivity(
-        { identifier: r.from.id },
-        "followers",
-        new Move({
-          id: new URL(`#moves/${randomUUID()}`, ctx.getActorUri(r.from.id)),
-          actor: ctx.getActorUri(r.from.id),
-          object: ctx.getActorUri(r.from.id),
-          target: ctx.getActorUri(r.to.id),
-        }),
-        { preferSharedInbox: true },
-      );
-      return { ok: true, message: `@${r.from.handle} moved to @${r.to.handle}; followers were told.` };
+      return { ok: true, message: `@${r.from.handle} moved to @${r.to.handle}; followers are being told.` };
     },
 
     /** Accepts or rejects a pending follower (accounts with manual approval). */
@@ -491,29 +444,8 @@ export function createPosting(deps: {
       if (!("id" in actor)) return { ok: false, message: actor.message };
       const ctx = context();
       const remote = await resolveActor(ctx, target);
-      if (!remote?.id || !remote.inboxId)
+      if (!remote?.id || !(await sendFollow(ctx, db, actor.id, remote)))
         return { ok: false, message: `Could not find the account ${target}.` };
-      const followId = randomUUID();
-      await db.run((em) =>
-        em.getRepository(FollowingSchema).save({
-          actorId: actor.id,
-          targetHash: iriHash(remote.id!),
-          targetIri: remote.id!.href,
-          targetInboxIri: remote.inboxId!.href,
-          followId,
-          status: "pending",
-          createdAt: new Date(),
-        }),
-      );
-      await ctx.sendActivity(
-        { identifier: actor.id },
-        remote,
-        new Follow({
-          id: new URL(`#follows/${followId}`, ctx.getActorUri(actor.id)),
-          actor: ctx.getActorUri(actor.id),
-          object: remote.id,
-        }),
-      );
       return { ok: true, message: `@${actor.handle} asked to follow ${remote.id.href}.` };
     },
 

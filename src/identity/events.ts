@@ -1,9 +1,25 @@
 /**
- * Domain events from the directory (provisioned, updated, deactivated, reactivated, deleted,
- * group membership changed…). They are appended to `domain_event` inside the transaction that
- * makes the change (an outbox: a process killed right after the 2xx loses nothing), and consumed
- * by the other capabilities — accounts, sessions, roles, verification — each through its own
- * cursor, in order, at least once.
+ * Domain events: changes to the directory (provisioned, updated, deactivated, reactivated,
+ * deleted, group membership changed…) and to accounts made by operators (configured, renamed,
+ * shared account created). They are appended to `domain_event` inside the transaction that makes
+ * the change (an outbox: a process killed right after the 2xx loses nothing), and consumed by the
+ * other capabilities, each through its own cursor, in order, at least once.
+ *
+ * Consumers say what they are (DESIGN, "Event consumers are of two kinds"):
+ *
+ * - `cluster`: side effects that must happen once per deployment (the federation bridge, session
+ *   revocation). Their cursor lives in `event_cursor`, so a restart resumes where it stopped.
+ *   Which process runs them is to be decided by a lease (a later issue); until then one server
+ *   process of a deployment runs them.
+ * - `process`: work every process does for itself (dropping its caches). Their cursor lives in
+ *   memory and starts at the newest event when the dispatcher first runs (a process has nothing
+ *   cached from before it started), so a change made by any other process (the CLI, another
+ *   server) reaches this one within a poll.
+ *
+ * What one transaction appended is one **change**: its events share `actor` and `occurredAt`
+ * (appendEvents stamps them once) and sit next to each other in id order. Consumers that act once
+ * per change (the federation bridge sends one activity per change) take whole changes; the
+ * dispatcher never splits a change across two batches unless it is longer than a batch.
  */
 import { EntitySchema, type EntityManager, MoreThan } from "typeorm";
 import type { Database } from "../db/database.ts";
@@ -27,6 +43,15 @@ export type DirectoryEvent =
   | { type: "group.updated"; groupId: string; renamed?: { from: string; to: string } }
   | { type: "group.deleted"; groupId: string; displayName: string }
   | { type: "group.membership_changed"; groupId: string; added: string[]; removed: string[] };
+
+/** Changes operators make to accounts (src/federation/accounts.ts); their subject is the actor. */
+export type AccountEvent =
+  | { type: "account.configured"; actorId: string }
+  /** `actorId` moved to the new actor `toActorId` (a rename keeps the old one as an alias). */
+  | { type: "account.renamed"; actorId: string; toActorId: string }
+  | { type: "account.shared_created"; actorId: string; handle: string };
+
+export type DomainEvent = DirectoryEvent | AccountEvent;
 
 export interface StoredEvent {
   id: number;
@@ -68,7 +93,8 @@ export const EventCursorSchema = new EntitySchema<EventCursor>({
   },
 });
 
-function subjectOf(e: DirectoryEvent): [string, string] {
+function subjectOf(e: DomainEvent): [string, string] {
+  if ("actorId" in e) return ["account", e.actorId];
   return "personId" in e ? ["person", e.personId] : ["group", e.groupId];
 }
 
@@ -76,7 +102,7 @@ function subjectOf(e: DirectoryEvent): [string, string] {
 export async function appendEvents(
   em: EntityManager,
   actor: string,
-  events: readonly DirectoryEvent[],
+  events: readonly DomainEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
   const now = new Date();
@@ -88,13 +114,68 @@ export async function appendEvents(
   );
 }
 
+/** Where an event sits in the log. */
+export interface EventMeta {
+  readonly id: number;
+  readonly actor: string;
+  readonly occurredAt: Date;
+}
+
+/** What one transaction appended (see the module comment), in append order. */
+export interface Change {
+  readonly actor: string;
+  readonly occurredAt: Date;
+  readonly events: readonly { readonly id: number; readonly event: DomainEvent }[];
+}
+
+/** `cluster`: once per deployment, cursor in the database; `process`: in every process, in memory. */
+export type ConsumerKind = "cluster" | "process";
+
 export interface EventConsumer {
-  /** Stable name: the cursor is stored under it. */
+  /** Stable name: a cluster consumer's cursor is stored under it. */
   readonly name: string;
-  handle(event: DirectoryEvent, meta: { id: number; actor: string; occurredAt: Date }): Promise<void>;
+  readonly kind: ConsumerKind;
+  /** Called for every event, in order… */
+  handle?(event: DomainEvent, meta: EventMeta): Promise<void>;
+  /** …or once per change, with all the events its transaction appended. */
+  handleChange?(change: Change): Promise<void>;
+}
+
+/** Splits rows in id order into changes: runs of rows with the same actor and time. */
+export function changesOf(rows: readonly StoredEvent[]): Change[] {
+  const changes: { actor: string; occurredAt: Date; events: { id: number; event: DomainEvent }[] }[] = [];
+  for (const row of rows) {
+    const event = JSON.parse(row.payload ?? "{}") as DomainEvent;
+    const last = changes.at(-1);
+    if (last && last.actor === row.actor && last.occurredAt.getTime() === row.occurredAt.getTime())
+      last.events.push({ id: row.id, event });
+    else changes.push({ actor: row.actor, occurredAt: row.occurredAt, events: [{ id: row.id, event }] });
+  }
+  return changes;
+}
+
+/**
+ * A number every change bumps, in this process: answers cached with it die with any change,
+ * wherever it was made (a `process` consumer; the process that made the change may also bump it
+ * at once, so its very next request sees the change).
+ */
+export function createChangeCounter(name: string) {
+  let value = 0;
+  const bump = () => {
+    value++;
+  };
+  const consumer: EventConsumer = {
+    name,
+    kind: "process",
+    async handleChange() {
+      bump();
+    },
+  };
+  return { value: () => value, bump, consumer };
 }
 
 const log = logger("identity", "events");
+const BATCH = 100;
 
 /**
  * Delivers events to consumers in order. Each consumer's cursor advances after its handler
@@ -106,44 +187,75 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
   let notifyTimer: NodeJS.Timeout | undefined;
   let running: Promise<void[]> | undefined;
   const controller = new AbortController();
+  /** Process consumers' cursors: this process only, from the newest event when first asked. */
+  const inMemory = new Map<string, number>();
 
-  /** Delivers one batch to one consumer; returns how many events it saw. */
-  async function drainOne(consumer: EventConsumer): Promise<number> {
+  async function newestId(): Promise<number> {
+    const row = await db.run((em) =>
+      em.getRepository(DomainEventSchema).createQueryBuilder("e").select("MAX(e.id)", "max").getRawOne(),
+    );
+    return Number((row as { max: number | string | null } | undefined)?.max ?? 0);
+  }
+
+  async function cursorOf(consumer: EventConsumer): Promise<number> {
+    if (consumer.kind === "process") {
+      let at = inMemory.get(consumer.name);
+      if (at === undefined) {
+        at = await newestId();
+        inMemory.set(consumer.name, at);
+      }
+      return at;
+    }
     const cursor = await db.run((em) =>
       em.getRepository(EventCursorSchema).findOneBy({ consumer: consumer.name }),
     );
-    const after = cursor?.lastId ?? 0;
-    const batch = await db.run((em) =>
+    return cursor?.lastId ?? 0;
+  }
+
+  async function saveCursor(consumer: EventConsumer, lastId: number): Promise<void> {
+    if (consumer.kind === "process") {
+      inMemory.set(consumer.name, lastId);
+      return;
+    }
+    await db.run((em) =>
+      em.getRepository(EventCursorSchema).save({ consumer: consumer.name, lastId, updatedAt: new Date() }),
+    );
+  }
+
+  /** Delivers one batch to one consumer; returns whether more may be pending. */
+  async function drainOne(consumer: EventConsumer): Promise<boolean> {
+    const after = await cursorOf(consumer);
+    const rows = await db.run((em) =>
       em
         .getRepository(DomainEventSchema)
-        .find({ where: { id: MoreThan(after) }, order: { id: "ASC" }, take: 100 }),
+        .find({ where: { id: MoreThan(after) }, order: { id: "ASC" }, take: BATCH }),
     );
+    let changes = changesOf(rows);
+    // A full batch may end inside a change: its last change waits for the next batch, whole
+    // (only a change longer than a batch is delivered in parts).
+    if (rows.length === BATCH && changes.length > 1) changes = changes.slice(0, -1);
     // The cursor is saved once per batch (and before a failure propagates), not per event:
     // handlers are idempotent, so a crash between the two only replays a few events.
     let last = after;
     try {
-      for (const row of batch) {
+      for (const change of changes) {
         if (controller.signal.aborted) break;
-        const event = JSON.parse(row.payload ?? "{}") as DirectoryEvent;
-        await consumer.handle(event, { id: row.id, actor: row.actor, occurredAt: row.occurredAt });
-        last = row.id;
+        if (consumer.handleChange) await consumer.handleChange(change);
+        else if (consumer.handle)
+          for (const { id, event } of change.events)
+            await consumer.handle(event, { id, actor: change.actor, occurredAt: change.occurredAt });
+        last = change.events[change.events.length - 1].id;
       }
     } finally {
-      if (last !== after) {
-        await db.run((em) =>
-          em
-            .getRepository(EventCursorSchema)
-            .save({ consumer: consumer.name, lastId: last, updatedAt: new Date() }),
-        );
-      }
+      if (last !== after) await saveCursor(consumer, last);
     }
-    return batch.length;
+    return rows.length === BATCH;
   }
 
   /** Delivers everything pending to one consumer; a failure stops it until the next round. */
   async function drainConsumer(consumer: EventConsumer): Promise<void> {
     try {
-      while ((await drainOne(consumer)) === 100 && !controller.signal.aborted);
+      while ((await drainOne(consumer)) && !controller.signal.aborted);
     } catch (error) {
       log.error("Event consumer {consumer} failed; it will retry: {error}", {
         consumer: consumer.name,
@@ -182,12 +294,14 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
         for (const wake of wakers) wake();
       }, 20);
     },
-    start(): void {
-      if (consumers.length === 0 || running) return;
-      running = Promise.all(consumers.map(loop));
+    /** Starts every consumer's loop, or only those of one kind (`process`: a web-only server). */
+    start(only?: ConsumerKind): void {
+      if (running) return;
+      running = Promise.all(consumers.filter((c) => !only || c.kind === only).map(loop));
     },
     async stop(): Promise<void> {
       controller.abort();
+      clearTimeout(notifyTimer);
       for (const wake of wakers) wake();
       await running;
     },

@@ -93,6 +93,7 @@ export function createSessions(db: Database, directory: Directory, options: Sess
 
   const consumer: EventConsumer = {
     name: "sessions",
+    kind: "cluster",
     async handle(event: DirectoryEvent) {
       if (event.type === "person.deactivated" || event.type === "person.deleted")
         await revokeAll(event.personId);

@@ -40,6 +40,8 @@ export interface FakeRemote {
   actor(name: string): FakeActor;
   /** Paths (with query) of every request received, in order. */
   readonly requests: string[];
+  /** Every POST received (deliveries to its inboxes), in order, its body parsed as JSON. */
+  readonly deliveries: { readonly path: string; readonly activity: Record<string, unknown> }[];
   /** Serves `doc` as ActivityStreams JSON at `path`. */
   put(path: string, doc: unknown): void;
   /** A POST of `activity` to `url`, signed as `as`. */
@@ -64,14 +66,28 @@ async function rsaKeyPair(): Promise<CryptoKeyPair> {
 export async function startFakeRemote(names: readonly string[]): Promise<FakeRemote> {
   const documents = new Map<string, string>();
   const requests: string[] = [];
+  const deliveries: FakeRemote["deliveries"][number][] = [];
   const server = http.createServer((req, res) => {
     requests.push(req.url ?? "");
-    req.resume();
     if (req.method === "POST") {
-      res.statusCode = 202;
-      res.end();
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      // Recorded before the answer, so a delivery that Herald saw accepted is already counted.
+      req.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let activity: Record<string, unknown> = {};
+        try {
+          activity = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          // Not JSON: recorded as an empty object, counted as no activity type.
+        }
+        deliveries.push({ path: req.url ?? "", activity });
+        res.statusCode = 202;
+        res.end();
+      });
       return;
     }
+    req.resume();
     const doc = documents.get(new URL(req.url ?? "/", "http://x").pathname);
     if (doc === undefined) {
       res.statusCode = 404;
@@ -106,6 +122,7 @@ export async function startFakeRemote(names: readonly string[]): Promise<FakeRem
   return {
     origin,
     requests,
+    deliveries,
     actor(name) {
       const a = actors.get(name);
       if (!a) throw new Error(`no fake actor ${name}`);

@@ -24,6 +24,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
     const seen: string[] = [];
     const consumer: EventConsumer = {
       name: "test-a",
+      kind: "cluster",
       async handle(e: DirectoryEvent) {
         seen.push(e.type);
       },
@@ -46,7 +47,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
     const other: string[] = [];
     const d3 = createEventDispatcher(
       t.db,
-      [{ name: "test-b", handle: async (e) => void other.push(e.type) }],
+      [{ name: "test-b", kind: "cluster", handle: async (e) => void other.push(e.type) }],
       20,
     );
     await d3.drain();
@@ -62,7 +63,8 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
       [
         {
           name: "flaky",
-              async handle(e) {
+          kind: "cluster",
+          async handle(e) {
             if (failures > 0) {
               failures--;
               throw new Error("temporary outage");
