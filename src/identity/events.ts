@@ -16,11 +16,13 @@
  *   cached from before it started), so a change made by any other process (the CLI, another
  *   server) reaches this one within a poll.
  *
- * What one transaction appended is one **change**: its events share `actor` and `occurredAt`
- * (appendEvents stamps them once) and sit next to each other in id order. Consumers that act once
- * per change (the federation bridge sends one activity per change) take whole changes; the
- * dispatcher never splits a change across two batches unless it is longer than a batch.
+ * What one transaction appended is one **change**: its events share a change id (appendEvents
+ * stamps one per transaction; not the time, which MySQL keeps to the second) and sit next to each
+ * other in id order. Consumers that act once per change (the federation bridge sends one
+ * activity per change) take whole changes; the dispatcher never splits a change across two
+ * batches unless it is longer than a batch.
  */
+import { randomUUID } from "node:crypto";
 import { EntitySchema, type EntityManager, MoreThan } from "typeorm";
 import type { Database } from "../db/database.ts";
 import { logger } from "../logging.ts";
@@ -61,6 +63,8 @@ export interface StoredEvent {
   payload: string | null;
   actor: string;
   occurredAt: Date;
+  /** The change (transaction) that appended it; null on rows from before migration 0014. */
+  changeId: string | null;
 }
 
 export const DomainEventSchema = new EntitySchema<StoredEvent>({
@@ -74,6 +78,7 @@ export const DomainEventSchema = new EntitySchema<StoredEvent>({
     payload: { type: "text", nullable: true },
     actor: { type: "varchar", length: 255 },
     occurredAt: { name: "occurred_at", type: "datetime" },
+    changeId: { name: "change_id", type: "varchar", length: 36, nullable: true },
   },
 });
 
@@ -98,7 +103,10 @@ function subjectOf(e: DomainEvent): [string, string] {
   return "personId" in e ? ["person", e.personId] : ["group", e.groupId];
 }
 
-/** Appends events inside the caller's transaction. */
+/** The change id of each transaction that appended events (one entity manager per transaction). */
+const changeIds = new WeakMap<EntityManager, string>();
+
+/** Appends events inside the caller's transaction: every call in one transaction is one change. */
 export async function appendEvents(
   em: EntityManager,
   actor: string,
@@ -106,10 +114,20 @@ export async function appendEvents(
 ): Promise<void> {
   if (events.length === 0) return;
   const now = new Date();
+  let changeId = changeIds.get(em);
+  if (!changeId) changeIds.set(em, (changeId = randomUUID()));
   await em.getRepository(DomainEventSchema).insert(
     events.map((e) => {
       const [subjectType, subjectId] = subjectOf(e);
-      return { type: e.type, subjectType, subjectId, payload: JSON.stringify(e), actor, occurredAt: now };
+      return {
+        type: e.type,
+        subjectType,
+        subjectId,
+        payload: JSON.stringify(e),
+        actor,
+        occurredAt: now,
+        changeId,
+      };
     }),
   );
 }
@@ -141,17 +159,25 @@ export interface EventConsumer {
   handleChange?(change: Change): Promise<void>;
 }
 
-/** Splits rows in id order into changes: runs of rows with the same actor and time. */
+/**
+ * Splits rows in id order into changes: runs of rows with the same change id (rows from before
+ * change ids: the same actor and time).
+ */
 export function changesOf(rows: readonly StoredEvent[]): Change[] {
-  const changes: { actor: string; occurredAt: Date; events: { id: number; event: DomainEvent }[] }[] = [];
+  const changes: {
+    key: string;
+    actor: string;
+    occurredAt: Date;
+    events: { id: number; event: DomainEvent }[];
+  }[] = [];
   for (const row of rows) {
     const event = JSON.parse(row.payload ?? "{}") as DomainEvent;
+    const key = row.changeId ?? `${row.actor}\u0000${row.occurredAt.getTime()}`;
     const last = changes.at(-1);
-    if (last && last.actor === row.actor && last.occurredAt.getTime() === row.occurredAt.getTime())
-      last.events.push({ id: row.id, event });
-    else changes.push({ actor: row.actor, occurredAt: row.occurredAt, events: [{ id: row.id, event }] });
+    if (last && last.key === key) last.events.push({ id: row.id, event });
+    else changes.push({ key, actor: row.actor, occurredAt: row.occurredAt, events: [{ id: row.id, event }] });
   }
-  return changes;
+  return changes.map(({ actor, occurredAt, events }) => ({ actor, occurredAt, events }));
 }
 
 /**

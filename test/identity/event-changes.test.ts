@@ -55,6 +55,24 @@ describe(`changes and consumer kinds on ${TEST_DB}`, () => {
     );
   });
 
+  test("two transactions by the same caller in the same second are two changes", async (tc) => {
+    const r = recorder("changes-same-second", "cluster");
+    const d = createEventDispatcher(t.db, [r.consumer]);
+    await d.drain(); // past what earlier tests appended
+    r.changes.length = 0;
+    // One SCIM token updates a person, then deactivates them, within one second (MySQL's
+    // DATETIME keeps whole seconds, so time and caller alone cannot tell the two apart).
+    tc.mock.timers.enable({ apis: ["Date"], now: Math.floor(Date.now() / 1000) * 1000 });
+    try {
+      await commit("scim-token:same", [updated("s1")]);
+      await commit("scim-token:same", [{ type: "person.deactivated", personId: "s1" }]);
+    } finally {
+      tc.mock.timers.reset();
+    }
+    await d.drain();
+    assert.deepEqual(r.types(), [["person.updated"], ["person.deactivated"]]);
+  });
+
   test("a change that a full batch would cut is delivered whole, in the next batch", async () => {
     const r = recorder("changes-b", "cluster");
     const d = createEventDispatcher(t.db, [r.consumer]);

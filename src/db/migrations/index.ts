@@ -11,6 +11,7 @@ import { Authz1763700000010 } from "./0010-authz.ts";
 import { SamlBrowser1763700000011 } from "./0011-saml-browser.ts";
 import { UserNameNfc1763700000012 } from "./0012-user-name-nfc.ts";
 import { AuditDetailSize1763700000013 } from "./0013-audit-detail-size.ts";
+import { EventChange1763700000014 } from "./0014-event-change.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   SamlBrowser1763700000011,
   UserNameNfc1763700000012,
   AuditDetailSize1763700000013,
+  EventChange1763700000014,
 ];
