@@ -31,13 +31,7 @@ export default tseslint.config(
   // src/identity, only the composition root names their entity schemas (the data source's list).
   {
     files: ["src/**/*.ts"],
-    ignores: [
-      "src/identity/**",
-      "src/services.ts",
-      // Temporarily: federation is being converted to the Directory (issue: One directory, one
-      // outbound path — the bridge lands first).
-      "src/federation/**",
-    ],
+    ignores: ["src/identity/**", "src/services.ts"],
     rules: {
       "no-restricted-imports": [
         "error",

@@ -108,6 +108,7 @@ export function createServices(
     db,
     config,
     keys,
+    directory,
     isBusy: () => performance.now() - activity.lastRequestAt < 250,
     afterChange: committed,
     // Who may act for a renamed account, and its pending drafts, follow it in the same transaction.
@@ -116,17 +117,17 @@ export function createServices(
       await moveDrafts(em, from, to);
     },
   });
-  const federation = createHeraldFederation(config, db, { accounts, keys });
+  const federation = createHeraldFederation(config, db, { accounts, keys, directory });
   const posting = createPosting({ db, config, federation, accounts });
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const drafts = createDrafts({ db, accounts, posting, authz });
+  const drafts = createDrafts({ db, accounts, posting, authz, directory });
   const events = createEventDispatcher(db, [
     // Once per deployment: announcing changes to followers, ending sessions.
-    createFederationBridge({ db, config, federation, accounts }),
+    createFederationBridge({ db, config, federation, accounts, directory }),
     sessions.consumer,
     // In every process: its caches.
     documentCacheConsumer(documents),

@@ -11,15 +11,16 @@ import { type EntityManager, In, IsNull } from "typeorm";
 import type { Config } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import {
-  GroupMemberSchema,
-  GroupSchema,
-  HandleSchema,
-  type Person,
-  PersonSchema,
-} from "../identity/entities.ts";
+import type { Directory } from "../identity/directory.ts";
+import { accountCandidate } from "../identity/eligibility.ts";
 import { appendEvents } from "../identity/events.ts";
-import { baseHandle, isValidHandle, RESERVED_HANDLES } from "../identity/handles.ts";
+import {
+  baseHandle,
+  claimHandle,
+  isValidHandle,
+  issueHandle,
+  RESERVED_HANDLES,
+} from "../identity/handles.ts";
 import { logger } from "../logging.ts";
 import { type ActorKind, type ActorRow, ActorSchema } from "./entities.ts";
 import type { KeyStore } from "./keys.ts";
@@ -40,6 +41,8 @@ export function createAccounts(deps: {
   readonly db: Database;
   readonly config: Pick<Config, "accounts" | "orgName">;
   readonly keys: KeyStore;
+  /** Reads of people (which are the directory's); handles are issued through identity/handles.ts. */
+  readonly directory: Pick<Directory, "activePersonIds">;
   /** True while the server is answering requests: key generation then takes its share only. */
   readonly isBusy?: () => boolean;
   /**
@@ -54,29 +57,17 @@ export function createAccounts(deps: {
   const isBusy = deps.isBusy ?? (() => false);
   const changed = () => deps.afterChange?.();
 
-  async function isEligible(em: EntityManager, person: Person): Promise<boolean> {
-    if (!person.active || person.deletedAt) return false;
-    const groups = config.accounts.eligibleGroups;
-    if (groups.length === 0) return true;
-    const ids = (
-      await em
-        .getRepository(GroupSchema)
-        .find({ where: { displayNameKey: In(groups.map((g) => g.toLowerCase())) } })
-    ).map((g) => g.id);
-    if (ids.length === 0) return false;
-    return (await em.getRepository(GroupMemberSchema).countBy({ personId: person.id, groupId: In(ids) })) > 0;
-  }
-
   async function newActor(
     em: EntityManager,
     kind: ActorKind,
     handle: string,
     displayName: string,
     personId: string | null,
+    id: string = randomUUID(),
   ) {
     const now = new Date();
     const actor: ActorRow = {
-      id: randomUUID(),
+      id,
       kind,
       personId,
       handle,
@@ -116,10 +107,10 @@ export function createAccounts(deps: {
     const result = await db.transaction(async (em) => {
       const repo = em.getRepository(ActorSchema);
       const existing = await repo.findOneBy({ personId });
-      const person = await em.getRepository(PersonSchema).findOneBy({ id: personId });
+      const { person, eligible } = await accountCandidate(em, personId, config.accounts.eligibleGroups);
       const live = existing && !existing.deletedAt ? existing : undefined;
       if (live && (!person?.handle || live.handle === person.handle)) return { actor: live };
-      if (!person || !person.handle || !(await isEligible(em, person))) return { actor: live };
+      if (!person?.handle || !eligible) return { actor: live };
       const holder = await repo.findOneBy({ handle: person.handle });
       if (holder && holder.id !== existing?.id && !holder.deletedAt && !holder.movedToId) {
         // The registry gave this handle to the person, yet another live account serves it.
@@ -278,12 +269,9 @@ export function createAccounts(deps: {
       if (!displayName.trim())
         return { ok: false, reason: "invalid", message: "A display name is required (--name)." };
       const created = await db.transaction(async (em) => {
-        const taken = await em.getRepository(HandleSchema).findOneBy({ handle: h });
-        if (taken) return undefined;
-        const row = await newActor(em, "shared", h, displayName.trim(), null);
-        await em
-          .getRepository(HandleSchema)
-          .insert({ handle: h, ownerKind: "shared", ownerId: row.id, issuedAt: new Date() });
+        const id = randomUUID();
+        if (!(await claimHandle(em, h, { kind: "shared", id }))) return undefined;
+        const row = await newActor(em, "shared", h, displayName.trim(), null, id);
         await appendEvents(em, actor, [{ type: "account.shared_created", actorId: row.id, handle: h }]);
         await recordAudit(em, {
           actor,
@@ -328,11 +316,16 @@ export function createAccounts(deps: {
       if (from.kind === "org")
         return { ok: false, message: "The organization's account is renamed with HERALD_ORG_HANDLE." };
       const to = await db.transaction(async (em) => {
-        if (await em.getRepository(HandleSchema).findOneBy({ handle: h })) return undefined;
+        const id = randomUUID();
+        // The new handle is issued to the person (it becomes theirs) or to the new shared actor.
+        const owner = from.personId
+          ? { kind: "person" as const, id: from.personId }
+          : { kind: "shared" as const, id };
+        if (!(await claimHandle(em, h, owner))) return undefined;
         await em
           .getRepository(ActorSchema)
           .update({ id: from.id }, { personId: null, formerPersonId: from.personId, updatedAt: new Date() });
-        const row = await newActor(em, from.kind, h, from.displayName, from.personId);
+        const row = await newActor(em, from.kind, h, from.displayName, from.personId, id);
         await em
           .getRepository(ActorSchema)
           .update(
@@ -340,13 +333,6 @@ export function createAccounts(deps: {
             { manualApproval: from.manualApproval, signPosts: from.signPosts, summary: from.summary },
           );
         await em.getRepository(ActorSchema).update({ id: from.id }, { movedToId: row.id });
-        await em.getRepository(HandleSchema).insert({
-          handle: h,
-          ownerKind: from.kind === "person" ? "person" : "shared",
-          ownerId: from.personId ?? row.id,
-          issuedAt: new Date(),
-        });
-        if (from.personId) await em.getRepository(PersonSchema).update({ id: from.personId }, { handle: h });
         // Who may act for the account (grants, pending drafts) follows it, in the same transaction.
         await deps.onRename?.(em, from.id, row.id);
         await appendEvents(em, by, [{ type: "account.renamed", actorId: from.id, toActorId: row.id }]);
@@ -411,14 +397,9 @@ export function createAccounts(deps: {
       const row = await db.transaction(async (em) => {
         const again = await em.getRepository(ActorSchema).findOneBy({ kind: "org" });
         if (again) return again;
-        let h = wanted;
-        for (let n = 2; await em.getRepository(HandleSchema).findOneBy({ handle: h }); n++)
-          h = `${wanted}${n}`;
-        const r = await newActor(em, "org", h, config.orgName, null);
-        await em
-          .getRepository(HandleSchema)
-          .insert({ handle: h, ownerKind: "org", ownerId: r.id, issuedAt: new Date() });
-        return r;
+        const id = randomUUID();
+        const h = await issueHandle(em, wanted, "org", id);
+        return newActor(em, "org", h, config.orgName, null, id);
       });
       await keys.ensure(row.id);
       changed();
@@ -427,18 +408,24 @@ export function createAccounts(deps: {
 
     /** Actors for eligible people who have none yet (people provisioned before Presence existed). */
     async reconcile(limit = 1000): Promise<number> {
-      const people = await db.run((em) =>
-        em
-          .getRepository(PersonSchema)
-          .createQueryBuilder("p")
-          .leftJoin(ActorSchema.options.tableName!, "a", "a.person_id = p.id")
-          .where("a.id IS NULL AND p.active = :active AND p.deleted_at IS NULL", { active: true })
-          .select("p.id", "id")
-          .limit(limit)
-          .getRawMany<{ id: string }>(),
-      );
+      // The directory's active people, a page at a time; those without an account get one.
       let made = 0;
-      for (const p of people) if ((await ensurePersonActor(p.id)).actor) made++;
+      for (let after = ""; made < limit;) {
+        const ids = await deps.directory.activePersonIds(after, 500);
+        if (ids.length === 0) break;
+        after = ids[ids.length - 1];
+        const have = new Set(
+          (
+            await db.run((em) =>
+              em
+                .getRepository(ActorSchema)
+                .find({ select: { personId: true }, where: { personId: In(ids) } }),
+            )
+          ).map((a) => a.personId),
+        );
+        for (const id of ids)
+          if (!have.has(id) && made < limit && (await ensurePersonActor(id)).actor) made++;
+      }
       if (made > 0) log.info("Created {n} accounts for people provisioned earlier.", { n: made });
       return made;
     },

@@ -5,7 +5,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { escapeHtml } from "../http/html.ts";
-import { PersonSchema } from "../identity/entities.ts";
+import type { Directory } from "../identity/directory.ts";
 import { publicIdentity } from "../identity/standing.ts";
 import { type ActorRow, ActorSchema } from "./entities.ts";
 
@@ -26,18 +26,17 @@ export async function actorDocument(
   ctx: Context<unknown>,
   deps: {
     readonly db: Database;
+    readonly directory: Pick<Directory, "personById">;
     readonly config: Pick<Config, "origin" | "orgName" | "accounts" | "handleDomain">;
   },
   actor: ActorRow,
 ): Promise<Actor | Tombstone> {
-  const { db, config } = deps;
+  const { db, directory, config } = deps;
   const id = ctx.getActorUri(actor.id);
   if (actor.deletedAt) return new Tombstone({ id, deleted: instant(actor.deletedAt) });
   const pairs = await ctx.getActorKeyPairs(actor.id);
   const personId = actor.personId ?? actor.formerPersonId;
-  const person = personId
-    ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-    : null;
+  const person = personId ? await directory.personById(personId) : null;
   // One rule for what the public sees of a person (src/identity/standing.ts): a former
   // employee's account keeps its handle and says so, but shows no name, title or photo.
   const who = publicIdentity(actor, person);

@@ -20,6 +20,7 @@ import { type Activity, Delete, Move, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
+import type { Directory } from "../identity/directory.ts";
 import type { Change, EventConsumer } from "../identity/events.ts";
 import { logger } from "../logging.ts";
 import type { Accounts } from "./accounts.ts";
@@ -43,8 +44,9 @@ export function createFederationBridge(deps: {
   readonly config: Pick<Config, "origin" | "orgName" | "accounts" | "handleDomain">;
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
+  readonly directory: Pick<Directory, "personById">;
 }): EventConsumer {
-  const { db, config, federation, accounts } = deps;
+  const { db, config, federation, accounts, directory } = deps;
 
   /** Applies a change to account state; returns what to announce, per actor id. */
   async function apply(change: Change): Promise<Map<string, Announcement>> {
@@ -120,7 +122,7 @@ export function createFederationBridge(deps: {
         activity = new Update({
           id: new URL(`#updates/${randomUUID()}`, uri),
           actor: uri,
-          object: await actorDocument(ctx, { db, config }, actor),
+          object: await actorDocument(ctx, { db, directory, config }, actor),
           published: Temporal.Now.instant() as never,
         });
         break;

@@ -10,7 +10,7 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "./accounts.ts";
 import type { ActorRow, Visibility } from "./entities.ts";
 import type { Posting } from "./posting.ts";
-import { type Person, PersonSchema } from "../identity/entities.ts";
+import type { Directory, Person } from "../identity/directory.ts";
 import type { Authz } from "../authz/authz.ts";
 import { type EntityManager, EntitySchema } from "typeorm";
 
@@ -59,8 +59,14 @@ export async function moveDrafts(em: EntityManager, fromId: string, toId: string
   await em.getRepository(DraftSchema).update({ accountId: fromId, status: "pending" }, { accountId: toId });
 }
 
-export function createDrafts(deps: { db: Database; accounts: Accounts; posting: Posting; authz: Authz }) {
-  const { db, accounts, posting, authz } = deps;
+export function createDrafts(deps: {
+  db: Database;
+  accounts: Accounts;
+  posting: Posting;
+  authz: Authz;
+  directory: Pick<Directory, "personById">;
+}) {
+  const { db, accounts, posting, authz, directory } = deps;
 
   return {
     async propose(
@@ -179,9 +185,7 @@ export function createDrafts(deps: { db: Database; accounts: Accounts; posting: 
         return { ok: false, status: 409, message: "This draft was decided a moment ago by someone else." };
       const decided = (await db.run((em) => em.getRepository(DraftSchema).findOneBy({ id: draftId })))!;
       if (verdict === "reject") return { ok: true, draft: decided };
-      const authorRow = await db.run((em) =>
-        em.getRepository(PersonSchema).findOneBy({ id: draft.authorPersonId }),
-      );
+      const authorRow = await directory.personById(draft.authorPersonId);
       const result = await posting.post({
         actorId: account.id,
         text: draft.text,

@@ -10,8 +10,8 @@ import { type EntityManager, type FindOptionsWhere, In, IsNull, LessThan, MoreTh
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { logger } from "../logging.ts";
-import { PersonSchema } from "../identity/entities.ts";
-import { publicIdentity } from "../identity/standing.ts";
+import type { Directory } from "../identity/directory.ts";
+import { currentPersonSql, publicIdentity } from "../identity/standing.ts";
 import type { Accounts } from "./accounts.ts";
 import { actorDocument } from "./actors.ts";
 import {
@@ -39,6 +39,8 @@ export interface FederationDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly keys: KeyStore;
+  /** Reads of people: whether an account's person still works here (identity/standing.ts). */
+  readonly directory: Pick<Directory, "personById">;
 }
 
 const log = logger("federation");
@@ -111,10 +113,10 @@ export function createHeraldFederation(
     };
   });
   if (!deps) return federation;
-  const { accounts, keys } = deps;
+  const { accounts, keys, directory } = deps;
 
   const actorDoc = (ctx: Context<FederationContextData>, actor: ActorRow) =>
-    actorDocument(ctx, { db, config }, actor);
+    actorDocument(ctx, { db, directory, config }, actor);
 
   federation
     .setActorDispatcher(paths.actor, async (ctx, identifier) => {
@@ -219,9 +221,7 @@ export function createHeraldFederation(
   /** Whether the account still speaks for the organization (src/identity/standing.ts). */
   async function speaksNow(actor: ActorRow): Promise<boolean> {
     const personId = actor.personId ?? actor.formerPersonId;
-    const person = personId
-      ? await db.run((em) => em.getRepository(PersonSchema).findOneBy({ id: personId }))
-      : null;
+    const person = personId ? await directory.personById(personId) : null;
     return publicIdentity(actor, person).status === "active";
   }
 
@@ -258,15 +258,20 @@ export function createHeraldFederation(
       (await accounts.byId(values.identifier))?.kind === "org" ? "" : null,
     );
 
-  /** Person and shared actors that are live and whose person (if any) is active. */
+  /**
+   * Person and shared actors that are live (not suspended, tombstoned or moved) with keys, and
+   * whose person, if any, is a current employee by the directory's rule (identity/standing.ts),
+   * from the moment of the change, before the bridge has suspended the actor.
+   */
   function verifiedQuery(em: EntityManager) {
+    const current = currentPersonSql("a.person_id");
     return em
       .getRepository(ActorSchema)
       .createQueryBuilder("a")
-      .leftJoin("Person", "p", "p.id = a.person_id")
       .where("a.kind IN (:...kinds)", { kinds: ["person", "shared"] })
-      .andWhere("a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.keys_ready_at IS NOT NULL")
-      .andWhere("(a.person_id IS NULL OR (p.active = :yes AND p.deleted_at IS NULL))", { yes: true });
+      .andWhere("a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.moved_to_id IS NULL")
+      .andWhere("a.keys_ready_at IS NOT NULL")
+      .andWhere(`(a.person_id IS NULL OR ${current.sql})`, current.params);
   }
 
   /** A page of them by handle, after the cursor. */

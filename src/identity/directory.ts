@@ -9,7 +9,7 @@
  * transaction that creates them (rule 6); handles are never recycled (rule 3).
  */
 import { randomUUID } from "node:crypto";
-import { type EntityManager, In, IsNull } from "typeorm";
+import { type EntityManager, In, IsNull, MoreThan } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import {
@@ -508,6 +508,19 @@ export function createDirectory(
     /** The record, also of a deleted person (public surfaces answer "former" for them). */
     async personById(id: string): Promise<Person | null> {
       return db.run((em) => em.getRepository(PersonSchema).findOneBy({ id }));
+    },
+
+    /** A page of active people's ids, in id order after `after` (walks a large directory). */
+    async activePersonIds(after: string, limit: number): Promise<string[]> {
+      const rows = await db.run((em) =>
+        em.getRepository(PersonSchema).find({
+          select: { id: true },
+          where: { id: MoreThan(after), active: true, deletedAt: IsNull() },
+          order: { id: "ASC" },
+          take: limit,
+        }),
+      );
+      return rows.map((r) => r.id);
     },
 
     /** A person in the directory (not deleted) with their groups. */

@@ -4,7 +4,7 @@
  * error. Every handle ever issued stays in the `handle` table, so none is ever recycled (rule 3).
  */
 import { type EntityManager, In } from "typeorm";
-import { type HandleOwnerKind, HandleSchema } from "./entities.ts";
+import { type HandleOwnerKind, HandleSchema, PersonSchema } from "./entities.ts";
 
 export const MAX_HANDLE_LENGTH = 30;
 
@@ -107,4 +107,27 @@ export async function issueHandle(
     }
   }
   throw new Error(`no free handle for base ${base}`);
+}
+
+/**
+ * Issues exactly `handle` to an owner inside the caller's transaction (an operator's rename or new
+ * shared account asks for one name, not the first free one like it); false if it was ever issued.
+ * A person's claimed handle becomes their current one, in the same transaction.
+ */
+export async function claimHandle(
+  em: EntityManager,
+  handle: string,
+  owner: { readonly kind: Exclude<HandleOwnerKind, "reserved">; readonly id: string },
+): Promise<boolean> {
+  const repo = em.getRepository(HandleSchema);
+  if (await repo.findOneBy({ handle })) return false;
+  try {
+    await repo.insert({ handle, ownerKind: owner.kind, ownerId: owner.id, issuedAt: new Date() });
+  } catch (err) {
+    // A concurrent transaction issued it first.
+    if (/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) return false;
+    throw err;
+  }
+  if (owner.kind === "person") await em.getRepository(PersonSchema).update({ id: owner.id }, { handle });
+  return true;
 }

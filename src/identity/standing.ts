@@ -32,6 +32,23 @@ export function employmentStatus(
   return { kind: "active" };
 }
 
+/**
+ * `employmentStatus(person).kind === "active"` as an SQL condition on a column holding a person
+ * id, for lists that filter by it in the database and must count what they list (the
+ * organization's verified roster). Kept beside employmentStatus and checked against its decision
+ * table (test/identity/employment-status.test.ts); the table's name stays inside identity/.
+ */
+export function currentPersonSql(personIdColumn: string): {
+  readonly sql: string;
+  readonly params: Readonly<Record<string, unknown>>;
+} {
+  if (!/^[a-z_]+\.[a-z_]+$/.test(personIdColumn)) throw new Error(`not a column: ${personIdColumn}`);
+  return {
+    sql: `EXISTS (SELECT 1 FROM person cp WHERE cp.id = ${personIdColumn} AND cp.active = :currentPersonYes AND cp.deleted_at IS NULL)`,
+    params: { currentPersonYes: true },
+  };
+}
+
 /** The fields of an account this rule reads (a federation actor row fits). */
 export interface AccountFacts {
   readonly kind: "person" | "shared" | "org";

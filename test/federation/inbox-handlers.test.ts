@@ -7,6 +7,7 @@
  * the case; what the listener sends is counted exactly, by type and recipient.
  */
 import assert from "node:assert/strict";
+import { createDirectory } from "../../src/identity/directory.ts";
 import { after, before, describe, test } from "node:test";
 import type { Context, Federation } from "@fedify/fedify";
 import { createFederation, createInboxContext } from "@fedify/testing";
@@ -64,9 +65,10 @@ describe(`inbox listeners with @fedify/testing (${TEST_DB})`, () => {
     const config = testConfig(t.url, t.dir);
     origin = new URL(config.origin.origin);
     const keys = createKeyStore(t.db);
-    accounts = createAccounts({ db: t.db, config, keys });
+    const directory = createDirectory(t.db);
+    accounts = createAccounts({ db: t.db, config, keys, directory });
     // Herald's own routes, so ids are parsed and made as the server parses and makes them.
-    routes = createHeraldFederation(config, t.db, { accounts, keys }).createContext(origin, DATA);
+    routes = createHeraldFederation(config, t.db, { accounts, keys, directory }).createContext(origin, DATA);
     on = inboxListeners({
       db: t.db,
       accounts,
