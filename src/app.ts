@@ -8,7 +8,7 @@ import { ROUTES } from "./http/routes.ts";
 import Koa from "koa";
 import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
-import { healthRoute } from "./http/health.ts";
+import { healthRoute, readyRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { securityHeaders } from "./http/request-context.ts";
@@ -48,6 +48,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   // Before any guard: one spelling per path (src/http/paths.ts).
   app.use(canonicalPaths());
   app.use(healthRoute(db, services.health));
+  app.use(readyRoute(db, services.health));
   // Public verification goes early: it needs neither sessions nor Fedify.
   const verification = verifyRoutes(config, services.verifier, verifyLimiter, services.reports);
   app.use(verification.routes());
@@ -115,5 +116,26 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const home = homeRoutes(config, services.directory);
   app.use(home.routes());
   app.use(home.allowedMethods({ throw: true }));
+  return app;
+}
+
+/**
+ * A worker's HTTP: only its probes (`/healthz`, `/readyz`), for the orchestrator; everything else
+ * is 404 with a reason, so a worker put behind the balancer by mistake is noticed at once.
+ */
+export function createProbeApp(services: Services): Koa {
+  const app = new Koa({ proxy: services.config.trustProxy });
+  app.silent = true;
+  app.use(errorBoundary());
+  app.use(securityHeaders({ hsts: false }));
+  app.use(canonicalPaths());
+  app.use(healthRoute(services.db, services.health));
+  app.use(readyRoute(services.db, services.health));
+  app.use((ctx) => {
+    ctx.throw(
+      404,
+      "This is a Herald worker: it serves /healthz and /readyz only (run `herald web` for the rest).",
+    );
+  });
   return app;
 }

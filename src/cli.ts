@@ -23,6 +23,9 @@ const HELP = `herald — Herald's command line
 Usage: npx herald <command> [options]
 
 Commands:
+  web | worker | all         Run a server process: HTTP only, the background work only (delivery
+                             queue, event consumers, keys), or both (what \`npm start\` runs).
+                             Several of each may share one MySQL database; SQLite runs \`all\` alone.
   migrate                    Apply pending database migrations (safe to run repeatedly).
   token create <name>        Create a SCIM bearer token; prints it once, as the last line.
   token list                 List SCIM tokens (names, hints, dates; never the tokens).
@@ -595,23 +598,33 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-run(process.argv.slice(2)).then(
-  () => process.exit(0),
-  (err) => {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    if (err instanceof Failure || err instanceof ConfigError) {
-      process.stderr.write(`herald: ${err.message}\n`);
+const argv = process.argv.slice(2);
+if (argv[0] === "web" || argv[0] === "worker" || argv[0] === "all") {
+  // A server process, not a command: main.ts takes the role from the same arguments and runs
+  // until a signal stops it.
+  if (argv.length > 1) {
+    process.stderr.write(`Usage: npx herald ${argv[0]} (no arguments; configure with the environment)\n`);
+    process.exit(2);
+  }
+  await import("./main.ts");
+} else
+  run(argv).then(
+    () => process.exit(0),
+    (err) => {
+      if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(2);
+      }
+      if (err instanceof Failure || err instanceof ConfigError) {
+        process.stderr.write(`herald: ${err.message}\n`);
+        process.exit(1);
+      }
+      process.stderr.write(
+        `herald: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       process.exit(1);
-    }
-    process.stderr.write(
-      `herald: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+    },
+  );
 
 /** The person named by `userName`, if they are a current employee (standing.ts); else a failure. */
 async function currentEmployee(directory: Directory, userName: string): Promise<Person> {

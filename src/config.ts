@@ -44,11 +44,13 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly queue: { readonly pollIntervalMs: number; readonly workers: number; readonly leaseMs: number };
   /**
-   * Whether this server runs the once-per-deployment event consumers (the federation bridge,
-   * session revocation). Until a lease picks one process for them, a deployment of several
-   * server processes turns them off on all but one; the per-process ones (caches) always run.
+   * The term of the database lease that picks the one process running the once-per-deployment
+   * event consumers (federation bridge, session revocation): another process takes over within
+   * about this long after the holder dies.
    */
-  readonly clusterConsumers: boolean;
+  readonly leaseMs: number;
+  /** After SIGTERM: how long /readyz answers 503 while the process still serves (for balancers). */
+  readonly drainDelayMs: number;
   readonly secrets: {
     readonly sessionSecret: SecretInput;
     readonly orgSigningKey: SecretInput;
@@ -169,7 +171,8 @@ const envSchema = z.object({
   HERALD_QUEUE_POLL_MS: positiveInt.max(60_000).default(500),
   HERALD_QUEUE_WORKERS: positiveInt.max(64).default(4),
   HERALD_QUEUE_LEASE_MS: positiveInt.min(500).default(30_000),
-  HERALD_CLUSTER_CONSUMERS: booleanString.default(true),
+  HERALD_LEASE_MS: positiveInt.min(1000).max(600_000).default(5000),
+  HERALD_DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
   HERALD_SAML_MATCH: z
     .string()
@@ -426,7 +429,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       workers: e.HERALD_QUEUE_WORKERS,
       leaseMs: e.HERALD_QUEUE_LEASE_MS,
     },
-    clusterConsumers: e.HERALD_CLUSTER_CONSUMERS,
+    leaseMs: e.HERALD_LEASE_MS,
+    drainDelayMs: e.HERALD_DRAIN_DELAY_MS,
     secrets,
     saml: {
       idpMetadata: e.HERALD_SAML_IDP_METADATA,

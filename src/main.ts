@@ -1,21 +1,31 @@
 /**
- * Entry point: `npm start` / `node src/main.ts`. The only module that does work when imported.
+ * Entry point: `npm start` / `node src/main.ts [all|web|worker]` (also `herald web`, `herald
+ * worker`, which import this module). The only module that does work when imported.
  */
 import { ConfigError, parseConfig } from "./config.ts";
 import { logger, setupLogging } from "./logging.ts";
-import { startServer } from "./server.ts";
+import { type Role, ROLES, StartRefused, startServer } from "./server.ts";
 
 const log = logger("main");
 
+/** The role named after the script (`node src/main.ts web`, `herald worker`); `all` by default. */
+function roleFromArgs(args: readonly string[]): Role {
+  const named = args.find((a) => !a.startsWith("-"));
+  if (named === undefined) return "all";
+  if ((ROLES as readonly string[]).includes(named)) return named as Role;
+  throw new ConfigError([`unknown role "${named}": use one of ${ROLES.join(", ")} (or none: all)`]);
+}
+
 async function main(): Promise<void> {
+  const role = roleFromArgs(process.argv.slice(2));
   const config = parseConfig(process.env);
   await setupLogging(config);
-  const running = await startServer(config);
+  const running = await startServer(config, role);
   const { config: c } = running.services;
 
   // What to open and how to continue: for people, on stdout.
   const lines = [
-    `Herald is running for ${c.orgName}: ${c.origin.href} (listening on ${running.url})`,
+    `Herald is running for ${c.orgName}: ${c.origin.href} (listening on ${running.url}${role === "all" ? "" : `, role ${role}`})`,
     `  database: ${c.database.kind === "sqlite" ? c.database.path : "MySQL"}${c.isDemoDatabase ? " (demo organization)" : ""}`,
     `  handles:  @<name>@${c.handleDomain}`,
     `  health:   ${new URL("/healthz", c.origin).href}`,
@@ -54,6 +64,10 @@ main().catch((err) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
     process.exit(78); // EX_CONFIG
+  }
+  if (err instanceof StartRefused) {
+    process.stderr.write(`Herald did not start: ${err.message}\n`);
+    process.exit(75); // EX_TEMPFAIL
   }
   process.stderr.write(
     `Herald failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

@@ -1,13 +1,21 @@
 /**
- * Boot and shutdown of the HTTP server: config → logging → secrets → db → migrations → demo
- * seed → listen → queue. `main.ts` calls `startServer`; tests call it in-process too.
+ * Boot and shutdown of a Herald process: config → logging → secrets → db → migrations → lease →
+ * demo seed → listen → consumers, keys and queue. `main.ts` calls `startServer`; tests call it
+ * in-process too.
+ *
+ * Roles (DESIGN: process roles): `web` serves HTTP and keeps its own caches current (process
+ * consumers); `worker` runs the delivery queue, key generation and the event consumers — the
+ * once-per-cluster ones only while it holds the database lease — and serves its probes; `all`
+ * (`npm start`, the default) is both. On MySQL any number of each share one database; SQLite
+ * is one process, so there only `all` runs, and only while it holds the lease.
  */
 import { createServer, type Server } from "node:http";
 import type Koa from "koa";
 import type { AddressInfo } from "node:net";
-import { createApp } from "./app.ts";
+import { createApp, createProbeApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createDatabase } from "./db/database.ts";
+import { createLeaseKeeper, createLeases, type LeaseKeeper, processIdentity } from "./db/leases.ts";
 import { seedDemoOrganization } from "./identity/demo.ts";
 import { logger } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
@@ -16,7 +24,21 @@ import { createServices, entities, type Services } from "./services.ts";
 
 const log = logger("server");
 
+/** A start refused for a reason the operator can act on (printed without a stack trace). */
+export class StartRefused extends Error {}
+
+export type Role = "all" | "web" | "worker";
+export const ROLES: readonly Role[] = ["all", "web", "worker"];
+
+/** The lease of the once-per-cluster event consumers (and, on SQLite, of the one server). */
+export const CLUSTER_LEASE = "events.cluster";
+
 export interface RunningServer {
+  readonly role: Role;
+  /** This process's name in leases and logs. */
+  readonly identity: string;
+  /** Holds the cluster lease (worker and all roles). */
+  readonly lease: LeaseKeeper | undefined;
   readonly services: Services;
   readonly server: Server;
   readonly app: Koa;
@@ -25,7 +47,11 @@ export interface RunningServer {
   shutdown(reason?: string): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export async function startServer(config: Config, role: Role = "all"): Promise<RunningServer> {
+  if (config.database.kind === "sqlite" && role !== "all")
+    throw new StartRefused(
+      `SQLite serves one process, so \`herald ${role}\` cannot run on it: run \`npm start\` (web and worker in one process), or use MySQL/MariaDB (DATABASE_URL=mysql://…) for separate roles.`,
+    );
   const secrets = await loadSecrets(config);
   const db = await createDatabase(config.database, { entities });
   try {
@@ -42,9 +68,33 @@ export async function startServer(config: Config): Promise<RunningServer> {
     throw err;
   }
 
-  const services = createServices(config, db, secrets);
+  const identity = processIdentity();
+  const leases = createLeases(db);
+  const lease =
+    role === "web"
+      ? undefined
+      : createLeaseKeeper({ leases, name: CLUSTER_LEASE, holder: identity, ttlMs: config.leaseMs });
+  const services = createServices(config, db, secrets, {
+    lease: lease && { held: lease.held, fence: (em) => leases.holds(em, CLUSTER_LEASE, identity) },
+  });
+  services.health.role = role;
   let saml: SamlRuntime;
   try {
+    if (lease) {
+      await lease.start();
+      // SQLite: one server per database file. A previous server that died holds the lease until
+      // its term runs out; a live one keeps it.
+      if (config.database.kind === "sqlite" && !lease.held()) {
+        const until = Date.now() + config.leaseMs + 1500;
+        while (!lease.held() && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+        if (!lease.held()) {
+          const holder = (await leases.info(CLUSTER_LEASE))?.holder ?? "another process";
+          throw new StartRefused(
+            `Another Herald server (${holder}) is serving this SQLite database (${config.database.path}). SQLite serves one process: stop that one first, or use MySQL/MariaDB for several processes.`,
+          );
+        }
+      }
+    }
     // Through the Directory, before the event consumers start: they pick the seed's events up.
     if (
       config.isDemoDatabase &&
@@ -55,10 +105,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
     saml = await createSaml(config, db, secrets, services.directory);
   } catch (err) {
+    await lease?.stop();
     await db.close();
     throw err;
   }
-  const app = createApp(services, saml);
+  const app = role === "worker" ? createProbeApp(services) : createApp(services, saml);
   const server = createServer(app.callback());
   // Slow-loris guard; keep-alive longer than typical proxies' idle timeouts.
   server.headersTimeout = 20_000;
@@ -76,24 +127,34 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const url = `http://${host}:${address.port}`;
 
   await services.authz.warm();
-  services.events.start(config.clusterConsumers ? undefined : "process");
-  services.accounts.startKeyWorker();
-  // Accounts for people provisioned before Presence existed, and the organization's own actor:
-  // in the background (key generation takes a while), never on a request path.
-  void (async () => {
-    await services.accounts.ensureOrgActor();
-    await services.accounts.reconcile();
-  })().catch((error) => log.error("Account reconciliation failed: {error}", { error }));
   const queueController = new AbortController();
-  const queue = services.federation
-    .startQueue({ requestId: "queue" }, { signal: queueController.signal })
-    .catch((error) => log.error("The delivery queue stopped: {error}", { error }));
+  let queue: Promise<unknown> = Promise.resolve();
+  if (role === "web") {
+    // Its caches only: the side effects are a worker's.
+    services.events.start("process");
+  } else {
+    services.events.start();
+    services.accounts.startKeyWorker();
+    // Accounts for people provisioned before Presence existed, and the organization's own actor:
+    // in the background (key generation takes a while), never on a request path.
+    void (async () => {
+      await services.accounts.ensureOrgActor();
+      await services.accounts.reconcile();
+    })().catch((error) => log.error("Account reconciliation failed: {error}", { error }));
+    queue = services.federation
+      .startQueue({ requestId: "queue" }, { signal: queueController.signal })
+      .catch((error) => log.error("The delivery queue stopped: {error}", { error }));
+  }
+  services.health.ready = true;
+  log.info("Serving as {role} ({identity}).", { role, identity });
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = "shutdown") => {
     stopping ??= (async () => {
       log.info("Shutting down ({reason}); draining requests and the queue…", { reason });
       services.health.shuttingDown = true;
+      // /readyz now says 503; keep serving while the balancer notices (HERALD_DRAIN_DELAY_MS).
+      if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       queueController.abort();
@@ -114,11 +175,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
         server.closeAllConnections();
       }
       saml.stop();
+      // Given up at once, so another process takes the cluster consumers over without waiting.
+      await lease?.stop();
       await db.close();
       log.info("Stopped.");
     })();
     return stopping;
   };
 
-  return { services, server, app, url, shutdown };
+  return { role, identity, lease, services, server, app, url, shutdown };
 }

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { AuditEventSchema } from "./db/audit.ts";
 import type { Database } from "./db/database.ts";
+import { LeaseSchema } from "./db/leases.ts";
 import { type Accounts, createAccounts } from "./federation/accounts.ts";
 import { federationEntities } from "./federation/entities.ts";
 import { createHeraldFederation, type HeraldFederation } from "./federation/federation.ts";
@@ -24,6 +25,7 @@ import {
   createChangeCounter,
   createEventDispatcher,
   type EventConsumer,
+  type DispatcherOptions,
   type EventDispatcher,
 } from "./identity/events.ts";
 import { createSessions, type Sessions, sessionEntities } from "./sessions/sessions.ts";
@@ -40,6 +42,7 @@ import type { Secrets } from "./secrets.ts";
 /** Every entity schema, handed to the data source. */
 export const entities = [
   AuditEventSchema,
+  LeaseSchema,
   ScimTokenSchema,
   ...identityEntities,
   ...federationEntities,
@@ -83,7 +86,12 @@ export function createServices(
   config: Config,
   db: Database,
   secrets?: Secrets,
-  consumers: readonly EventConsumer[] = [],
+  options: {
+    /** More consumers (tests). */
+    readonly consumers?: readonly EventConsumer[];
+    /** The server's lease for the once-per-cluster consumers; without it they run when started. */
+    readonly lease?: DispatcherOptions["lease"];
+  } = {},
 ): Services {
   const keys = createKeyStore(db);
   let verifier: Promise<Verifier> | undefined;
@@ -102,8 +110,8 @@ export function createServices(
     handleFrom: config.accounts.handleFrom,
     onChange: committed,
   });
-  // Grants are no events: a change to them bumps this process's answers only.
-  const authz = createAuthz({ db, directory, onChange: answers.bump });
+  // A grant or revocation appends an event too: other processes' answers (roles) drop with it.
+  const authz = createAuthz({ db, directory, onChange: committed });
   const accounts = createAccounts({
     db,
     config,
@@ -125,15 +133,19 @@ export function createServices(
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
   const drafts = createDrafts({ db, accounts, posting, authz, directory });
-  const events = createEventDispatcher(db, [
-    // Once per deployment: announcing changes to followers, ending sessions.
-    createFederationBridge({ db, config, federation, accounts, directory }),
-    sessions.consumer,
-    // In every process: its caches.
-    documentCacheConsumer(documents),
-    answers.consumer,
-    ...consumers,
-  ]);
+  const events = createEventDispatcher(
+    db,
+    [
+      // Once per deployment: announcing changes to followers, ending sessions.
+      createFederationBridge({ db, config, federation, accounts, directory }),
+      sessions.consumer,
+      // In every process: its caches.
+      documentCacheConsumer(documents),
+      answers.consumer,
+      ...(options.consumers ?? []),
+    ],
+    { lease: options.lease },
+  );
   return {
     config,
     db,

@@ -20,6 +20,7 @@ import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
 import type { Directory, Person } from "../identity/directory.ts";
+import { appendEvents } from "../identity/events.ts";
 import { employmentStatus } from "../identity/standing.ts";
 import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
 
@@ -340,6 +341,8 @@ export function createAuthz(deps: {
         };
         await repo.insert(grant);
         await bump(em);
+        // Other processes drop answers that show roles (verification) on this event.
+        await appendEvents(em, by, [{ type: "account.grants_changed", actorId: accountId }]);
         await recordAudit(em, {
           actor: by,
           action: "grant.add",
@@ -367,6 +370,7 @@ export function createAuthz(deps: {
           .delete({ subjectKind: subject.kind, subjectId: subject.id, role, accountId });
         if ((r.affected ?? 0) === 0) return false;
         await bump(em);
+        await appendEvents(em, by, [{ type: "account.grants_changed", actorId: accountId }]);
         await recordAudit(em, {
           actor: by,
           action: "grant.revoke",

@@ -13,9 +13,10 @@
  * applies the whole change to account state (accounts.ts), then sends each account it touched
  * the one activity its final state calls for: Delete if the change tombstoned it, else Move if it
  * was renamed, else Update (an actor document carries the whole state, so one Update says it all).
- * Changes are delivered at least once: after a crash one may be announced again.
+ * Changes are delivered at least once: after a crash or a lease takeover one may be announced
+ * again — with the same activity id (made from the change's id), so a receiver that remembers ids
+ * sees a repeat, not a second change.
  */
-import { randomUUID } from "node:crypto";
 import { type Activity, Delete, Move, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
@@ -96,8 +97,9 @@ export function createFederationBridge(deps: {
         case "account.renamed":
           note(event.actorId, { kind: "move", to: event.toActorId });
           break;
-        // A new account has no followers yet; groups themselves are not federated.
+        // A new account has no followers yet; groups and grants are not federated.
         case "account.shared_created":
+        case "account.grants_changed":
         case "group.created":
         case "group.updated":
         case "group.deleted":
@@ -110,7 +112,7 @@ export function createFederationBridge(deps: {
   }
 
   /** Sends one announcement to the account's followers (enqueued on Fedify's queue). */
-  async function announce(actorId: string, a: Announcement): Promise<void> {
+  async function announce(changeId: string, actorId: string, a: Announcement): Promise<void> {
     const actor = await accounts.byId(actorId);
     // Keys come first: before them nobody could follow the account, and nothing could be signed.
     if (!actor?.keysReadyAt) return;
@@ -120,7 +122,7 @@ export function createFederationBridge(deps: {
     switch (a.kind) {
       case "update":
         activity = new Update({
-          id: new URL(`#updates/${randomUUID()}`, uri),
+          id: new URL(`#updates/${changeId}`, uri),
           actor: uri,
           object: await actorDocument(ctx, { db, directory, config }, actor),
           published: Temporal.Now.instant() as never,
@@ -128,7 +130,7 @@ export function createFederationBridge(deps: {
         break;
       case "delete":
         activity = new Delete({
-          id: new URL(`#delete/${randomUUID()}`, uri),
+          id: new URL(`#delete/${changeId}`, uri),
           actor: uri,
           object: uri,
           tos: [PUBLIC],
@@ -137,7 +139,7 @@ export function createFederationBridge(deps: {
       case "move":
         // Mastodon's Move: followers re-follow the target, which lists this actor as an alias.
         activity = new Move({
-          id: new URL(`#moves/${randomUUID()}`, uri),
+          id: new URL(`#moves/${changeId}`, uri),
           actor: uri,
           object: uri,
           target: ctx.getActorUri(a.to),
@@ -153,7 +155,7 @@ export function createFederationBridge(deps: {
     name: "federation.accounts",
     kind: "cluster",
     async handleChange(change) {
-      for (const [actorId, a] of await apply(change)) await announce(actorId, a);
+      for (const [actorId, a] of await apply(change)) await announce(change.id, actorId, a);
     },
   };
 }

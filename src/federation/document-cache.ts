@@ -19,7 +19,11 @@ export interface CachedResponse {
 export function createDocumentCache(options: { ttlMs: number; maxEntries?: number }) {
   const entries = new Map<string, CachedResponse>();
   const max = options.maxEntries ?? 10_000;
+  /** Bumped by every clear: an answer computed across a change must not be cached after it. */
+  let generation = 0;
   return {
+    /** Read before computing an answer; hand it to `set`. */
+    generation: () => generation,
     get(key: string): CachedResponse | undefined {
       const hit = entries.get(key);
       if (!hit) return undefined;
@@ -29,11 +33,18 @@ export function createDocumentCache(options: { ttlMs: number; maxEntries?: numbe
       }
       return hit;
     },
-    set(key: string, value: Omit<CachedResponse, "expires">): void {
+    /**
+     * Caches an answer computed from the state at `since` (a `generation()`): dropped if a change
+     * cleared the cache meanwhile — else a request that read the old state and finished after
+     * the change would put it back for a whole TTL.
+     */
+    set(key: string, value: Omit<CachedResponse, "expires">, since: number): void {
+      if (since !== generation) return;
       if (entries.size >= max) entries.delete(entries.keys().next().value as string);
       entries.set(key, { ...value, expires: Date.now() + options.ttlMs });
     },
     clear(): void {
+      generation++;
       entries.clear();
     },
     get size(): number {

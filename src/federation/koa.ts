@@ -84,6 +84,7 @@ export function fedifyMiddleware(
   const inboundGate = () => (gate ??= createInboundGate(federation.createContext(origin, { requestId: "" })));
   return async (ctx, next) => {
     const key = cache ? cacheKey(ctx.method, ctx.path, ctx.search, ctx.get("accept")) : undefined;
+    const since = cache?.generation() ?? 0;
     // Only Fedify's own routes go through its router (ActivityPub, WebFinger,
     // NodeInfo); everything else is Herald's and skips that work.
     if (!FEDIFY_PATHS.test(ctx.path)) return next();
@@ -223,7 +224,7 @@ export function fedifyMiddleware(
       response.headers.forEach((value, name) => {
         if (name !== "content-length") headers.push([name, value]);
       });
-      cache!.set(key, { status: 200, headers, body });
+      cache!.set(key, { status: 200, headers, body }, since);
       ctx.remove("content-length");
       ctx.body = body;
       return;

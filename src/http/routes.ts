@@ -9,6 +9,7 @@
 export const ROUTES = {
   home: "/",
   health: "/healthz",
+  ready: "/readyz",
   login: "/login",
   loginLink: "/login/link/{token}",
   logout: "/logout",

@@ -51,7 +51,9 @@ export type AccountEvent =
   | { type: "account.configured"; actorId: string }
   /** `actorId` moved to the new actor `toActorId` (a rename keeps the old one as an alias). */
   | { type: "account.renamed"; actorId: string; toActorId: string }
-  | { type: "account.shared_created"; actorId: string; handle: string };
+  | { type: "account.shared_created"; actorId: string; handle: string }
+  /** Who may act for the account changed (`actorId` "org": organization roles). */
+  | { type: "account.grants_changed"; actorId: string };
 
 export type DomainEvent = DirectoryEvent | AccountEvent;
 
@@ -141,6 +143,8 @@ export interface EventMeta {
 
 /** What one transaction appended (see the module comment), in append order. */
 export interface Change {
+  /** Stable across deliveries (at least once): activities made from a change may carry it. */
+  readonly id: string;
   readonly actor: string;
   readonly occurredAt: Date;
   readonly events: readonly { readonly id: number; readonly event: DomainEvent }[];
@@ -177,7 +181,13 @@ export function changesOf(rows: readonly StoredEvent[]): Change[] {
     if (last && last.key === key) last.events.push({ id: row.id, event });
     else changes.push({ key, actor: row.actor, occurredAt: row.occurredAt, events: [{ id: row.id, event }] });
   }
-  return changes.map(({ actor, occurredAt, events }) => ({ actor, occurredAt, events }));
+  return changes.map(({ key, actor, occurredAt, events }) => ({
+    // Rows from before change ids: the first event's id names the change.
+    id: key.includes("\u0000") ? `event-${events[0].id}` : key,
+    actor,
+    occurredAt,
+    events,
+  }));
 }
 
 /**
@@ -203,12 +213,45 @@ export function createChangeCounter(name: string) {
 const log = logger("identity", "events");
 const BATCH = 100;
 
+/** Thrown when a cluster consumer's cursor would be saved by a process that lost the lease. */
+export class LeaseLost extends Error {}
+
+export interface DispatcherOptions {
+  /** How often loops look for new events when nothing woke them (other processes' changes). */
+  readonly pollMs?: number;
+  /**
+   * How long a hole in the event ids may stay open before it is taken for a rolled-back
+   * transaction and skipped (see `deliverable`).
+   */
+  readonly gapWaitMs?: number;
+  /**
+   * Cluster consumers run only while `held()`; their cursor is saved only if `fence` (read in the
+   * cursor's transaction) says the lease is still this process's. Without it they run whenever
+   * started (tests, the CLI's drain).
+   */
+  readonly lease?: {
+    held(): boolean;
+    fence(em: EntityManager): Promise<boolean>;
+  };
+  readonly now?: () => number;
+}
+
 /**
  * Delivers events to consumers in order. Each consumer's cursor advances after its handler
  * succeeds; a failing handler is retried on the next round (its later events wait: order matters
  * more than progress for things like "deactivated" then "reactivated").
  */
-export function createEventDispatcher(db: Database, consumers: readonly EventConsumer[], pollMs = 250) {
+export function createEventDispatcher(
+  db: Database,
+  consumers: readonly EventConsumer[],
+  options: DispatcherOptions = {},
+) {
+  const pollMs = options.pollMs ?? 250;
+  const gapWaitMs = options.gapWaitMs ?? 5000;
+  const now = options.now ?? Date.now;
+  const lease = options.lease;
+  /** When each consumer first saw the hole it is waiting on (consumer → [missing id, since]). */
+  const holes = new Map<string, [number, number]>();
   const wakers = new Set<() => void>();
   let notifyTimer: NodeJS.Timeout | undefined;
   let running: Promise<void[]> | undefined;
@@ -243,37 +286,77 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
       inMemory.set(consumer.name, lastId);
       return;
     }
-    await db.run((em) =>
-      em.getRepository(EventCursorSchema).save({ consumer: consumer.name, lastId, updatedAt: new Date() }),
-    );
+    await db.transaction(async (em) => {
+      // Fencing: a process that lost the lease (a long pause, a partition) must not move the
+      // cursor its successor now owns.
+      if (lease && !(await lease.fence(em))) throw new LeaseLost(`lost the lease; ${consumer.name} stops`);
+      await em
+        .getRepository(EventCursorSchema)
+        .save({ consumer: consumer.name, lastId, updatedAt: new Date() });
+    });
+  }
+
+  /**
+   * The rows that may be delivered now: ids are handed out at insert but seen at commit, so on
+   * MySQL a later id can be visible while an earlier one's transaction is still open — moving
+   * the cursor past it would lose that change for good. Rows are delivered up to the first hole
+   * until it fills, or until it has stayed open for `gapWaitMs` (a rolled-back transaction
+   * leaves a hole that never fills; Herald's event-writing transactions last milliseconds).
+   */
+  function deliverable(consumer: EventConsumer, after: number, rows: StoredEvent[]): StoredEvent[] {
+    let expected = after + 1;
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i].id !== expected) {
+        const hole = holes.get(consumer.name);
+        const since = hole && hole[0] === expected ? hole[1] : now();
+        if (now() - since < gapWaitMs) {
+          holes.set(consumer.name, [expected, since]);
+          return rows.slice(0, i);
+        }
+        log.info("Events {from}–{to} never appeared (rolled back); {consumer} goes on.", {
+          from: expected,
+          to: rows[i].id - 1,
+          consumer: consumer.name,
+        });
+      }
+      expected = rows[i].id + 1;
+    }
+    holes.delete(consumer.name);
+    return rows;
   }
 
   /** Delivers one batch to one consumer; returns whether more may be pending. */
   async function drainOne(consumer: EventConsumer): Promise<boolean> {
     const after = await cursorOf(consumer);
-    const rows = await db.run((em) =>
+    const fetched = await db.run((em) =>
       em
         .getRepository(DomainEventSchema)
         .find({ where: { id: MoreThan(after) }, order: { id: "ASC" }, take: BATCH }),
     );
+    const rows = deliverable(consumer, after, fetched);
+    if (rows.length === 0) return false;
     let changes = changesOf(rows);
     // A full batch may end inside a change: its last change waits for the next batch, whole
     // (only a change longer than a batch is delivered in parts).
     if (rows.length === BATCH && changes.length > 1) changes = changes.slice(0, -1);
-    // The cursor is saved once per batch (and before a failure propagates), not per event:
-    // handlers are idempotent, so a crash between the two only replays a few events.
+    // A cluster consumer's cursor is saved after each change (its side effects are sent once per
+    // change, so a crash or a lost lease replays at most the change in flight); a process
+    // consumer's, which is only memory, once per batch. Handlers are idempotent either way.
     let last = after;
+    let saved = after;
     try {
       for (const change of changes) {
         if (controller.signal.aborted) break;
+        if (consumer.kind === "cluster" && lease && !lease.held()) break;
         if (consumer.handleChange) await consumer.handleChange(change);
         else if (consumer.handle)
           for (const { id, event } of change.events)
             await consumer.handle(event, { id, actor: change.actor, occurredAt: change.occurredAt });
         last = change.events[change.events.length - 1].id;
+        if (consumer.kind === "cluster") await saveCursor(consumer, (saved = last));
       }
     } finally {
-      if (last !== after) await saveCursor(consumer, last);
+      if (last !== saved) await saveCursor(consumer, last);
     }
     return rows.length === BATCH;
   }
@@ -293,7 +376,8 @@ export function createEventDispatcher(db: Database, consumers: readonly EventCon
   /** Each consumer runs its own loop, so a slow one (key generation) never delays another. */
   async function loop(consumer: EventConsumer): Promise<void> {
     while (!controller.signal.aborted) {
-      await drainConsumer(consumer);
+      // Cluster consumers run in the one process that holds the lease.
+      if (consumer.kind === "process" || !lease || lease.held()) await drainConsumer(consumer);
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, pollMs);
         function done() {

@@ -1,8 +1,9 @@
 /**
  * Every process keeps its caches current, whoever made the change (src/identity/events.ts,
- * `process` consumers). Two server processes on one database: A (in this process) takes a SCIM
- * deactivation; B (a child process, `HERALD_CLUSTER_CONSUMERS=false`, so no federation bridge or
- * other side effects of its own could drop its caches) has served, and cached, the person's actor
+ * `process` consumers). Two server processes on one MySQL database (SQLite serves one process:
+ * test/server/roles.test.ts): A (in this process) takes a SCIM deactivation; B (a child process,
+ * `herald web`, so no federation bridge or other side effects of its own could drop its caches)
+ * has served, and cached, the person's actor
  * document and verification answer. B must answer with the change well before its caches would
  * expire on their own (verification answers after 5 s, documents after 10 s): the poll gives up
  * at 4 s, below both, so only invalidation can pass it. Typically it takes one event poll
@@ -21,95 +22,99 @@ import {
 } from "../helpers/env.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/process.ts";
 
-describe(`a change made in one process reaches another's caches (${TEST_DB})`, () => {
-  let fresh: TestDatabaseUrl;
-  let a: RunningServer;
-  let b: ServerProcess;
-  let origin: string;
+describe(
+  `a change made in one process reaches another's caches (${TEST_DB})`,
+  { skip: TEST_DB === "sqlite" && "SQLite serves one process" },
+  () => {
+    let fresh: TestDatabaseUrl;
+    let a: RunningServer;
+    let b: ServerProcess;
+    let origin: string;
 
-  before(async () => {
-    fresh = await freshDatabaseUrl();
-    const [portA, portB] = [await freePort(), await freePort()];
-    origin = `http://127.0.0.1:${portA}`;
-    a = await startServer(testConfig(fresh.url, fresh.dir, { PORT: String(portA), HERALD_ORIGIN: origin }));
-    // Same database, origin and secrets; only the port differs (RUNTIME.md, two processes).
-    b = await startServerProcess(
-      {
-        DATABASE_URL: fresh.url,
-        HERALD_DATA_DIR: fresh.dir,
-        HERALD_ORIGIN: origin,
-        HERALD_CLUSTER_CONSUMERS: "false",
-      },
-      portB,
-      fresh.dir,
-    );
-  });
-  after(async () => {
-    b?.child.kill("SIGTERM");
-    await b?.exited;
-    await a?.shutdown("test");
-    await fresh?.cleanup();
-  });
-
-  test("a deactivation through A shows on B's cached actor document and verification answer", async (t) => {
-    const token = await a.services.tokens.create("caches", "test");
-    assert.ok(token.ok);
-    const scim = (method: string, path: string, body: unknown) =>
-      fetch(`${origin}/scim/v2${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token.token}`, "content-type": "application/scim+json" },
-        body: JSON.stringify(body),
-      });
-    const created = await scim("POST", "/Users", {
-      schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
-      userName: "cached@corp.example",
-      displayName: "Cass Cached",
+    before(async () => {
+      fresh = await freshDatabaseUrl();
+      const [portA, portB] = [await freePort(), await freePort()];
+      origin = `http://127.0.0.1:${portA}`;
+      a = await startServer(testConfig(fresh.url, fresh.dir, { PORT: String(portA), HERALD_ORIGIN: origin }));
+      // Same database, origin and secrets; only the port differs (RUNTIME.md, two processes).
+      b = await startServerProcess(
+        {
+          DATABASE_URL: fresh.url,
+          HERALD_DATA_DIR: fresh.dir,
+          HERALD_ORIGIN: origin,
+        },
+        portB,
+        fresh.dir,
+        { role: "web", ready: true },
+      );
     });
-    assert.equal(created.status, 201);
-    const personId = ((await created.json()) as { id: string }).id;
-    const actor = await waitFor(
-      async () => {
-        const row = await a.services.accounts.byPerson(personId);
-        return row?.keysReadyAt ? row : undefined;
-      },
-      { what: "the person's actor with keys", timeoutMs: 30_000 },
-    );
-    const handle = `@${actor.handle}@${a.services.config.handleDomain}`;
-    const actorDoc = async () => {
-      const res = await fetch(`${b.url}/ap/actors/${actor.id}`, {
-        headers: { accept: "application/activity+json" },
-      });
-      assert.equal(res.status, 200);
-      return (await res.json()) as { name?: string; suspended?: boolean };
-    };
-    const verification = async () => {
-      const res = await fetch(`${b.url}/api/verification?handle=${encodeURIComponent(handle)}`);
-      assert.equal(res.status, 200);
-      return ((await res.json()) as { status: string }).status;
-    };
-
-    // B serves and caches both (the second answers come from its caches).
-    for (let i = 0; i < 2; i++) {
-      const doc = await actorDoc();
-      assert.equal(doc.name, "Cass Cached");
-      assert.equal(doc.suspended, false);
-      assert.equal(await verification(), "active");
-    }
-
-    const started = performance.now();
-    const patched = await scim("PATCH", `/Users/${personId}`, {
-      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-      Operations: [{ op: "replace", path: "active", value: false }],
+    after(async () => {
+      b?.child.kill("SIGTERM");
+      await b?.exited;
+      await a?.shutdown("test");
+      await fresh?.cleanup();
     });
-    assert.equal(patched.status, 200);
-    const seen = await waitFor(
-      async () => {
-        const [doc, status] = await Promise.all([actorDoc(), verification()]);
-        return doc.suspended === true && status === "former" ? doc : undefined;
-      },
-      { what: "B's answers to show the deactivation", timeoutMs: 4_000, intervalMs: 50 },
-    );
-    t.diagnostic(`B answered with the change after ${Math.round(performance.now() - started)} ms`);
-    assert.equal(seen.name, undefined);
-  });
-});
+
+    test("a deactivation through A shows on B's cached actor document and verification answer", async (t) => {
+      const token = await a.services.tokens.create("caches", "test");
+      assert.ok(token.ok);
+      const scim = (method: string, path: string, body: unknown) =>
+        fetch(`${origin}/scim/v2${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token.token}`, "content-type": "application/scim+json" },
+          body: JSON.stringify(body),
+        });
+      const created = await scim("POST", "/Users", {
+        schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        userName: "cached@corp.example",
+        displayName: "Cass Cached",
+      });
+      assert.equal(created.status, 201);
+      const personId = ((await created.json()) as { id: string }).id;
+      const actor = await waitFor(
+        async () => {
+          const row = await a.services.accounts.byPerson(personId);
+          return row?.keysReadyAt ? row : undefined;
+        },
+        { what: "the person's actor with keys", timeoutMs: 30_000 },
+      );
+      const handle = `@${actor.handle}@${a.services.config.handleDomain}`;
+      const actorDoc = async () => {
+        const res = await fetch(`${b.url}/ap/actors/${actor.id}`, {
+          headers: { accept: "application/activity+json" },
+        });
+        assert.equal(res.status, 200);
+        return (await res.json()) as { name?: string; suspended?: boolean };
+      };
+      const verification = async () => {
+        const res = await fetch(`${b.url}/api/verification?handle=${encodeURIComponent(handle)}`);
+        assert.equal(res.status, 200);
+        return ((await res.json()) as { status: string }).status;
+      };
+
+      // B serves and caches both (the second answers come from its caches).
+      for (let i = 0; i < 2; i++) {
+        const doc = await actorDoc();
+        assert.equal(doc.name, "Cass Cached");
+        assert.equal(doc.suspended, false);
+        assert.equal(await verification(), "active");
+      }
+
+      const started = performance.now();
+      const patched = await scim("PATCH", `/Users/${personId}`, {
+        schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        Operations: [{ op: "replace", path: "active", value: false }],
+      });
+      assert.equal(patched.status, 200);
+      const seen = await waitFor(
+        async () => {
+          const [doc, status] = await Promise.all([actorDoc(), verification()]);
+          return doc.suspended === true && status === "former" ? doc : undefined;
+        },
+        { what: "B's answers to show the deactivation", timeoutMs: 4_000, intervalMs: 50 },
+      );
+      t.diagnostic(`B answered with the change after ${Math.round(performance.now() - started)} ms`);
+      assert.equal(seen.name, undefined);
+    });
+  },
+);

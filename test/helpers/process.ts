@@ -51,15 +51,18 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `node src/main.ts` with `env` in `cwd` and waits until /healthz answers 200. */
+/**
+ * Starts `node src/main.ts [role]` with `env` in `cwd` and waits until /healthz answers 200 (and
+ * /readyz, when `ready`).
+ */
 export async function startServerProcess(
   env: Record<string, string | undefined>,
   port: number,
   cwd = ROOT,
-  { useTestSecrets = true } = {},
+  { useTestSecrets = true, role = undefined as "all" | "web" | "worker" | undefined, ready = false } = {},
 ): Promise<ServerProcess> {
   const base = useTestSecrets ? testEnv() : { NODE_ENV: "test" };
-  const child = spawn(process.execPath, [path.join(ROOT, "src/main.ts")], {
+  const child = spawn(process.execPath, [path.join(ROOT, "src/main.ts"), ...(role ? [role] : [])], {
     cwd,
     env: {
       PATH: process.env.PATH,
@@ -88,7 +91,7 @@ export async function startServerProcess(
   await waitFor(
     async () => {
       if (dead) throw new Error(`server exited early:\n${stderr}`);
-      const res = await fetch(`${url}/healthz`);
+      const res = await fetch(`${url}/${ready ? "readyz" : "healthz"}`);
       return res.status === 200 ? true : undefined;
     },
     { what: "the server to become healthy", timeoutMs: 30_000 },

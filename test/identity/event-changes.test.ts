@@ -11,6 +11,7 @@ import {
   createEventDispatcher,
   type DomainEvent,
   type EventConsumer,
+  DomainEventSchema,
   EventCursorSchema,
 } from "../../src/identity/events.ts";
 import { migratedDatabase, TEST_DB, type TestDb, waitFor } from "../helpers/env.ts";
@@ -109,7 +110,7 @@ describe(`changes and consumer kinds on ${TEST_DB}`, () => {
   test('start("process") runs only the process consumers', async () => {
     const cluster = recorder("only-cluster", "cluster");
     const proc = recorder("only-process", "process");
-    const d = createEventDispatcher(t.db, [cluster.consumer, proc.consumer], 20);
+    const d = createEventDispatcher(t.db, [cluster.consumer, proc.consumer], { pollMs: 20 });
     await d.drain(); // the process consumer's cursor: now
     const clusterBefore = cluster.changes.length;
     d.start("process");
@@ -122,5 +123,68 @@ describe(`changes and consumer kinds on ${TEST_DB}`, () => {
       ["started"],
     );
     assert.equal(cluster.changes.length, clusterBefore);
+  });
+
+  async function newestId(): Promise<number> {
+    const row = (await t.db.run((em) =>
+      em.getRepository(DomainEventSchema).createQueryBuilder("e").select("MAX(e.id)", "max").getRawOne(),
+    )) as { max: number | string };
+    return Number(row.max);
+  }
+
+  /** An event row with a chosen id, as a transaction that took that id would commit it. */
+  async function commitWithId(id: number, actor: string, personId: string): Promise<void> {
+    await t.db.run((em) =>
+      em.getRepository(DomainEventSchema).insert({
+        id,
+        type: "person.updated",
+        subjectType: "person",
+        subjectId: personId,
+        payload: JSON.stringify(updated(personId)),
+        actor,
+        occurredAt: new Date(),
+        changeId: `change-${id}`,
+      }),
+    );
+  }
+
+  test("a hole in the ids (a transaction still open) holds the later events until it fills", async () => {
+    let clock = 0;
+    const r = recorder("holes-fill", "cluster");
+    const d = createEventDispatcher(t.db, [r.consumer], { gapWaitMs: 5000, now: () => clock });
+    await d.drain(); // past what earlier tests appended
+    r.changes.length = 0;
+    const top = await newestId();
+    // id top+1 is taken by a transaction that has not committed; top+2 committed first.
+    await commitWithId(top + 2, "later", "h2");
+    await d.drain();
+    assert.deepEqual(r.changes.length, 0, "nothing past the hole yet");
+    clock += 4000;
+    await d.drain();
+    assert.deepEqual(r.changes.length, 0, "still within the wait");
+    await commitWithId(top + 1, "earlier", "h1");
+    await d.drain();
+    assert.deepEqual(
+      r.changes.map((c) => c.actor),
+      ["earlier", "later"],
+    );
+  });
+
+  test("a hole that never fills (a rollback) is passed after the wait", async () => {
+    let clock = 0;
+    const r = recorder("holes-skip", "cluster");
+    const d = createEventDispatcher(t.db, [r.consumer], { gapWaitMs: 5000, now: () => clock });
+    await d.drain();
+    r.changes.length = 0;
+    const top = await newestId();
+    await commitWithId(top + 2, "after-rollback", "r2");
+    await d.drain();
+    assert.equal(r.changes.length, 0);
+    clock += 5001;
+    await d.drain();
+    assert.deepEqual(
+      r.changes.map((c) => c.actor),
+      ["after-rollback"],
+    );
   });
 });

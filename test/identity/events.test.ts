@@ -29,7 +29,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
         seen.push(e.type);
       },
     };
-    const d1 = createEventDispatcher(t.db, [consumer], 20);
+    const d1 = createEventDispatcher(t.db, [consumer], { pollMs: 20 });
     d1.start();
     await waitFor(() => seen.length >= 3, { what: "three events" });
     await d1.stop();
@@ -37,7 +37,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
 
     // After a "restart", only new events arrive.
     await scim.deleteUser(String(u.id), actor);
-    const d2 = createEventDispatcher(t.db, [consumer], 20);
+    const d2 = createEventDispatcher(t.db, [consumer], { pollMs: 20 });
     d2.start();
     await waitFor(() => seen.length >= 4, { what: "the delete" });
     await d2.stop();
@@ -48,7 +48,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
     const d3 = createEventDispatcher(
       t.db,
       [{ name: "test-b", kind: "cluster", handle: async (e) => void other.push(e.type) }],
-      20,
+      { pollMs: 20 },
     );
     await d3.drain();
     assert.deepEqual(other, seen);
@@ -73,7 +73,7 @@ describe(`directory event delivery on ${TEST_DB}`, () => {
           },
         },
       ],
-      20,
+      { pollMs: 20 },
     );
     await scim.createUser({ userName: "ev2@corp.example" }, actor);
     await d.drain(); // fails on the first event

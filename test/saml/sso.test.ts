@@ -319,38 +319,44 @@ describe(`SAML single sign-on on ${TEST_DB}`, () => {
     assert.equal((await me(h, cookie)).status, 401);
   });
 
-  test("InResponseTo and the replay cache hold across processes sharing the database", async () => {
-    // A second Herald on the same database, trusting the same IdP (as behind a load balancer).
-    const second = await startServer(
-      testConfig(h.s.services.config.database.url, h.s.services.config.dataDir, {
-        HERALD_SAML_IDP_METADATA: h.metadataFile,
-      }),
-    );
-    try {
-      const irt = await h.startLogin();
-      const xml = await h.response(irt, { assertionId: "_shared-replay" });
-      const post = (url: string) =>
-        fetch(`${url}/saml/acs`, {
+  test(
+    "InResponseTo and the replay cache hold across processes sharing the database",
+    { skip: TEST_DB === "sqlite" && "SQLite serves one process (test/roles.test.ts)" },
+    async () => {
+      // A second Herald on the same database, trusting the same IdP (as behind a load balancer): a
+      // web process beside this one.
+      const second = await startServer(
+        testConfig(h.s.services.config.database.url, h.s.services.config.dataDir, {
+          HERALD_SAML_IDP_METADATA: h.metadataFile,
+        }),
+        "web",
+      );
+      try {
+        const irt = await h.startLogin();
+        const xml = await h.response(irt, { assertionId: "_shared-replay" });
+        const post = (url: string) =>
+          fetch(`${url}/saml/acs`, {
+            method: "POST",
+            body: new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString("base64") }),
+            redirect: "manual",
+          });
+        const first = await post(second.url);
+        assert.equal(first.status, 303, "the other process accepts a sign-in this one started");
+        const again = await post(h.s.url);
+        assert.equal(again.status, 400);
+        assert.equal(await refusalCode(again), "in-response-to");
+        const fresh = await h.response(await h.startLogin(), { assertionId: "_shared-replay" });
+        const replay = await fetch(`${second.url}/saml/acs`, {
           method: "POST",
-          body: new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString("base64") }),
+          body: new URLSearchParams({ SAMLResponse: Buffer.from(fresh).toString("base64") }),
           redirect: "manual",
         });
-      const first = await post(second.url);
-      assert.equal(first.status, 303, "the other process accepts a sign-in this one started");
-      const again = await post(h.s.url);
-      assert.equal(again.status, 400);
-      assert.equal(await refusalCode(again), "in-response-to");
-      const fresh = await h.response(await h.startLogin(), { assertionId: "_shared-replay" });
-      const replay = await fetch(`${second.url}/saml/acs`, {
-        method: "POST",
-        body: new URLSearchParams({ SAMLResponse: Buffer.from(fresh).toString("base64") }),
-        redirect: "manual",
-      });
-      assert.equal(await refusalCode(replay), "replay");
-    } finally {
-      await second.shutdown("test");
-    }
-  });
+        assert.equal(await refusalCode(replay), "replay");
+      } finally {
+        await second.shutdown("test");
+      }
+    },
+  );
 
   test("the directory person can also be matched by email or externalId", async () => {
     const byEmail = await startSamlServer({ HERALD_SAML_MATCH: "attribute:mail=email" });

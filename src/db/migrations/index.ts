@@ -12,6 +12,7 @@ import { SamlBrowser1763700000011 } from "./0011-saml-browser.ts";
 import { UserNameNfc1763700000012 } from "./0012-user-name-nfc.ts";
 import { AuditDetailSize1763700000013 } from "./0013-audit-detail-size.ts";
 import { EventChange1763700000014 } from "./0014-event-change.ts";
+import { Leases1763700000015 } from "./0015-leases.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   UserNameNfc1763700000012,
   AuditDetailSize1763700000013,
   EventChange1763700000014,
+  Leases1763700000015,
 ];
