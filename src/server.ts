@@ -136,8 +136,12 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
     services.events.start();
     services.accounts.startKeyWorker();
     // Accounts for people provisioned before Presence existed, and the organization's own actor:
-    // in the background (key generation takes a while), never on a request path.
+    // in the background (key generation takes a while), never on a request path — and in the
+    // lease holder only: two workers starting together would each create the organization's
+    // actor (the second under the next free handle).
     void (async () => {
+      while (!lease?.held() && !queueController.signal.aborted) await new Promise((r) => setTimeout(r, 250));
+      if (queueController.signal.aborted) return;
       await services.accounts.ensureOrgActor();
       await services.accounts.reconcile();
     })().catch((error) => log.error("Account reconciliation failed: {error}", { error }));

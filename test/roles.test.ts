@@ -9,6 +9,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLUSTER_LEASE, type RunningServer, startServer } from "../src/server.ts";
 import { createLeases } from "../src/db/leases.ts";
+import { ActorSchema } from "../src/federation/entities.ts";
 import {
   freePort,
   freshDatabaseUrl,
@@ -91,10 +92,13 @@ describe(
       const port = await freePort();
       origin = `http://127.0.0.1:${port}`;
       web = await startServer(testConfig(fresh.url, fresh.dir, { ...env(), PORT: String(port) }), "web");
-      for (let i = 0; i < 2; i++)
-        workers.push(
-          await startServerProcess(env(), await freePort(), fresh.dir, { role: "worker", ready: true }),
-        );
+      // Both at once, as a deployment starts them.
+      const ports = [await freePort(), await freePort()];
+      workers.push(
+        ...(await Promise.all(
+          ports.map((port) => startServerProcess(env(), port, fresh.dir, { role: "worker", ready: true })),
+        )),
+      );
     });
     after(async () => {
       for (const w of workers) w.child.kill("SIGKILL");
@@ -122,6 +126,18 @@ describe(
         assert.equal(home.status, 404);
         assert.match(await home.text(), /Herald worker: it serves \/healthz and \/readyz only/);
       }
+    });
+
+    test("two workers starting together make one organization actor (the lease holder does)", async () => {
+      const orgActors = () =>
+        web.services.db.run((em) => em.getRepository(ActorSchema).findBy({ kind: "org" }));
+      await waitFor(async () => ((await orgActors()).some((a) => a.keysReadyAt) ? true : undefined), {
+        what: "the organization's actor with keys",
+        timeoutMs: 30_000,
+      });
+      // Both workers are up and the holder's reconciliation is done; the other never starts one.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal((await orgActors()).length, 1);
     });
 
     test("a hire through the web process gets its keys and account from a worker", async () => {
