@@ -13,7 +13,7 @@ import { PostSchema } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { html, page, raw } from "../http/html.ts";
 import type { Directory } from "../identity/directory.ts";
-import { publicIdentity } from "../identity/standing.ts";
+import { employmentStatus, publicIdentity } from "../identity/standing.ts";
 
 export function profileRoutes(
   config: Config,
@@ -30,12 +30,14 @@ export function profileRoutes(
     const personId = actor.personId ?? actor.formerPersonId;
     const person = personId ? await directory.personById(personId) : null;
     // One rule for what the public sees (src/identity/standing.ts): a former employee's page
-    // keeps the handle and says so, with no name, title or posts.
+    // keeps the handle and says so, with no name, title or posts — deactivated or deleted alike
+    // (DESIGN rule 2). "Closed" is for the organization's accounts, and for the tombstone a
+    // rehire leaves behind, whose person works here again.
     const who = publicIdentity(actor, person);
     const status =
       who.status === "active"
         ? html``
-        : actor.kind === "person" && !actor.deletedAt
+        : actor.kind === "person" && employmentStatus(person).kind !== "active"
           ? html`<p>
               <strong>Former employee.</strong> This person no longer works at ${config.orgName}; do not trust
               messages from this account.
