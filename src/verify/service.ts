@@ -138,6 +138,11 @@ export async function createVerifier(deps: {
       if (hit && hit.gen === generation() && Date.now() - hit.at < TTL_MS) return hit.value;
       const gen = generation();
       const value = await answer(input);
+      // An answer that found no account is not kept: a hire's account is made by the federation
+      // bridge (in the worker holding the cluster lease) a moment after the directory change, and
+      // no event says when. Kept, an "unknown" asked for in between outlived the change's
+      // invalidation in every other process, for the whole TTL (issue 13: hires seen after 5 s).
+      if (value.status === "unknown") return value;
       if (cache.size > 10_000) cache.clear();
       cache.set(key, { at: Date.now(), gen, value, json: JSON.stringify(value) });
       return value;
