@@ -27,7 +27,9 @@ import { wellKnownRoutes } from "./federation/well-known.ts";
 
 export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const { config, db } = services;
-  const app = new Koa({ proxy: config.trustProxy });
+  // Behind one trusted proxy, the client is the address it appended: the rightmost in
+  // X-Forwarded-For (Koa's default, the leftmost, is whatever the client wrote there).
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
   // First: nothing below escapes it (koajs/koa docs/error-handling.md).
@@ -124,7 +126,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
  * is 404 with a reason, so a worker put behind the balancer by mistake is noticed at once.
  */
 export function createProbeApp(services: Services): Koa {
-  const app = new Koa({ proxy: services.config.trustProxy });
+  const app = new Koa({ proxy: services.config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
   app.use(errorBoundary());
   app.use(securityHeaders({ hsts: false }));

@@ -116,3 +116,32 @@ describe("health during shutdown and outages", () => {
     }
   });
 });
+
+describe(`behind a trusted proxy (${TEST_DB})`, () => {
+  test("the client address is the one the proxy appended, not what the client wrote in X-Forwarded-For", async () => {
+    const s = await startTestServer({
+      HERALD_TRUST_PROXY: "true",
+      HERALD_VERIFY_RATE_PER_SECOND: "1",
+      HERALD_VERIFY_BURST: "3",
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        // A client rotating a forged first address; the proxy appends the real one (203.0.113.7).
+        const res = await fetch(`${s.url}/api/verification?handle=nobody${i}@example.com`, {
+          headers: { "x-forwarded-for": `198.51.100.${i}, 203.0.113.7` },
+        });
+        statuses.push(res.status);
+        await res.arrayBuffer();
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+      // Another real client has its own allowance.
+      const other = await fetch(`${s.url}/api/verification?handle=nobody@example.com`, {
+        headers: { "x-forwarded-for": "198.51.100.1, 203.0.113.8" },
+      });
+      assert.equal(other.status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+});
