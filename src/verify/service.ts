@@ -142,7 +142,8 @@ export async function createVerifier(deps: {
       // bridge (in the worker holding the cluster lease) a moment after the directory change, and
       // no event says when. Kept, an "unknown" asked for in between outlived the change's
       // invalidation in every other process, for the whole TTL (issue 13: hires seen after 5 s).
-      if (value.status === "unknown") return value;
+      // The same for a rehire answered before its new actor exists (no attestation yet).
+      if (value.status === "unknown" || value.attestation === null) return value;
       if (cache.size > 10_000) cache.clear();
       cache.set(key, { at: Date.now(), gen, value, json: JSON.stringify(value) });
       return value;
@@ -197,8 +198,17 @@ export async function createVerifier(deps: {
     const personId = actor.personId ?? actor.formerPersonId;
     const person = personId ? await directory.personById(personId) : null;
     const fullHandle = `@${actor.handle}@${domain}`;
+    // A rehire between its SCIM 201 and the bridge making the person's new actor: the handle
+    // still names the old actor's tombstone, while the directory already says its person is
+    // current again under this handle. The directory decides (DESIGN rule 1): answer for the
+    // person; the attestation (which names an actor) waits for the new actor.
+    const rehiring =
+      actor.kind === "person" &&
+      actor.deletedAt !== null &&
+      person?.handle === actor.handle &&
+      employmentStatus(person).kind === "active";
     // One rule for every public surface (src/identity/standing.ts): the directory decides.
-    const who = publicIdentity(actor, person);
+    const who = publicIdentity(rehiring ? { ...actor, deletedAt: null, suspendedAt: null } : actor, person);
     let result: Verification;
     if (who.status === "former") {
       // Former employees: no name, no title; only the fact and the date.
@@ -229,6 +239,7 @@ export async function createVerifier(deps: {
         attestation: null,
       };
     }
+    if (rehiring) return result;
     const attestation = await attest(
       { handle: result.handle, status: result.status, roles: result.roles, org: config.orgName },
       new URL(`/ap/actors/${actor.id}`, config.origin).href,

@@ -304,8 +304,6 @@ describe(`one employment answer on every public surface, on ${TEST_DB}`, () => {
   }
 
   // Between a rehire's SCIM 201 and the bridge making the new actor, the handle still names the
-  // old actor's Tombstone, and publicIdentity calls a deleted person account former
-  // (src/identity/standing.ts): verification says "former" for someone the directory (and the
-  // home page) already call current. The rows above read after the bridge has run.
-  test.todo("rehired: verification says current as soon as SCIM answers, before the new actor exists");
+  // old actor's tombstone: verification answers from the directory (current, no attestation yet),
+  // step by step in test/verify/rehire-window.test.ts.
 });
