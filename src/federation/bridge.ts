@@ -22,7 +22,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import type { Directory } from "../identity/directory.ts";
-import type { Change, EventConsumer } from "../identity/events.ts";
+import { appendEvents, type Change, type EventConsumer } from "../identity/events.ts";
 import { logger } from "../logging.ts";
 import type { Accounts } from "./accounts.ts";
 import { actorDocument } from "./actors.ts";
@@ -49,9 +49,19 @@ export function createFederationBridge(deps: {
 }): EventConsumer {
   const { db, config, federation, accounts, directory } = deps;
 
-  /** Applies a change to account state; returns what to announce, per actor id. */
-  async function apply(change: Change): Promise<Map<string, Announcement>> {
+  /**
+   * Applies a change to account state; returns what to announce, per actor id, and the actors
+   * whose rows it changed (suspended, reinstated, tombstoned, moved to a successor).
+   */
+  async function apply(
+    change: Change,
+  ): Promise<{ announce: Map<string, Announcement>; changed: Set<string> }> {
     const out = new Map<string, Announcement>();
+    const changed = new Set<string>();
+    const mark = (actorId: string | undefined) => {
+      if (actorId) changed.add(actorId);
+      return actorId;
+    };
     const note = (actorId: string | undefined, a: Announcement) => {
       if (!actorId) return;
       const before = out.get(actorId);
@@ -60,7 +70,7 @@ export function createFederationBridge(deps: {
     /** The person's account, made if due; a rehire's or relink's previous actor now names its successor. */
     const provision = async (personId: string) => {
       const { movedFrom } = await accounts.ensurePersonActor(personId);
-      note(movedFrom, UPDATE);
+      note(mark(movedFrom), UPDATE);
     };
     for (const { event } of change.events) {
       switch (event.type) {
@@ -69,14 +79,14 @@ export function createFederationBridge(deps: {
           break;
         case "person.reactivated":
           await provision(event.personId);
-          note(await accounts.setSuspended(event.personId, false), UPDATE);
+          note(mark(await accounts.setSuspended(event.personId, false)), UPDATE);
           break;
         case "person.relinked":
           await provision(event.personId);
           break;
         case "person.deactivated":
           // Followers are kept, so a reactivation reverses this (issue: Presence, lifecycle).
-          note(await accounts.setSuspended(event.personId, true), UPDATE);
+          note(mark(await accounts.setSuspended(event.personId, true)), UPDATE);
           break;
         case "person.updated": {
           // A suspended account's profile shows nothing of the person: nothing to tell.
@@ -85,7 +95,7 @@ export function createFederationBridge(deps: {
           break;
         }
         case "person.deleted":
-          note(await accounts.tombstone(event.personId), DELETE);
+          note(mark(await accounts.tombstone(event.personId)), DELETE);
           break;
         case "group.membership_changed":
           if (config.accounts.eligibleGroups.length > 0)
@@ -97,9 +107,11 @@ export function createFederationBridge(deps: {
         case "account.renamed":
           note(event.actorId, { kind: "move", to: event.toActorId });
           break;
-        // A new account has no followers yet; groups and grants are not federated.
+        // A new account has no followers yet; groups and grants are not federated; the bridge's
+        // own record of what it changed (below) is for other processes' caches.
         case "account.shared_created":
         case "account.grants_changed":
+        case "account.state_changed":
         case "group.created":
         case "group.updated":
         case "group.deleted":
@@ -108,7 +120,7 @@ export function createFederationBridge(deps: {
           event satisfies never;
       }
     }
-    return out;
+    return { announce: out, changed };
   }
 
   /** Sends one announcement to the account's followers (enqueued on Fedify's queue). */
@@ -155,7 +167,18 @@ export function createFederationBridge(deps: {
     name: "federation.accounts",
     kind: "cluster",
     async handleChange(change) {
-      for (const [actorId, a] of await apply(change)) await announce(change.id, actorId, a);
+      const { announce: todo, changed } = await apply(change);
+      // Actor rows this process changed: the other processes' served documents (a tombstone, a
+      // successor) must drop too, and only an event reaches them (their `process` consumers).
+      if (changed.size > 0)
+        await db.transaction((em) =>
+          appendEvents(
+            em,
+            "federation.bridge",
+            [...changed].map((actorId) => ({ type: "account.state_changed" as const, actorId })),
+          ),
+        );
+      for (const [actorId, a] of todo) await announce(change.id, actorId, a);
     },
   };
 }

@@ -53,7 +53,9 @@ export type AccountEvent =
   | { type: "account.renamed"; actorId: string; toActorId: string }
   | { type: "account.shared_created"; actorId: string; handle: string }
   /** Who may act for the account changed (`actorId` "org": organization roles). */
-  | { type: "account.grants_changed"; actorId: string };
+  | { type: "account.grants_changed"; actorId: string }
+  /** The federation bridge changed the actor's row (suspended, tombstoned, moved): caches drop. */
+  | { type: "account.state_changed"; actorId: string };
 
 export type DomainEvent = DirectoryEvent | AccountEvent;
 

@@ -116,5 +116,66 @@ describe(
       t.diagnostic(`B answered with the change after ${Math.round(performance.now() - started)} ms`);
       assert.equal(seen.name, undefined);
     });
+
+    test("a deletion through A: B's cached actor document becomes the Tombstone the bridge made", async () => {
+      const token = await a.services.tokens.create("caches-delete", "test");
+      assert.ok(token.ok);
+      const headers = { authorization: `Bearer ${token.token}`, "content-type": "application/scim+json" };
+      const created = await fetch(`${origin}/scim/v2/Users`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+          userName: "gone@corp.example",
+        }),
+      });
+      assert.equal(created.status, 201);
+      const personId = ((await created.json()) as { id: string }).id;
+      const actor = await waitFor(
+        async () => {
+          const row = await a.services.accounts.byPerson(personId);
+          return row?.keysReadyAt ? row : undefined;
+        },
+        { what: "the person's actor with keys", timeoutMs: 30_000 },
+      );
+      const doc = () =>
+        fetch(`${b.url}/ap/actors/${actor.id}`, { headers: { accept: "application/activity+json" } });
+      for (let i = 0; i < 2; i++) assert.equal((await doc()).status, 200, "B serves and caches it");
+      // The tombstone is the bridge's change to the actor row, a moment after the directory's. To
+      // see that moment, A stops running the bridge (gives its lease up) before the deletion…
+      await a.lease!.stop();
+      assert.equal(
+        (await fetch(`${origin}/scim/v2/Users/${personId}`, { method: "DELETE", headers })).status,
+        204,
+      );
+      // …B drops its copy on the directory's event and caches the former employee's document…
+      await waitFor(
+        async () => {
+          const res = await doc();
+          const body = (await res.json()) as { suspended?: boolean };
+          return res.status === 200 && body.suspended ? true : undefined;
+        },
+        { what: "B to cache the former employee's document", timeoutMs: 4_000, intervalMs: 50 },
+      );
+      // …then a worker takes the lease and runs the bridge: only the bridge's own event tells B to
+      // drop that copy before the cache's 10 s lifetime.
+      const worker = await startServerProcess(
+        { DATABASE_URL: fresh.url, HERALD_DATA_DIR: fresh.dir, HERALD_ORIGIN: origin },
+        await freePort(),
+        fresh.dir,
+        { role: "worker", ready: true },
+      );
+      try {
+        const gone = await waitFor(async () => ((await doc()).status === 410 ? true : undefined), {
+          what: "B to serve the Tombstone",
+          timeoutMs: 4_000,
+          intervalMs: 50,
+        });
+        assert.equal(gone, true);
+      } finally {
+        worker.child.kill("SIGTERM");
+        await worker.exited;
+      }
+    });
   },
 );
