@@ -13,6 +13,7 @@ import { UserNameNfc1763700000012 } from "./0012-user-name-nfc.ts";
 import { AuditDetailSize1763700000013 } from "./0013-audit-detail-size.ts";
 import { EventChange1763700000014 } from "./0014-event-change.ts";
 import { Leases1763700000015 } from "./0015-leases.ts";
+import { RateLimit1763700000016 } from "./0016-rate-limit.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   AuditDetailSize1763700000013,
   EventChange1763700000014,
   Leases1763700000015,
+  RateLimit1763700000016,
 ];
