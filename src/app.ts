@@ -10,7 +10,7 @@ import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
 import { errorBoundary } from "./http/errors.ts";
 import { healthRoute, readyRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
-import { createRateLimiter } from "./http/rate-limit.ts";
+import { createRateLimits } from "./http/rate-limit.ts";
 import { securityHeaders } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./sessions/middleware.ts";
 import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
@@ -38,7 +38,9 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   // Hot public documents from memory (most of bare Koa's throughput; DESIGN). Cache hits are not
   // access-logged; misses go through the whole chain and are.
   app.use(cachedDocuments(services.documents));
-  const verifyLimiter = createRateLimiter({
+  // Counted per process or shared through the database (HERALD_RATE_LIMIT_STORE).
+  const limits = createRateLimits(config.rateLimitStore, db);
+  const verifyLimiter = limits.limiter("verify", {
     ratePerSecond: config.verify.ratePerSecond,
     burst: config.verify.burst,
   });
@@ -52,7 +54,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(healthRoute(db, services.health));
   app.use(readyRoute(db, services.health));
   // Public verification goes early: it needs neither sessions nor Fedify.
-  const verification = verifyRoutes(config, services.verifier, verifyLimiter, services.reports);
+  const verification = verifyRoutes(config, services.verifier, limits, verifyLimiter, services.reports);
   app.use(verification.routes());
   const cookie = sessionCookie(config.origin);
   app.use(sessionMiddleware(services.sessions, cookie));
@@ -62,7 +64,10 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       config.origin,
       {
         maxBodyBytes: config.inbox.maxBodyBytes,
-        limiter: createRateLimiter({ ratePerSecond: config.inbox.ratePerSecond, burst: config.inbox.burst }),
+        limiter: limits.limiter("inbox", {
+          ratePerSecond: config.inbox.ratePerSecond,
+          burst: config.inbox.burst,
+        }),
       },
       config.accounts.attributionDomains,
       services.documents,
@@ -71,8 +76,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const scim = scimRoutes({
     service: services.scim,
     tokens: services.tokens,
-    limiter: createRateLimiter({ ratePerSecond: config.scim.ratePerSecond, burst: config.scim.burst }),
-    authFailureLimiter: createRateLimiter({ ratePerSecond: 5, burst: 50 }),
+    limiter: limits.limiter("scim", { ratePerSecond: config.scim.ratePerSecond, burst: config.scim.burst }),
+    authFailureLimiter: limits.limiter("scim-auth-failure", { ratePerSecond: 5, burst: 50 }),
     maxBodyBytes: config.scim.maxBodyBytes,
   });
   app.use(scim);
@@ -85,6 +90,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
         sp: saml.sp,
         sessions: services.sessions,
         cookie,
+        limits,
       }).routes(),
     );
     if (saml.devIdp) app.use(saml.devIdp.router.routes());

@@ -90,6 +90,11 @@ export interface Config {
     readonly guidance: readonly string[] | undefined;
   };
   readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  /**
+   * Where rate limits are counted: `database` (MySQL/MariaDB only) shares one count among every
+   * process on the database; `memory` counts per process (N processes: N× the limits).
+   */
+  readonly rateLimitStore: "memory" | "database";
   /** Bounds on every remote document Herald or Fedify fetches (src/federation/loader.ts). */
   readonly remoteFetch: { readonly maxBytes: number; readonly timeoutMs: number };
   readonly accounts: {
@@ -218,6 +223,7 @@ const envSchema = z.object({
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
   HERALD_SCIM_BURST: positiveInt.default(2000),
   HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  HERALD_RATE_LIMIT_STORE: z.enum(["memory", "database"]).optional(),
 });
 
 const SECRETS = {
@@ -400,6 +406,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       problems.push(`HERALD_VERIFY_GUIDANCE_FILE=${guidanceFile} has no guidance lines`);
   }
 
+  if (e.HERALD_RATE_LIMIT_STORE === "database" && database.kind !== "mysql")
+    problems.push(
+      "HERALD_RATE_LIMIT_STORE=database needs a MySQL or MariaDB DATABASE_URL; on SQLite (one process) use memory, the default",
+    );
+
   if (production && e.HERALD_DEV_IDP === true)
     problems.push(
       "HERALD_DEV_IDP=true is refused in production: it signs in anyone; configure HERALD_SAML_IDP_METADATA",
@@ -464,6 +475,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       burst: e.HERALD_INBOX_BURST,
       maxBodyBytes: e.HERALD_INBOX_MAX_BODY_BYTES,
     },
+    rateLimitStore: e.HERALD_RATE_LIMIT_STORE ?? (database.kind === "mysql" ? "database" : "memory"),
     remoteFetch: {
       maxBytes: e.HERALD_REMOTE_FETCH_MAX_BYTES,
       timeoutMs: e.HERALD_REMOTE_FETCH_TIMEOUT_MS,

@@ -56,6 +56,15 @@ describe("parseConfig", () => {
     assert.equal(parseConfig({ DATABASE_URL: "sqlite:./x.sqlite" }).isDemoDatabase, false);
   });
 
+  test("rate limits: shared through MySQL by default, per process on SQLite; memory may be chosen", () => {
+    assert.equal(parseConfig({}).rateLimitStore, "memory");
+    assert.equal(parseConfig({ DATABASE_URL: "mysql://u@db/herald" }).rateLimitStore, "database");
+    assert.equal(
+      parseConfig({ DATABASE_URL: "mysql://u@db/herald", HERALD_RATE_LIMIT_STORE: "memory" }).rateLimitStore,
+      "memory",
+    );
+  });
+
   test("empty variables count as unset", () => {
     const c = parseConfig({ PORT: "", DATABASE_URL: "", HERALD_ORIGIN: "" });
     assert.equal(c.port, 3000);
@@ -91,6 +100,12 @@ describe("parseConfig", () => {
       /^HERALD_SAML_CLOCK_DRIFT_SECONDS="3600"/,
     ],
     ["short session secret", { HERALD_SESSION_SECRET: "short" }, /HERALD_SESSION_SECRET is too short/],
+    [
+      "a shared rate-limit store on SQLite",
+      { HERALD_RATE_LIMIT_STORE: "database" },
+      /^HERALD_RATE_LIMIT_STORE=database needs a MySQL or MariaDB DATABASE_URL/,
+    ],
+    ["an unknown rate-limit store", { HERALD_RATE_LIMIT_STORE: "redis" }, /^HERALD_RATE_LIMIT_STORE="redis"/],
     [
       "unreadable secret file",
       { HERALD_SESSION_SECRET_FILE: "/nonexistent/s" },

@@ -110,7 +110,7 @@ export function fedifyMiddleware(
       const declared = Number(ctx.get("content-length") || "0");
       if (declared > limits.maxBodyBytes)
         ctx.throw(413, `Activities are limited to ${limits.maxBodyBytes} bytes.`);
-      const d = limits.limiter.take(ctx.ip);
+      const d = await limits.limiter.take(ctx.ip);
       if (!d.allowed) {
         ctx.set("Retry-After", String(d.retryAfterSeconds));
         ctx.throw(429, "Too many deliveries from this address; retry later.");

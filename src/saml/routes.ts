@@ -12,7 +12,7 @@ import type { Config } from "../config.ts";
 import type { Directory } from "../identity/directory.ts";
 import { fail } from "../http/errors.ts";
 import { formBody } from "../http/form.ts";
-import { createRateLimiter } from "../http/rate-limit.ts";
+import type { RateLimits } from "../http/rate-limit.ts";
 import { html, page } from "../http/html.ts";
 import { type SessionCookie, setSessionCookie } from "../sessions/middleware.ts";
 import { logger } from "../logging.ts";
@@ -123,15 +123,19 @@ export function samlRoutes(deps: {
   sp: ServiceProvider;
   sessions: Sessions;
   cookie: SessionCookie;
+  limits: RateLimits;
 }): Router {
   const { config, sp, sessions, cookie } = deps;
   const router = caseSensitiveRouter({ prefix: ROUTES.saml.prefix });
   // Verifying a message costs a schema validation and RSA work: a per-client budget keeps anyone
   // from burning the CPU with junk (generous for people signing in, even behind one NAT).
-  const limiter = createRateLimiter({ ratePerSecond: config.saml.ratePerSecond, burst: config.saml.burst });
+  const limiter = deps.limits.limiter("saml", {
+    ratePerSecond: config.saml.ratePerSecond,
+    burst: config.saml.burst,
+  });
   router.use(async (ctx, next) => {
     if (ctx.path === ROUTES.saml.prefix + ROUTES.saml.metadata) return next();
-    const d = limiter.take(ctx.ip);
+    const d = await limiter.take(ctx.ip);
     if (!d.allowed) {
       ctx.set("Retry-After", String(d.retryAfterSeconds));
       fail(429, "Too many sign-in attempts from this address; wait a moment and try again.");

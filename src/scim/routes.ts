@@ -180,7 +180,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const token = m ? await tokens.verify(m[1]) : undefined;
     if (!token) {
-      const d = opts.authFailureLimiter.take(ctx.ip);
+      const d = await opts.authFailureLimiter.take(ctx.ip);
       if (!d.allowed) {
         throw new ScimError(429, "Too many failed authentication attempts; slow down.", undefined, {
           "Retry-After": String(d.retryAfterSeconds),
@@ -196,7 +196,7 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
         { "WWW-Authenticate": 'Bearer realm="Herald SCIM"' },
       );
     }
-    const decision = limiter.take(token.id);
+    const decision = await limiter.take(token.id);
     if (!decision.allowed) {
       throw new ScimError(429, `Rate limit exceeded for token "${token.name}"; retry later.`, undefined, {
         "Retry-After": String(decision.retryAfterSeconds),

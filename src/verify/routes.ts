@@ -9,7 +9,7 @@ import type { Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { fail } from "../http/errors.ts";
 import { html, page } from "../http/html.ts";
-import { createRateLimiter, type RateLimiter } from "../http/rate-limit.ts";
+import type { RateLimiter, RateLimits } from "../http/rate-limit.ts";
 import { formBody } from "../http/form.ts";
 import type { Reports } from "./reports.ts";
 import type { Verification, Verifier } from "./service.ts";
@@ -32,7 +32,7 @@ export function cachedVerifications(verifier: () => Promise<Verifier>, limiter: 
     const q = ctx.query;
     const input = typeof q.handle === "string" ? q.handle : typeof q.url === "string" ? q.url : undefined;
     const json = input ? ready.cachedJson(input) : undefined;
-    if (json === undefined || !limiter.take(ctx.ip).allowed) return next();
+    if (json === undefined || !(await limiter.take(ctx.ip)).allowed) return next();
     ctx.set("Access-Control-Allow-Origin", "*");
     ctx.set("Cache-Control", "no-store");
     ctx.type = "application/json; charset=utf-8";
@@ -44,13 +44,14 @@ export function cachedVerifications(verifier: () => Promise<Verifier>, limiter: 
 export function verifyRoutes(
   config: Config,
   verifier: () => Promise<Verifier>,
+  limits: RateLimits,
   limiter: RateLimiter,
   reports: Reports,
 ): Router {
   const router = caseSensitiveRouter();
 
-  const limited = (ip: string) => {
-    const d = limiter.take(ip);
+  const limited = async (ip: string) => {
+    const d = await limiter.take(ip);
     if (!d.allowed) {
       throw Object.assign(new Error("Too many verification requests; retry in a moment."), {
         status: 429,
@@ -67,7 +68,7 @@ export function verifyRoutes(
   });
 
   // Email lookups have their own, much smaller budget: they are the enumeration risk.
-  const emailLimiter = createRateLimiter({
+  const emailLimiter = limits.limiter("verify-email", {
     ratePerSecond: config.verify.emailPerMinute / 60,
     burst: Math.max(1, Math.ceil(config.verify.emailPerMinute / 2)),
   });
@@ -75,7 +76,7 @@ export function verifyRoutes(
   router.get(koa(ROUTES.verification), async (ctx) => {
     ctx.set("Access-Control-Allow-Origin", "*");
     ctx.set("Cache-Control", "no-store");
-    limited(ctx.ip);
+    await limited(ctx.ip);
     if (typeof ctx.query.email === "string") {
       if (!config.verify.emailLookup)
         fail(
@@ -85,7 +86,7 @@ export function verifyRoutes(
       const email = ctx.query.email.trim();
       if (email.length > 320 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
         fail(400, "Give ?email=name@domain (one address).");
-      const d = emailLimiter.take(ctx.ip);
+      const d = await emailLimiter.take(ctx.ip);
       if (!d.allowed)
         throw Object.assign(new Error("Too many email lookups; retry in a minute."), {
           status: 429,
@@ -114,8 +115,8 @@ export function verifyRoutes(
       emailDomain !== config.handleDomain &&
       config.verify.emailDomains.includes(emailDomain);
     if (isEmail) {
-      limited(ctx.ip);
-      const d = emailLimiter.take(ctx.ip);
+      await limited(ctx.ip);
+      const d = await emailLimiter.take(ctx.ip);
       if (!d.allowed)
         fail(429, "Too many email lookups; retry in a minute.", {
           "Retry-After": String(d.retryAfterSeconds),
@@ -132,7 +133,7 @@ export function verifyRoutes(
               <p>No current employee of ${config.orgName} uses <code>${e.email}</code>. Do not trust it.</p>
             </section>`;
     } else if (input !== "") {
-      limited(ctx.ip);
+      await limited(ctx.ip);
       const v: Verification = await (await verifier()).verify(input);
       answer =
         v.status === "active"
@@ -220,7 +221,7 @@ export function verifyRoutes(
     );
   });
   router.post(koa(ROUTES.verifyReport), async (ctx) => {
-    limited(ctx.ip);
+    await limited(ctx.ip);
     const form = await formBody(ctx);
     const r = await reports.submit({
       reported: form.get("reported") ?? "",
