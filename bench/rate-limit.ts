@@ -29,14 +29,13 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
+import { freePort, testEnv } from "../test/helpers/env.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SECRETS = path.join(ROOT, "test/fixtures/secrets");
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const CLIENT = argv.find((a) => a.startsWith("--client="))?.slice("--client=".length) ?? "autocannon";
@@ -74,17 +73,6 @@ async function koaMain(): Promise<void> {
 }
 
 // --- processes -----------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** CPU seconds (user + system) of a process so far (Linux /proc; NaN where unreadable). */
 function cpuSeconds(pid: number | undefined): number {
@@ -292,22 +280,19 @@ async function main(): Promise<void> {
     await stop(koa);
 
     const port = await freePort();
-    const env = (store: string, raised: boolean): Record<string, string> => ({
-      NODE_ENV: "test",
-      PORT: String(port),
-      HERALD_ORIGIN: `http://127.0.0.1:${port}`,
-      DATABASE_URL: dbUrl.toString(),
-      HERALD_DATA_DIR: dir,
-      HERALD_LOG_LEVEL: "warning",
-      HERALD_LOG_FORMAT: "json",
-      HERALD_SESSION_SECRET_FILE: path.join(SECRETS, "session.txt"),
-      HERALD_ORG_SIGNING_KEY_FILE: path.join(SECRETS, "org-ed25519.pem"),
-      HERALD_SAML_SP_KEY_FILE: path.join(SECRETS, "saml-sp.key"),
-      HERALD_SAML_SP_CERT_FILE: path.join(SECRETS, "saml-sp.crt"),
-      HERALD_TRUST_PROXY: "true",
-      HERALD_RATE_LIMIT_STORE: store,
-      ...(raised ? { HERALD_VERIFY_RATE_PER_SECOND: "1000000", HERALD_VERIFY_BURST: "1000000" } : {}),
-    });
+    // The test-only secrets (test/fixtures), as the other benches use.
+    const env = (store: string, raised: boolean) =>
+      testEnv({
+        PORT: String(port),
+        HERALD_ORIGIN: `http://127.0.0.1:${port}`,
+        DATABASE_URL: dbUrl.toString(),
+        HERALD_DATA_DIR: dir,
+        HERALD_LOG_LEVEL: "warning",
+        HERALD_LOG_FORMAT: "json",
+        HERALD_TRUST_PROXY: "true",
+        HERALD_RATE_LIMIT_STORE: store,
+        ...(raised ? { HERALD_VERIFY_RATE_PER_SECOND: "1000000", HERALD_VERIFY_BURST: "1000000" } : {}),
+      }) as Record<string, string>;
     const verifyPath = `/api/verification?handle=${encodeURIComponent(`@recruiting@127.0.0.1:${port}`)}`;
     const stderr: string[] = [];
     const loads = [
