@@ -139,6 +139,10 @@ interface MysqlDriverParts {
   readonly database: string;
 }
 
+/**
+ * The limiters of one process, in `store`. `now` paces only the warnings and the sweep (the
+ * windows run on the library's clock, Date.now).
+ */
 export function createRateLimits(
   store: RateLimitStore,
   db: Database,
