@@ -40,10 +40,14 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(cachedDocuments(services.documents));
   // Counted per process or shared through the database (HERALD_RATE_LIMIT_STORE).
   const limits = createRateLimits(config.rateLimitStore, db);
-  const verifyLimiter = limits.limiter("verify", {
-    ratePerSecond: config.verify.ratePerSecond,
-    burst: config.verify.burst,
-  });
+  // The verification API's answers are hot and public (DESIGN: most of bare Koa's throughput): a
+  // shared count would put a database write on each. Per process; its email lookups, the
+  // enumeration risk, are shared (decision 0011).
+  const verifyLimiter = limits.limiter(
+    "verify",
+    { ratePerSecond: config.verify.ratePerSecond, burst: config.verify.burst },
+    { scope: "process" },
+  );
   app.use(cachedVerifications(services.verifier, verifyLimiter));
   app.use((ctx, next) => {
     if (ctx.path !== ROUTES.health) services.activity.lastRequestAt = performance.now();

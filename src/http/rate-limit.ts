@@ -43,8 +43,12 @@ export type RateLimitStore = "memory" | "database";
 
 export interface RateLimits {
   readonly store: RateLimitStore;
-  /** A limiter; `name` keeps its keys apart from other limiters' in the shared table. */
-  limiter(name: string, limit: RateLimit): RateLimiter;
+  /**
+   * A limiter; `name` keeps its keys apart from other limiters' in the shared table. `process`:
+   * counted in this process whatever the store (a hot public answer that a write per request
+   * would slow to a fraction; decision 0011).
+   */
+  limiter(name: string, limit: RateLimit, options?: { readonly scope?: "shared" | "process" }): RateLimiter;
 }
 
 /** The table migration 0016 creates (the library is told not to create it). */
@@ -205,8 +209,9 @@ export function createRateLimits(
 
   return {
     store,
-    limiter(name, limit) {
+    limiter(name, limit, options) {
       named(name);
+      if (options?.scope === "process") return createMemoryRateLimiter(limit);
       const { points, durationMs } = fixedWindow(limit);
       const window = { keyPrefix: name, points, duration: durationMs / 1000 };
       const insurance = new FallbackLimiter(window, fellBack(name));

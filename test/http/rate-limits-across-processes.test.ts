@@ -19,6 +19,10 @@ const LIMITS = {
   HERALD_SCIM_BURST: String(BURST),
   HERALD_VERIFY_RATE_PER_SECOND: "1",
   HERALD_VERIFY_BURST: String(BURST),
+  // E-mail lookups: 2 × BURST a minute is a burst of BURST (src/verify/routes.ts).
+  HERALD_VERIFY_EMAIL_LOOKUP: "true",
+  HERALD_VERIFY_EMAIL_DOMAINS: "corp.example",
+  HERALD_VERIFY_EMAIL_PER_MINUTE: String(2 * BURST),
 };
 
 interface Answer {
@@ -56,19 +60,20 @@ function tally(answers: readonly Answer[]) {
 async function twoServers(env: Record<string, string>) {
   const fresh = await freshDatabaseUrl();
   const a = await startServer(testConfig(fresh.url, fresh.dir, { ...LIMITS, ...env }));
-  const b = await startServer(
-    testConfig(fresh.url, fresh.dir, { ...LIMITS, ...env, HERALD_CLUSTER_CONSUMERS: "false" }),
-  );
+  const b = await startServer(testConfig(fresh.url, fresh.dir, { ...LIMITS, ...env }), "web");
   const token = await a.services.tokens.create("shared-limit", "test");
   assert.ok(token.ok);
   const scim = (url: string) =>
     fetch(`${url}/scim/v2/ServiceProviderConfig`, { headers: { authorization: `Bearer ${token.token}` } });
   const verify = (url: string) =>
     fetch(`${url}/api/verification?handle=${encodeURIComponent("@x@y.example")}`);
+  const email = (url: string) =>
+    fetch(`${url}/api/verification?email=${encodeURIComponent("x@corp.example")}`);
   return {
     servers: [a, b] as const,
     scim,
     verify,
+    email,
     async close() {
       await b.shutdown("test");
       await a.shutdown("test");
@@ -105,10 +110,11 @@ describe(
       }
     });
 
-    test("database store: one client address's verification burst in all", async () => {
-      const h = await twoServers({});
+    test("database store: one client address's e-mail lookup burst in all (the enumeration guard)", async () => {
+      // The handle answers' own limit is per process (below): a generous one for this case.
+      const h = await twoServers({ HERALD_VERIFY_BURST: "100", HERALD_VERIFY_RATE_PER_SECOND: "100" });
       try {
-        const t = tally(await alternate(h.servers, BURST + 2, h.verify));
+        const t = tally(await alternate(h.servers, BURST + 2, h.email));
         assert.deepEqual(
           { allowed: t.allowed, limited: t.limited, other: t.other },
           {
@@ -117,7 +123,21 @@ describe(
             other: 0,
           },
         );
-        for (const r of t.retryAfter) assert.ok(Number(r) >= 1 && Number(r) <= BURST, `Retry-After ${r}`);
+        // A window of BURST lookups at 2 × BURST a minute lasts 30 s.
+        for (const r of t.retryAfter) assert.ok(Number(r) >= 1 && Number(r) <= 30, `Retry-After ${r}`);
+      } finally {
+        await h.close();
+      }
+    });
+
+    test("database store: verification answers by handle are limited per process (hot, public)", async () => {
+      const h = await twoServers({});
+      try {
+        const t = tally(await alternate(h.servers, BURST + 2, h.verify));
+        assert.deepEqual(
+          { allowed: t.allowed, limited: t.limited, other: t.other },
+          { allowed: 2 * BURST, limited: 4, other: 0 },
+        );
       } finally {
         await h.close();
       }
