@@ -126,7 +126,7 @@ export function createServices(
     },
   });
   const federation = createHeraldFederation(config, db, { accounts, keys, directory });
-  const posting = createPosting({ db, config, federation, accounts });
+  const posting = createPosting({ db, config, federation, accounts, directory });
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
     ...config.sessions,

@@ -29,6 +29,8 @@ import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { escapeHtml } from "../http/html.ts";
 import { logger } from "../logging.ts";
+import type { Directory } from "../identity/directory.ts";
+import { employmentStatus } from "../identity/standing.ts";
 import type { Accounts } from "./accounts.ts";
 import {
   type ActorRow,
@@ -111,8 +113,10 @@ export function createPosting(deps: {
   readonly config: Pick<Config, "mode" | "origin" | "orgName" | "accounts" | "handleDomain" | "remoteFetch">;
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
+  /** Whether a person account's person still works here (the directory decides, at once). */
+  readonly directory: Pick<Directory, "personById">;
 }) {
-  const { db, config, federation, accounts } = deps;
+  const { db, config, federation, accounts, directory } = deps;
   const context = (): Context<FederationContextData> =>
     federation.createContext(new URL(config.origin.origin), { requestId: "posting" });
 
@@ -128,7 +132,12 @@ export function createPosting(deps: {
         message: `@${actor.handle} has moved to @${next?.handle ?? "?"}; use that account.`,
       };
     }
-    if (actor.suspendedAt) {
+    // The actor row is suspended by the federation bridge a moment after a deactivation; the
+    // directory says so from the change on (DESIGN rule 2: every door closes at once).
+    const former =
+      actor.kind === "person" &&
+      (!actor.personId || employmentStatus(await directory.personById(actor.personId)).kind !== "active");
+    if (actor.suspendedAt || former) {
       return {
         reason: "suspended",
         message: `@${actor.handle} is suspended (its person left or was deactivated); it cannot post.`,
