@@ -13,6 +13,7 @@ import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { EntitySchema, type EntityManager } from "typeorm";
 import type { Database } from "./database.ts";
+import { isUniqueViolation } from "./errors.ts";
 import { logger } from "../logging.ts";
 
 interface LeaseRow {
@@ -70,7 +71,7 @@ export function createLeases(db: Database, now: () => number = Date.now) {
         );
         return true;
       } catch (err) {
-        if (/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) return false;
+        if (isUniqueViolation(err)) return false;
         throw err;
       }
     },

@@ -4,6 +4,7 @@
  * error. Every handle ever issued stays in the `handle` table, so none is ever recycled (rule 3).
  */
 import { type EntityManager, In } from "typeorm";
+import { isUniqueViolation } from "../db/errors.ts";
 import { type HandleOwnerKind, HandleSchema, PersonSchema } from "./entities.ts";
 
 export const MAX_HANDLE_LENGTH = 30;
@@ -125,7 +126,7 @@ export async function claimHandle(
     await repo.insert({ handle, ownerKind: owner.kind, ownerId: owner.id, issuedAt: new Date() });
   } catch (err) {
     // A concurrent transaction issued it first.
-    if (/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) return false;
+    if (isUniqueViolation(err)) return false;
     throw err;
   }
   if (owner.kind === "person") await em.getRepository(PersonSchema).update({ id: owner.id }, { handle });

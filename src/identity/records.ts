@@ -40,9 +40,7 @@ export class Refused extends Error {
 /** Marks a deleted person's userName key so the name is free for a new hire (not the handle). */
 export const deletedKey = (id: string) => `\u0001deleted:${id}`;
 
-export function isUniqueViolation(err: unknown): boolean {
-  return /UNIQUE constraint|Duplicate entry|ER_DUP_ENTRY/i.test(String((err as Error)?.message ?? err));
-}
+export { isUniqueViolation } from "../db/errors.ts";
 
 export const parseDoc = (text: string | null): Record<string, unknown> =>
   text ? (JSON.parse(text) as Record<string, unknown>) : {};

@@ -6,6 +6,7 @@
  * NotBefore/NotOnOrAfter with clock drift, InResponseTo against a one-time store and an
  * assertion-ID replay cache, both in the database so they hold across processes.
  */
+import { isUniqueViolation } from "../db/errors.ts";
 import { createHash, createPublicKey, randomBytes, verify as verifySignature } from "node:crypto";
 import { inflateRawSync } from "node:zlib";
 import xmlenc from "@authenio/xml-encryption";
@@ -306,7 +307,7 @@ export function createServiceProvider(
         return true;
       })
       .catch((e: unknown) => {
-        if (/UNIQUE constraint|Duplicate entry|ER_DUP_ENTRY/i.test(String(e))) return false;
+        if (isUniqueViolation(e)) return false;
         throw e;
       });
   }
