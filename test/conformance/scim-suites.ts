@@ -6,26 +6,20 @@
  *   node test/conformance/scim-suites.ts [--mysql]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort, freshDatabaseUrl, ROOT, testEnv, waitFor } from "../helpers/env.ts";
 
-const peers = process.env.SCIM_PEERS_DIR ?? path.resolve(ROOT, "../shared/scim-peers");
-if (!existsSync(path.join(peers, "run-suite.sh"))) {
-  process.stderr.write(`SCIM conformance suites not found at ${peers} (set SCIM_PEERS_DIR).\n`);
+if (process.argv.includes("--mysql")) process.env.HERALD_TEST_DB = "mysql";
+// Imported after the line above: env.ts reads HERALD_TEST_DB once, when it is first evaluated
+// (a static import would run before it, and `--mysql` would test SQLite).
+const { freePort, freshDatabaseUrl, ROOT, testEnv, TEST_DB, waitFor } = await import("../helpers/env.ts");
+const { describeRun, peersMissing, runSuites } = await import("./suites.ts");
+
+const missing = peersMissing();
+if (missing) {
+  process.stderr.write(`${missing}.\n`);
   process.exit(1);
 }
-if (process.argv.includes("--mysql")) process.env.HERALD_TEST_DB = "mysql";
-
-interface Refusal {
-  request: string;
-  test: string;
-  why: string;
-}
-const refusals = JSON.parse(
-  readFileSync(path.join(ROOT, "test/conformance/refusals.json"), "utf8"),
-) as Record<"ms" | "okta", Refusal[]>;
 
 const fresh = await freshDatabaseUrl();
 const port = await freePort();
@@ -62,63 +56,10 @@ try {
   if (cli.status !== 0 || !token.startsWith("hrld_")) throw new Error(`token create failed: ${cli.stderr}`);
 
   const work = process.env.WORK ?? path.join(tmpdir(), "scim-peers-work");
-  const run = spawnSync(
-    "bash",
-    [path.join(peers, "run-suite.sh"), `http://127.0.0.1:${port}/scim/v2`, token],
-    {
-      env: { ...process.env, WORK: work },
-      encoding: "utf8",
-      timeout: 15 * 60_000,
-    },
-  );
-  const out = `${run.stdout}${run.stderr}`;
-  const counts = (suite: string) => {
-    const m = new RegExp(`^suite ${suite}: (\\d+) passed, (\\d+) failed$`, "m").exec(out);
-    return m ? { passed: Number(m[1]), failed: Number(m[2]) } : undefined;
-  };
-  const ms = counts("ms");
-  const okta = counts("okta");
-  if (!ms || !okta) throw new Error(`could not read the suites' results:\n${out}`);
-
-  // Microsoft's failures, by request and assertion, from newman's JSON report.
-  const report = JSON.parse(readFileSync(path.join(work, "ms-report.json"), "utf8")) as {
-    run: {
-      failures: {
-        source?: { name?: string };
-        parent?: { name?: string };
-        error?: { test?: string; message?: string };
-      }[];
-    };
-  };
-  const msFailures = report.run.failures.map((f) => ({
-    request: `${f.parent?.name ?? ""} / ${f.source?.name ?? ""}`,
-    test: f.error?.test ?? f.error?.message ?? "?",
-  }));
-  const key = (x: { request: string; test: string }) => `${x.request} :: ${x.test}`;
-  const expected = new Set(refusals.ms.map(key));
-  const unexpected = msFailures.filter((f) => !expected.has(key(f)));
-  const stale = refusals.ms.filter((r) => !msFailures.some((f) => key(f) === key(r)));
-
-  process.stdout.write(`SCIM conformance on ${process.env.HERALD_TEST_DB ?? "sqlite"}:\n`);
-  process.stdout.write(
-    `  ms:   ${ms.passed} passed, ${ms.failed} failed (${refusals.ms.length} documented refusals)\n`,
-  );
-  process.stdout.write(`  okta: ${okta.passed} passed, ${okta.failed} failed\n`);
-  for (const f of unexpected) process.stdout.write(`  UNEXPECTED ms failure: ${key(f)}\n`);
-  for (const r of stale)
-    process.stdout.write(`  STALE refusal (now passes; update refusals.json): ${key(r)}\n`);
-  if (okta.failed > 0)
-    process.stdout.write(
-      out
-        .split("\n")
-        .filter((l) => /FAIL/.test(l))
-        .join("\n") + "\n",
-    );
-  if (unexpected.length > 0 || okta.failed > 0) process.stdout.write(`${out}\n`);
-  code =
-    unexpected.length === 0 && stale.length === 0 && okta.failed === 0 && ms.failed === msFailures.length
-      ? 0
-      : 1;
+  const run = await runSuites(`http://127.0.0.1:${port}/scim/v2`, token, ["ms", "okta"], work);
+  process.stdout.write(`SCIM conformance on ${TEST_DB}:\n${describeRun(run)}`);
+  if (!run.conforms) process.stdout.write(`${run.output}\n`);
+  code = run.conforms ? 0 : 1;
 } catch (err) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
 } finally {
