@@ -10,19 +10,17 @@
  * lease, so the rolling restart also moves the lease and the delivery queue's work between
  * processes while requests arrive, which a dedicated worker would keep out of the test.
  *
- * How nginx learns that a process is going: from /readyz, as the README asks of a load balancer.
- * nginx (open source) has no active health checks, so the test plays the part that a controller
- * plays in front of it (Kubernetes' ingress-nginx, consul-template): it polls each process's
- * /readyz and, when the ready set changes, rewrites the upstream block (`down`) and reloads nginx.
- * HERALD_DRAIN_DELAY_MS (1.5 s) covers this (0.1–0.5 s here); only then does the process close its
- * listener. Connection-refused failover alone (a fixed upstream block and `proxy_next_upstream
- * error`) loses requests, measured with this test before the controller: connections the kernel had
- * already put in the listen queue when the listener closes are reset after nginx sent the request,
- * and nginx does not resend a POST (1 and 5 lost creates in 2 of 4 runs; in a bare Node server
- * behind nginx, about 1.5 per restart at 400 requests/s); and passive health checks (max_fails,
- * fail_timeout) can still hold a restarted process out when the next one goes down, leaving no live
- * upstream (236 502s in one run). The upstream is otherwise as deploy/nginx.conf has it: no
- * upstream keepalive, `proxy_next_upstream error timeout http_502 http_503`.
+ * How nginx learns that a process is going: from /readyz, by deploy/nginx-readyz.sh, the script
+ * that deploy/compose.yaml runs beside nginx (nginx open source has no active health checks). It
+ * polls each process's /readyz and, when one changes, rewrites the upstream's servers file (`down`)
+ * and reloads nginx; HERALD_DRAIN_DELAY_MS (1.5 s here) covers that, and only then does the
+ * process close its listener. The rest of the proxy configuration is deploy/nginx.conf's: no
+ * upstream keepalive, `proxy_next_upstream error timeout http_502 http_503`, max_fails=1
+ * fail_timeout=2s. Connection-refused failover alone (a fixed upstream block) loses requests,
+ * measured with this test before the script: connections the kernel had already put in the listen
+ * queue when the listener closes are reset after nginx sent the request, and nginx does not resend
+ * a POST (1 and 5 lost creates in 2 of 4 runs; in a bare Node server behind nginx, about 1.5 per
+ * restart at 400 requests/s).
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -37,6 +35,7 @@ import { describeRun, peersMissing, runSuites, type SuitesRun } from "../conform
 const NGINX = "/usr/sbin/nginx";
 const PROCESSES = 3;
 const CLIENTS = 8;
+const READYZ_SCRIPT = path.join(import.meta.dirname, "../../deploy/nginx-readyz.sh");
 
 // Under CI a missing nginx or suite is a failure, never a skip.
 const missing = !existsSync(NGINX)
@@ -49,20 +48,11 @@ const skip =
       ? missing
       : false;
 
-/** The path at which nginx answers its configuration's generation (to know a reload took effect). */
-const GENERATION = "/.nginx-generation";
-
 /**
  * nginx's configuration: everything (pid, logs, temp files) inside `prefix`, in the foreground;
- * the processes whose `up` is false are `down` (out of rotation).
+ * the upstream's servers come from the file that deploy/nginx-readyz.sh keeps.
  */
-function nginxConfig(
-  prefix: string,
-  port: number,
-  upstreams: readonly number[],
-  up: readonly boolean[],
-  generation: number,
-): string {
+function nginxConfig(prefix: string, port: number, upstreams: number): string {
   const temp = (name: string) => path.join(prefix, "temp", name);
   return `daemon off;
 worker_processes 1;
@@ -78,20 +68,16 @@ http {
     uwsgi_temp_path ${temp("uwsgi")};
     scgi_temp_path ${temp("scgi")};
     upstream herald {
-${upstreams.map((p, i) => `        server 127.0.0.1:${p} max_fails=3 fail_timeout=10s${up[i] ? "" : " down"};`).join("\n")}
+        include ${path.join(prefix, "upstream.conf")};
     }
-    # One request per client connection. The test's readiness controller reloads nginx to take a
-    # process out of rotation, and a reload closes the old workers' idle keep-alive connections: a
+    # One request per client connection. nginx-readyz.sh reloads nginx to take a process out of
+    # rotation, and a reload closes the old workers' idle keep-alive connections: a
     # client that sends on one at that moment gets a reset, which a client may retry for a GET but
     # not for a POST. That race is between a client and a reloading nginx (a controller that changes
     # upstreams without reloading, such as ingress-nginx's, has none), not Herald's restart.
     keepalive_timeout 0;
     server {
         listen 127.0.0.1:${port};
-        location = ${GENERATION} {
-            access_log off;
-            return 200 "${generation}";
-        }
         location / {
             proxy_pass http://herald;
             proxy_http_version 1.1;
@@ -101,7 +87,7 @@ ${upstreams.map((p, i) => `        server 127.0.0.1:${p} max_fails=3 fail_timeou
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries ${upstreams.length};
+            proxy_next_upstream_tries ${upstreams};
             proxy_next_upstream_timeout 10s;
             proxy_connect_timeout 2s;
             proxy_read_timeout 60s;
@@ -153,7 +139,7 @@ test(
     let passed = false;
     let loading = false;
     let load: Promise<unknown> = Promise.resolve();
-    let stopWatching = async () => {};
+    let controller: ChildProcess | undefined;
     const ms = (x: number) => `${Math.round(x)} ms`;
     const keep = (i: number, s: ServerProcess) => {
       const { stdout, stderr } = s.output();
@@ -167,10 +153,36 @@ test(
       );
       servers.push(...rest);
 
+      // deploy/nginx-readyz.sh writes the servers file (every process in rotation) before nginx
+      // starts, then checks /readyz every 100 ms and reloads nginx on a change.
       const conf = path.join(prefix, "nginx.conf");
-      let up = ports.map(() => true);
-      let generation = 1;
-      writeFileSync(conf, nginxConfig(prefix, nginxPort, ports, up, generation));
+      writeFileSync(conf, nginxConfig(prefix, nginxPort, PROCESSES));
+      const rotation: { process: number; up: boolean; at: number }[] = [];
+      const script = spawn("sh", [READYZ_SCRIPT, "--foreground"], {
+        env: {
+          PATH: process.env.PATH,
+          HERALD_UPSTREAMS: ports.map((p) => `127.0.0.1:${p}`).join(" "),
+          HERALD_UPSTREAM_FILE: path.join(prefix, "upstream.conf"),
+          HERALD_UPSTREAM_PARAMS: "max_fails=1 fail_timeout=2s",
+          HERALD_READYZ_INTERVAL: "0.1",
+          HERALD_NGINX_RELOAD: `${NGINX} -p ${prefix} -c ${conf} -e ${path.join(prefix, "error.log")} -s reload`,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      controller = script;
+      let scriptOut = "";
+      script.stdout?.on("data", (d: Buffer) => {
+        const at = performance.now();
+        scriptOut += d;
+        for (const m of String(d).matchAll(/^herald-readyz: (in|out) 127\.0\.0\.1:(\d+)$/gm))
+          rotation.push({ process: ports.indexOf(Number(m[2])), up: m[1] === "in", at });
+      });
+      script.stderr?.on("data", (d: Buffer) => {
+        scriptOut += d;
+      });
+      await waitFor(() => existsSync(path.join(prefix, "upstream.conf")) || undefined, {
+        what: "nginx-readyz.sh to write the servers file",
+      });
       const proxy = spawn(NGINX, ["-p", prefix, "-c", conf, "-e", path.join(prefix, "error.log")], {
         stdio: ["ignore", "ignore", "pipe"],
       });
@@ -182,52 +194,11 @@ test(
       await waitFor(
         async () => {
           if (proxy.exitCode != null) throw new Error(`nginx exited: ${nginxErr}`);
+          if (script.exitCode != null) throw new Error(`nginx-readyz.sh exited: ${scriptOut}`);
           return (await fetch(`${origin}/readyz`)).status === 200 || undefined;
         },
         { what: "nginx to answer" },
       );
-
-      // The readiness controller: /readyz of each process every 100 ms; a changed ready set is
-      // written into the upstream block and nginx reloaded (SIGHUP: new workers take the new
-      // connections, the old ones finish theirs), done once nginx answers the new generation.
-      const rotation: { process: number; up: boolean; at: number }[] = [];
-      const readyz = async (port: number) => {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
-          await res.body?.cancel();
-          return res.status === 200;
-        } catch {
-          return false;
-        }
-      };
-      let watching = true;
-      const watcher = (async () => {
-        while (watching) {
-          const ready = await Promise.all(ports.map(readyz));
-          // With nothing ready, nginx keeps what it has (it would answer 502 to everything).
-          if (ready.some((r, i) => r !== up[i]) && ready.some(Boolean)) {
-            generation += 1;
-            writeFileSync(conf, nginxConfig(prefix, nginxPort, ports, ready, generation));
-            proxy.kill("SIGHUP");
-            const want = String(generation);
-            await waitFor(
-              async () => (await (await fetch(`${origin}${GENERATION}`)).text()) === want || undefined,
-              {
-                what: "nginx to reload",
-                intervalMs: 20,
-              },
-            );
-            const at = performance.now();
-            for (const [i, r] of ready.entries()) if (r !== up[i]) rotation.push({ process: i, up: r, at });
-            up = ready;
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-      stopWatching = async () => {
-        watching = false;
-        await watcher;
-      };
 
       const cli = await runCli(["token", "create", "rolling-restart"], {
         ...env,
@@ -388,7 +359,11 @@ test(
     } finally {
       loading = false;
       await load;
-      await stopWatching();
+      if (controller?.pid && controller.exitCode == null) {
+        const gone = new Promise((r) => controller!.once("exit", r));
+        controller.kill("SIGTERM");
+        await gone;
+      }
       if (nginx?.pid && nginx.exitCode == null) {
         const gone = new Promise((r) => nginx!.once("exit", r));
         nginx.kill("SIGQUIT");
