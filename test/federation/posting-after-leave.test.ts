@@ -5,21 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createDatabase } from "../../src/db/database.ts";
-import { loadSecrets } from "../../src/secrets.ts";
-import { createServices, entities } from "../../src/services.ts";
-import { freshDatabaseUrl, TEST_DB, testConfig, waitFor } from "../helpers/env.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { withSteppedServices } from "../helpers/stepped.ts";
 
 test(`a leaver's account is refused posting before the bridge suspends it (${TEST_DB})`, async () => {
-  const fresh = await freshDatabaseUrl();
-  const config = testConfig(fresh.url, fresh.dir);
-  const db = await createDatabase(config.database, { entities });
-  try {
-    await db.migrate();
-    let held = true;
-    const services = createServices(config, db, await loadSecrets(config), {
-      lease: { held: () => held, fence: async () => held },
-    });
+  await withSteppedServices(true, async ({ services, bridge }) => {
     const who = { name: "scim-token:test" };
     const user = await services.scim.createUser({ userName: "lou@corp.example" }, who);
     await services.events.drain();
@@ -36,15 +26,12 @@ test(`a leaver's account is refused posting before the bridge suspends it (${TES
       services.posting.post({ actorId: actor.id, text, author: { personId: null, label: "t" } });
     assert.equal((await post("hello")).ok, true, "a current employee posts");
 
-    held = false; // the bridge will not run
+    bridge.held = false; // the bridge will not run
     await services.scim.patchUser(String(user.id), [{ op: "replace", path: "active", value: false }], who);
     await services.events.drain();
     assert.equal((await services.accounts.byId(actor.id))?.suspendedAt, null, "not suspended yet");
     const refused = await post("still here?");
     assert.equal(refused.ok, false);
     assert.equal(!refused.ok && refused.reason, "suspended");
-  } finally {
-    await db.close();
-    await fresh.cleanup();
-  }
+  });
 });

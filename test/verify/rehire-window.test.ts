@@ -9,21 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createDatabase } from "../../src/db/database.ts";
-import { loadSecrets } from "../../src/secrets.ts";
-import { createServices, entities } from "../../src/services.ts";
-import { freshDatabaseUrl, TEST_DB, testConfig } from "../helpers/env.ts";
+import { TEST_DB } from "../helpers/env.ts";
+import { withSteppedServices } from "../helpers/stepped.ts";
 
 test(`a rehire is verified as current before its new actor exists (${TEST_DB})`, async () => {
-  const fresh = await freshDatabaseUrl();
-  const config = testConfig(fresh.url, fresh.dir);
-  const db = await createDatabase(config.database, { entities });
-  try {
-    await db.migrate();
-    let held = true;
-    const services = createServices(config, db, await loadSecrets(config), {
-      lease: { held: () => held, fence: async () => held },
-    });
+  await withSteppedServices(true, async ({ services, config, bridge }) => {
     const verifier = await services.verifier();
     const who = { name: "scim-token:test" };
     const user = { userName: "ren@corp.example", externalId: "ren-1", displayName: "Ren Again" };
@@ -38,7 +28,7 @@ test(`a rehire is verified as current before its new actor exists (${TEST_DB})`,
     assert.equal((await verifier.verify(handle)).status, "former", "deleted: former");
 
     // The rehire is committed; the bridge has not run.
-    held = false;
+    bridge.held = false;
     const back = await services.scim.createUser(user, who);
     assert.equal(back.id, first.id, "the same person, restored");
     assert.ok((await services.accounts.byHandle("ren"))?.deletedAt, "the handle still names the tombstone");
@@ -48,15 +38,12 @@ test(`a rehire is verified as current before its new actor exists (${TEST_DB})`,
     assert.equal(early.attestation, null, "no attestation before the new actor exists");
     assert.equal(verifier.cachedJson(handle), undefined, "not cached");
 
-    held = true;
+    bridge.held = true;
     await services.events.drain();
     const now = await services.accounts.byHandle("ren");
     assert.ok(now && !now.deletedAt && now.id !== firstActor.id, "a new actor carries the handle");
     const later = await verifier.verify(handle);
     assert.equal(later.status, "active");
     assert.equal(typeof later.attestation, "string");
-  } finally {
-    await db.close();
-    await fresh.cleanup();
-  }
+  });
 });

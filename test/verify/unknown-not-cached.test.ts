@@ -10,22 +10,11 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createDatabase } from "../../src/db/database.ts";
-import { loadSecrets } from "../../src/secrets.ts";
-import { createServices, entities } from "../../src/services.ts";
-import { freshDatabaseUrl, TEST_DB, testConfig } from "../helpers/env.ts";
+import { TEST_DB } from "../helpers/env.ts";
+import { withSteppedServices } from "../helpers/stepped.ts";
 
 test(`an "unknown" verification is not kept: the account the bridge makes next is verified at once (${TEST_DB})`, async () => {
-  const fresh = await freshDatabaseUrl();
-  const config = testConfig(fresh.url, fresh.dir);
-  const db = await createDatabase(config.database, { entities });
-  try {
-    await db.migrate();
-    // The bridge (a cluster consumer) runs only while this lease is held.
-    let held = false;
-    const services = createServices(config, db, await loadSecrets(config), {
-      lease: { held: () => held, fence: async () => held },
-    });
+  await withSteppedServices(false, async ({ services, config, bridge }) => {
     const verifier = await services.verifier();
 
     await services.scim.createUser({ userName: "wren@corp.example" }, { name: "scim-token:test" });
@@ -35,14 +24,11 @@ test(`an "unknown" verification is not kept: the account the bridge makes next i
     const handle = `@wren@${config.handleDomain}`;
     assert.equal((await verifier.verify(handle)).status, "unknown", "no account before the bridge runs");
 
-    held = true;
+    bridge.held = true;
     await services.events.drain();
     const actor = await services.accounts.byHandle("wren");
     assert.ok(actor, "the bridge made the account");
     assert.equal((await verifier.verify(handle)).status, "active");
     assert.equal(verifier.cachedJson(handle) !== undefined, true, "an answer about an account is cached");
-  } finally {
-    await db.close();
-    await fresh.cleanup();
-  }
+  });
 });
