@@ -103,7 +103,7 @@ export async function issueHandle(
         return candidate;
       } catch (err) {
         // A concurrent transaction took it first: try the next one.
-        if (!/UNIQUE|Duplicate entry|ER_DUP_ENTRY|PRIMARY/i.test(String(err))) throw err;
+        if (!isUniqueViolation(err)) throw err;
       }
     }
   }
