@@ -22,7 +22,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import type { Directory } from "../identity/directory.ts";
-import { appendEvents, type Change, type EventConsumer } from "../identity/events.ts";
+import { appendEvents, type Change, type EventConsumer, RetryLater } from "../identity/events.ts";
 import { logger } from "../logging.ts";
 import type { Accounts } from "./accounts.ts";
 import { actorDocument } from "./actors.ts";
@@ -31,6 +31,9 @@ import type { HeraldFederation } from "./context.ts";
 const log = logger("federation", "bridge");
 
 /** What an account's followers are told about a change. */
+/** How long a Move waits for its successor's keys before it is sent regardless. */
+const MOVE_WAIT_MS = 60_000;
+
 export type Announcement =
   { readonly kind: "update" } | { readonly kind: "move"; readonly to: string } | { readonly kind: "delete" };
 
@@ -168,6 +171,22 @@ export function createFederationBridge(deps: {
     kind: "cluster",
     async handleChange(change) {
       const { announce: todo, changed } = await apply(change);
+      // A Move names its successor, which followers fetch at once (and Mastodon, like Herald, does
+      // not fetch again): the successor is served only once its keys exist (made just after the
+      // rename commits, by the process that renamed, else by a worker's key job). Until then the
+      // change waits, applying it again is harmless; a successor that is gone, or keys that never
+      // came within MOVE_WAIT_MS, no longer hold up every later change.
+      for (const a of todo.values()) {
+        if (a.kind !== "move") continue;
+        const successor = await accounts.byId(a.to);
+        if (!successor || successor.deletedAt || successor.keysReadyAt) continue;
+        if (Date.now() - change.occurredAt.getTime() < MOVE_WAIT_MS)
+          throw new RetryLater(`the Move's successor ${a.to} has no keys yet`);
+        log.warn("Sending the Move to {to} although it still has no keys after {ms} ms.", {
+          to: a.to,
+          ms: MOVE_WAIT_MS,
+        });
+      }
       // Actor rows this process changed: the other processes' served documents (a tombstone, a
       // successor) must drop too, and only an event reaches them (their `process` consumers).
       if (changed.size > 0)

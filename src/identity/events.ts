@@ -218,6 +218,13 @@ const BATCH = 100;
 /** Thrown when a cluster consumer's cursor would be saved by a process that lost the lease. */
 export class LeaseLost extends Error {}
 
+/**
+ * Thrown by a handler whose change cannot be handled yet (something it needs is still being made
+ * elsewhere): the change is offered again on the next round, like a failure, but logged as an
+ * expected wait rather than an error.
+ */
+export class RetryLater extends Error {}
+
 export interface DispatcherOptions {
   /** How often loops look for new events when nothing woke them (other processes' changes). */
   readonly pollMs?: number;
@@ -368,10 +375,16 @@ export function createEventDispatcher(
     try {
       while ((await drainOne(consumer)) && !controller.signal.aborted);
     } catch (error) {
-      log.error("Event consumer {consumer} failed; it will retry: {error}", {
-        consumer: consumer.name,
-        error,
-      });
+      if (error instanceof RetryLater)
+        log.debug("Event consumer {consumer} waits: {reason}", {
+          consumer: consumer.name,
+          reason: error.message,
+        });
+      else
+        log.error("Event consumer {consumer} failed; it will retry: {error}", {
+          consumer: consumer.name,
+          error,
+        });
     }
   }
 
