@@ -2,11 +2,16 @@
  * The `herald` command (`npx herald …`). It works on the database the server uses; results go to
  * stdout, logs to stderr. It never delivers federation messages itself (the server's queue does).
  */
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createDatabase, type Database } from "./db/database.ts";
+import { exportArchive } from "./archive/export.ts";
+import { createHolds } from "./archive/holds.ts";
+import { createArchiveSigner } from "./archive/signing.ts";
+import { verifyArchive } from "./archive/verify.ts";
 import { recordAudit } from "./db/audit.ts";
 import { asAction, ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
@@ -59,6 +64,14 @@ Commands:
                              Give a returning employee the handle of their deleted former record (audited).
   verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
   reports                    Impersonation reports sent from the /verify page, newest first.
+  archive verify [--from D] [--to D]
+                             Recompute the archive's hashes, links and signed digests; exit 0 if
+                             intact, else 1 naming the first record that does not match.
+  archive export --format jsonl|eml --out DIR [--account H] [--from D] [--to D]
+                             Export records (audited); jsonl comes with a signed manifest of hashes.
+  archive hold create --name <matter> [--person <userName>] [--account H] [--from D] [--to D]
+  archive hold release <id> | archive hold list [--all]
+                             Legal holds: matching records survive the retention purge (audited).
   help [command]             Show help.
 
 The CLI reads the same environment as the server (DATABASE_URL, …; see README.md).
@@ -102,6 +115,15 @@ the account under the old handle. Audited as person.relink with the operator's n
 
 Applies pending migrations to DATABASE_URL (default: the embedded SQLite database).
 Prints the names of the migrations applied, or "up to date".`,
+  archive: `Usage:
+  npx herald archive verify [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+  npx herald archive export --format jsonl|eml --out DIR [--account <handle>] [--from D] [--to D]
+  npx herald archive hold create --name "<matter>" [--person <userName>] [--account <handle>] [--from D] [--to D]
+  npx herald archive hold release <hold id>
+  npx herald archive hold list [--all]
+
+Days are UTC. verify prints "archive intact" and exits 0, or names the first record that does not
+match and exits 1. See docs/archive.md for what is captured and how an auditor checks an export.`,
   token: `Usage:
   npx herald token create <name>   Create a SCIM bearer token for an IdP connection (e.g. okta-prod).
                                    The token is printed once, as the last line; only its hash is stored.
@@ -158,6 +180,12 @@ async function run(argv: string[]): Promise<void> {
       "sign-posts": { type: "string" },
       summary: { type: "string" },
       pending: { type: "boolean" },
+      from: { type: "string" },
+      format: { type: "string" },
+      out: { type: "string" },
+      account: { type: "string" },
+      person: { type: "string" },
+      all: { type: "boolean" },
     },
   });
   const [command, ...rest] = positionals;
@@ -538,7 +566,7 @@ async function run(argv: string[]): Promise<void> {
       const [account, target, ...extra] = rest;
       if (!account || !target || extra.length > 0) throw new UsageError(COMMAND_HELP[command]);
       await withServices(config, async ({ posting }) => {
-        const r = await posting[command](account.replace(/^@/, ""), target);
+        const r = await posting[command](account.replace(/^@/, ""), target, operator());
         if (!r.ok) throw new Failure(r.message);
         out(r.message);
       });
@@ -593,6 +621,9 @@ async function run(argv: string[]): Promise<void> {
       });
       return;
     }
+    case "archive":
+      await archiveCommand(config, rest, values);
+      return;
     default:
       throw new UsageError(`Unknown command "${command}".\n\n${HELP}`);
   }
@@ -641,4 +672,128 @@ async function accountOrOrg(accounts: Accounts, ref: string): Promise<ActorRow |
   const actor = (await accounts.byHandle(key)) ?? (await accounts.byId(ref));
   if (!actor || actor.deletedAt) throw new Failure(`No account ${ref}: see \`npx herald accounts\`.`);
   return actor;
+}
+
+/** A `YYYY-MM-DD` option, checked. */
+function day(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))
+    throw new UsageError(`--${name} takes a day, YYYY-MM-DD (UTC)`);
+  return value;
+}
+
+async function archiveCommand(
+  config: Config,
+  rest: string[],
+  values: {
+    from?: string;
+    to?: string[];
+    format?: string;
+    out?: string;
+    account?: string;
+    person?: string;
+    name?: string;
+    all?: boolean;
+  },
+): Promise<void> {
+  const [sub, ...args] = rest;
+  const from = day(values.from, "from");
+  // --to is also `post`'s (repeatable) recipient option: here it is one day.
+  if ((values.to?.length ?? 0) > 1) throw new UsageError("--to takes one day here");
+  const to = day(values.to?.[0], "to");
+  const secrets = () => loadSecrets(config);
+  if (sub === "verify" && args.length === 0) {
+    const key = createPublicKey(createPrivateKey((await secrets()).orgSigningKeyPem));
+    await withServices(config, async ({ db }) => {
+      const r = await verifyArchive(db, key, { from, to });
+      if (r.ok) {
+        out(
+          `archive intact: ${r.records} records in ${r.chains} days (${r.sealed} sealed), ${r.purged} purged under checkpoints`,
+        );
+        return;
+      }
+      const at =
+        r.recordId !== null
+          ? `record ${r.recordId} (${r.chain} #${r.seq}, ${r.kind})`
+          : `${r.chain}${r.seq !== null ? ` #${r.seq}` : ""}`;
+      throw new Failure(`archive verify failed at ${at}: ${r.reason}`);
+    });
+    return;
+  }
+  if (sub === "export" && args.length === 0) {
+    if ((values.format !== "jsonl" && values.format !== "eml") || !values.out)
+      throw new UsageError(COMMAND_HELP.archive);
+    const signer = await createArchiveSigner((await secrets()).orgSigningKeyPem);
+    await withServices(config, async ({ db, accounts }) => {
+      const account = values.account ? await accountOrOrg(accounts, values.account) : undefined;
+      if (account === ORG) throw new UsageError("--account takes an account's handle");
+      const r = await exportArchive(db, signer, {
+        format: values.format as "jsonl" | "eml",
+        outDir: values.out!,
+        accountId: account?.id,
+        from,
+        to,
+        by: operator(),
+        origin: config.origin.origin,
+        handleDomain: config.handleDomain,
+      });
+      out(`Exported ${r.count} records (${values.format}) to ${values.out}.`);
+    });
+    return;
+  }
+  if (sub === "hold") {
+    const [action, id, ...extra] = args;
+    if (extra.length > 0) throw new UsageError(COMMAND_HELP.archive);
+    await withServices(config, async ({ db, accounts, directory }) => {
+      const holds = createHolds(db);
+      if (action === "create" && !id) {
+        if (!values.name) throw new UsageError(COMMAND_HELP.archive);
+        const person = values.person ? await directory.personByUserName(values.person) : undefined;
+        if (values.person && !person) throw new Failure(`No person with userName ${values.person}.`);
+        const account = values.account ? await accountOrOrg(accounts, values.account) : undefined;
+        if (account === ORG) throw new UsageError("--account takes an account's handle");
+        const r = await holds.create({
+          name: values.name,
+          personId: person?.id,
+          accountId: account?.id,
+          fromAt: from ? new Date(`${from}T00:00:00.000Z`) : null,
+          toAt: to ? new Date(`${to}T23:59:59.999Z`) : null,
+          by: operator(),
+        });
+        if (!r.ok) throw new Failure(r.message);
+        out(`Created legal hold "${r.hold.name}".`);
+        out(r.hold.id);
+        return;
+      }
+      if (action === "release" && id) {
+        if (!(await holds.release(id, operator()))) throw new Failure(`No active hold ${id}.`);
+        out(`Released hold ${id}.`);
+        return;
+      }
+      if (action === "list" && !id) {
+        out(["ID", "NAME", "PERSON", "ACCOUNT", "FROM", "TO", "BY", "CREATED", "RELEASED"].join("\t"));
+        for (const h of await holds.list({ includeReleased: values.all })) {
+          const person = h.personId ? await directory.personById(h.personId) : undefined;
+          const account = h.accountId ? await accounts.byId(h.accountId) : undefined;
+          out(
+            [
+              h.id,
+              h.name,
+              person?.userName ?? h.personId ?? "-",
+              account ? `@${account.handle}` : (h.accountId ?? "-"),
+              fmtDate(h.fromAt),
+              fmtDate(h.toAt),
+              h.createdBy,
+              fmtDate(h.createdAt),
+              fmtDate(h.releasedAt),
+            ].join("\t"),
+          );
+        }
+        return;
+      }
+      throw new UsageError(COMMAND_HELP.archive);
+    });
+    return;
+  }
+  throw new UsageError(COMMAND_HELP.archive);
 }

@@ -51,6 +51,8 @@ export interface Config {
   readonly leaseMs: number;
   /** After SIGTERM: how long /readyz answers 503 while the process still serves (for balancers). */
   readonly drainDelayMs: number;
+  /** The archive (src/archive/): records older than retentionDays are purged unless on legal hold. */
+  readonly archive: { readonly retentionDays: number; readonly maintenanceIntervalMs: number };
   readonly secrets: {
     readonly sessionSecret: SecretInput;
     readonly orgSigningKey: SecretInput;
@@ -178,6 +180,9 @@ const envSchema = z.object({
   HERALD_QUEUE_LEASE_MS: positiveInt.min(500).default(30_000),
   HERALD_LEASE_MS: positiveInt.min(1000).max(600_000).default(5000),
   HERALD_DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  // Seven years (FINRA 4511 / SEC 17a-4 keep most records six; many firms keep seven).
+  HERALD_ARCHIVE_RETENTION_DAYS: positiveInt.max(36_500).default(2557),
+  HERALD_ARCHIVE_MAINTENANCE_MS: positiveInt.min(1000).default(600_000),
   HERALD_SAML_IDP_METADATA: z.string().trim().min(1).optional(),
   HERALD_SAML_MATCH: z
     .string()
@@ -442,6 +447,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     },
     leaseMs: e.HERALD_LEASE_MS,
     drainDelayMs: e.HERALD_DRAIN_DELAY_MS,
+    archive: {
+      retentionDays: e.HERALD_ARCHIVE_RETENTION_DAYS,
+      maintenanceIntervalMs: e.HERALD_ARCHIVE_MAINTENANCE_MS,
+    },
     secrets,
     saml: {
       idpMetadata: e.HERALD_SAML_IDP_METADATA,

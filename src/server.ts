@@ -14,6 +14,8 @@ import type Koa from "koa";
 import type { AddressInfo } from "node:net";
 import { createApp, createProbeApp } from "./app.ts";
 import type { Config } from "./config.ts";
+import { createArchiveWorker } from "./archive/maintenance.ts";
+import { createArchiveSigner } from "./archive/signing.ts";
 import { createDatabase } from "./db/database.ts";
 import { createLeaseKeeper, createLeases, type LeaseKeeper, processIdentity } from "./db/leases.ts";
 import { seedDemoOrganization } from "./identity/demo.ts";
@@ -129,6 +131,18 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
   await services.authz.warm();
   const queueController = new AbortController();
   let queue: Promise<unknown> = Promise.resolve();
+  // Seals finished archive days and purges past retention: once per cluster, under the lease.
+  const archiveWorker =
+    role === "web"
+      ? undefined
+      : createArchiveWorker({
+          db,
+          signer: () => createArchiveSigner(secrets.orgSigningKeyPem),
+          retentionDays: config.archive.retentionDays,
+          intervalMs: config.archive.maintenanceIntervalMs,
+          held: () => lease?.held() ?? false,
+        });
+  archiveWorker?.start();
   if (role === "web") {
     // Its caches only: the side effects are a worker's.
     services.events.start("process");
@@ -162,7 +176,11 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       queueController.abort();
-      const eventsStopped = Promise.all([services.events.stop(), services.accounts.stopKeyWorker()]);
+      const eventsStopped = Promise.all([
+        services.events.stop(),
+        services.accounts.stopKeyWorker(),
+        archiveWorker?.stop(),
+      ]);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);

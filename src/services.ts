@@ -3,6 +3,8 @@
  * and the database. No module-level singletons; tests build their own through this function.
  */
 import { randomBytes } from "node:crypto";
+import { archiveEntities } from "./archive/entities.ts";
+import { type Archive, createArchive } from "./archive/records.ts";
 import type { Config } from "./config.ts";
 import { AuditEventSchema } from "./db/audit.ts";
 import type { Database } from "./db/database.ts";
@@ -51,6 +53,7 @@ export const entities = [
   ...authzEntities,
   DraftSchema,
   ReportSchema,
+  ...archiveEntities,
 ];
 
 export interface Services {
@@ -60,6 +63,8 @@ export interface Services {
   readonly federation: HeraldFederation;
   readonly accounts: Accounts;
   readonly posting: Posting;
+  /** Capture into the hash-chained archive of everything said and heard (src/archive/). */
+  readonly archive: Archive;
   /** Serialized WebFinger and actor answers (cleared on every person or account change). */
   readonly documents: DocumentCache;
   readonly sessions: Sessions;
@@ -125,14 +130,15 @@ export function createServices(
       await moveDrafts(em, from, to);
     },
   });
-  const federation = createHeraldFederation(config, db, { accounts, keys, directory });
-  const posting = createPosting({ db, config, federation, accounts, directory });
+  const archive = createArchive();
+  const federation = createHeraldFederation(config, db, { accounts, keys, directory, archive });
+  const posting = createPosting({ db, config, federation, accounts, directory, archive });
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const drafts = createDrafts({ db, accounts, posting, authz, directory });
+  const drafts = createDrafts({ db, accounts, posting, authz, directory, archive });
   const events = createEventDispatcher(
     db,
     [
@@ -153,6 +159,7 @@ export function createServices(
     federation,
     accounts,
     posting,
+    archive,
     documents,
     sessions,
     authz,

@@ -5,6 +5,7 @@
  * approves their own draft (four eyes). A draft is decided exactly once, even under concurrency.
  */
 import { randomUUID } from "node:crypto";
+import type { Archive } from "../archive/records.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import type { Accounts } from "./accounts.ts";
@@ -65,8 +66,10 @@ export function createDrafts(deps: {
   posting: Posting;
   authz: Authz;
   directory: Pick<Directory, "personById">;
+  /** Drafts and decisions are archived in their transactions; the published post by posting. */
+  archive: Archive;
 }) {
-  const { db, accounts, posting, authz, directory } = deps;
+  const { db, accounts, posting, authz, directory, archive } = deps;
 
   return {
     async propose(
@@ -98,6 +101,17 @@ export function createDrafts(deps: {
       };
       await db.transaction(async (em) => {
         await em.getRepository(DraftSchema).insert(draft);
+        await archive.append(em, {
+          kind: "draft.create",
+          direction: "internal",
+          accountId: account.id,
+          accountHandle: account.handle,
+          personId: author.id,
+          actorLabel: author.displayName ?? author.userName,
+          inReplyTo: draft.inReplyToIri,
+          subjectId: draft.id,
+          content: { text, visibility: draft.visibility },
+        });
         await recordAudit(em, {
           actor: `person:${author.id}`,
           action: "draft.create",
@@ -167,6 +181,24 @@ export function createDrafts(deps: {
           .where("id = :id AND status = :pending", { id: draftId, pending: "pending" })
           .execute();
         if (r.affected !== 1) return false;
+        await archive.append(em, {
+          kind: verdict === "approve" ? "draft.approve" : "draft.reject",
+          direction: "internal",
+          accountId: account.id,
+          accountHandle: account.handle,
+          personId: approver.id,
+          actorLabel: approver.displayName ?? approver.userName,
+          approverId: approver.id,
+          inReplyTo: draft.inReplyToIri,
+          subjectId: draftId,
+          content: {
+            verdict,
+            comment: comment.trim() || null,
+            draftAuthorPersonId: draft.authorPersonId,
+            text: draft.text,
+            visibility: draft.visibility,
+          },
+        });
         await recordAudit(em, {
           actor: `person:${approver.id}`,
           action: verdict === "approve" ? "draft.approve" : "draft.reject",
@@ -202,6 +234,7 @@ export function createDrafts(deps: {
           approval: decision.rule,
           ...meta,
         },
+        provenance: { approverPersonId: approver.id, draftId },
       });
       if (!result.ok) {
         // Back to the queue, with the reason: nothing is lost.

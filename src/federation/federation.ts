@@ -27,6 +27,7 @@ import {
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { ROUTES } from "../http/routes.ts";
 import { registerInbox } from "./inbox.ts";
+import type { Archive } from "../archive/records.ts";
 import type { KeyStore } from "./keys.ts";
 import { boundedLoaderFactories } from "./loader.ts";
 import { createStores } from "./stores.ts";
@@ -41,6 +42,8 @@ export interface FederationDeps {
   readonly keys: KeyStore;
   /** Reads of people: whether an account's person still works here (identity/standing.ts). */
   readonly directory: Pick<Directory, "personById">;
+  /** The archive: the inbox records what accounts hear in the same transaction (src/archive/). */
+  readonly archive: Archive;
 }
 
 const log = logger("federation");
@@ -113,7 +116,7 @@ export function createHeraldFederation(
     };
   });
   if (!deps) return federation;
-  const { accounts, keys, directory } = deps;
+  const { accounts, keys, directory, archive } = deps;
 
   const actorDoc = (ctx: Context<FederationContextData>, actor: ActorRow) =>
     actorDocument(ctx, { db, directory, config }, actor);
@@ -292,7 +295,7 @@ export function createHeraldFederation(
     return noteOf(ctx, config.origin, actor, post);
   });
 
-  registerInbox(federation, { db, accounts, blockedDomains });
+  registerInbox(federation, { db, accounts, blockedDomains, archive });
   log.debug("Federation dispatchers registered.");
   return federation;
 }

@@ -27,13 +27,18 @@ import {
   Undo,
   Update,
 } from "@fedify/vocab";
+import { type EntityManager, IsNull } from "typeorm";
+import type { Archive } from "../archive/records.ts";
 import type { Database } from "../db/database.ts";
+import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
 import type { Accounts } from "./accounts.ts";
 import {
+  ActorSchema,
   FollowerSchema,
   FollowingSchema,
   type InboundKind,
+  type InboundRow,
   InboundSchema,
   iriHash,
   PostSchema,
@@ -49,6 +54,8 @@ interface InboxDeps {
   readonly db: Database;
   readonly accounts: Accounts;
   readonly blockedDomains: () => Promise<Set<string>>;
+  /** Messages addressed to or mentioning an account, and follows and blocks, are archived. */
+  readonly archive: Archive;
 }
 
 type Ctx = InboxContext<FederationContextData>;
@@ -120,7 +127,40 @@ function guarded<A extends ApObject>(
  * (test/federation/inbox-handlers.test.ts) calls them with @fedify/testing's contexts.
  */
 export function inboxListeners(deps: InboxDeps) {
-  const { db, accounts } = deps;
+  const { db, accounts, archive } = deps;
+  // Read through the transaction's manager: on SQLite another db.run inside it would wait forever.
+  const handleOf = async (em: EntityManager, actorId: string) =>
+    (await em.getRepository(ActorSchema).findOneBy({ id: actorId }))?.handle ?? null;
+
+  /** An archive record's fields for a change by `sender` to a message an account received. */
+  const ofCopy = async (em: EntityManager, kind: string, copy: InboundRow, sender: URL, object: URL) => ({
+    kind,
+    direction: "in" as const,
+    accountId: copy.actorId,
+    accountHandle: await handleOf(em, copy.actorId),
+    remoteActor: sender.href,
+    objectIri: object.href,
+    subjectId: copy.id,
+  });
+
+  /** Archives what a remote actor did to one of our accounts (follows, blocks), in `em`. */
+  const heard = async (
+    em: EntityManager,
+    kind: string,
+    actorId: string,
+    remote: URL,
+    content: Record<string, unknown>,
+    objectIri: URL | null = null,
+  ) =>
+    archive.append(em, {
+      kind,
+      direction: "in",
+      accountId: actorId,
+      accountHandle: await handleOf(em, actorId),
+      remoteActor: remote.href,
+      objectIri: objectIri?.href ?? null,
+      content,
+    });
 
   const isBlocked = async (iri: URL | null): Promise<boolean> => {
     if (!iri) return true;
@@ -143,15 +183,21 @@ export function inboxListeners(deps: InboxDeps) {
     const content = note.content?.toString() ?? null;
     if (update) {
       // Only the copies stored as the sender's: another actor's message keeps its words, even
-      // when both live on the same server.
-      await db.run((em) =>
-        em
-          .getRepository(InboundSchema)
-          .update(
-            { objectHash, remoteActorIri: senderIri.href },
-            { contentHtml: content, updatedAt: new Date() },
-          ),
-      );
+      // when both live on the same server. Each edit of a message addressed to an account is a
+      // record of its own.
+      const raw = JSON.stringify(await note.toJsonLd({ format: "compact" }));
+      await db.transaction(async (em) => {
+        const where = { objectHash, remoteActorIri: senderIri.href };
+        const copies = await em.getRepository(InboundSchema).findBy(where);
+        if (copies.length === 0) return;
+        await em.getRepository(InboundSchema).update(where, { contentHtml: content, updatedAt: new Date() });
+        for (const c of copies.filter((c) => c.kind !== "post"))
+          await archive.append(em, {
+            ...(await ofCopy(em, "inbound.edit", c, senderIri, note.id!)),
+            inReplyTo: note.replyTargetId?.href ?? null,
+            content: { kind: c.kind, html: content, previousHtml: c.contentHtml, note: raw },
+          });
+      });
       return;
     }
     // Who among our actors should see it, and as what.
@@ -186,13 +232,16 @@ export function inboxListeners(deps: InboxDeps) {
     }
     const raw = JSON.stringify(await note.toJsonLd({ format: "compact" }));
     for (const [actorId, t] of targets) {
-      await db.run((em) =>
-        em
-          .getRepository(InboundSchema)
-          .createQueryBuilder()
-          .insert()
-          .values({
-            id: randomUUID(),
+      const id = randomUUID();
+      const url =
+        note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : webUrl(note.id);
+      const publishedAt = note.published ? new Date(note.published.epochMilliseconds) : null;
+      await db.transaction(async (em) => {
+        // A repeated delivery is stored (and archived) once: the unique (actor, object) decides.
+        if (await em.getRepository(InboundSchema).existsBy({ actorId, objectHash })) return;
+        try {
+          await em.getRepository(InboundSchema).insert({
+            id,
             actorId,
             objectHash,
             objectIri: note.id!.href,
@@ -201,19 +250,41 @@ export function inboxListeners(deps: InboxDeps) {
             contentHtml: content,
             inReplyToPostId: t.replyTo,
             // Only web links: a remote `javascript:` URL must never reach a staff page.
-            url:
-              note.url instanceof URL && /^https?:$/.test(note.url.protocol)
-                ? note.url.href
-                : webUrl(note.id),
-            publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
+            url,
+            publishedAt,
             receivedAt: new Date(),
             updatedAt: null,
             deletedAt: null,
             raw,
-          })
-          .orIgnore()
-          .execute(),
-      );
+          });
+        } catch (err) {
+          if (isUniqueViolation(err)) return;
+          throw err;
+        }
+        // What the organization hears: replies, mentions and direct messages (not the posts of
+        // accounts it follows, which are addressed to no one here).
+        if (t.kind === "post") return;
+        await archive.append(em, {
+          kind: `inbound.${t.kind}`,
+          direction: "in",
+          accountId: actorId,
+          accountHandle: await handleOf(em, actorId),
+          remoteActor: senderIri.href,
+          objectIri: note.id!.href,
+          inReplyTo: note.replyTargetId?.href ?? null,
+          subjectId: id,
+          content: {
+            kind: t.kind,
+            html: content,
+            url,
+            published: publishedAt?.toISOString() ?? null,
+            answersPostId: t.replyTo,
+            to: note.toIds.map((u) => u.href),
+            cc: note.ccIds.map((u) => u.href),
+            note: raw,
+          },
+        });
+      });
     }
   }
 
@@ -255,24 +326,26 @@ export function inboxListeners(deps: InboxDeps) {
         return;
       }
       const status = target.manualApproval ? "pending" : "accepted";
-      await db.run((em) =>
-        em
-          .getRepository(FollowerSchema)
-          .createQueryBuilder()
-          .insert()
-          .values({
-            actorId: target.id,
-            followerHash: iriHash(follower.id!),
+      await db.transaction(async (em) => {
+        const key = { actorId: target.id, followerHash: iriHash(follower.id!) };
+        // A repeated Follow is stored (and archived) once.
+        if (await em.getRepository(FollowerSchema).existsBy(key)) return;
+        try {
+          await em.getRepository(FollowerSchema).insert({
+            ...key,
             followerIri: follower.id!.href,
             inboxIri: follower.inboxId!.href,
             sharedInboxIri: follower.endpoints?.sharedInbox?.href ?? null,
             followIri: follow.id!.href,
             status,
             createdAt: new Date(),
-          })
-          .orIgnore()
-          .execute(),
-      );
+          });
+        } catch (err) {
+          if (isUniqueViolation(err)) return;
+          throw err;
+        }
+        await heard(em, "follower.request", target.id, follower.id!, { status }, follow.id);
+      });
       if (status === "accepted") {
         await ctx.sendActivity(
           { identifier: target.id },
@@ -299,11 +372,12 @@ export function inboxListeners(deps: InboxDeps) {
       if (object instanceof Follow) {
         const targetId = ourActorId(ctx, object.objectId);
         if (targetId) {
-          await db.run((em) =>
-            em
+          await db.transaction(async (em) => {
+            const r = await em
               .getRepository(FollowerSchema)
-              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) }),
-          );
+              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) });
+            if (r.affected) await heard(em, "follower.undo", targetId, undo.actorId!, {}, object.id);
+          });
         }
       } else if (object instanceof Like || object instanceof Announce) {
         if (object.id)
@@ -320,18 +394,24 @@ export function inboxListeners(deps: InboxDeps) {
     accept: guarded<Accept>(async (_ctx, accept) => {
       const followId = ourFollowId(accept.objectId);
       if (!followId || !accept.actorId) return;
-      await db.run((em) =>
-        em
-          .getRepository(FollowingSchema)
-          .update({ followId, targetHash: iriHash(accept.actorId!) }, { status: "accepted" }),
-      );
+      await db.transaction(async (em) => {
+        const where = { followId, targetHash: iriHash(accept.actorId!), status: "pending" as const };
+        const row = await em.getRepository(FollowingSchema).findOneBy(where);
+        if (!row) return;
+        await em.getRepository(FollowingSchema).update(where, { status: "accepted" });
+        await heard(em, "follow.accepted", row.actorId, accept.actorId!, { followId }, accept.id);
+      });
     }),
     reject: guarded<Reject>(async (_ctx, reject) => {
       const followId = ourFollowId(reject.objectId);
       if (!followId || !reject.actorId) return;
-      await db.run((em) =>
-        em.getRepository(FollowingSchema).delete({ followId, targetHash: iriHash(reject.actorId!) }),
-      );
+      await db.transaction(async (em) => {
+        const where = { followId, targetHash: iriHash(reject.actorId!) };
+        const row = await em.getRepository(FollowingSchema).findOneBy(where);
+        if (!row) return;
+        await em.getRepository(FollowingSchema).delete(where);
+        await heard(em, "follow.rejected", row.actorId, reject.actorId!, { followId }, reject.id);
+      });
     }),
     create: guarded<Create>(async (ctx, create) => {
       if (!create.actorId || (await isBlocked(create.actorId))) return;
@@ -353,14 +433,18 @@ export function inboxListeners(deps: InboxDeps) {
         await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
         return;
       }
-      await db.run((em) =>
-        em
-          .getRepository(InboundSchema)
-          .update(
-            { objectHash: hash, remoteActorIri: del.actorId!.href },
-            { deletedAt: new Date(), contentHtml: null },
-          ),
-      );
+      await db.transaction(async (em) => {
+        const where = { objectHash: hash, remoteActorIri: del.actorId!.href, deletedAt: IsNull() };
+        const copies = await em.getRepository(InboundSchema).findBy(where);
+        if (copies.length === 0) return;
+        await em.getRepository(InboundSchema).update(where, { deletedAt: new Date(), contentHtml: null });
+        // The sender withdrew it: the inbox forgets its words, the archive keeps them.
+        for (const c of copies.filter((c) => c.kind !== "post"))
+          await archive.append(em, {
+            ...(await ofCopy(em, "inbound.delete", c, del.actorId!, del.objectId!)),
+            content: { kind: c.kind, lastHtml: c.contentHtml },
+          });
+      });
     }),
     move: guarded<Move>(async (ctx, move) => {
       // A followed account moved: follow its successor if it names the old account as an alias.
@@ -385,7 +469,7 @@ export function inboxListeners(deps: InboxDeps) {
         // only an account that may still speak follows anyone.
         const ours = await accounts.byId(row.actorId);
         if (!ours || ours.deletedAt || ours.suspendedAt || ours.movedToId || !ours.keysReadyAt) continue;
-        await sendFollow(ctx, db, ours.id, target);
+        await sendFollow(ctx, db, archive, ours, target, "system");
       }
     }),
     like: guarded<Like>(async (ctx, like) => reaction(ctx, like, "like")),
@@ -393,9 +477,12 @@ export function inboxListeners(deps: InboxDeps) {
     block: guarded<Block>(async (ctx, block) => {
       const ourId = ourActorId(ctx, block.objectId);
       if (ourId && block.actorId) {
-        await db.run((em) =>
-          em.getRepository(FollowerSchema).delete({ actorId: ourId, followerHash: iriHash(block.actorId!) }),
-        );
+        await db.transaction(async (em) => {
+          await em
+            .getRepository(FollowerSchema)
+            .delete({ actorId: ourId, followerHash: iriHash(block.actorId!) });
+          await heard(em, "block.received", ourId, block.actorId!, {}, block.id);
+        });
         log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });
       }
     }),

@@ -24,6 +24,8 @@ import {
   Undo,
   Update,
 } from "@fedify/vocab";
+import type { Archive } from "../archive/records.ts";
+import { personOf } from "../archive/records.ts";
 import type { Config } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
@@ -34,6 +36,7 @@ import { employmentStatus } from "../identity/standing.ts";
 import type { Accounts } from "./accounts.ts";
 import {
   type ActorRow,
+  ActorSchema,
   FollowerSchema,
   FollowingSchema,
   iriHash,
@@ -62,6 +65,13 @@ export interface PostInput {
    * decision and, for an approved draft, the approver (DESIGN rule 4).
    */
   readonly audit?: Record<string, unknown>;
+  /** For the archive: who approved it (a draft's approver), through which app and token. */
+  readonly provenance?: {
+    readonly approverPersonId?: string | null;
+    readonly draftId?: string | null;
+    readonly app?: string | null;
+    readonly tokenId?: string | null;
+  };
 }
 
 export type PostResult =
@@ -115,8 +125,10 @@ export function createPosting(deps: {
   readonly accounts: Accounts;
   /** Whether a person account's person still works here (the directory decides, at once). */
   readonly directory: Pick<Directory, "personById">;
+  /** Every post, edit, deletion and follow decision is recorded in the act's transaction. */
+  readonly archive: Archive;
 }) {
-  const { db, config, federation, accounts, directory } = deps;
+  const { db, config, federation, accounts, directory, archive } = deps;
   const context = (): Context<FederationContextData> =>
     federation.createContext(new URL(config.origin.origin), { requestId: "posting" });
 
@@ -201,6 +213,19 @@ export function createPosting(deps: {
     return recipients;
   }
 
+  /** An archive record's fields for a change to one of our posts made by `by`. */
+  const ofPost = (kind: string, post: PostRow, handle: string | null, by: string) => ({
+    kind,
+    direction: "out" as const,
+    accountId: post.actorId,
+    accountHandle: handle,
+    personId: personOf(by),
+    actorLabel: by,
+    objectIri: context().getObjectUri(Note, { id: post.id }).href,
+    inReplyTo: post.inReplyToIri,
+    subjectId: post.id,
+  });
+
   return {
     async post(input: PostInput): Promise<PostResult> {
       const text = input.text.trim();
@@ -277,6 +302,30 @@ export function createPosting(deps: {
       };
       await db.transaction(async (em) => {
         await em.getRepository(PostSchema).insert(post);
+        await archive.append(em, {
+          kind: "post.create",
+          direction: "out",
+          accountId: actor.id,
+          accountHandle: actor.handle,
+          personId: input.author.personId,
+          actorLabel: input.author.label,
+          approverId: input.provenance?.approverPersonId ?? null,
+          app: input.provenance?.app ?? null,
+          tokenId: input.provenance?.tokenId ?? null,
+          objectIri: ctx.getObjectUri(Note, { id: post.id }).href,
+          inReplyTo: post.inReplyToIri,
+          subjectId: post.id,
+          content: {
+            text,
+            html: post.contentHtml,
+            visibility: post.visibility,
+            language: post.language,
+            mentions: JSON.parse(post.mentions ?? "[]") as unknown,
+            hashtags,
+            to: recipients.map((r) => r.id?.href ?? null),
+            draftId: input.provenance?.draftId ?? null,
+          },
+        });
         await recordAudit(em, {
           actor: input.author.personId ? `person:${input.author.personId}` : input.author.label,
           action: "post.create",
@@ -335,6 +384,16 @@ export function createPosting(deps: {
             updatedAt: updated.updatedAt,
           },
         );
+        await archive.append(em, {
+          ...ofPost("post.edit", post, actor.handle, by),
+          content: {
+            text: trimmed,
+            html,
+            previousText: post.contentText,
+            visibility: post.visibility,
+            editedAt: updated.updatedAt!.toISOString(),
+          },
+        });
         await recordAudit(em, {
           actor: by,
           action: "post.edit",
@@ -365,7 +424,18 @@ export function createPosting(deps: {
       const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: postId }));
       if (!post || post.deletedAt) return false;
       await db.transaction(async (em) => {
-        await em.getRepository(PostSchema).update({ id: postId }, { deletedAt: new Date() });
+        const deletedAt = new Date();
+        await em.getRepository(PostSchema).update({ id: postId }, { deletedAt });
+        const actor = await em.getRepository(ActorSchema).findOneBy({ id: post.actorId });
+        await archive.append(em, {
+          ...ofPost("post.delete", post, actor?.handle ?? null, by),
+          // The words as they stood when deleted: the post row keeps them too, but this is the record.
+          content: {
+            text: post.contentText,
+            visibility: post.visibility,
+            deletedAt: deletedAt.toISOString(),
+          },
+        });
         await recordAudit(em, { actor: by, action: "post.delete", targetType: "post", targetId: postId });
       });
       const ctx = context();
@@ -416,6 +486,17 @@ export function createPosting(deps: {
           await em
             .getRepository(FollowerSchema)
             .delete({ actorId: actor.id, followerHash: row.followerHash });
+        await archive.append(em, {
+          kind: accept ? "follower.accept" : "follower.reject",
+          direction: "out",
+          accountId: actor.id,
+          accountHandle: actor.handle,
+          personId: personOf(by),
+          actorLabel: by,
+          remoteActor: row.followerIri,
+          objectIri: row.followIri,
+          content: { decision: accept ? "accept" : "reject" },
+        });
         await recordAudit(em, {
           actor: by,
           action: accept ? "follower.accept" : "follower.reject",
@@ -448,17 +529,21 @@ export function createPosting(deps: {
     },
 
     /** Our actor follows a remote account (`@user@host` or an actor URL). */
-    async follow(actorId: string, target: string): Promise<{ ok: boolean; message: string }> {
+    async follow(actorId: string, target: string, by = "system"): Promise<{ ok: boolean; message: string }> {
       const actor = await usableActor(actorId);
       if (!("id" in actor)) return { ok: false, message: actor.message };
       const ctx = context();
       const remote = await resolveActor(ctx, target);
-      if (!remote?.id || !(await sendFollow(ctx, db, actor.id, remote)))
+      if (!remote?.id || !(await sendFollow(ctx, db, archive, actor, remote, by)))
         return { ok: false, message: `Could not find the account ${target}.` };
       return { ok: true, message: `@${actor.handle} asked to follow ${remote.id.href}.` };
     },
 
-    async unfollow(actorId: string, target: string): Promise<{ ok: boolean; message: string }> {
+    async unfollow(
+      actorId: string,
+      target: string,
+      by = "system",
+    ): Promise<{ ok: boolean; message: string }> {
       const actor = await usableActor(actorId);
       if (!("id" in actor)) return { ok: false, message: actor.message };
       const ctx = context();
@@ -468,9 +553,19 @@ export function createPosting(deps: {
         em.getRepository(FollowingSchema).findOneBy({ actorId: actor.id, targetHash: iriHash(remote.id!) }),
       );
       if (!row) return { ok: false, message: `@${actor.handle} does not follow ${remote.id.href}.` };
-      await db.run((em) =>
-        em.getRepository(FollowingSchema).delete({ actorId: actor.id, targetHash: row.targetHash }),
-      );
+      await db.transaction(async (em) => {
+        await em.getRepository(FollowingSchema).delete({ actorId: actor.id, targetHash: row.targetHash });
+        await archive.append(em, {
+          kind: "follow.undo",
+          direction: "out",
+          accountId: actor.id,
+          accountHandle: actor.handle,
+          personId: personOf(by),
+          actorLabel: by,
+          remoteActor: row.targetIri,
+          content: { followId: row.followId },
+        });
+      });
       const followUri = new URL(`#follows/${row.followId}`, ctx.getActorUri(actor.id));
       await ctx.sendActivity(
         { identifier: actor.id },

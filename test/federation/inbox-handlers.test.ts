@@ -17,6 +17,7 @@ import { type Accounts, createAccounts } from "../../src/federation/accounts.ts"
 import type { FederationContextData } from "../../src/federation/context.ts";
 import { ActorSchema, FollowerSchema, FollowingSchema, iriHash } from "../../src/federation/entities.ts";
 import { createHeraldFederation } from "../../src/federation/federation.ts";
+import { createArchive } from "../../src/archive/records.ts";
 import { inboxListeners } from "../../src/federation/inbox.ts";
 import { createKeyStore } from "../../src/federation/keys.ts";
 import { migratedDatabase, TEST_DB, type TestDb, testConfig } from "../helpers/env.ts";
@@ -68,10 +69,15 @@ describe(`inbox listeners with @fedify/testing (${TEST_DB})`, () => {
     const directory = createDirectory(t.db);
     accounts = createAccounts({ db: t.db, config, keys, directory });
     // Herald's own routes, so ids are parsed and made as the server parses and makes them.
-    routes = createHeraldFederation(config, t.db, { accounts, keys, directory }).createContext(origin, DATA);
+    const archive = createArchive();
+    routes = createHeraldFederation(config, t.db, { accounts, keys, directory, archive }).createContext(
+      origin,
+      DATA,
+    );
     on = inboxListeners({
       db: t.db,
       accounts,
+      archive,
       blockedDomains: async () => new Set([new URL(BLOCKED).hostname]),
     });
   });

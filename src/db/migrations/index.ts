@@ -14,6 +14,7 @@ import { AuditDetailSize1763700000013 } from "./0013-audit-detail-size.ts";
 import { EventChange1763700000014 } from "./0014-event-change.ts";
 import { Leases1763700000015 } from "./0015-leases.ts";
 import { RateLimit1763700000016 } from "./0016-rate-limit.ts";
+import { Archive1763700000017 } from "./0017-archive.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   EventChange1763700000014,
   Leases1763700000015,
   RateLimit1763700000016,
+  Archive1763700000017,
 ];
