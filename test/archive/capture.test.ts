@@ -17,38 +17,10 @@ import { AuditEventSchema } from "../../src/db/audit.ts";
 import { PostSchema } from "../../src/federation/entities.ts";
 import type { Person } from "../../src/identity/entities.ts";
 import { PersonSchema } from "../../src/identity/entities.ts";
-import { type RunningServer, startServer } from "../../src/server.ts";
-import {
-  freePort,
-  freshDatabaseUrl,
-  ROOT,
-  TEST_DB,
-  type TestDatabaseUrl,
-  testConfig,
-  testEnv,
-  waitFor,
-} from "../helpers/env.ts";
+import type { RunningServer } from "../../src/server.ts";
+import { ROOT, TEST_DB, waitFor } from "../helpers/env.ts";
+import { type Instance, startInstance } from "../helpers/instance.ts";
 import { runCli, runNode } from "../helpers/process.ts";
-
-interface Instance {
-  readonly s: RunningServer;
-  readonly fresh: TestDatabaseUrl;
-  readonly origin: string;
-  readonly env: Record<string, string | undefined>;
-}
-
-async function instance(org: string): Promise<Instance> {
-  const fresh = await freshDatabaseUrl();
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const vars = { PORT: String(port), HERALD_ORIGIN: origin, HERALD_ORG_NAME: org };
-  return {
-    s: await startServer(testConfig(fresh.url, fresh.dir, vars)),
-    fresh,
-    origin,
-    env: testEnv({ DATABASE_URL: fresh.url, HERALD_DATA_DIR: fresh.dir, ...vars }),
-  };
-}
 
 describe(`the archive captures what is said and heard (${TEST_DB})`, () => {
   let a: Instance;
@@ -66,8 +38,8 @@ describe(`the archive captures what is said and heard (${TEST_DB})`, () => {
   };
 
   before(async () => {
-    a = await instance("Alpha Corp");
-    b = await instance("Beta Corp");
+    a = await startInstance("Alpha Corp");
+    b = await startInstance("Beta Corp");
     const r = await a.s.services.accounts.createShared("recruiting", "Alpha Recruiting", "test");
     const n = await b.s.services.accounts.createShared("news", "Beta News", "test");
     assert.ok(r.ok && n.ok);

@@ -14,15 +14,9 @@ import {
   InboundSchema,
   ReactionSchema,
 } from "../../src/federation/entities.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
-import {
-  freePort,
-  freshDatabaseUrl,
-  TEST_DB,
-  type TestDatabaseUrl,
-  testConfig,
-  waitFor,
-} from "../helpers/env.ts";
+import { startServer } from "../../src/server.ts";
+import { freePort, freshDatabaseUrl, TEST_DB, testConfig, waitFor } from "../helpers/env.ts";
+import { type Instance, startInstance } from "../helpers/instance.ts";
 
 /** The fields and key shapes Mastodon and other servers rely on in an actor document. */
 function lintActor(
@@ -62,32 +56,14 @@ function lintActor(
   );
 }
 
-interface Instance {
-  readonly s: RunningServer;
-  readonly fresh: TestDatabaseUrl;
-  readonly origin: string;
-}
-
-async function instance(org: string): Promise<Instance> {
-  const fresh = await freshDatabaseUrl();
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const config = testConfig(fresh.url, fresh.dir, {
-    PORT: String(port),
-    HERALD_ORIGIN: origin,
-    HERALD_ORG_NAME: org,
-  });
-  return { s: await startServer(config), fresh, origin };
-}
-
 describe(`two Herald instances federating on loopback (${TEST_DB})`, () => {
   let a: Instance;
   let b: Instance;
   let recruitingId: string;
   let newsId: string;
   before(async () => {
-    a = await instance("Alpha Corp");
-    b = await instance("Beta Corp");
+    a = await startInstance("Alpha Corp");
+    b = await startInstance("Beta Corp");
     const r = await a.s.services.accounts.createShared("recruiting", "Alpha Recruiting", "test");
     const n = await b.s.services.accounts.createShared("news", "Beta News", "test");
     assert.ok(r.ok && n.ok);
