@@ -11,7 +11,7 @@ import { errorBoundary } from "./http/errors.ts";
 import { healthRoute, readyRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimits } from "./http/rate-limit.ts";
-import { securityHeaders } from "./http/request-context.ts";
+import { pageCsp, securityHeaders } from "./http/request-context.ts";
 import { sessionCookie, sessionMiddleware } from "./sessions/middleware.ts";
 import { cachedVerifications, verifyRoutes } from "./verify/routes.ts";
 import { sessionRoutes } from "./web/session-routes.ts";
@@ -19,6 +19,7 @@ import { scimRoutes } from "./scim/routes.ts";
 import type { Services } from "./services.ts";
 import type { SamlRuntime } from "./saml/index.ts";
 import { samlRoutes } from "./saml/routes.ts";
+import { assetRoutes } from "./web/assets.ts";
 import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
 import { adminRoutes } from "./web/admin.ts";
@@ -34,7 +35,14 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.silent = true;
   // First: nothing below escapes it (koajs/koa docs/error-handling.md).
   app.use(errorBoundary());
-  app.use(securityHeaders({ hsts: config.mode === "production" && config.origin.protocol === "https:" }));
+  // An http logo (development only, src/config.ts) is the one image source beyond https.
+  const logo = config.orgLogoUrl ? new URL(config.orgLogoUrl) : undefined;
+  app.use(
+    securityHeaders({
+      hsts: config.mode === "production" && config.origin.protocol === "https:",
+      pageCsp: pageCsp(logo?.protocol === "http:" ? [logo.origin] : []),
+    }),
+  );
   // Hot public documents from memory (most of bare Koa's throughput; DESIGN). Cache hits are not
   // access-logged; misses go through the whole chain and are.
   app.use(cachedDocuments(services.documents));
@@ -57,6 +65,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(canonicalPaths());
   app.use(healthRoute(db, services.health));
   app.use(readyRoute(db, services.health));
+  // The stylesheet and the favicon: no session, no Fedify.
+  app.use(assetRoutes().routes());
   // Public verification goes early: it needs neither sessions nor Fedify.
   const verification = verifyRoutes(config, services.verifier, limits, verifyLimiter, services.reports);
   app.use(verification.routes());

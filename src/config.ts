@@ -40,6 +40,11 @@ export interface Config {
   readonly migrateOnStart: boolean;
   readonly trustProxy: boolean;
   readonly orgName: string;
+  /**
+   * The organization's logo in page headers: HERALD_ORG_LOGO_URL, else HERALD_ORG_AVATAR_URL;
+   * undefined means a monogram of the name. https in production.
+   */
+  readonly orgLogoUrl: string | undefined;
   readonly log: { readonly level: LogLevel; readonly format: "pretty" | "json" };
   readonly shutdownTimeoutMs: number;
   readonly queue: { readonly pollIntervalMs: number; readonly workers: number; readonly leaseMs: number };
@@ -210,6 +215,15 @@ const envSchema = z.object({
   HERALD_ATTRIBUTION_DOMAINS: z.string().trim().optional(),
   HERALD_BLOCKED_DOMAINS: z.string().trim().optional(),
   HERALD_ORG_AVATAR_URL: z.string().trim().url("expected an https URL of an image").optional(),
+  HERALD_ORG_LOGO_URL: z
+    .string()
+    .trim()
+    .url("expected the URL of an image, e.g. https://corp.example/logo.svg")
+    .refine(
+      (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol),
+      "expected an http(s) URL of an image",
+    )
+    .optional(),
   HERALD_SESSION_IDLE_MINUTES: positiveInt.default(480),
   HERALD_SESSION_MAX_HOURS: positiveInt.default(24),
   HERALD_VERIFY_RATE_PER_SECOND: positiveInt.default(20),
@@ -416,6 +430,14 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       "HERALD_RATE_LIMIT_STORE=database needs a MySQL or MariaDB DATABASE_URL; on SQLite (one process) use memory, the default",
     );
 
+  const orgLogoUrl = e.HERALD_ORG_LOGO_URL ?? e.HERALD_ORG_AVATAR_URL;
+  if (production && orgLogoUrl !== undefined && new URL(orgLogoUrl).protocol !== "https:")
+    problems.push(
+      `${e.HERALD_ORG_LOGO_URL ? "HERALD_ORG_LOGO_URL" : "HERALD_ORG_AVATAR_URL"} must be an https URL in production (pages allow images over https only)`,
+    );
+  else if (orgLogoUrl !== undefined && !/^https?:$/.test(new URL(orgLogoUrl).protocol))
+    problems.push("HERALD_ORG_AVATAR_URL must be an http(s) URL of an image");
+
   if (production && e.HERALD_DEV_IDP === true)
     problems.push(
       "HERALD_DEV_IDP=true is refused in production: it signs in anyone; configure HERALD_SAML_IDP_METADATA",
@@ -435,6 +457,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     migrateOnStart: e.HERALD_MIGRATE,
     trustProxy: e.HERALD_TRUST_PROXY,
     orgName: e.HERALD_ORG_NAME ?? (production ? "Herald" : "Demo Corp"),
+    orgLogoUrl,
     log: {
       level: e.HERALD_LOG_LEVEL ?? (mode === "test" ? "warning" : "info"),
       format: e.HERALD_LOG_FORMAT ?? (production ? "json" : "pretty"),

@@ -1,4 +1,6 @@
-/** Minimal, auto-escaping HTML helpers for server-rendered pages. */
+/** Minimal, auto-escaping HTML helpers for server-rendered pages, and the page shell. */
+import { monogram, type OrgIdentity, STYLESHEET_NAME } from "../web/design.ts";
+import { href, ROUTES } from "./routes.ts";
 
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",
@@ -40,16 +42,109 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
   return new Html(out);
 }
 
-const STYLE = `
-body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a;background:#fff}
-h1{font-size:1.6rem}code{background:#f1f1f1;padding:.1em .3em;border-radius:3px}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}
-.muted{color:#555}a{color:#0645ad}
-`;
+/** A link in the site header's navigation. */
+export interface NavLink {
+  readonly href: string;
+  readonly label: string;
+  /** The page shown now (aria-current="page"). */
+  readonly current?: boolean;
+}
 
-/** A complete page. `body` is trusted HTML (build it with `html`). */
-export function page(title: string, body: string | Html): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${String(body)}</main></body></html>`;
+/**
+ * What a page shows around its content: the organization's name and logo (always, when chrome is
+ * given), the navigation, and — where a session exists — the signed-in person's name with a
+ * sign-out form carrying the session's CSRF token. See src/web/design.ts for the classes.
+ */
+export interface Chrome {
+  readonly org: OrgIdentity;
+  readonly nav?: readonly NavLink[];
+  /** The navigation's accessible name (default "Site"). */
+  readonly navLabel?: string;
+  readonly session?: { readonly name: string; readonly csrf: string };
+  /** A wider main column (tables on admin pages). */
+  readonly wide?: boolean;
+}
+
+function header(chrome: Chrome): Html {
+  const { org, nav = [], session } = chrome;
+  const mark = org.logoUrl
+    ? html`<img class="org-logo" src="${safeHref(org.logoUrl)}" alt="" width="36" height="36" />`
+    : html`<span class="org-mark" aria-hidden="true">${monogram(org.name)}</span>`;
+  const links = nav.map(
+    (l) => html`<li><a href="${l.href}" ${l.current ? raw('aria-current="page"') : ""}>${l.label}</a></li>`,
+  );
+  const signOut = session
+    ? html`<form class="signout" method="post" action="${ROUTES.logout}">
+        <input type="hidden" name="csrf" value="${session.csrf}" />
+        <span class="muted">Signed in as <strong>${session.name}</strong></span>
+        <button type="submit" class="btn-secondary">Sign out</button>
+      </form>`
+    : "";
+  return html`<header class="site-header">
+    <div class="site-header-inner">
+      <a class="brand" href="${org.href ?? ROUTES.home}">${mark}<span>${org.name}</span></a>
+      ${
+        nav.length > 0 || session
+          ? html`<nav class="site-nav" aria-label="${chrome.navLabel ?? "Site"}">
+              ${
+                links.length > 0
+                  ? html`<ul>
+                      ${links}
+                    </ul>`
+                  : ""
+              }
+              ${signOut}
+            </nav>`
+          : ""
+      }
+    </div>
+  </header>`;
+}
+
+/**
+ * A complete page. `body` is trusted HTML (build it with `html`). Every page links the one
+ * stylesheet (src/web/design.ts) and the favicon; with `chrome` it has the site header.
+ */
+export function page(title: string, body: string | Html, chrome?: Chrome): string {
+  const stylesheet = href(ROUTES.asset, { name: STYLESHEET_NAME });
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="color-scheme" content="light dark"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="${stylesheet}"><link rel="icon" href="${ROUTES.favicon}" sizes="32x32"></head><body>${chrome ? header(chrome).value : ""}<main${chrome?.wide ? ' class="wide"' : ""}>${String(body)}</main></body></html>`;
+}
+
+const DATE_TIME = new Intl.DateTimeFormat("en-GB", {
+  dateStyle: "medium",
+  timeStyle: "short",
+  timeZone: "UTC",
+});
+
+/** "3 minutes ago", "in 2 hours", "5 days ago" (English, whole units). */
+export function relativeTime(date: Date, now: Date = new Date()): string {
+  const seconds = Math.round((date.getTime() - now.getTime()) / 1000);
+  const units: [Intl.RelativeTimeFormatUnit, number][] = [
+    ["year", 365 * 86400],
+    ["month", 30 * 86400],
+    ["day", 86400],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+  const rtf = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  for (const [unit, size] of units)
+    if (Math.abs(seconds) >= size) return rtf.format(Math.trunc(seconds / size), unit);
+  return "just now";
+}
+
+/**
+ * A point in time as people read it: `<time datetime="ISO">4 Dec 2026, 19:35 UTC</time>`, with
+ * the relative time after it in .muted ("(3 minutes ago)") unless `relative` is false.
+ */
+export function timeTag(
+  date: Date,
+  options: { readonly relative?: boolean; readonly now?: Date } = {},
+): Html {
+  const absolute = `${DATE_TIME.format(date)} UTC`;
+  const tag = html`<time datetime="${date.toISOString()}">${absolute}</time>`;
+  return options.relative === false
+    ? tag
+    : html`${tag} <span class="muted">(${relativeTime(date, options.now)})</span>`;
 }
 
 /** A link target from elsewhere (a remote server, a stored row): only http(s), else "#". */

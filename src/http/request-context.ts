@@ -11,8 +11,17 @@ import { logger } from "../logging.ts";
 const log = logger("http", "access");
 const VALID_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
-export const PAGE_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * Pages load nothing but the stylesheet from this origin (src/web/design.ts) and images (the
+ * organization's logo and people's photos: https only, or an http logo named in development);
+ * no script, no inline style, no framing.
+ */
+export function pageCsp(extraImageSources: readonly string[] = []): string {
+  const img = ["'self'", "https:", "data:", ...extraImageSources].join(" ");
+  return `default-src 'none'; style-src 'self'; img-src ${img}; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+export const PAGE_CSP = pageCsp();
 
 /** What is drained of a refused upload before the connection is dropped instead. */
 const DRAIN_BYTES = 16 * 1024 * 1024;
@@ -47,8 +56,9 @@ export function settleBody(req: IncomingMessage, cannotDrain: () => void): void 
  * the browser to https for a year. No includeSubDomains: the handle domain's other hosts are the
  * organization's, not Herald's, to decide.
  */
-export function securityHeaders(options: { readonly hsts: boolean }): Middleware {
+export function securityHeaders(options: { readonly hsts: boolean; readonly pageCsp?: string }): Middleware {
   return (ctx, next) => {
+    if (options.pageCsp) ctx.state.pageCsp = options.pageCsp;
     ctx.set("X-Content-Type-Options", "nosniff");
     ctx.set("Referrer-Policy", "strict-origin-when-cross-origin");
     if (options.hsts) ctx.set("Strict-Transport-Security", "max-age=31536000");
@@ -71,7 +81,7 @@ export function finishAnswer(ctx: Context, started: number): void {
   // (a remote `javascript:` link, a missed escape) into nothing. Pages that need a script
   // (the development IdP's auto-post) set their own. No framing (clickjacking).
   if (/^text\/html/.test(ctx.response.type) && !ctx.response.get("Content-Security-Policy"))
-    ctx.set("Content-Security-Policy", PAGE_CSP);
+    ctx.set("Content-Security-Policy", (ctx.state.pageCsp as string | undefined) ?? PAGE_CSP);
   settleBody(ctx.req, () => {
     if (!ctx.headerSent) ctx.set("Connection", "close");
   });

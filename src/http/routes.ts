@@ -16,6 +16,11 @@ export const ROUTES = {
   me: "/api/me",
   verify: "/verify",
   verifyReport: "/verify/report",
+  /** The shareable verification link (an e-mail signature's): `/verify/@jane`. */
+  verifyHandle: "/verify/@{handle}",
+  /** Static assets (the stylesheet) at content-hashed names, and the favicon. */
+  asset: "/assets/{name}",
+  favicon: "/favicon.ico",
   verification: "/api/verification",
   jwks: "/.well-known/jwks.json",
   hostMeta: "/.well-known/host-meta",

@@ -20,58 +20,7 @@ import { csrfForm, requireSession } from "../sessions/middleware.ts";
 import { type Html, html, page } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import type { Reports } from "../verify/reports.ts";
-
-const ADMIN_STYLE = html`<style>
-  nav.app {
-    display: flex;
-    gap: 1rem;
-    align-items: center;
-    border-bottom: 1px solid #ddd;
-    padding-bottom: 0.5rem;
-    margin-bottom: 1rem;
-    flex-wrap: wrap;
-  }
-  label {
-    display: block;
-    font-weight: 600;
-    margin: 0.5rem 0 0.25rem;
-  }
-  input[type="text"],
-  select {
-    font: inherit;
-    padding: 0.3rem;
-    border: 1px solid #767676;
-    border-radius: 4px;
-  }
-  button {
-    font: inherit;
-    padding: 0.3rem 0.8rem;
-    border: 1px solid #0645ad;
-    background: #0645ad;
-    color: #fff;
-    border-radius: 4px;
-    cursor: pointer;
-  }
-  button.secondary {
-    background: #fff;
-    color: #0645ad;
-  }
-  button:focus-visible,
-  a:focus-visible,
-  input:focus-visible,
-  select:focus-visible {
-    outline: 3px solid #b35c00;
-    outline-offset: 2px;
-  }
-  .notice {
-    padding: 0.5rem 0.75rem;
-    border-left: 4px solid #0645ad;
-    background: #eef3fb;
-  }
-  td form {
-    display: inline;
-  }
-</style>`;
+import { orgIdentity } from "./design.ts";
 
 export function adminRoutes(deps: {
   config: Config;
@@ -101,19 +50,20 @@ export function adminRoutes(deps: {
   function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");
     ctx.type = "text/html; charset=utf-8";
-    ctx.body = page(
-      `${title} · Herald admin`,
-      html`${ADMIN_STYLE}
-        <nav class="app" aria-label="Administration">
-          <strong>${config.orgName} admin</strong>
-          <a href="/admin/accounts">Shared accounts</a>
-          <a href="/admin/grants">Grants</a>
-          <a href="/admin/audit">Audit log</a>
-          <a href="/admin/reports">Reports</a>
-          <a href="/app">Staff app</a>
-        </nav>
-        ${body}`,
-    );
+    const links: [string, string][] = [
+      ["/admin/accounts", "Shared accounts"],
+      ["/admin/grants", "Grants"],
+      ["/admin/audit", "Audit log"],
+      ["/admin/reports", "Reports"],
+      ["/app", "Staff app"],
+    ];
+    ctx.body = page(`${title} · Herald admin`, body, {
+      org: { ...orgIdentity(config), href: "/admin" },
+      navLabel: "Administration",
+      nav: links.map(([href, label]) => ({ href, label, current: ctx.path === href })),
+      session: { name: auth.person.displayName ?? auth.person.userName, csrf: auth.csrf },
+      wide: true,
+    });
   }
 
   const csrfField = (auth: ActiveSession) => html`<input type="hidden" name="csrf" value="${auth.csrf}" />`;
@@ -319,7 +269,7 @@ export function adminRoutes(deps: {
                     <form method="post" action="/admin/grants/${g.id}/revoke">
                       ${csrfField(auth)}<button
                         type="submit"
-                        class="secondary"
+                        class="btn-secondary"
                         aria-label="Revoke ${g.role} of ${g.subjectLabel} on ${where(g.accountId)}"
                       >
                         Revoke

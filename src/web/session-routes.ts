@@ -48,7 +48,7 @@ export function sessionRoutes(
                   provider.
                 </p>
                 <p>
-                  <a class="button" href="/saml/login?next=${encodeURIComponent(next)}"
+                  <a class="btn btn-primary" href="/saml/login?next=${encodeURIComponent(next)}"
                     >Sign in with single sign-on</a
                   >
                 </p>

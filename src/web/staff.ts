@@ -23,6 +23,7 @@ import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type Action, type Authz, ORG } from "../authz/authz.ts";
 import type { Drafts } from "../federation/drafts.ts";
 import type { Directory } from "../identity/directory.ts";
+import { orgIdentity } from "./design.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
   public: "Public",
@@ -30,70 +31,6 @@ const VISIBILITIES: Record<Visibility, string> = {
   followers: "Followers only",
   direct: "Only the people mentioned",
 };
-
-const STAFF_STYLE = html`<style>
-  nav.app {
-    display: flex;
-    gap: 1rem;
-    align-items: center;
-    border-bottom: 1px solid #ddd;
-    padding-bottom: 0.5rem;
-    margin-bottom: 1rem;
-  }
-  nav.app form {
-    margin-left: auto;
-  }
-  label {
-    display: block;
-    font-weight: 600;
-    margin: 0.75rem 0 0.25rem;
-  }
-  textarea,
-  select,
-  input[type="text"] {
-    width: 100%;
-    font: inherit;
-    padding: 0.4rem;
-    border: 1px solid #767676;
-    border-radius: 4px;
-    box-sizing: border-box;
-  }
-  button {
-    font: inherit;
-    padding: 0.4rem 0.9rem;
-    border: 1px solid #0645ad;
-    background: #0645ad;
-    color: #fff;
-    border-radius: 4px;
-    cursor: pointer;
-  }
-  button.secondary {
-    background: #fff;
-    color: #0645ad;
-  }
-  button:focus-visible,
-  a:focus-visible,
-  textarea:focus-visible,
-  select:focus-visible,
-  input:focus-visible {
-    outline: 3px solid #b35c00;
-    outline-offset: 2px;
-  }
-  .notice {
-    padding: 0.5rem 0.75rem;
-    border-left: 4px solid #0645ad;
-    background: #eef3fb;
-  }
-  .error {
-    padding: 0.5rem 0.75rem;
-    border-left: 4px solid #b00020;
-    background: #fdecee;
-  }
-  article.post {
-    border-bottom: 1px solid #ddd;
-    padding: 0.5rem 0;
-  }
-</style>`;
 
 export function staffRoutes(deps: {
   config: Config;
@@ -123,24 +60,18 @@ export function staffRoutes(deps: {
   function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");
     ctx.type = "text/html; charset=utf-8";
-    ctx.body = page(
-      title,
-      html`${STAFF_STYLE}
-        <nav class="app" aria-label="Herald">
-          <strong>${config.orgName}</strong>
-          <a href="/app">Home</a>
-          <a href="/app/inbox">Inbox</a>
-          <a href="/app/profile">Profile</a>
-          ${ctx.state.canAdmin ? html`<a href="/admin">Admin</a>` : ""}
-          <form method="post" action="/logout">
-            <input type="hidden" name="csrf" value="${auth.csrf}" />
-            <button type="submit" class="secondary">
-              Sign out ${auth.person.displayName ?? auth.person.userName}
-            </button>
-          </form>
-        </nav>
-        ${body}`,
-    );
+    const links: [string, string][] = [
+      ["/app", "Home"],
+      ["/app/inbox", "Inbox"],
+      ["/app/profile", "Profile"],
+      ...(ctx.state.canAdmin ? [["/admin", "Admin"] as [string, string]] : []),
+    ];
+    ctx.body = page(title, body, {
+      org: { ...orgIdentity(config), href: "/app" },
+      navLabel: "Herald",
+      nav: links.map(([href, label]) => ({ href, label, current: ctx.path === href })),
+      session: { name: auth.person.displayName ?? auth.person.userName, csrf: auth.csrf },
+    });
   }
 
   function noAccount(): Html {
@@ -284,7 +215,7 @@ export function staffRoutes(deps: {
                                 <button type="submit" name="verdict" value="approve">
                                   Approve and publish
                                 </button>
-                                <button type="submit" name="verdict" value="reject" class="secondary">
+                                <button type="submit" name="verdict" value="reject" class="btn-secondary">
                                   Reject
                                 </button>
                               </p>
@@ -315,7 +246,7 @@ export function staffRoutes(deps: {
                             <input type="hidden" name="csrf" value="${auth.csrf}" />
                             <button
                               type="submit"
-                              class="secondary"
+                              class="btn-secondary"
                               aria-label="Delete the post of ${p.publishedAt.toISOString().slice(0, 16)}"
                             >
                               Delete
