@@ -25,7 +25,10 @@ export const ReportSchema = new EntitySchema<ReportRow>({
   },
 });
 
-export type ReportResult = { ok: true; id: string } | { ok: false; message: string };
+/** The form field a refusal is about (shown beside it). */
+export type ReportField = "reported" | "details" | "contact";
+
+export type ReportResult = { ok: true; id: string } | { ok: false; field: ReportField; message: string };
 
 export function createReports(db: Database, secret: string) {
   return {
@@ -39,10 +42,15 @@ export function createReports(db: Database, secret: string) {
       const details = input.details.trim();
       const contact = input.contact?.trim() || null;
       if (reported === "" || reported.length > 2048)
-        return { ok: false, message: "Say which account or link (up to 2,048 characters)." };
+        return {
+          ok: false,
+          field: "reported",
+          message: "Say which account or link (up to 2,048 characters).",
+        };
       if (details === "" || details.length > 5000)
-        return { ok: false, message: "Describe what happened (up to 5,000 characters)." };
-      if (contact && contact.length > 320) return { ok: false, message: "The contact address is too long." };
+        return { ok: false, field: "details", message: "Describe what happened (up to 5,000 characters)." };
+      if (contact && contact.length > 320)
+        return { ok: false, field: "contact", message: "The contact address is too long." };
       const id = randomUUID();
       await db.run((em) =>
         em.getRepository(ReportSchema).insert({

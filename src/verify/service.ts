@@ -85,14 +85,16 @@ export async function createVerifier(deps: {
   const TTL_MS = 5000;
 
   /** Finds the actor an input names: @user@domain, user@domain, a profile, actor or post URL. */
-  async function resolve(input: string): Promise<{ actor: ActorRow | null; handle: string | null }> {
+  async function resolve(
+    input: string,
+  ): Promise<{ actor: ActorRow | null; handle: string | null; local?: string }> {
     const text = input.trim();
     const handleMatch = /^@?([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)$/i.exec(text);
     if (handleMatch) {
       const [, user, host] = handleMatch;
       const handle = `@${user.toLowerCase()}@${host.toLowerCase()}`;
       if (host.toLowerCase() !== domain) return { actor: null, handle };
-      return { actor: await accounts.byHandle(user), handle };
+      return { actor: await accounts.byHandle(user), handle, local: user.toLowerCase() };
     }
     let url: URL;
     try {
@@ -104,7 +106,7 @@ export async function createVerifier(deps: {
     const profile = /^\/@([a-z0-9_]+)(?:\/([0-9a-f-]{36}))?\/?$/i.exec(url.pathname);
     if (profile) {
       const actor = await accounts.byHandle(profile[1]);
-      return { actor, handle: `@${profile[1].toLowerCase()}@${domain}` };
+      return { actor, handle: `@${profile[1].toLowerCase()}@${domain}`, local: profile[1].toLowerCase() };
     }
     const actorId = /^\/ap\/actors\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
     const postId = /^\/ap\/posts\/([0-9a-f-]{36})$/.exec(url.pathname)?.[1];
@@ -183,9 +185,24 @@ export async function createVerifier(deps: {
 
   async function answer(input: string): Promise<Verification> {
     const checkedAt = new Date().toISOString();
-    const { actor, handle } = await resolve(input);
+    const { actor, handle, local } = await resolve(input);
     const base = { roles: [] as string[], checkedAt, officialDomain: domain };
     if (!actor) {
+      // The directory decides (DESIGN rule 1), not the federation account: someone who left
+      // before an account was made for them (provisioned inactive; or the demo's former employee
+      // in a database seeded by an earlier Herald) holds a handle of ours and no actor. Their
+      // handle answers "former since D", as the home page says — not "not ours".
+      const person = local ? await directory.personByHandle(local) : null;
+      const status = employmentStatus(person);
+      if (status.kind === "former")
+        return {
+          ...base,
+          handle,
+          status: "former",
+          displayName: null,
+          ...(status.since ? { until: status.since.toISOString() } : {}),
+          attestation: null,
+        };
       return {
         ...base,
         handle,
