@@ -7,7 +7,7 @@ import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import type { EntityManager } from "typeorm";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
-import { createDatabase, type Database } from "./db/database.ts";
+import { createDatabase, type Database, DatabaseUnavailable } from "./db/database.ts";
 import { exportArchive } from "./archive/export.ts";
 import { createHolds } from "./archive/holds.ts";
 import { createArchiveSigner } from "./archive/signing.ts";
@@ -646,7 +646,7 @@ if (argv[0] === "web" || argv[0] === "worker" || argv[0] === "all") {
         process.stderr.write(`${err.message}\n`);
         process.exit(2);
       }
-      if (err instanceof Failure || err instanceof ConfigError) {
+      if (err instanceof Failure || err instanceof ConfigError || err instanceof DatabaseUnavailable) {
         process.stderr.write(`herald: ${err.message}\n`);
         process.exit(1);
       }

@@ -3,6 +3,7 @@
  * worker`, which import this module). The only module that does work when imported.
  */
 import { ConfigError, parseConfig } from "./config.ts";
+import { DatabaseUnavailable } from "./db/database.ts";
 import { logger, setupLogging } from "./logging.ts";
 import { type Role, ROLES, StartRefused, startServer } from "./server.ts";
 
@@ -64,6 +65,10 @@ main().catch((err) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
     process.exit(78); // EX_CONFIG
+  }
+  if (err instanceof DatabaseUnavailable) {
+    process.stderr.write(`Herald did not start: ${err.message}\n`);
+    process.exit(69); // EX_UNAVAILABLE
   }
   if (err instanceof StartRefused) {
     process.stderr.write(`Herald did not start: ${err.message}\n`);

@@ -106,8 +106,60 @@ export async function createDatabase(
     bigNumberStrings: false,
     dateStrings: false,
   });
-  await dataSource.initialize();
+  try {
+    await dataSource.initialize();
+  } catch (err) {
+    throw unavailable(config.url, err) ?? err;
+  }
   return wrap(dataSource, "mysql", undefined);
+}
+
+/**
+ * The MySQL/MariaDB server named in DATABASE_URL could not be used, for a reason the operator can
+ * fix (no such database, refused credentials, nothing listening): `npm start` and the CLI print
+ * the message alone, without a stack trace, and exit non-zero.
+ */
+export class DatabaseUnavailable extends Error {}
+
+/** Turns a connection failure into what to do about it; undefined for anything else. */
+export function unavailable(url: string, err: unknown): DatabaseUnavailable | undefined {
+  const e = err as { code?: string; errno?: number; message?: string };
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  // Never the password: only host, port, user and database are named.
+  const host = u.hostname || "localhost";
+  const port = u.port || "3306";
+  const server = `the MySQL/MariaDB server at ${host}:${port}`;
+  const user = decodeURIComponent(u.username) || "(none)";
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  switch (e.code) {
+    case "ER_BAD_DB_ERROR":
+      return new DatabaseUnavailable(
+        `The database "${name}" does not exist on ${server} (DATABASE_URL). Create it, then start again — Herald creates its tables itself:\n` +
+          `  mysql -h ${host} -P ${port} -u ${user} -p -e 'CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'`,
+      );
+    case "ER_ACCESS_DENIED_ERROR":
+    case "ER_DBACCESS_DENIED_ERROR":
+    case "ER_ACCESS_DENIED_NO_PASSWORD_ERROR":
+      return new DatabaseUnavailable(
+        `${server[0].toUpperCase()}${server.slice(1)} refused user "${user}" for database "${name}" (${e.code}): check the user name and password in DATABASE_URL, and that the user may use the database (GRANT ALL PRIVILEGES ON \`${name}\`.* TO '${user}'@'…').`,
+      );
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ECONNRESET":
+      return new DatabaseUnavailable(
+        `Cannot reach ${server} (${e.code}): is the server running, and are the host and port in DATABASE_URL right?`,
+      );
+    default:
+      return undefined;
+  }
 }
 
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked/;
