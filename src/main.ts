@@ -29,6 +29,14 @@ async function main(): Promise<void> {
     `Herald is running for ${c.orgName}: ${c.origin.href} (listening on ${running.url}${role === "all" ? "" : `, role ${role}`})`,
     `  database: ${c.database.kind === "sqlite" ? c.database.path : "MySQL"}${c.isDemoDatabase ? " (demo organization)" : ""}`,
     `  handles:  @<name>@${c.handleDomain}`,
+    // A worker answers only its probes: the pages are a web process's.
+    ...(role === "worker"
+      ? []
+      : [
+          `  sign in:  ${new URL("/login", c.origin).href}${c.saml.devIdp && !c.saml.idpMetadata ? " (development IdP: pick a person; it says who holds which role)" : ""}`,
+          `  verify:   ${new URL("/verify", c.origin).href} (is this account a current employee?)`,
+          `  admin:    ${new URL("/admin", c.origin).href} (org admins: accounts, grants, audit log)`,
+        ]),
     `  health:   ${new URL("/healthz", c.origin).href}`,
     "Next: connect your IdP's SCIM client with a token from `npx herald token create <name>`; see README.md.",
   ];

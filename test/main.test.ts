@@ -22,6 +22,9 @@ describe("npm start (node src/main.ts) as a real process", () => {
       const { stdout } = s.output();
       assert.match(stdout, new RegExp(`Herald is running for Demo Corp: http://localhost:${port}/`));
       assert.match(stdout, /npx herald token create/);
+      // Where to sign in and where to verify, not only SCIM.
+      assert.match(stdout, new RegExp(`sign in:\\s+http://localhost:${port}/login \\(development IdP`));
+      assert.match(stdout, new RegExp(`verify:\\s+http://localhost:${port}/verify `));
       const home = await (await fetch(`${s.url}/`)).text();
       assert.match(home, /Demo directory/);
       assert.match(home, new RegExp(`@jane@localhost:${port}`));
