@@ -18,6 +18,7 @@ import { createArchiveWorker } from "./archive/maintenance.ts";
 import { createArchiveSigner } from "./archive/signing.ts";
 import { createDatabase } from "./db/database.ts";
 import { createLeaseKeeper, createLeases, type LeaseKeeper, processIdentity } from "./db/leases.ts";
+import { seedDemoPresence } from "./demo.ts";
 import { seedDemoOrganization } from "./identity/demo.ts";
 import { logger } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
@@ -105,7 +106,9 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
     ) {
       log.info("Seeded the demo organization.");
     }
-    saml = await createSaml(config, db, secrets, services.directory);
+    saml = await createSaml(config, db, secrets, services.directory, {
+      rolesOf: (person) => services.authz.rolesOf(person),
+    });
   } catch (err) {
     await lease?.stop();
     await db.close();
@@ -131,6 +134,7 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
   await services.authz.warm();
   const queueController = new AbortController();
   let queue: Promise<unknown> = Promise.resolve();
+  let demoSeed: Promise<unknown> = Promise.resolve();
   // Seals finished archive days and purges past retention: once per cluster, under the lease.
   const archiveWorker =
     role === "web"
@@ -159,6 +163,15 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
       await services.accounts.ensureOrgActor();
       await services.accounts.reconcile();
     })().catch((error) => log.error("Account reconciliation failed: {error}", { error }));
+    // The demo's @recruiting, grants, posts and pending draft: after its people (seeded above),
+    // in the background (keys take a moment), in the lease holder, once (src/demo.ts).
+    if (config.isDemoDatabase && config.mode !== "production")
+      demoSeed = (async () => {
+        while (!lease?.held() && !queueController.signal.aborted)
+          await new Promise((r) => setTimeout(r, 250));
+        if (queueController.signal.aborted) return;
+        await seedDemoPresence(services, { signal: queueController.signal });
+      })().catch((error) => log.error("Seeding the demo's accounts and posts failed: {error}", { error }));
     queue = services.federation
       .startQueue({ requestId: "queue" }, { signal: queueController.signal })
       .catch((error) => log.error("The delivery queue stopped: {error}", { error }));
@@ -186,7 +199,7 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
         timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);
       });
       const outcome = await Promise.race([
-        Promise.all([closed, queue, eventsStopped]).then(() => "drained" as const),
+        Promise.all([closed, queue, eventsStopped, demoSeed]).then(() => "drained" as const),
         timeout,
       ]);
       clearTimeout(timer);

@@ -97,6 +97,13 @@ function readPolicy(dir: string): { model: string; policy: string } {
 }
 
 /** One person's decisions, bound to what was read about them (see `decider`). */
+/** A role a person holds: on which account (`@handle` or ORG), through which group (null: to them). */
+export interface HeldRole {
+  readonly role: string;
+  readonly account: string;
+  readonly group: string | null;
+}
+
 export type Decider = (action: Action, account: ActorRow | typeof ORG) => Promise<Decision>;
 
 /** Who is asking, read afresh for each request: a refusal (string) or this. */
@@ -277,6 +284,41 @@ export function createAuthz(deps: {
       }
       // Their own account first, then shared accounts by handle.
       return out.sort((a, b) => Number(b.actor.kind === "person") - Number(a.actor.kind === "person"));
+    },
+
+    /**
+     * The roles a person holds now, for people to read (the development IdP's "who is who"):
+     * each grant to them or to a group they are in right now, with the account it is on
+     * (`@handle`, or ORG) and the group it came through. Decisions never use this; they ask Casbin.
+     */
+    async rolesOf(person: Person): Promise<HeldRole[]> {
+      const c = await contextFor(person);
+      if (typeof c === "string") return [];
+      const bySub = new Map(c.subjects.map((s) => [s.sub, s.label]));
+      const rows = await db.run((em) =>
+        em.getRepository(GrantSchema).find({
+          where: c.subjects.map((s) => {
+            const [kind, id] = s.sub.split(/:(.*)/s);
+            return { subjectKind: kind as SubjectKind, subjectId: id };
+          }),
+          order: { createdAt: "ASC" },
+        }),
+      );
+      const out: HeldRole[] = [];
+      for (const g of rows) {
+        const actor =
+          g.accountId === ORG
+            ? null
+            : await db.run((em) => em.getRepository(ActorSchema).findOneBy({ id: g.accountId }));
+        if (g.accountId !== ORG && (!actor || actor.deletedAt)) continue;
+        const label = bySub.get(`${g.subjectKind}:${g.subjectId}`) ?? "";
+        out.push({
+          role: g.role,
+          account: actor ? `@${actor.handle}` : ORG,
+          group: g.subjectKind === "group" ? label.replace(/^group:/, "") : null,
+        });
+      }
+      return out;
     },
 
     /** `group:NAME`, a bare NAME (a group) or `user:USERNAME`, resolved to an id now. */

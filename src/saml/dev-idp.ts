@@ -19,7 +19,8 @@ import { SignedXml } from "xml-crypto";
 import { formBody } from "../http/form.ts";
 import { PAGE_CSP } from "../http/request-context.ts";
 import { escapeHtml, html, page, raw } from "../http/html.ts";
-import type { Directory } from "../identity/directory.ts";
+import type { HeldRole } from "../authz/authz.ts";
+import type { Directory, Person } from "../identity/directory.ts";
 import { selfSignedRsa, writeOnce } from "../secrets.ts";
 import { type IdpMetadata, parseIdpMetadata } from "./metadata.ts";
 import { NS, parseStrict } from "./xml.ts";
@@ -215,6 +216,8 @@ export async function createDevIdp(options: {
   sloUrl: string;
   spCertPem: string;
   orgName: string;
+  /** The roles each person holds now (authz), so the page says who is who. */
+  rolesOf?: (person: Person) => Promise<readonly HeldRole[]>;
 }): Promise<DevIdp> {
   const file = path.join(options.dataDir, "dev-idp.json");
   const key: IdpKey = existsSync(file)
@@ -251,6 +254,7 @@ export async function createDevIdp(options: {
       return;
     }
     const people = await options.directory.activePeople(200);
+    const roles = await Promise.all(people.map((p) => options.rolesOf?.(p) ?? Promise.resolve([])));
     const requestId = request.getAttribute("ID") ?? "";
     const relay = typeof ctx.query.RelayState === "string" ? ctx.query.RelayState : "";
     ctx.type = "text/html; charset=utf-8";
@@ -264,11 +268,12 @@ export async function createDevIdp(options: {
           <fieldset>
             <legend>Sign in as</legend>
             ${people.map(
-              (p) =>
+              (p, i) =>
                 html`<p>
                   <button type="submit" name="userName" value="${p.userName}">
                     ${p.displayName ?? p.userName}
                   </button>
+                  <span class="roles">— ${describeRoles(roles[i])}</span><br />
                   <span class="muted">${p.userName}${p.title ? ` · ${p.title}` : ""}</span>
                 </p>`,
             )}
@@ -319,6 +324,22 @@ export async function createDevIdp(options: {
   });
 
   return { metadata, router };
+}
+
+const ROLE_NAMES: Record<string, string> = {
+  "org-admin": "org admin",
+  "compliance-officer": "compliance officer",
+};
+
+/** "owner of @recruiting, publisher of @recruiting (Recruiting group), org admin". */
+export function describeRoles(roles: readonly HeldRole[]): string {
+  if (roles.length === 0) return "employee: posts as themselves";
+  return roles
+    .map((r) => {
+      const what = r.account === "org" ? (ROLE_NAMES[r.role] ?? r.role) : `${r.role} of ${r.account}`;
+      return r.group ? `${what} (${r.group} group)` : what;
+    })
+    .join(", ");
 }
 
 const AUTO_POST = `document.getElementById("saml-post").submit()`;

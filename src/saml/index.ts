@@ -4,7 +4,8 @@
  */
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
-import type { Directory } from "../identity/directory.ts";
+import type { HeldRole } from "../authz/authz.ts";
+import type { Directory, Person } from "../identity/directory.ts";
 import { logger } from "../logging.ts";
 import type { Secrets } from "../secrets.ts";
 import { createDevIdp, type DevIdp } from "./dev-idp.ts";
@@ -24,6 +25,7 @@ export async function createSaml(
   db: Database,
   secrets: Secrets,
   directory: Directory,
+  options: { readonly rolesOf?: (person: Person) => Promise<readonly HeldRole[]> } = {},
 ): Promise<SamlRuntime> {
   const settings = {
     origin: config.origin,
@@ -57,6 +59,7 @@ export async function createSaml(
       sloUrl: probe.sloUrl,
       spCertPem: secrets.samlSpCertPem,
       orgName: config.orgName,
+      rolesOf: options.rolesOf,
     });
     source = fixedMetadata(devIdp.metadata);
     log.info("Single sign-on uses the development IdP at /dev-idp (development only).");
