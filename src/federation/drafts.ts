@@ -101,6 +101,13 @@ export function createDrafts(deps: {
       };
       await db.transaction(async (em) => {
         await em.getRepository(DraftSchema).insert(draft);
+        await recordAudit(em, {
+          actor: `person:${author.id}`,
+          action: "draft.create",
+          targetType: "draft",
+          targetId: draft.id,
+          detail: { account: account.handle, text, decision: decision.rule, ...meta },
+        });
         await archive.append(em, {
           kind: "draft.create",
           direction: "internal",
@@ -111,13 +118,6 @@ export function createDrafts(deps: {
           inReplyTo: draft.inReplyToIri,
           subjectId: draft.id,
           content: { text, visibility: draft.visibility },
-        });
-        await recordAudit(em, {
-          actor: `person:${author.id}`,
-          action: "draft.create",
-          targetType: "draft",
-          targetId: draft.id,
-          detail: { account: account.handle, text, decision: decision.rule, ...meta },
         });
       });
       return { ok: true, draft };
@@ -181,6 +181,18 @@ export function createDrafts(deps: {
           .where("id = :id AND status = :pending", { id: draftId, pending: "pending" })
           .execute();
         if (r.affected !== 1) return false;
+        await recordAudit(em, {
+          actor: `person:${approver.id}`,
+          action: verdict === "approve" ? "draft.approve" : "draft.reject",
+          targetType: "draft",
+          targetId: draftId,
+          detail: {
+            account: account.handle,
+            comment: comment.trim() || undefined,
+            decision: decision.rule,
+            ...meta,
+          },
+        });
         await archive.append(em, {
           kind: verdict === "approve" ? "draft.approve" : "draft.reject",
           direction: "internal",
@@ -197,18 +209,6 @@ export function createDrafts(deps: {
             draftAuthorPersonId: draft.authorPersonId,
             text: draft.text,
             visibility: draft.visibility,
-          },
-        });
-        await recordAudit(em, {
-          actor: `person:${approver.id}`,
-          action: verdict === "approve" ? "draft.approve" : "draft.reject",
-          targetType: "draft",
-          targetId: draftId,
-          detail: {
-            account: account.handle,
-            comment: comment.trim() || undefined,
-            decision: decision.rule,
-            ...meta,
           },
         });
         return true;

@@ -302,6 +302,13 @@ export function createPosting(deps: {
       };
       await db.transaction(async (em) => {
         await em.getRepository(PostSchema).insert(post);
+        await recordAudit(em, {
+          actor: input.author.personId ? `person:${input.author.personId}` : input.author.label,
+          action: "post.create",
+          targetType: "post",
+          targetId: post.id,
+          detail: { account: actor.handle, visibility: post.visibility, text, ...input.audit },
+        });
         await archive.append(em, {
           kind: "post.create",
           direction: "out",
@@ -325,13 +332,6 @@ export function createPosting(deps: {
             to: recipients.map((r) => r.id?.href ?? null),
             draftId: input.provenance?.draftId ?? null,
           },
-        });
-        await recordAudit(em, {
-          actor: input.author.personId ? `person:${input.author.personId}` : input.author.label,
-          action: "post.create",
-          targetType: "post",
-          targetId: post.id,
-          detail: { account: actor.handle, visibility: post.visibility, text, ...input.audit },
         });
       });
       const note = noteOf(ctx, config.origin, actor, post);
@@ -384,6 +384,13 @@ export function createPosting(deps: {
             updatedAt: updated.updatedAt,
           },
         );
+        await recordAudit(em, {
+          actor: by,
+          action: "post.edit",
+          targetType: "post",
+          targetId: postId,
+          detail: { before: post.contentText, after: trimmed },
+        });
         await archive.append(em, {
           ...ofPost("post.edit", post, actor.handle, by),
           content: {
@@ -393,13 +400,6 @@ export function createPosting(deps: {
             visibility: post.visibility,
             editedAt: updated.updatedAt!.toISOString(),
           },
-        });
-        await recordAudit(em, {
-          actor: by,
-          action: "post.edit",
-          targetType: "post",
-          targetId: postId,
-          detail: { before: post.contentText, after: trimmed },
         });
       });
       const ctx = context();
@@ -486,6 +486,13 @@ export function createPosting(deps: {
           await em
             .getRepository(FollowerSchema)
             .delete({ actorId: actor.id, followerHash: row.followerHash });
+        await recordAudit(em, {
+          actor: by,
+          action: accept ? "follower.accept" : "follower.reject",
+          targetType: "actor",
+          targetId: actor.id,
+          detail: { follower: followerIri },
+        });
         await archive.append(em, {
           kind: accept ? "follower.accept" : "follower.reject",
           direction: "out",
@@ -496,13 +503,6 @@ export function createPosting(deps: {
           remoteActor: row.followerIri,
           objectIri: row.followIri,
           content: { decision: accept ? "accept" : "reject" },
-        });
-        await recordAudit(em, {
-          actor: by,
-          action: accept ? "follower.accept" : "follower.reject",
-          targetType: "actor",
-          targetId: actor.id,
-          detail: { follower: followerIri },
         });
       });
       const ctx = context();
