@@ -22,6 +22,7 @@ import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
 import { createVerifier } from "./verify/service.ts";
 import { createServices, entities, type Services } from "./services.ts";
+import { APP_TOKEN_HELP, appTokenCreate } from "./api/cli.ts";
 
 const HELP = `herald — Herald's command line
 
@@ -59,6 +60,8 @@ Commands:
                              Prints allow or deny, then the rule that decided (exit 0 either way).
   admin add <userName> | admin remove <userName>
                              Make (or unmake) an organization admin: the first one is made this way.
+  app-token create <userName> --account <handle> [--scopes "read write"] [--app NAME]
+                             Print a Mastodon client-API token (last line) acting as that account.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   person relink <userName> <old handle>
                              Give a returning employee the handle of their deleted former record (audited).
@@ -78,6 +81,7 @@ The CLI reads the same environment as the server (DATABASE_URL, …; see README.
 Exit status: 0 success, 1 failure, 2 usage error.`;
 
 const COMMAND_HELP: Record<string, string> = {
+  "app-token": APP_TOKEN_HELP,
   "shared-account": `Usage: npx herald shared-account create <handle> --name "<display name>"
 
 Creates a shared account (e.g. @recruiting) with exactly that handle. Handles are never recycled:
@@ -186,6 +190,8 @@ async function run(argv: string[]): Promise<void> {
       account: { type: "string" },
       person: { type: "string" },
       all: { type: "boolean" },
+      scopes: { type: "string" },
+      app: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -415,6 +421,24 @@ async function run(argv: string[]): Promise<void> {
       });
       return;
     }
+    case "app-token": {
+      const [sub, userName, ...extra] = rest;
+      if (sub !== "create" || !userName || !values.account || extra.length > 0)
+        throw new UsageError(APP_TOKEN_HELP);
+      await withServices(config, async (services) => {
+        const r = await appTokenCreate(services, {
+          userName,
+          account: values.account!,
+          scopes: values.scopes,
+          app: values.app,
+          by: operator(),
+        });
+        if (!r.ok) throw new Failure(r.message);
+        for (const line of r.lines) out(line);
+        out(r.token);
+      });
+      return;
+    }
     case "login-link": {
       const [userName, ...extra] = rest;
       if (!userName || extra.length > 0) throw new UsageError("Usage: npx herald login-link <userName>");
@@ -575,8 +599,16 @@ async function run(argv: string[]): Promise<void> {
     case "domain": {
       const [sub, domain, ...extra] = rest;
       if (extra.length > 0) throw new UsageError(COMMAND_HELP.domain);
-      await withServices(config, async ({ db }) => {
+      await withServices(config, async ({ db, archive }) => {
         const repo = (em: EntityManager) => em.getRepository(DomainBlockSchema);
+        // The organization stops hearing (and speaking to) a whole server: archived as an act.
+        const record = (em: EntityManager, kind: string) =>
+          archive.append(em, {
+            kind,
+            direction: "internal",
+            actorLabel: operator(),
+            content: { domain: d, reason: values.reason ?? null },
+          });
         if (sub === "list" && !domain) {
           for (const b of await db.run((em) => repo(em).find({ order: { domain: "ASC" } }))) {
             out(`${b.domain}\t${b.reason ?? ""}`);
@@ -600,6 +632,7 @@ async function run(argv: string[]): Promise<void> {
               targetId: d,
               detail: { reason: values.reason },
             });
+            await record(em, "block.domain");
           });
           out(`Blocked ${d}.`);
           return;
@@ -613,6 +646,7 @@ async function run(argv: string[]): Promise<void> {
               targetType: "domain",
               targetId: d,
             });
+            await record(em, "unblock.domain");
           });
           out(`Unblocked ${d}.`);
           return;
