@@ -84,6 +84,15 @@ describe(`archive chain, seal, purge (${TEST_DB})`, () => {
       seq: 3,
     });
     assert.match(r.ok ? "" : r.reason, /hash does not match/);
+    // --from/--to: only the days asked for (the digest chain is still followed back past the range).
+    assert.deepEqual(await verifyArchive(t.db, PUBLIC, { from: "2020-01-02", to: "2020-01-02" }), {
+      ok: true,
+      chains: 1,
+      records: 3,
+      purged: 0,
+      sealed: 1,
+    });
+    assert.equal((await verifyArchive(t.db, PUBLIC, { to: "2020-01-01" })).ok, false);
     await sql(
       "UPDATE archive_record SET content = ? WHERE id = ?",
       "UPDATE archive_record SET content = ? WHERE id = ?",
