@@ -3,6 +3,8 @@
  * and the database. No module-level singletons; tests build their own through this function.
  */
 import { randomBytes } from "node:crypto";
+import { apiEntities } from "./api/entities.ts";
+import { createOAuth, type OAuth } from "./api/oauth.ts";
 import { archiveEntities } from "./archive/entities.ts";
 import { type Archive, createArchive } from "./archive/records.ts";
 import type { Config } from "./config.ts";
@@ -54,6 +56,7 @@ export const entities = [
   DraftSchema,
   ReportSchema,
   ...archiveEntities,
+  ...apiEntities,
 ];
 
 export interface Services {
@@ -79,6 +82,8 @@ export interface Services {
   /** When the server last answered a request (background work yields to foreground work). */
   readonly activity: { lastRequestAt: number };
   readonly tokens: TokenService;
+  /** The client API's apps and tokens (OAuth 2; src/api/). */
+  readonly oauth: OAuth;
   /** People, groups, memberships and handles: their only owner (src/identity/directory.ts). */
   readonly directory: Directory;
   readonly scim: ScimService;
@@ -139,12 +144,14 @@ export function createServices(
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
   const drafts = createDrafts({ db, accounts, posting, authz, directory, archive });
+  const oauth = createOAuth({ db, production: config.mode === "production" });
   const events = createEventDispatcher(
     db,
     [
       // Once per deployment: announcing changes to followers, ending sessions.
       createFederationBridge({ db, config, federation, accounts, directory }),
       sessions.consumer,
+      oauth.consumer,
       // In every process: its caches.
       documentCacheConsumer(documents),
       answers.consumer,
@@ -189,6 +196,7 @@ export function createServices(
       return verifier;
     },
     tokens: createTokenService(db),
+    oauth,
     directory,
     scim: createScimService(directory, { baseUrl: new URL("/scim/v2", config.origin).href }),
     events,

@@ -15,6 +15,7 @@ import { EventChange1763700000014 } from "./0014-event-change.ts";
 import { Leases1763700000015 } from "./0015-leases.ts";
 import { RateLimit1763700000016 } from "./0016-rate-limit.ts";
 import { Archive1763700000017 } from "./0017-archive.ts";
+import { Api1763700000018 } from "./0018-api.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   Leases1763700000015,
   RateLimit1763700000016,
   Archive1763700000017,
+  Api1763700000018,
 ];

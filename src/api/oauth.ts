@@ -1,0 +1,420 @@
+/**
+ * OAuth 2 for the Mastodon client API (RFC 6749 as Mastodon speaks it, PKCE RFC 7636, revocation
+ * RFC 7009): apps, authorization codes and access tokens. A token is bound to (app, person,
+ * account, scopes) and is only ever a claim: every API call decides afresh whether the person
+ * still may act for the account (src/api/auth.ts). Client secrets, codes and tokens are 256 random
+ * bits stored as SHA-256; secrets are compared in constant time.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { IsNull, LessThan } from "typeorm";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import type { DirectoryEvent, EventConsumer } from "../identity/events.ts";
+import {
+  type ApiAppRow,
+  ApiAppSchema,
+  type ApiCodeRow,
+  ApiCodeSchema,
+  ApiIdempotencySchema,
+  type ApiTokenRow,
+  ApiTokenSchema,
+} from "./entities.ts";
+import { parseScopes, subsetOf } from "./scopes.ts";
+
+/** Out-of-band: the code is shown to the person, who pastes it into the app (Mastodon's). */
+export const OOB = "urn:ietf:wg:oauth:2.0:oob";
+/** Prefix of access tokens, so secret scanners can spot a leaked one. */
+export const ACCESS_TOKEN_PREFIX = "hrla_";
+/** Authorization codes live 10 minutes (RFC 6749 §4.1.2 recommends at most 10). */
+export const CODE_TTL_MS = 10 * 60_000;
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+const secret = (bytes = 32) => randomBytes(bytes).toString("base64url");
+
+/** Same length, same bytes, in constant time (hex digests). */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/** An OAuth error as RFC 6749 §5.2 names it, with the HTTP status to answer. */
+export interface OAuthError {
+  readonly ok: false;
+  readonly status: 400 | 401 | 403;
+  readonly error:
+    | "invalid_request"
+    | "invalid_client"
+    | "invalid_grant"
+    | "unauthorized_client"
+    | "unsupported_grant_type"
+    | "invalid_scope"
+    | "access_denied";
+  readonly description: string;
+}
+
+const oauthError = (
+  status: OAuthError["status"],
+  error: OAuthError["error"],
+  description: string,
+): OAuthError => ({ ok: false, status, error, description });
+
+/** A redirect URI an app may register: absolute, no fragment, no script schemes. */
+export function checkRedirectUri(uri: string, production: boolean): string | undefined {
+  if (uri === OOB) return undefined;
+  if (uri.length > 2000) return "a redirect URI is longer than 2,000 characters";
+  if (!URL.canParse(uri)) return `${uri} is not an absolute URI`;
+  const u = new URL(uri);
+  if (u.hash || uri.includes("#")) return `${uri} has a fragment (RFC 6749 §3.1.2)`;
+  if (["javascript:", "data:", "vbscript:", "file:", "blob:", "about:"].includes(u.protocol))
+    return `${u.protocol} redirect URIs are not allowed`;
+  // RFC 8252 §8.3: plain http only to the device itself (native apps' loopback redirect).
+  const loopback = ["127.0.0.1", "[::1]", "localhost"].includes(u.hostname);
+  if (production && u.protocol === "http:" && !loopback)
+    return `${uri}: http redirect URIs are allowed only to loopback; use https`;
+  return undefined;
+}
+
+export interface IssuedToken {
+  readonly token: string;
+  readonly row: ApiTokenRow;
+}
+
+export function createOAuth(deps: { db: Database; production: boolean }) {
+  const { db } = deps;
+
+  async function issueToken(input: {
+    appId: string;
+    personId: string | null;
+    accountId: string | null;
+    scopes: readonly string[];
+    by: string;
+  }): Promise<IssuedToken> {
+    const token = ACCESS_TOKEN_PREFIX + secret();
+    const row: ApiTokenRow = {
+      id: randomUUID(),
+      tokenHash: sha256(token),
+      tokenHint: token.slice(0, ACCESS_TOKEN_PREFIX.length + 4),
+      appId: input.appId,
+      personId: input.personId,
+      accountId: input.accountId,
+      scopes: input.scopes.join(" "),
+      createdAt: new Date(),
+      createdBy: input.by,
+      lastUsedAt: null,
+      revokedAt: null,
+      revokedBy: null,
+    };
+    await db.transaction(async (em) => {
+      await em.getRepository(ApiTokenSchema).insert(row);
+      await recordAudit(em, {
+        actor: input.by,
+        action: "api-token.create",
+        targetType: "api-token",
+        targetId: row.id,
+        detail: {
+          app: input.appId,
+          personId: input.personId,
+          accountId: input.accountId,
+          scopes: row.scopes,
+          hint: row.tokenHint,
+        },
+      });
+    });
+    return { token, row };
+  }
+
+  async function revokeToken(id: string, by: string): Promise<boolean> {
+    return db.transaction(async (em) => {
+      const r = await em
+        .getRepository(ApiTokenSchema)
+        .update({ id, revokedAt: IsNull() }, { revokedAt: new Date(), revokedBy: by });
+      if ((r.affected ?? 0) === 0) return false;
+      await recordAudit(em, { actor: by, action: "api-token.revoke", targetType: "api-token", targetId: id });
+      return true;
+    });
+  }
+
+  /** A person's tokens end with their employment (DESIGN rule 2), like their sessions. */
+  async function revokeAllOf(personId: string, by: string): Promise<number> {
+    const live = await db.run((em) =>
+      em.getRepository(ApiTokenSchema).findBy({ personId, revokedAt: IsNull() }),
+    );
+    let n = 0;
+    for (const t of live) if (await revokeToken(t.id, by)) n++;
+    return n;
+  }
+
+  const consumer: EventConsumer = {
+    name: "api-tokens",
+    kind: "cluster",
+    async handle(event: DirectoryEvent) {
+      if (event.type === "person.deactivated" || event.type === "person.deleted")
+        await revokeAllOf(event.personId, "system:deprovisioning");
+    },
+  };
+
+  return {
+    consumer,
+    issueToken,
+    revokeToken,
+    revokeAllOf,
+
+    /** POST /api/v1/apps (and the CLI's app): a client id and a secret shown once. */
+    async registerApp(input: {
+      name: string;
+      redirectUris: readonly string[];
+      scopes: string | undefined;
+      website: string | null;
+      by: string;
+    }): Promise<{ ok: true; app: ApiAppRow; clientSecret: string } | { ok: false; message: string }> {
+      const name = input.name.trim();
+      if (name === "" || name.length > 255)
+        return { ok: false, message: "client_name must be 1–255 characters" };
+      if (input.redirectUris.length === 0) return { ok: false, message: "redirect_uris can't be blank" };
+      if (input.redirectUris.length > 10) return { ok: false, message: "at most 10 redirect_uris" };
+      for (const uri of input.redirectUris) {
+        const problem = checkRedirectUri(uri, deps.production);
+        if (problem) return { ok: false, message: `redirect_uris: ${problem}` };
+      }
+      const scopes = parseScopes(input.scopes);
+      if (!scopes.ok) return { ok: false, message: `scopes: unknown scope ${scopes.unknown}` };
+      if (input.website && (input.website.length > 2048 || !/^https?:\/\//.test(input.website)))
+        return { ok: false, message: "website must be an http(s) URL" };
+      const clientSecret = secret();
+      const app: ApiAppRow = {
+        id: randomUUID(),
+        name,
+        website: input.website || null,
+        redirectUris: input.redirectUris.join("\n"),
+        scopes: scopes.scopes.join(" "),
+        clientId: secret(24),
+        secretHash: sha256(clientSecret),
+        createdAt: new Date(),
+        createdBy: input.by,
+      };
+      await db.transaction(async (em) => {
+        await em.getRepository(ApiAppSchema).insert(app);
+        await recordAudit(em, {
+          actor: input.by,
+          action: "api-app.create",
+          targetType: "api-app",
+          targetId: app.id,
+          detail: { name, redirectUris: input.redirectUris, scopes: app.scopes },
+        });
+      });
+      return { ok: true, app, clientSecret };
+    },
+
+    async appByClientId(clientId: string | undefined): Promise<ApiAppRow | null> {
+      if (!clientId || clientId.length > 64) return null;
+      return db.run((em) => em.getRepository(ApiAppSchema).findOneBy({ clientId }));
+    },
+
+    async appById(id: string): Promise<ApiAppRow | null> {
+      return db.run((em) => em.getRepository(ApiAppSchema).findOneBy({ id }));
+    },
+
+    /** The app, if the secret is its own (RFC 6749 §2.3.1), compared in constant time. */
+    async authenticateClient(
+      clientId: string | undefined,
+      clientSecret: string | undefined,
+    ): Promise<ApiAppRow | OAuthError> {
+      const app = await this.appByClientId(clientId);
+      const presented = sha256(clientSecret ?? "");
+      // Compare against something even for an unknown client: the same work either way.
+      const ok = sameHash(app?.secretHash ?? sha256(randomUUID()), presented);
+      if (!app || !clientSecret || !ok)
+        return oauthError(
+          401,
+          "invalid_client",
+          "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
+        );
+      return app;
+    },
+
+    /** The consent was given: a one-time code for this app, person, account and scopes. */
+    async issueCode(input: {
+      app: ApiAppRow;
+      personId: string;
+      accountId: string;
+      scopes: readonly string[];
+      redirectUri: string;
+      challenge: string | null;
+    }): Promise<string> {
+      const code = secret();
+      const now = new Date();
+      await db.transaction(async (em) => {
+        await em.getRepository(ApiCodeSchema).insert({
+          codeHash: sha256(code),
+          appId: input.app.id,
+          personId: input.personId,
+          accountId: input.accountId,
+          scopes: input.scopes.join(" "),
+          redirectUri: input.redirectUri,
+          challenge: input.challenge,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + CODE_TTL_MS),
+          usedAt: null,
+          tokenId: null,
+        });
+        // Spent and expired codes go as new ones are made.
+        await em
+          .getRepository(ApiCodeSchema)
+          .delete({ expiresAt: LessThan(new Date(now.getTime() - CODE_TTL_MS)) });
+        await recordAudit(em, {
+          actor: `person:${input.personId}`,
+          action: "api-app.authorize",
+          targetType: "api-app",
+          targetId: input.app.id,
+          detail: {
+            accountId: input.accountId,
+            scopes: input.scopes.join(" "),
+            pkce: input.challenge !== null,
+          },
+        });
+      });
+      return code;
+    },
+
+    /**
+     * grant_type=authorization_code: the code exactly once, by the app it was issued to, with the
+     * same redirect_uri and (PKCE) the verifier of its challenge. A code presented twice revokes
+     * the token it was exchanged for (RFC 6749 §4.1.2). `stillAllowed` re-decides the person.
+     */
+    async exchangeCode(input: {
+      app: ApiAppRow;
+      code: string | undefined;
+      redirectUri: string | undefined;
+      verifier: string | undefined;
+      stillAllowed: (code: ApiCodeRow) => Promise<string | undefined>;
+    }): Promise<IssuedToken | OAuthError> {
+      if (!input.code || input.code.length > 200)
+        return oauthError(400, "invalid_request", "The code parameter is missing.");
+      const codeHash = sha256(input.code);
+      const row = await db.run((em) => em.getRepository(ApiCodeSchema).findOneBy({ codeHash }));
+      const invalid = oauthError(
+        400,
+        "invalid_grant",
+        "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+      );
+      if (!row || !sameHash(row.codeHash, codeHash) || row.appId !== input.app.id) return invalid;
+      if (row.usedAt) {
+        if (row.tokenId) await revokeToken(row.tokenId, "system:code-reuse");
+        return invalid;
+      }
+      if (row.expiresAt.getTime() < Date.now()) return invalid;
+      if (input.redirectUri !== row.redirectUri) return invalid;
+      if (row.challenge !== null) {
+        // RFC 7636 §4.1: 43–128 characters of [A-Za-z0-9-._~].
+        if (!input.verifier || !/^[A-Za-z0-9\-._~]{43,128}$/.test(input.verifier)) return invalid;
+        const computed = createHash("sha256").update(input.verifier, "ascii").digest("base64url");
+        const a = Buffer.from(computed);
+        const b = Buffer.from(row.challenge);
+        if (a.length !== b.length || !timingSafeEqual(a, b)) return invalid;
+      }
+      // Spend it: exactly one exchange wins, even under concurrency.
+      const spent = await db.run((em) =>
+        em
+          .getRepository(ApiCodeSchema)
+          .createQueryBuilder()
+          .update()
+          .set({ usedAt: new Date() })
+          .where("code_hash = :h AND used_at IS NULL", { h: codeHash })
+          .execute(),
+      );
+      if (spent.affected !== 1) return invalid;
+      const refused = await input.stillAllowed(row);
+      if (refused) return oauthError(400, "invalid_grant", refused);
+      const issued = await issueToken({
+        appId: row.appId,
+        personId: row.personId,
+        accountId: row.accountId,
+        scopes: row.scopes.split(" "),
+        by: `person:${row.personId}`,
+      });
+      await db.run((em) => em.getRepository(ApiCodeSchema).update({ codeHash }, { tokenId: issued.row.id }));
+      return issued;
+    },
+
+    /** grant_type=client_credentials: an app-level token (instance, public timelines). */
+    async clientCredentials(app: ApiAppRow, scope: string | undefined): Promise<IssuedToken | OAuthError> {
+      const scopes = parseScopes(scope);
+      if (!scopes.ok || !subsetOf(scopes.scopes, app.scopes.split(" ")))
+        return oauthError(400, "invalid_scope", "The requested scope is invalid, unknown, or malformed.");
+      return issueToken({
+        appId: app.id,
+        personId: null,
+        accountId: null,
+        scopes: scopes.scopes,
+        by: `api-app:${app.id}`,
+      });
+    },
+
+    /** RFC 7009: revokes the token if it is this app's; unknown tokens are not an error. */
+    async revokeByValue(app: ApiAppRow, token: string | undefined): Promise<void> {
+      if (!token || token.length > 200) return;
+      const row = await this.resolve(token);
+      if (row && row.appId === app.id) await revokeToken(row.id, `api-app:${app.id}`);
+    },
+
+    /** The live token presented, if any (one indexed lookup, then a constant-time comparison). */
+    async resolve(token: string): Promise<ApiTokenRow | undefined> {
+      if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return undefined;
+      const tokenHash = sha256(token);
+      const row = await db.run((em) => em.getRepository(ApiTokenSchema).findOneBy({ tokenHash }));
+      if (!row || row.revokedAt || !sameHash(row.tokenHash, tokenHash)) return undefined;
+      return row;
+    },
+
+    /** Records use at most once a minute per token (informational, for listings). */
+    async touch(row: ApiTokenRow): Promise<void> {
+      if (row.lastUsedAt && Date.now() - row.lastUsedAt.getTime() < 60_000) return;
+      await db.run((em) =>
+        em.getRepository(ApiTokenSchema).update({ id: row.id }, { lastUsedAt: new Date() }),
+      );
+    },
+
+    /**
+     * Tokens with their apps, for the staff app (a person's own: `personId`) and the admin pages
+     * (everyone's). Never the tokens themselves.
+     */
+    async list(
+      filter: { personId?: string; includeRevoked?: boolean } = {},
+    ): Promise<{ token: ApiTokenRow; app: ApiAppRow | null }[]> {
+      const tokens = await db.run((em) =>
+        em.getRepository(ApiTokenSchema).find({
+          where: {
+            ...(filter.personId ? { personId: filter.personId } : {}),
+            ...(filter.includeRevoked ? {} : { revokedAt: IsNull() }),
+          },
+          order: { createdAt: "DESC" },
+          take: 500,
+        }),
+      );
+      const apps = new Map<string, ApiAppRow | null>();
+      for (const t of tokens) if (!apps.has(t.appId)) apps.set(t.appId, await this.appById(t.appId));
+      return tokens.map((token) => ({ token, app: apps.get(token.appId) ?? null }));
+    },
+
+    /** Revokes one token; a person may revoke only their own (`asPerson`), an admin any. */
+    async revoke(id: string, by: string, asPerson?: string): Promise<boolean> {
+      if (asPerson !== undefined) {
+        const row = await db.run((em) => em.getRepository(ApiTokenSchema).findOneBy({ id }));
+        if (!row || row.personId !== asPerson) return false;
+      }
+      return revokeToken(id, by);
+    },
+
+    /** Idempotency keys older than an hour are forgotten (Mastodon keeps them an hour). */
+    async sweepIdempotency(): Promise<void> {
+      await db.run((em) =>
+        em
+          .getRepository(ApiIdempotencySchema)
+          .delete({ createdAt: LessThan(new Date(Date.now() - 3_600_000)) }),
+      );
+    },
+  };
+}
+
+export type OAuth = ReturnType<typeof createOAuth>;
