@@ -25,6 +25,9 @@ import { staffRoutes } from "./web/staff.ts";
 import { adminRoutes } from "./web/admin.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
+import { createApiAuth } from "./api/auth.ts";
+import { oauthRoutes } from "./api/oauth-routes.ts";
+import { apiRoutes } from "./api/routes.ts";
 
 export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const { config, db } = services;
@@ -96,6 +99,46 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   });
   app.use(scim);
   app.use(wellKnownRoutes(config.origin).routes());
+  // The Mastodon client API and its OAuth (src/api/): every call re-decides the token's person.
+  const apiAuth = createApiAuth({
+    oauth: services.oauth,
+    directory: services.directory,
+    accounts: services.accounts,
+    authz: services.authz,
+  });
+  const apiLimiter = limits.limiter("api", {
+    ratePerSecond: config.api.ratePerSecond,
+    burst: config.api.burst,
+  });
+  app.use(
+    oauthRoutes({
+      config,
+      oauth: services.oauth,
+      auth: apiAuth,
+      authz: services.authz,
+      sessions: services.sessions,
+      oauthLimiter: limits.limiter("oauth", {
+        ratePerSecond: config.api.oauthRatePerSecond,
+        burst: config.api.oauthBurst,
+      }),
+      apiLimiter,
+      maxBodyBytes: config.api.maxBodyBytes,
+    }).routes(),
+  );
+  app.use(
+    apiRoutes({
+      config,
+      db,
+      auth: apiAuth,
+      oauth: services.oauth,
+      accounts: services.accounts,
+      directory: services.directory,
+      posting: services.posting,
+      drafts: services.drafts,
+      limiter: apiLimiter,
+      maxBodyBytes: config.api.maxBodyBytes,
+    }).routes(),
+  );
   if (saml) {
     app.use(
       samlRoutes({

@@ -22,6 +22,7 @@ import { setupLogging } from "./logging.ts";
 import { loadSecrets } from "./secrets.ts";
 import { createVerifier } from "./verify/service.ts";
 import { createServices, entities, type Services } from "./services.ts";
+import { APP_TOKEN_HELP, appTokenCreate } from "./api/cli.ts";
 
 const HELP = `herald — Herald's command line
 
@@ -59,6 +60,8 @@ Commands:
                              Prints allow or deny, then the rule that decided (exit 0 either way).
   admin add <userName> | admin remove <userName>
                              Make (or unmake) an organization admin: the first one is made this way.
+  app-token create <userName> --account <handle> [--scopes "read write"] [--app NAME]
+                             Print a Mastodon client-API token (last line) acting as that account.
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   person relink <userName> <old handle>
                              Give a returning employee the handle of their deleted former record (audited).
@@ -78,6 +81,7 @@ The CLI reads the same environment as the server (DATABASE_URL, …; see README.
 Exit status: 0 success, 1 failure, 2 usage error.`;
 
 const COMMAND_HELP: Record<string, string> = {
+  "app-token": APP_TOKEN_HELP,
   "shared-account": `Usage: npx herald shared-account create <handle> --name "<display name>"
 
 Creates a shared account (e.g. @recruiting) with exactly that handle. Handles are never recycled:
@@ -186,6 +190,8 @@ async function run(argv: string[]): Promise<void> {
       account: { type: "string" },
       person: { type: "string" },
       all: { type: "boolean" },
+      scopes: { type: "string" },
+      app: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -412,6 +418,24 @@ async function run(argv: string[]): Promise<void> {
             throw new Failure(`${subject.label} is not an organization admin.`);
           out(`${subject.label} is no longer an organization admin.`);
         }
+      });
+      return;
+    }
+    case "app-token": {
+      const [sub, userName, ...extra] = rest;
+      if (sub !== "create" || !userName || !values.account || extra.length > 0)
+        throw new UsageError(APP_TOKEN_HELP);
+      await withServices(config, async (services) => {
+        const r = await appTokenCreate(services, {
+          userName,
+          account: values.account!,
+          scopes: values.scopes,
+          app: values.app,
+          by: operator(),
+        });
+        if (!r.ok) throw new Failure(r.message);
+        for (const line of r.lines) out(line);
+        out(r.token);
       });
       return;
     }

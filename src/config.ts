@@ -79,6 +79,17 @@ export interface Config {
     readonly burst: number;
   };
   readonly scim: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  /**
+   * The Mastodon client API (src/api/): requests per second per token (per client address without
+   * one), and the OAuth endpoints' per-address limit (app registration, token exchange).
+   */
+  readonly api: {
+    readonly ratePerSecond: number;
+    readonly burst: number;
+    readonly maxBodyBytes: number;
+    readonly oauthRatePerSecond: number;
+    readonly oauthBurst: number;
+  };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
   readonly verify: {
     readonly ratePerSecond: number;
@@ -242,6 +253,11 @@ const envSchema = z.object({
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
   HERALD_SCIM_BURST: positiveInt.default(2000),
   HERALD_SCIM_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  HERALD_API_RATE_PER_SECOND: positiveInt.default(50),
+  HERALD_API_BURST: positiveInt.default(300),
+  HERALD_API_MAX_BODY_BYTES: positiveInt.default(65_536),
+  HERALD_OAUTH_RATE_PER_SECOND: positiveInt.default(5),
+  HERALD_OAUTH_BURST: positiveInt.default(30),
   HERALD_RATE_LIMIT_STORE: z.enum(["memory", "database"]).optional(),
 });
 
@@ -534,6 +550,13 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       ratePerSecond: e.HERALD_SCIM_RATE_PER_SECOND,
       burst: e.HERALD_SCIM_BURST,
       maxBodyBytes: e.HERALD_SCIM_MAX_BODY_BYTES,
+    },
+    api: {
+      ratePerSecond: e.HERALD_API_RATE_PER_SECOND,
+      burst: e.HERALD_API_BURST,
+      maxBodyBytes: e.HERALD_API_MAX_BODY_BYTES,
+      oauthRatePerSecond: e.HERALD_OAUTH_RATE_PER_SECOND,
+      oauthBurst: e.HERALD_OAUTH_BURST,
     },
   };
 }

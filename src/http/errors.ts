@@ -25,10 +25,14 @@ interface KoaLikeError {
   code?: string;
 }
 
-export type ErrorFormat = "scim" | "problem" | "html";
+export type ErrorFormat = "scim" | "problem" | "html" | "mastodon";
+
+/** The Mastodon client API and its OAuth endpoints answer errors as Mastodon does: `{"error": …}`. */
+const MASTODON = /^\/(?:api\/v[12]\/|oauth\/(?:token|revoke)$|\.well-known\/oauth-authorization-server$)/;
 
 export function errorFormat(ctx: Context): ErrorFormat {
   if (ctx.path === "/scim" || ctx.path.startsWith("/scim/")) return "scim";
+  if (MASTODON.test(ctx.path)) return "mastodon";
   if (ctx.path.startsWith("/api/") || ctx.path.startsWith("/.well-known/")) return "problem";
   return ctx.accepts(["json", "html"]) === "html" ? "html" : "problem";
 }
@@ -51,6 +55,10 @@ export function writeError(
         ...(extra.scimType ? { scimType: extra.scimType } : {}),
         detail,
       };
+      return;
+    case "mastodon":
+      ctx.type = "application/json";
+      ctx.body = { error: detail };
       return;
     case "problem":
       ctx.type = "application/problem+json";

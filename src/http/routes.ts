@@ -67,6 +67,39 @@ export const ROUTES = {
   saml: { prefix: "/saml", metadata: "/metadata", login: "/login", acs: "/acs", slo: "/slo" },
   /** The development IdP (never in production). */
   devIdp: { prefix: "/dev-idp", metadata: "/metadata", sso: "/sso", slo: "/slo" },
+  /** OAuth 2 for the client API (src/api/), as Mastodon publishes it. */
+  oauth: {
+    metadata: "/.well-known/oauth-authorization-server",
+    authorize: "/oauth/authorize",
+    token: "/oauth/token",
+    revoke: "/oauth/revoke",
+  },
+  /** The Mastodon client API (src/api/): paths as docs.joinmastodon.org spells them. */
+  mastodon: {
+    apps: "/api/v1/apps",
+    appCredentials: "/api/v1/apps/verify_credentials",
+    instance: "/api/v1/instance",
+    instanceV2: "/api/v2/instance",
+    verifyCredentials: "/api/v1/accounts/verify_credentials",
+    accountLookup: "/api/v1/accounts/lookup",
+    account: "/api/v1/accounts/{id}",
+    accountStatuses: "/api/v1/accounts/{id}/statuses",
+    statuses: "/api/v1/statuses",
+    status: "/api/v1/statuses/{id}",
+    homeTimeline: "/api/v1/timelines/home",
+    publicTimeline: "/api/v1/timelines/public",
+    customEmojis: "/api/v1/custom_emojis",
+    filters: "/api/v1/filters",
+    filtersV2: "/api/v2/filters",
+    lists: "/api/v1/lists",
+    announcements: "/api/v1/announcements",
+    trends: "/api/v1/trends",
+    trendsTags: "/api/v1/trends/tags",
+    trendsStatuses: "/api/v1/trends/statuses",
+    trendsLinks: "/api/v1/trends/links",
+    preferences: "/api/v1/preferences",
+    markers: "/api/v1/markers",
+  },
   /** SCIM 2.0 (RFC 7644 §3.2): endpoint names as the RFC spells them. */
   scim: {
     prefix: "/scim/v2",

@@ -1,0 +1,465 @@
+/**
+ * The Mastodon client API (docs.joinmastodon.org/methods/), slice 1: instance, accounts, statuses
+ * (create with Idempotency-Key, get, delete), the home and public timelines, and empty but valid
+ * answers for what Herald does not have (custom emojis, filters, lists, announcements, trends,
+ * markers). Every call re-decides the person behind its token (src/api/auth.ts); a drafter's post
+ * becomes a draft awaiting approval (docs/decisions/0013-api-drafts.md). Errors are
+ * `{"error": "…"}` (src/http/errors.ts), never a 500 for a client's mistake.
+ */
+import { createHash } from "node:crypto";
+import type Router from "@koa/router";
+import type { Context } from "koa";
+import { Brackets, IsNull, type SelectQueryBuilder } from "typeorm";
+import type { Config } from "../config.ts";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import { isUniqueViolation } from "../db/errors.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import type { Drafts } from "../federation/drafts.ts";
+import { type ActorRow, ActorSchema, type PostRow, PostSchema } from "../federation/entities.ts";
+import { type Posting, renderText } from "../federation/posting.ts";
+import { fail } from "../http/errors.ts";
+import { caseSensitiveRouter } from "../http/paths.ts";
+import type { RateLimiter } from "../http/rate-limit.ts";
+import { koa, ROUTES } from "../http/routes.ts";
+import type { Directory } from "../identity/directory.ts";
+import type { ApiAuth, Caller, UserCaller } from "./auth.ts";
+import { ApiIdempotencySchema } from "./entities.ts";
+import { apiKey, limitedBy } from "./limits.ts";
+import type { OAuth } from "./oauth.ts";
+import { apiParams, bool, list, type Params, str } from "./params.ts";
+import { createWire, fromMastodonVisibility, MAX_CHARACTERS } from "./wire.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+function notFound(): never {
+  fail(404, "Record not found");
+}
+
+export function apiRoutes(deps: {
+  config: Config;
+  db: Database;
+  auth: ApiAuth;
+  oauth: OAuth;
+  accounts: Accounts;
+  directory: Directory;
+  posting: Posting;
+  drafts: Drafts;
+  limiter: RateLimiter;
+  maxBodyBytes: number;
+}): Router {
+  const { config, db, auth, accounts, posting, drafts } = deps;
+  const wire = createWire(config, db);
+  const router = caseSensitiveRouter();
+  router.use(limitedBy(deps.limiter, apiKey));
+  const params = (ctx: Context) => apiParams(ctx, deps.maxBodyBytes);
+
+  /** A local, open account by id (ids are UUIDs: anything else is simply not found). */
+  async function accountById(id: string): Promise<ActorRow> {
+    const actor = UUID.test(id) ? await accounts.byId(id) : null;
+    if (!actor || actor.deletedAt || actor.kind === "org") return notFound();
+    return actor;
+  }
+
+  // --- pagination (max_id / since_id / min_id / limit, Link header) ------------------------------
+
+  interface Window {
+    readonly limit: number;
+    readonly max?: PostRow;
+    readonly since?: PostRow;
+    readonly min?: PostRow;
+  }
+
+  async function windowOf(p: Params): Promise<Window | undefined> {
+    const n = Number(str(p, "limit") ?? 20);
+    const limit = Number.isFinite(n) ? Math.min(40, Math.max(1, Math.trunc(n))) : 20;
+    const cursor = async (key: string) => {
+      const id = str(p, key);
+      if (id === undefined || id === "") return { ok: true as const, post: undefined };
+      const post = UUID.test(id)
+        ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id }))
+        : null;
+      return post ? { ok: true as const, post } : { ok: false as const };
+    };
+    const [max, since, min] = await Promise.all([cursor("max_id"), cursor("since_id"), cursor("min_id")]);
+    // A cursor that names no post has nothing before or after it that we could place.
+    if (!max.ok || !since.ok || !min.ok) return undefined;
+    return { limit, max: max.post, since: since.post, min: min.post };
+  }
+
+  async function paged(
+    ctx: Context,
+    p: Params,
+    where: (qb: SelectQueryBuilder<PostRow>) => void,
+  ): Promise<PostRow[]> {
+    const w = await windowOf(p);
+    if (!w) return [];
+    const rows = await db.run((em) => {
+      const qb = em
+        .getRepository(PostSchema)
+        .createQueryBuilder("p")
+        .innerJoin(ActorSchema.options.name, "a", "a.id = p.actor_id")
+        .where("p.deleted_at IS NULL")
+        .andWhere("a.deleted_at IS NULL");
+      where(qb);
+      const after = (post: PostRow, name: string, op: "<" | ">") =>
+        qb.andWhere(
+          new Brackets((b) =>
+            b
+              .where(`p.published_at ${op} :${name}T`, { [`${name}T`]: post.publishedAt })
+              .orWhere(`(p.published_at = :${name}T AND p.id ${op} :${name}Id)`, { [`${name}Id`]: post.id }),
+          ),
+        );
+      if (w.max) after(w.max, "max", "<");
+      if (w.since) after(w.since, "since", ">");
+      if (w.min) after(w.min, "min", ">");
+      // min_id: the page just after the cursor (oldest first, then newest first as always).
+      const dir = w.min ? "ASC" : "DESC";
+      return qb.orderBy("p.published_at", dir).addOrderBy("p.id", dir).take(w.limit).getMany();
+    });
+    const page = w.min ? rows.reverse() : rows;
+    if (page.length > 0) {
+      const base = new URL(ctx.path, config.origin);
+      for (const [k, v] of Object.entries(p))
+        if (!["max_id", "since_id", "min_id"].includes(k) && typeof v === "string")
+          base.searchParams.set(k, v);
+      const link = (key: string, id: string) => {
+        const u = new URL(base);
+        u.searchParams.set(key, id);
+        return u.href;
+      };
+      ctx.set(
+        "Link",
+        `<${link("max_id", page[page.length - 1].id)}>; rel="next", <${link("min_id", page[0].id)}>; rel="prev"`,
+      );
+    }
+    return page;
+  }
+
+  async function statuses(rows: PostRow[]) {
+    const accountOf = wire.accountCache();
+    const out = [];
+    for (const post of rows) {
+      const actor = await accounts.byId(post.actorId);
+      if (actor) out.push(wire.status(post, await accountOf(actor)));
+    }
+    return out;
+  }
+
+  /** Who may see a post: public and unlisted anyone; the rest only the account that wrote it. */
+  const visibleTo = (post: PostRow, caller: Caller | undefined) =>
+    post.visibility === "public" ||
+    post.visibility === "unlisted" ||
+    (caller?.kind === "user" && caller.account.id === post.actorId);
+
+  // --- instance and empty answers ----------------------------------------------------------------
+
+  async function stats() {
+    const [users, statuses] = await Promise.all([
+      db.run((em) =>
+        em.getRepository(ActorSchema).countBy({ kind: "person", deletedAt: IsNull(), suspendedAt: IsNull() }),
+      ),
+      db.run((em) => em.getRepository(PostSchema).countBy({ deletedAt: IsNull() })),
+    ]);
+    return { users, statuses };
+  }
+
+  router.get(koa(ROUTES.mastodon.instance), async (ctx) => {
+    ctx.body = await wire.instanceV1(await stats());
+  });
+  router.get(koa(ROUTES.mastodon.instanceV2), async (ctx) => {
+    ctx.body = await wire.instanceV2(await stats());
+  });
+
+  const empty = (path: string, body: () => unknown, scope = "read") =>
+    router.get(koa(path), async (ctx) => {
+      await auth.caller(ctx, "user", scope);
+      ctx.body = body();
+    });
+  empty(ROUTES.mastodon.filters, () => [], "read:filters");
+  empty(ROUTES.mastodon.filtersV2, () => [], "read:filters");
+  empty(ROUTES.mastodon.lists, () => [], "read:lists");
+  empty(ROUTES.mastodon.markers, () => ({}), "read:statuses");
+  empty(ROUTES.mastodon.announcements, () => []);
+  empty(
+    ROUTES.mastodon.preferences,
+    () => ({
+      "posting:default:visibility": "public",
+      "posting:default:sensitive": false,
+      "posting:default:language": null,
+      "reading:expand:media": "default",
+      "reading:expand:spoilers": false,
+    }),
+    "read:accounts",
+  );
+  // Public in Mastodon: no token needed.
+  for (const path of [
+    ROUTES.mastodon.customEmojis,
+    ROUTES.mastodon.trends,
+    ROUTES.mastodon.trendsTags,
+    ROUTES.mastodon.trendsStatuses,
+    ROUTES.mastodon.trendsLinks,
+  ])
+    router.get(koa(path), (ctx) => {
+      ctx.body = [];
+    });
+
+  // --- accounts ----------------------------------------------------------------------------------
+
+  router.get(koa(ROUTES.mastodon.verifyCredentials), async (ctx) => {
+    const c = await auth.caller(ctx, "user", "read:accounts");
+    ctx.set("Cache-Control", "no-store");
+    ctx.body = await wire.account(c.account, true);
+  });
+
+  router.get(koa(ROUTES.mastodon.accountLookup), async (ctx) => {
+    await auth.caller(ctx, "optional", "read:accounts");
+    const acct = (typeof ctx.query.acct === "string" ? ctx.query.acct : "").replace(/^@/, "").toLowerCase();
+    const [user, host] = acct.split("@");
+    if (!user || (host !== undefined && host !== config.handleDomain.toLowerCase())) notFound();
+    const actor = await accounts.byHandle(user);
+    if (!actor || actor.deletedAt || actor.kind === "org" || actor.movedToId) notFound();
+    ctx.body = await wire.account(actor);
+  });
+
+  router.get(koa(ROUTES.mastodon.account), async (ctx) => {
+    await auth.caller(ctx, "optional", "read:accounts");
+    ctx.body = await wire.account(await accountById(ctx.params.id));
+  });
+
+  router.get(koa(ROUTES.mastodon.accountStatuses), async (ctx) => {
+    const c = await auth.caller(ctx, "optional", "read:statuses");
+    const actor = await accountById(ctx.params.id);
+    const p = await params(ctx);
+    // Herald has no pins or media yet: those filters have nothing to show.
+    if (bool(p, "pinned") || bool(p, "only_media")) {
+      ctx.body = [];
+      return;
+    }
+    const own = c?.kind === "user" && c.account.id === actor.id;
+    const rows = await paged(ctx, p, (qb) => {
+      qb.andWhere("p.actor_id = :actorId", { actorId: actor.id });
+      if (!own) qb.andWhere("p.visibility IN (:...shown)", { shown: ["public", "unlisted"] });
+      if (bool(p, "exclude_replies")) qb.andWhere("p.in_reply_to_iri IS NULL");
+    });
+    ctx.body = await statuses(rows);
+  });
+
+  // --- timelines ---------------------------------------------------------------------------------
+
+  router.get(koa(ROUTES.mastodon.homeTimeline), async (ctx) => {
+    const c = await auth.caller(ctx, "user", "read:statuses");
+    const p = await params(ctx);
+    const rows = await paged(ctx, p, (qb) => qb.andWhere("p.actor_id = :actorId", { actorId: c.account.id }));
+    ctx.body = await statuses(rows);
+  });
+
+  router.get(koa(ROUTES.mastodon.publicTimeline), async (ctx) => {
+    await auth.caller(ctx, "optional", "read:statuses");
+    const p = await params(ctx);
+    // Herald's public timeline is its own accounts' (it keeps no remote timeline).
+    if (bool(p, "remote") || bool(p, "only_media")) {
+      ctx.body = [];
+      return;
+    }
+    const rows = await paged(ctx, p, (qb) =>
+      qb.andWhere("p.visibility = :public", { public: "public" }).andWhere("a.suspended_at IS NULL"),
+    );
+    ctx.body = await statuses(rows);
+  });
+
+  // --- statuses ----------------------------------------------------------------------------------
+
+  router.get(koa(ROUTES.mastodon.status), async (ctx) => {
+    const c = await auth.caller(ctx, "optional", "read:statuses");
+    const post = UUID.test(ctx.params.id)
+      ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }))
+      : null;
+    if (!post || post.deletedAt || !visibleTo(post, c)) notFound();
+    const actor = await accounts.byId(post.actorId);
+    if (!actor || actor.deletedAt) notFound();
+    ctx.body = wire.status(post, await wire.account(actor));
+  });
+
+  /** What the app, the token and the person were, for the audit log and the archive. */
+  const pressedSend = (c: UserCaller, decision: string) => ({
+    via: "api",
+    personId: c.person.id,
+    userName: c.person.userName,
+    app: c.app.name,
+    appId: c.app.id,
+    tokenId: c.token.id,
+    decision,
+  });
+
+  type Made = { status: number; body: unknown; kind: "post" | "draft"; id: string };
+
+  async function create(c: UserCaller, p: Params): Promise<Made> {
+    const text = str(p, "status") ?? "";
+    if (list(p, "media_ids").length > 0)
+      fail(422, "Validation failed: Herald does not take media attachments yet");
+    if (p.poll !== undefined && p.poll !== null) fail(422, "Validation failed: Herald does not take polls");
+    if (str(p, "scheduled_at")) fail(422, "Validation failed: Herald does not schedule posts yet");
+    // A content warning Herald could not show would publish what was meant to be hidden.
+    if ((str(p, "spoiler_text") ?? "").trim() !== "")
+      fail(422, "Validation failed: Herald does not take content warnings yet");
+    if (text.trim() === "") fail(422, "Validation failed: Text can't be blank");
+    if (text.length > MAX_CHARACTERS)
+      fail(422, `Validation failed: Text character limit of ${MAX_CHARACTERS} exceeded`);
+    const visibility = fromMastodonVisibility(str(p, "visibility"));
+    if (!visibility) fail(422, "Validation failed: Visibility is not included in the list");
+    const language = str(p, "language") || undefined;
+    let inReplyTo: string | undefined;
+    const replyId = str(p, "in_reply_to_id");
+    if (replyId) {
+      const target = UUID.test(replyId)
+        ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: replyId }))
+        : null;
+      if (!target || target.deletedAt || !visibleTo(target, c)) notFound();
+      inReplyTo = wire.noteUri(target.id);
+    }
+    const direct = await c.can(inReplyTo ? "reply" : "post", c.account);
+    if (!direct.allow) {
+      const asDraft = await c.can("draft", c.account);
+      if (!asDraft.allow) fail(403, `This action is not allowed: you may not post as @${c.account.handle}`);
+      const r = await drafts.propose(
+        c.person,
+        c.account,
+        { text, visibility, inReplyTo },
+        pressedSend(c, asDraft.rule),
+      );
+      if (!r.ok) fail(r.status === 400 ? 422 : r.status, r.message);
+      return { status: 202, body: await draftStatus(c, r.draft.id), kind: "draft", id: r.draft.id };
+    }
+    const result = await posting.post({
+      actorId: c.account.id,
+      text,
+      visibility,
+      inReplyTo,
+      language,
+      author: { personId: c.person.id, label: c.person.displayName ?? c.person.userName },
+      audit: pressedSend(c, direct.rule),
+      provenance: { app: c.app.name, tokenId: c.token.id },
+    });
+    if (!result.ok)
+      fail(result.reason === "invalid" ? 422 : result.reason === "not-found" ? 404 : 409, result.message);
+    return {
+      status: 200,
+      body: wire.status(result.post, await wire.account(c.account)),
+      kind: "post",
+      id: result.post.id,
+    };
+  }
+
+  /** A draft as a Status-shaped answer (decision 0013): it is not a status until approved. */
+  async function draftStatus(c: UserCaller, draftId: string) {
+    const draft = (await drafts.byAuthor(c.person.id)).find((d) => d.id === draftId);
+    if (!draft) return notFound();
+    const where = new URL(`${ROUTES.app.prefix}?account=${c.account.id}&drafted=${draft.id}`, config.origin)
+      .href;
+    const post: PostRow = {
+      id: draft.id,
+      actorId: c.account.id,
+      authorPersonId: c.person.id,
+      authorLabel: c.person.displayName ?? c.person.userName,
+      contentHtml: renderText(draft.text, config.origin, new Map()).html,
+      contentText: draft.text,
+      language: null,
+      visibility: draft.visibility as PostRow["visibility"],
+      inReplyToIri: draft.inReplyToIri,
+      mentions: "[]",
+      hashtags: "[]",
+      publishedAt: draft.createdAt,
+      updatedAt: null,
+      deletedAt: null,
+    };
+    return wire.status(post, await wire.account(c.account), {
+      uri: where,
+      url: where,
+      herald: { pending_approval: true, draft_id: draft.id },
+    });
+  }
+
+  /** The answer a finished request with the same key got, rebuilt from what it made. */
+  async function replay(c: UserCaller, kind: string, id: string): Promise<Made> {
+    if (kind === "draft") return { status: 202, body: await draftStatus(c, id), kind, id };
+    const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id }));
+    if (!post) notFound();
+    return { status: 200, body: wire.status(post, await wire.account(c.account)), kind: "post", id };
+  }
+
+  /**
+   * Idempotency-Key (Mastodon keeps one an hour, per user): the first request claims the key;
+   * a repeat gets what the first made; a repeat while the first still runs waits for it.
+   */
+  async function once(c: UserCaller, key: string, make: () => Promise<Made>): Promise<Made> {
+    const keyHash = createHash("sha256")
+      .update(`${c.person.id}\u0000${c.account.id}\u0000${key}`)
+      .digest("hex");
+    const repo = () => db.run(async (em) => em.getRepository(ApiIdempotencySchema).findOneBy({ keyHash }));
+    await deps.oauth.sweepIdempotency();
+    try {
+      await db.run((em) =>
+        em
+          .getRepository(ApiIdempotencySchema)
+          .insert({ keyHash, createdAt: new Date(), kind: null, resultId: null }),
+      );
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const row = await repo();
+        if (row?.kind && row.resultId) return replay(c, row.kind, row.resultId);
+        if (!row) return once(c, key, make);
+        if (Date.now() > deadline) fail(409, "A request with this Idempotency-Key is still being processed");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    try {
+      const made = await make();
+      await db.run((em) =>
+        em.getRepository(ApiIdempotencySchema).update({ keyHash }, { kind: made.kind, resultId: made.id }),
+      );
+      return made;
+    } catch (err) {
+      // Nothing was made: the key is free for a retry.
+      await db.run((em) => em.getRepository(ApiIdempotencySchema).delete({ keyHash }));
+      throw err;
+    }
+  }
+
+  router.post(koa(ROUTES.mastodon.statuses), async (ctx) => {
+    const c = await auth.caller(ctx, "user", "write:statuses");
+    const p = await params(ctx);
+    const key = ctx.get("idempotency-key");
+    if (key.length > 255) fail(422, "Validation failed: Idempotency-Key is too long");
+    const made = key ? await once(c, key, () => create(c, p)) : await create(c, p);
+    ctx.status = made.status;
+    ctx.body = made.body;
+  });
+
+  router.delete(koa(ROUTES.mastodon.status), async (ctx) => {
+    const c = await auth.caller(ctx, "user", "write:statuses");
+    const post = UUID.test(ctx.params.id)
+      ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }))
+      : null;
+    if (!post || post.deletedAt || post.actorId !== c.account.id) notFound();
+    const decision = await c.can("delete", c.account);
+    if (!decision.allow)
+      fail(403, `This action is not allowed: you may not delete posts of @${c.account.handle}`);
+    const body = { ...wire.status(post, await wire.account(c.account)), text: post.contentText };
+    await posting.remove(post.id, `person:${c.person.id}`);
+    // posting.remove records who; this names the app and the token too.
+    await db.transaction((em) =>
+      recordAudit(em, {
+        actor: `person:${c.person.id}`,
+        action: "api.status.delete",
+        targetType: "post",
+        targetId: post.id,
+        detail: pressedSend(c, decision.rule),
+      }),
+    );
+    ctx.body = body;
+  });
+
+  return router;
+}
