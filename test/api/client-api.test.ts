@@ -470,6 +470,37 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
     assert.equal(wrongRedirect.status, 400, "an unregistered redirect_uri is never redirected to");
   });
 
+  test("the consent form needs the session's CSRF token and an account the person acts for", async () => {
+    const cookie = await signIn("pete");
+    const url = authorizeUrl(app);
+    const body = await (await fetch(url, { headers: { cookie } })).text();
+    assert.doesNotMatch(body, /@jane@/, "only accounts she acts for are offered");
+    const form = new URLSearchParams();
+    for (const m of body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g))
+      form.set(m[1], m[2].replace(/&amp;/g, "&"));
+    form.set("decision", "approve");
+    const post = (f: URLSearchParams) =>
+      fetch(`${s.url}/oauth/authorize`, {
+        method: "POST",
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: f,
+        redirect: "manual",
+      });
+    const forged = new URLSearchParams(form);
+    forged.set("csrf", "forged");
+    forged.set("account", ids["pete:actor"]);
+    assert.equal((await post(forged)).status, 403, "a forged CSRF token");
+    const foreign = new URLSearchParams(form);
+    foreign.set("account", ids["jane:actor"]);
+    assert.equal((await post(foreign)).status, 403, "someone else's account");
+    const denied = new URLSearchParams(form);
+    denied.set("account", ids["pete:actor"]);
+    denied.set("decision", "deny");
+    const res = await post(denied);
+    assert.equal(res.status, 302);
+    assert.equal(new URL(res.headers.get("location") ?? "").searchParams.get("error"), "access_denied");
+  });
+
   test("urn:ietf:wg:oauth:2.0:oob shows the code", async () => {
     const { code } = await consent("jane", app, { redirectUri: "urn:ietf:wg:oauth:2.0:oob" });
     const t = await exchange(app, code, undefined, "urn:ietf:wg:oauth:2.0:oob");
