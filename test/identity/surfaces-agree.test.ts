@@ -130,9 +130,9 @@ describe(`one employment answer on every public surface, on ${TEST_DB}`, () => {
       const html = await (
         await fetch(`${s.url}/verify?q=${encodeURIComponent(`@${handle}@${domain}`)}`)
       ).text();
-      if (/✔ Current /.test(html)) return "current";
-      if (/⚠ Former /.test(html)) return "former";
-      return /✖ Not a /.test(html) ? "unknown" : "no answer";
+      // The answer's box (src/verify/routes.ts): one verdict class per state.
+      const verdict = /class="verdict verdict-(current|former|unknown)"/.exec(html)?.[1];
+      return verdict ?? "no answer";
     },
     async profile({ handle }) {
       const res = await fetch(`${s.url}/@${handle}`);
