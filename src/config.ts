@@ -261,6 +261,9 @@ const envSchema = z.object({
   HERALD_RATE_LIMIT_STORE: z.enum(["memory", "database"]).optional(),
 });
 
+/** Every environment variable Herald reads (README's configuration table and .env.example list each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 const SECRETS = {
   sessionSecret: "HERALD_SESSION_SECRET",
   orgSigningKey: "HERALD_ORG_SIGNING_KEY",
