@@ -1,5 +1,6 @@
 /**
- * `herald archive export`: the records of a period (optionally of one account) as
+ * Archive exports, for `herald archive export` (files in a directory) and the compliance page
+ * (the same files in one download): the records a filter matches (search.ts) as
  *
  * - `jsonl`: records.jsonl (one record per line: exactly the fields its hash covers, with `hash`
  *   and the database `id`) and manifest.json (the hash of records.jsonl, every record's hash, each
@@ -8,24 +9,36 @@
  * - `eml`: one RFC 5322 message per record (what archiving services ingest): From and To from the
  *   accounts, Date, Message-ID, the words as a UTF-8 text body, the record itself after them.
  *
- * Every export is audited.
+ * Every export is audited (by its caller: the CLI's names the directory, the page's the person).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { Between, In, type FindOptionsWhere } from "typeorm";
-import { recordAudit } from "../db/audit.ts";
+import { In } from "typeorm";
 import type { Database } from "../db/database.ts";
 import { canonicalJson, hashedFields, sha256 } from "./canonical.ts";
-import {
-  ArchiveChainSchema,
-  ArchivePurgeSchema,
-  type ArchiveRecordRow,
-  ArchiveRecordSchema,
-} from "./entities.ts";
+import { ArchiveChainSchema, ArchivePurgeSchema, type ArchiveRecordRow } from "./entities.ts";
+import { allMatching, type ArchiveFilter, auditArchiveAccess } from "./search.ts";
 import type { ArchiveSigner } from "./signing.ts";
 
+export type ExportFormat = "jsonl" | "eml";
+
+export interface ExportRequest {
+  readonly format: ExportFormat;
+  readonly filter: ArchiveFilter;
+  /** Who exports, as the audit log names them (`cli:<os user>`, `person:<id>`). */
+  readonly by: string;
+  readonly origin: string;
+  readonly handleDomain: string;
+}
+
+/** One file of an export: its name in the directory (or the download) and its text. */
+export interface ExportFile {
+  readonly name: string;
+  readonly content: string;
+}
+
 export interface ExportOptions {
-  readonly format: "jsonl" | "eml";
+  readonly format: ExportFormat;
   readonly outDir: string;
   readonly accountId?: string;
   /** Days, `YYYY-MM-DD`, inclusive (UTC). */
@@ -36,100 +49,102 @@ export interface ExportOptions {
   readonly handleDomain: string;
 }
 
-async function selectRecords(db: Database, o: ExportOptions): Promise<ArchiveRecordRow[]> {
-  const where: FindOptionsWhere<ArchiveRecordRow> = {};
-  if (o.accountId) where.accountId = o.accountId;
-  if (o.from || o.to)
-    where.recordedAt = Between(
-      new Date(`${o.from ?? "1970-01-01"}T00:00:00.000Z`),
-      new Date(`${o.to ?? "9999-12-31"}T23:59:59.999Z`),
-    );
-  return db.run((em) =>
-    em.getRepository(ArchiveRecordSchema).find({ where, order: { chain: "ASC", seq: "ASC" } }),
-  );
-}
-
 /** A record as exported: what its hash covers, its hash, and its id in the database. */
 export function exportedRecord(r: ArchiveRecordRow): Record<string, unknown> {
   return { id: r.id, ...hashedFields(r), hash: r.hash };
 }
 
+/** The export's files, in memory (not audited: the caller audits the access). */
+export async function buildExport(
+  db: Database,
+  signer: ArchiveSigner,
+  o: ExportRequest,
+): Promise<{ count: number; files: ExportFile[] }> {
+  const records = await allMatching(db, o.filter);
+  if (o.format === "eml")
+    return {
+      count: records.length,
+      files: records.map((r) => ({
+        name: `${r.chain}-${String(r.seq).padStart(6, "0")}.eml`,
+        content: toEml(r, o.handleDomain),
+      })),
+    };
+  const jsonl = records.map((r) => `${canonicalJson(exportedRecord(r))}\n`).join("");
+  const chains = [...new Set(records.map((r) => r.chain))];
+  const [heads, purges] = await db.run((em) =>
+    Promise.all([
+      em.getRepository(ArchiveChainSchema).findBy({ chain: In(chains) }),
+      em.getRepository(ArchivePurgeSchema).find({ where: { chain: In(chains) }, order: { fromSeq: "ASC" } }),
+    ]),
+  );
+  const f = o.filter;
+  const manifest = {
+    format: "herald-archive-export",
+    version: 1,
+    origin: o.origin,
+    exportedAt: new Date().toISOString(),
+    exportedBy: o.by,
+    // The criteria the CLI takes always; the page's further ones only when set.
+    filter: {
+      account: f.accountId ?? null,
+      from: f.from ?? null,
+      to: f.to ?? null,
+      ...(f.scope !== undefined ? { accounts: f.scope } : {}),
+      ...(f.personId !== undefined ? { person: f.personId } : {}),
+      ...(f.direction !== undefined ? { direction: f.direction } : {}),
+      ...(f.text ? { text: f.text } : {}),
+    },
+    files: { "records.jsonl": sha256(jsonl) },
+    count: records.length,
+    records: records.map((r) => ({ chain: r.chain, seq: r.seq, hash: r.hash })),
+    chains: heads
+      .sort((a, b) => (a.chain < b.chain ? -1 : 1))
+      .map((h) => ({
+        chain: h.chain,
+        count: h.seq,
+        head: h.headHash,
+        digest: h.digest,
+        purges: purges
+          .filter((p) => p.chain === h.chain)
+          .map((p) => ({
+            fromSeq: p.fromSeq,
+            toSeq: p.toSeq,
+            lastHash: p.lastHash,
+            signature: p.signature,
+          })),
+      })),
+    publicKey: signer.publicJwk,
+  };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  const jws = await signer.sign("herald-archive-manifest+jws", { manifestSha256: sha256(manifestText) });
+  return {
+    count: records.length,
+    files: [
+      { name: "records.jsonl", content: jsonl },
+      { name: "manifest.json", content: manifestText },
+      { name: "manifest.jws", content: `${jws}\n` },
+    ],
+  };
+}
+
+/** `herald archive export`: the files written to `outDir`, the export audited with the operator. */
 export async function exportArchive(
   db: Database,
   signer: ArchiveSigner,
   o: ExportOptions,
 ): Promise<{ count: number; files: string[] }> {
-  const records = await selectRecords(db, o);
+  const filter: ArchiveFilter = { accountId: o.accountId, from: o.from, to: o.to };
+  const r = await buildExport(db, signer, { ...o, filter });
   mkdirSync(o.outDir, { recursive: true });
-  const files: string[] = [];
-  if (o.format === "jsonl") {
-    const jsonl = records.map((r) => `${canonicalJson(exportedRecord(r))}\n`).join("");
-    writeFileSync(path.join(o.outDir, "records.jsonl"), jsonl);
-    const chains = [...new Set(records.map((r) => r.chain))];
-    const [heads, purges] = await db.run((em) =>
-      Promise.all([
-        em.getRepository(ArchiveChainSchema).findBy({ chain: In(chains) }),
-        em
-          .getRepository(ArchivePurgeSchema)
-          .find({ where: { chain: In(chains) }, order: { fromSeq: "ASC" } }),
-      ]),
-    );
-    const manifest = {
-      format: "herald-archive-export",
-      version: 1,
-      origin: o.origin,
-      exportedAt: new Date().toISOString(),
-      exportedBy: o.by,
-      filter: { account: o.accountId ?? null, from: o.from ?? null, to: o.to ?? null },
-      files: { "records.jsonl": sha256(jsonl) },
-      count: records.length,
-      records: records.map((r) => ({ chain: r.chain, seq: r.seq, hash: r.hash })),
-      chains: heads
-        .sort((a, b) => (a.chain < b.chain ? -1 : 1))
-        .map((h) => ({
-          chain: h.chain,
-          count: h.seq,
-          head: h.headHash,
-          digest: h.digest,
-          purges: purges
-            .filter((p) => p.chain === h.chain)
-            .map((p) => ({
-              fromSeq: p.fromSeq,
-              toSeq: p.toSeq,
-              lastHash: p.lastHash,
-              signature: p.signature,
-            })),
-        })),
-      publicKey: signer.publicJwk,
-    };
-    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-    writeFileSync(path.join(o.outDir, "manifest.json"), manifestText);
-    const jws = await signer.sign("herald-archive-manifest+jws", { manifestSha256: sha256(manifestText) });
-    writeFileSync(path.join(o.outDir, "manifest.jws"), `${jws}\n`);
-    files.push("records.jsonl", "manifest.json", "manifest.jws");
-  } else {
-    for (const r of records) {
-      const name = `${r.chain}-${String(r.seq).padStart(6, "0")}.eml`;
-      writeFileSync(path.join(o.outDir, name), toEml(r, o.handleDomain));
-      files.push(name);
-    }
-  }
-  await db.transaction((em) =>
-    recordAudit(em, {
-      actor: o.by,
-      action: "archive.export",
-      targetType: "archive",
-      detail: {
-        format: o.format,
-        count: records.length,
-        account: o.accountId,
-        from: o.from,
-        to: o.to,
-        out: path.resolve(o.outDir),
-      },
-    }),
-  );
-  return { count: records.length, files };
+  for (const f of r.files) writeFileSync(path.join(o.outDir, f.name), f.content);
+  await auditArchiveAccess(db, {
+    action: "archive.export",
+    by: o.by,
+    filter,
+    count: r.count,
+    detail: { format: o.format, out: path.resolve(o.outDir) },
+  });
+  return { count: r.count, files: r.files.map((f) => f.name) };
 }
 
 // ——— RFC 5322 ———
@@ -171,8 +186,8 @@ function remoteAddress(iri: string): string {
 /** RFC 5322 §3.3 date-time in UTC. */
 const rfc5322Date = (d: Date) => d.toUTCString().replace(/GMT$/, "+0000");
 
-/** Plain text of a record's words. */
-function wordsOf(content: Record<string, unknown>): string {
+/** Plain text of a record's words (also what the compliance page shows). */
+export function wordsOf(content: Record<string, unknown>): string {
   if (typeof content.text === "string") return content.text;
   const html = [content.html, content.lastHtml].find((h) => typeof h === "string") as string | undefined;
   if (!html) return "";
