@@ -23,6 +23,7 @@ import { assetRoutes } from "./web/assets.ts";
 import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
 import { adminRoutes } from "./web/admin.ts";
+import { complianceRoutes } from "./web/compliance.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
 import { createApiAuth } from "./api/auth.ts";
@@ -174,6 +175,18 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       authz: services.authz,
       sessions: services.sessions,
       reports: services.reports,
+    }).routes(),
+  );
+  // The archive's search and exports, read-only (issue #16), under /admin beside the admin pages.
+  app.use(
+    complianceRoutes({
+      config,
+      db,
+      accounts: services.accounts,
+      directory: services.directory,
+      authz: services.authz,
+      sessions: services.sessions,
+      orgSigningKeyPem: services.secrets?.orgSigningKeyPem,
     }).routes(),
   );
   const profiles = profileRoutes(config, db, services.accounts, services.directory);

@@ -62,6 +62,9 @@ export const ROUTES = {
     revokeGrant: "/grants/{id}/revoke",
     audit: "/audit",
     reports: "/reports",
+    /** The archive, read-only (src/web/compliance.ts): search, and exports of a search. */
+    archive: "/archive",
+    archiveExport: "/archive/export",
   },
   /** The SAML service provider. */
   saml: { prefix: "/saml", metadata: "/metadata", login: "/login", acs: "/acs", slo: "/slo" },
