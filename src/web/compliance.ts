@@ -328,7 +328,7 @@ export function complianceRoutes(deps: {
           found.records.length === 0
             ? html`<p class="notice" role="status">No record matches this search.</p>`
             : html`<div class="table-wrap" role="region" aria-labelledby="results-caption" tabindex="0">
-                <table>
+                <table class="records">
                   <caption id="results-caption">
                     ${before !== undefined ? "Older records" : "Newest first"}, ${found.records.length} shown
                     (at most ${SEARCH_PAGE_SIZE} a page)

@@ -30,6 +30,9 @@
  *   .verdict  .verdict-current  .verdict-former  .verdict-unknown   the /verify answer
  *   .badge  .badge-current  .badge-former  .badge-neutral           small status labels
  *   .table-wrap    wrap every <table>: it scrolls inside its box on a phone, never the page
+ *                  (give a scrolling wrap role="region", tabindex="0" and a label: axe asks for it)
+ *   table.records  a wide table of long rows (the archive): keeps readable columns and scrolls
+ *                  in its .table-wrap on a phone instead of squeezing them
  *   .stack         vertical rhythm for a list of blocks           .actions   a row of buttons
  *
  * Colour tokens (CSS custom properties, light and dark by prefers-color-scheme; every text pair is
@@ -154,6 +157,9 @@ caption{text-align:left;padding:.5rem .75rem;color:var(--muted)}
 th,td{text-align:left;vertical-align:top;padding:.45rem .75rem;border-bottom:1px solid var(--border)}
 th{background:var(--surface);font-weight:700}
 td{overflow-wrap:anywhere}
+table.records{min-width:56rem}
+.records td:first-child{min-width:7.5rem}
+.records code{overflow-wrap:normal;white-space:nowrap}
 td form{display:inline;margin:0}
 .verdict{border:2px solid var(--border);border-left-width:10px;border-radius:var(--radius);padding:1rem 1.25rem;margin:1.25rem 0}
 .verdict h2{margin:0 0 .5rem;display:flex;gap:.6rem;align-items:baseline;flex-wrap:wrap}

@@ -45,6 +45,34 @@ export async function axeViolations(page: Page): Promise<string[]> {
 }
 
 /**
+ * What a page gets wrong at its viewport: the page wider than the window (horizontal overflow)
+ * and axe-core's WCAG 2.1 A/AA violations, each prefixed with `where`.
+ */
+export async function layoutProblems(page: Page, where: string): Promise<string[]> {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  const problems = scrollWidth > innerWidth ? [`${where}: ${scrollWidth} px wide in ${innerWidth}`] : [];
+  for (const v of await axeViolations(page)) problems.push(`${where}: ${v}`);
+  return problems;
+}
+
+/** A session cookie for a person, made through a one-time sign-in link (as an operator makes one). */
+export async function linkSession(
+  s: {
+    url: string;
+    services: { sessions: { createLoginLink(id: string, by: string): Promise<{ token: string }> } };
+  },
+  personId: string,
+): Promise<{ name: string; value: string }> {
+  const link = await s.services.sessions.createLoginLink(personId, "test");
+  const res = await fetch(`${s.url}/login/link/${link.token}`, { method: "POST", redirect: "manual" });
+  const [name, value] = (res.headers.get("set-cookie") ?? "").split(";")[0].split("=");
+  return { name, value };
+}
+
+/**
  * Signs in through Herald's sign-in page and the IdP's login form (SimpleSAMLphp's
  * exampleauth:UserPass), ending on the staff app.
  */

@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext } from "playwright-core";
 import { PAGE_CSP } from "../../src/http/request-context.ts";
 import { TOKENS } from "../../src/web/design.ts";
-import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import { browserAvailable, launchBrowser, layoutProblems, linkSession } from "../helpers/browser.ts";
 import { freePort, TEST_DB } from "../helpers/env.ts";
 import { currentAndFormer } from "../helpers/people.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -52,10 +52,7 @@ describe(`the design system in a browser on ${TEST_DB}`, { skip }, () => {
     const sub = await s.services.authz.resolveSubject("user:rita@corp.example");
     assert.ok(!("error" in sub));
     assert.ok((await s.services.authz.grant(sub, "org-admin", "org", "test")).ok);
-    const link = await s.services.sessions.createLoginLink(rita, "test");
-    const res = await fetch(`${s.url}/login/link/${link.token}`, { method: "POST", redirect: "manual" });
-    const [name, value] = (res.headers.get("set-cookie") ?? "").split(";")[0].split("=");
-    session = { name, value };
+    session = await linkSession(s, rita);
     mkdirSync(SHOTS, { recursive: true });
     ({ browser, close: closeBrowser } = await launchBrowser());
   });
@@ -141,12 +138,7 @@ describe(`the design system in a browser on ${TEST_DB}`, { skip }, () => {
                 `${where}: the ${v.verdict} colour`,
               );
             }
-            const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-              scrollWidth: document.documentElement.scrollWidth,
-              innerWidth: window.innerWidth,
-            }));
-            if (scrollWidth > innerWidth) problems.push(`${where}: ${scrollWidth} px wide in ${innerWidth}`);
-            for (const v2 of await axeViolations(page)) problems.push(`${where}: ${v2}`);
+            problems.push(...(await layoutProblems(page, where)));
             await page.screenshot({
               path: path.join(SHOTS, `${v.name}-${width}-${colorScheme}.png`),
               fullPage: true,
