@@ -191,7 +191,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   );
   const profiles = profileRoutes(config, db, services.accounts, services.directory);
   app.use(profiles.routes());
-  const home = homeRoutes(config, services.directory);
+  const home = homeRoutes(config, services.directory, services.accounts);
   app.use(home.routes());
   app.use(home.allowedMethods({ throw: true }));
   return app;

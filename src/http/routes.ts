@@ -30,6 +30,8 @@ export const ROUTES = {
   nodeinfo: "/nodeinfo/2.1",
   profile: "/@{handle}",
   profilePost: "/@{handle}/{postId}",
+  /** The organization's public posts with a hashtag (the links renderText puts in posts). */
+  tag: "/tags/{tag}",
   /** ActivityPub (Fedify). */
   ap: {
     actor: "/ap/actors/{identifier}",

@@ -1,52 +1,86 @@
 /**
- * `/`: what this Herald is. On the demo database (development only) it also lists the demo
- * directory, so a first `npm start` shows something real; elsewhere the directory stays private.
+ * `/`: what this Herald is, and the organization's official accounts (shared and organization
+ * accounts are public: always listed, each linking to its profile). On the demo database
+ * (development only) it also lists the demo directory, so a first `npm start` shows something
+ * real; elsewhere the directory stays private.
  */
-import { koa, ROUTES } from "../http/routes.ts";
+import { href, koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { Config } from "../config.ts";
+import type { Accounts } from "../federation/accounts.ts";
+import type { ActorRow } from "../federation/entities.ts";
 import { html, page } from "../http/html.ts";
 import type { Directory } from "../identity/directory.ts";
 import { employmentStatus } from "../identity/standing.ts";
+import { publicChrome } from "./public.ts";
 
-export function homeRoutes(config: Config, directory: Directory): Router {
+/** An account whose profile page answers (`/@handle` needs its keys; see profile.ts). */
+const hasProfile = (a: ActorRow) => a.keysReadyAt !== null && a.movedToId === null;
+
+export function homeRoutes(config: Config, directory: Directory, accounts: Accounts): Router {
   const router = caseSensitiveRouter();
   const showDirectory = config.isDemoDatabase && config.mode !== "production";
+  const chrome = publicChrome(config, "home");
   router.get(koa(ROUTES.home), async (ctx) => {
     const domain = config.handleDomain;
+    const actors = await accounts.list();
+    const official = actors.filter(
+      (a) => a.kind !== "person" && hasProfile(a) && !a.suspendedAt && !a.deletedAt,
+    );
+    const profileOf = (handle: string) => href(ROUTES.profile, { handle });
     let listing = html``;
     if (showDirectory) {
       const { people, groups } = await directory.summary();
+      const byPerson = new Map(
+        actors.filter((a) => a.kind === "person" && a.personId && hasProfile(a)).map((a) => [a.personId, a]),
+      );
       listing = html` <h2>Demo directory</h2>
         <p class="muted">
           Seeded on the embedded demo database only. In production the directory comes from your IdP over
           SCIM.
         </p>
-        <table>
-          <caption class="muted">
-            People
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Handle</th>
-              <th scope="col">Title</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${people.map(
-              (p) =>
-                html`<tr>
-                  <td>${p.displayName ?? p.userName}</td>
-                  <td><code>@${p.handle}@${domain}</code></td>
+        <div class="table-wrap">
+          <table>
+            <caption>
+              People
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Handle</th>
+                <th scope="col">Title</th>
+                <th scope="col">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${people.map((p) => {
+                const current = employmentStatus(p).kind === "active";
+                // Their profile when it answers; else (no account was ever made) their verification.
+                const actor = byPerson.get(p.id);
+                const link = actor
+                  ? profileOf(actor.handle)
+                  : p.handle
+                    ? href(ROUTES.verifyHandle, { handle: p.handle })
+                    : undefined;
+                return html`<tr>
+                  <td>
+                    ${link ? html`<a href="${link}">${p.displayName ?? p.userName}</a>` : (p.displayName ?? p.userName)}
+                  </td>
+                  <td>
+                    ${p.handle && link ? html`<a href="${link}"><code>@${p.handle}@${domain}</code></a>` : "—"}
+                  </td>
                   <td>${p.title ?? ""}</td>
-                  <td>${employmentStatus(p).kind === "active" ? "current employee" : "former employee"}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
+                  <td>
+                    <span class="badge ${current ? "badge-current" : "badge-former"}"
+                      >${current ? "current employee" : "former employee"}</span
+                    >
+                  </td>
+                </tr>`;
+              })}
+            </tbody>
+          </table>
+        </div>
         <p>Groups: ${groups.map((g, i) => html`${i > 0 ? ", " : ""}${g.displayName} (${g.members})`)}</p>`;
     }
     ctx.type = "text/html; charset=utf-8";
@@ -64,10 +98,28 @@ export function homeRoutes(config: Config, directory: Directory): Router {
               ? html`<a href="/app">Open Herald</a> (signed in as ${ctx.state.auth.person.userName})`
               : html`Staff: <a href="/login">sign in</a>.`
           }
-          Anyone: <a href="/verify">check whether an account belongs to a current employee</a>.
+          Anyone: <a href="${ROUTES.verify}">check whether an account belongs to a current employee</a>.
         </p>
+        <h2>Official accounts</h2>
+        ${
+          official.length > 0
+            ? html`<ul>
+                ${official.map(
+                  (a) =>
+                    html`<li>
+                      <a href="${profileOf(a.handle)}">${a.displayName}</a>
+                      <a href="${profileOf(a.handle)}"><code>@${a.handle}@${domain}</code></a>
+                      <span class="muted small"
+                        >${a.kind === "org" ? "the organization" : "shared account"}</span
+                      >
+                    </li>`,
+                )}
+              </ul>`
+            : html`<p class="muted">No shared accounts yet.</p>`
+        }
         ${listing}
         <p class="muted"><a href="/healthz">Health</a> · <a href="/.well-known/nodeinfo">NodeInfo</a></p>`,
+      chrome,
     );
   });
   return router;

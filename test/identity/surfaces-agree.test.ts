@@ -15,9 +15,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startServer } from "../../src/server.ts";
-import { freshDatabaseUrl, TEST_DB, testConfig, waitFor } from "../helpers/env.ts";
-import type { TestServer } from "../helpers/server.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const AP = { accept: "application/activity+json" };
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -50,15 +49,7 @@ describe(`one employment answer on every public surface, on ${TEST_DB}`, () => {
   before(async () => {
     // The home page lists the directory on the demo database only (src/web/home.ts), which also
     // seeds the demo organization and its former employee: this test's database stands in for it.
-    const fresh = await freshDatabaseUrl();
-    const running = await startServer({ ...testConfig(fresh.url, fresh.dir), isDemoDatabase: true });
-    s = {
-      ...running,
-      async close() {
-        await running.shutdown("test");
-        await fresh.cleanup();
-      },
-    };
+    s = await startTestServer({}, { isDemoDatabase: true });
     domain = s.services.config.handleDomain;
     const created = await s.services.tokens.create("surfaces", "test");
     assert.ok(created.ok);
@@ -167,7 +158,7 @@ describe(`one employment answer on every public surface, on ${TEST_DB}`, () => {
     async home({ handle }) {
       const html = await (await fetch(`${s.url}/`)).text();
       const status = new RegExp(
-        `<td><code>@${handle}@${domain}</code></td>\\s*<td>[^<]*</td>\\s*<td>([^<]*)</td>`,
+        `<td>\\s*<a href="[^"]*"><code>@${handle}@${domain}</code></a>\\s*</td>\\s*<td>[^<]*</td>\\s*<td>\\s*<span class="badge[^"]*"\\s*>([^<]*)</span`,
       ).exec(html)?.[1];
       return (
         { "current employee": "current", "former employee": "former" }[status ?? ""] ?? status ?? "absent"
