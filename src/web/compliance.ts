@@ -153,12 +153,13 @@ export function complianceRoutes(deps: {
 
   const who = (auth: ActiveSession) => `person:${auth.person.id}`;
 
-  function send(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
+  function send(ctx: Context, auth: ActiveSession, scope: Scope, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");
     ctx.type = "text/html; charset=utf-8";
+    // The admin home is for organization-wide roles: an account-level role would find a 403 there.
     const links: [string, string][] = [
       [ARCHIVE, "Archive"],
-      [ROUTES.admin.prefix, "Administration"],
+      ...(scope.all ? [[ROUTES.admin.prefix, "Administration"] as [string, string]] : []),
       [ROUTES.app.prefix, "Staff app"],
     ];
     ctx.body = page(`${title} · Herald admin`, body, {
@@ -281,6 +282,7 @@ export function complianceRoutes(deps: {
       send(
         ctx,
         auth,
+        scope,
         "Archive",
         html`${head}
           <p class="notice notice-error" role="alert">Nothing was searched: ${made.message}</p>
@@ -321,6 +323,7 @@ export function complianceRoutes(deps: {
     send(
       ctx,
       auth,
+      scope,
       "Archive",
       html`${head} ${searchForm(q)}
         <h2 id="results">Records</h2>

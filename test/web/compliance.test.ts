@@ -218,6 +218,8 @@ describe(`the compliance pages on ${TEST_DB}`, () => {
       assert.equal(exported.status, status, `${u} export`);
       if (status !== 200) continue;
       assert.equal(body.includes("You read the whole organization"), whole, u);
+      // The admin home answers organization-wide roles only: the nav links it for them alone.
+      assert.equal(/href="\/admin"\s*>Administration<\/a>/.test(body), whole, `${u}: nav`);
       assert.ok(!/type="submit"[^>]*>\s*(Delete|Edit|Remove)/i.test(body), "read-only: no edit or delete");
       const names = Object.keys(unzipSync(new Uint8Array(await exported.arrayBuffer())));
       const expected = (await all()).filter((r) => whole || r.accountId === recruiting.id);
