@@ -18,10 +18,10 @@ import { type ActorRow, InboundSchema, PostSchema, type Visibility } from "../fe
 import type { Posting } from "../federation/posting.ts";
 import { fail } from "../http/errors.ts";
 import { csrfForm, requireSession } from "../sessions/middleware.ts";
-import { type Html, html, page, safeHref } from "../http/html.ts";
+import { type Html, html, page, raw, relativeTime, safeHref, timeTag } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type Action, type Authz, ORG } from "../authz/authz.ts";
-import type { Drafts } from "../federation/drafts.ts";
+import { type DraftRow, DraftSchema, type DraftStatus, type Drafts } from "../federation/drafts.ts";
 import type { Directory } from "../identity/directory.ts";
 import { orgIdentity } from "./design.ts";
 
@@ -96,11 +96,13 @@ export function staffRoutes(deps: {
   /**
    * A page about one account the person acts for: `?account=<id>` (the switcher), by default
    * their own. Asking for an account they may not act for is a 403, not a silent fallback.
+   * `accountId` replaces the query when a refused form is shown again (the account it was for).
    */
   async function accountPage(
     ctx: Context,
     title: string,
     need: Action | undefined,
+    accountId: string | undefined,
     render: (auth: ActiveSession, current: Acting, all: Acting[]) => Promise<Html>,
   ): Promise<void> {
     const auth = ctx.state.auth as ActiveSession;
@@ -110,11 +112,11 @@ export function staffRoutes(deps: {
     const all = await authz.actingAccounts(auth.person, can);
     // The admin pages' link, for those who may use them.
     ctx.state.canAdmin = (await can("manage-accounts", ORG)).allow || (await can("view-audit", ORG)).allow;
-    const wanted = typeof ctx.query.account === "string" ? ctx.query.account : undefined;
-    const current = wanted
-      ? all.find((a) => a.actor.id === wanted)
-      : all.find((a) => a.actor.kind === "person");
-    if (wanted && (!current || (need && !current.actions.has(need))))
+    const wanted = accountId ?? (typeof ctx.query.account === "string" ? ctx.query.account : undefined);
+    const current =
+      (wanted ? all.find((a) => a.actor.id === wanted) : undefined) ??
+      (accountId || !wanted ? all.find((a) => a.actor.kind === "person") : undefined);
+    if (wanted && !accountId && (!current || (need && !current.actions.has(need))))
       fail(403, "You may not act for that account. Ask its owner or an administrator for a role.");
     if (!current)
       return shell(
@@ -133,7 +135,10 @@ export function staffRoutes(deps: {
                 html`${i > 0 ? " · " : ""}${
                   a.actor.id === current.actor.id
                     ? html`<strong aria-current="page">@${a.actor.handle}</strong>`
-                    : html`<a href="${ctx.path}?account=${a.actor.id}">@${a.actor.handle}</a>`
+                    : html`<a
+                        href="${ctx.method === "GET" ? ctx.path : ROUTES.app.prefix}?account=${a.actor.id}"
+                        >@${a.actor.handle}</a
+                      >`
                 }`,
             )}
           </nav>`
@@ -141,87 +146,226 @@ export function staffRoutes(deps: {
     shell(ctx, auth, title, html`${switcher}${await render(auth, current, all)}`);
   }
 
-  const home = (ctx: Context, problem?: string, draft = "") =>
-    accountPage(ctx, "Home", undefined, async (auth, current, all) => {
+  /** Confirmations after a change: a flag in the redirect's query picks one fixed sentence. */
+  const NOTICES = {
+    posted: "Posted. Followers receive it within seconds.",
+    drafted:
+      "Submitted for approval. Your draft awaits approval: it is published once someone with approval rights approves it.",
+    approved: "Approved and published.",
+    rejected: "Rejected; the author sees your comment on their home page.",
+    deleted: "Deleted; followers' servers are told to remove it.",
+  } as const;
+
+  const DRAFT_STATUS: Record<DraftStatus, Html> = {
+    pending: html`<span class="badge badge-neutral">Awaiting approval</span>`,
+    approved: html`<span class="badge badge-current">Approved and published</span>`,
+    rejected: html`<span class="badge badge-former">Rejected</span>`,
+    withdrawn: html`<span class="badge badge-neutral">Withdrawn</span>`,
+  };
+
+  /** What the compose form held when it was refused: shown again, with the problem beside its field. */
+  interface Compose {
+    readonly as: string;
+    readonly text: string;
+    readonly visibility: string;
+    readonly error: { readonly field?: "text" | "visibility"; readonly message: string };
+  }
+
+  const fieldError = (id: string, message: string | undefined) =>
+    message ? html`<p class="error" id="${id}-error">${message}</p>` : "";
+  const invalid = (id: string, message: string | undefined) =>
+    message ? html`aria-invalid="true" aria-describedby="${id}-error"` : "";
+
+  const home = (
+    ctx: Context,
+    shown: { readonly compose?: Compose; readonly alert?: string; readonly account?: string } = {},
+  ) =>
+    accountPage(ctx, "Home", undefined, shown.compose?.as ?? shown.account, async (auth, current, all) => {
+      const { compose, alert } = shown;
       const actor = current.actor;
       const own = actor.kind === "person";
-      const posts =
-        current.actions.has("view-archive") || current.actions.has("post") || own
-          ? await db.run((em) =>
-              em.getRepository(PostSchema).find({
-                where: { actorId: actor.id, deletedAt: IsNull() },
-                order: { publishedAt: "DESC" },
-                take: 50,
-              }),
-            )
-          : [];
+      // Everyone who may act for the account sees what it has published (drafters included).
+      const posts = await db.run((em) =>
+        em.getRepository(PostSchema).find({
+          where: { actorId: actor.id, deletedAt: IsNull() },
+          order: { publishedAt: "DESC" },
+          take: 50,
+        }),
+      );
       const speakable = all.filter((a) => a.actions.has("post") || a.actions.has("draft"));
-      const canApprove = current.actions.has("approve");
-      const pending = canApprove || current.actions.has("draft") ? await drafts.pending(actor.id) : [];
-      const people = new Map<string, string>();
-      for (const d of pending) {
-        const p = await directory.personById(d.authorPersonId);
-        people.set(d.authorPersonId, p?.displayName ?? p?.userName ?? "?");
+      const selected =
+        speakable.find((a) => a.actor.id === (compose?.as ?? actor.id)) ??
+        speakable.find((a) => a.actor.kind === "person") ??
+        speakable[0];
+      const needsApproval = selected !== undefined && !selected.actions.has("post");
+      const mixed =
+        speakable.some((a) => a.actions.has("post")) && speakable.some((a) => !a.actions.has("post"));
+
+      // Drafts waiting: on their own home, every account the person may approve for; on an
+      // account's page, that account's queue (approvers decide, drafters see theirs wait).
+      const queueOf = own
+        ? all.filter((a) => a.actions.has("approve"))
+        : current.actions.has("approve") || current.actions.has("draft")
+          ? [current]
+          : [];
+      const queues: { acting: Acting; drafts: DraftRow[] }[] = [];
+      for (const a of queueOf) {
+        const list = await drafts.pending(a.actor.id);
+        if (list.length > 0) queues.push({ acting: a, drafts: list });
       }
-      const q = ctx.query;
+      const mine = own ? (await drafts.byAuthor(auth.person.id)).slice(0, 10) : [];
+      const people = new Map<string, string>();
+      for (const d of queues.flatMap((q) => q.drafts))
+        if (!people.has(d.authorPersonId)) {
+          const p = await directory.personById(d.authorPersonId);
+          people.set(d.authorPersonId, p?.displayName ?? p?.userName ?? "?");
+        }
+      const handles = new Map(all.map((a) => [a.actor.id, a.actor.handle]));
+      for (const d of mine)
+        if (!handles.has(d.accountId))
+          handles.set(d.accountId, (await accounts.byId(d.accountId))?.handle ?? "?");
+      const decidable = (a: Acting, d: DraftRow) =>
+        a.actions.has("approve") && d.authorPersonId !== auth.person.id;
+      const waiting = queues.reduce((n, q) => n + q.drafts.filter((d) => decidable(q.acting, d)).length, 0);
+      const flags = Object.entries(NOTICES).filter(([flag]) => typeof ctx.query[flag] === "string");
+
       return html`<h1>${own ? "Home" : html`@${actor.handle}`}</h1>
-        ${typeof q.posted === "string" ? html`<p class="notice" role="status">Posted. Followers receive it within seconds.</p>` : ""}
-        ${typeof q.drafted === "string" ? html`<p class="notice" role="status">Sent for approval: it is published once someone approves it.</p>` : ""}
-        ${typeof q.approved === "string" ? html`<p class="notice" role="status">Approved and published.</p>` : ""}
-        ${typeof q.rejected === "string" ? html`<p class="notice" role="status">Rejected; the author sees your comment.</p>` : ""}
-        ${typeof q.deleted === "string" ? html`<p class="notice" role="status">Deleted; followers' servers are told to remove it.</p>` : ""}
-        ${problem ? html`<p class="error" role="alert">${problem}</p>` : ""}
+        ${flags.map(([, text]) => html`<p class="notice notice-success" role="status">${text}</p>`)}
+        ${alert ? html`<p class="notice notice-error" role="alert">${alert}</p>` : ""}
         ${
-          speakable.length > 0
+          compose && !compose.error.field
+            ? html`<p class="notice notice-error" role="alert">${compose.error.message}</p>`
+            : ""
+        }
+        ${
+          waiting > 0
+            ? html`<p class="notice notice-warning">
+                <a href="#waiting"
+                  >${waiting === 1 ? "1 draft waits" : `${waiting} drafts wait`} for your approval</a
+                >
+              </p>`
+            : ""
+        }
+        ${
+          selected
             ? html`<form method="post" action="/app/posts">
                 <input type="hidden" name="csrf" value="${auth.csrf}" />
-                <label for="as">Post as</label>
-                <select id="as" name="as">
-                  ${speakable.map(
-                    (a) =>
-                      html`<option value="${a.actor.id}" ${a.actor.id === actor.id ? "selected" : ""}>
-                        ${label(a.actor, a.actor.kind === "person")}${a.actions.has("post") ? "" : " — needs approval"}
-                      </option>`,
+                <div class="field">
+                  <label for="as">Post as</label>
+                  <select id="as" name="as" ${mixed ? raw('aria-describedby="as-hint"') : ""}>
+                    ${speakable.map(
+                      (a) =>
+                        html`<option
+                          value="${a.actor.id}"
+                          ${a.actor.id === selected.actor.id ? "selected" : ""}
+                        >
+                          ${label(a.actor, a.actor.kind === "person")}${a.actions.has("post") ? "" : " — needs approval"}
+                        </option>`,
+                    )}
+                  </select>
+                  ${
+                    mixed
+                      ? html`<p class="hint" id="as-hint">
+                          As an account marked “needs approval” your text becomes a draft: it is published
+                          once someone with approval rights approves it.
+                        </p>`
+                      : ""
+                  }
+                </div>
+                <div class="field">
+                  <label for="text">What do you want to say?</label>
+                  <textarea
+                    id="text"
+                    name="text"
+                    rows="5"
+                    maxlength="5000"
+                    required
+                    ${invalid("text", compose?.error.field === "text" ? compose.error.message : undefined)}
+                  >
+${compose?.text ?? ""}</textarea>
+                  ${fieldError("text", compose?.error.field === "text" ? compose.error.message : undefined)}
+                </div>
+                <div class="field">
+                  <label for="visibility">Who can see it</label>
+                  <select
+                    id="visibility"
+                    name="visibility"
+                    ${invalid("visibility", compose?.error.field === "visibility" ? compose.error.message : undefined)}
+                  >
+                    ${Object.entries(VISIBILITIES).map(
+                      ([v, l]) =>
+                        html`<option
+                          value="${v}"
+                          ${v === (compose?.visibility ?? "public") ? "selected" : ""}
+                        >
+                          ${l}
+                        </option>`,
+                    )}
+                  </select>
+                  ${fieldError(
+                    "visibility",
+                    compose?.error.field === "visibility" ? compose.error.message : undefined,
                   )}
-                </select>
-                <label for="text">What do you want to say?</label>
-                <textarea id="text" name="text" rows="5" maxlength="5000" required>${draft}</textarea>
-                <label for="visibility">Who can see it</label>
-                <select id="visibility" name="visibility">
-                  ${Object.entries(VISIBILITIES).map(([v, l]) => html`<option value="${v}">${l}</option>`)}
-                </select>
-                <p><button type="submit">Post</button></p>
+                </div>
+                <p><button type="submit">${needsApproval ? "Submit for approval" : "Post"}</button></p>
               </form>`
             : ""
         }
         ${
-          pending.length > 0
-            ? html`<h2>Waiting for approval</h2>
-                ${pending.map(
+          queues.length > 0
+            ? html`<h2 id="waiting">${own ? "Drafts waiting for your approval" : "Waiting for approval"}</h2>
+                ${queues.map(
+                  (q) =>
+                    html`${
+                      own || queues.length > 1
+                        ? html`<h3>
+                            @${q.acting.actor.handle}:
+                            ${q.drafts.length === 1 ? "1 draft" : `${q.drafts.length} drafts`} waiting
+                          </h3>`
+                        : ""
+                    }
+                    ${q.drafts.map(
+                      (d) =>
+                        html`<article class="post">
+                          <div>${d.text}</div>
+                          <p class="muted">
+                            Drafted by ${people.get(d.authorPersonId)} for @${q.acting.actor.handle} ·
+                            ${timeTag(d.createdAt)} ·
+                            ${VISIBILITIES[d.visibility as Visibility] ?? d.visibility}
+                          </p>
+                          ${
+                            decidable(q.acting, d)
+                              ? html`<form method="post" action="/app/drafts/${d.id}/decide">
+                                  <input type="hidden" name="csrf" value="${auth.csrf}" />
+                                  <label for="comment-${d.id}">Comment for the author</label>
+                                  <input type="text" id="comment-${d.id}" name="comment" maxlength="2000" />
+                                  <p class="actions">
+                                    <button type="submit" name="verdict" value="approve">
+                                      Approve and publish
+                                    </button>
+                                    <button type="submit" name="verdict" value="reject" class="btn-secondary">
+                                      Reject
+                                    </button>
+                                  </p>
+                                </form>`
+                              : html`<p class="muted">Someone else with approval rights decides.</p>`
+                          }
+                        </article>`,
+                    )}`,
+                )}`
+            : ""
+        }
+        ${
+          mine.length > 0
+            ? html`<h2>Your drafts</h2>
+                ${mine.map(
                   (d) =>
                     html`<article class="post">
                       <div>${d.text}</div>
                       <p class="muted">
-                        Drafted by ${people.get(d.authorPersonId)} ·
-                        ${VISIBILITIES[d.visibility as Visibility] ?? d.visibility}
+                        For @${handles.get(d.accountId)} · ${timeTag(d.createdAt)} · ${DRAFT_STATUS[d.status]}
                       </p>
-                      ${
-                        canApprove && d.authorPersonId !== auth.person.id
-                          ? html`<form method="post" action="/app/drafts/${d.id}/decide">
-                              <input type="hidden" name="csrf" value="${auth.csrf}" />
-                              <label for="comment-${d.id}">Comment for the author</label>
-                              <input type="text" id="comment-${d.id}" name="comment" maxlength="2000" />
-                              <p>
-                                <button type="submit" name="verdict" value="approve">
-                                  Approve and publish
-                                </button>
-                                <button type="submit" name="verdict" value="reject" class="btn-secondary">
-                                  Reject
-                                </button>
-                              </p>
-                            </form>`
-                          : html`<p class="muted">Someone else with approval rights decides.</p>`
-                      }
+                      ${d.comment ? html`<p>Comment: ${d.comment}</p>` : ""}
                     </article>`,
                 )}`
             : ""
@@ -235,9 +379,14 @@ export function staffRoutes(deps: {
                   html`<article class="post">
                     <div>${p.contentText}</div>
                     <p class="muted">
-                      <a href="/@${actor.handle}/${p.id}"
-                        >${p.publishedAt.toISOString().slice(0, 16).replace("T", " ")} UTC</a
-                      >
+                      ${
+                        p.visibility === "public" || p.visibility === "unlisted"
+                          ? html`<a href="/@${actor.handle}/${p.id}"
+                                >${timeTag(p.publishedAt, { relative: false })}</a
+                              >
+                              <span class="muted">(${relativeTime(p.publishedAt)})</span>`
+                          : timeTag(p.publishedAt)
+                      }
                       · ${VISIBILITIES[p.visibility]}${own ? "" : html` · sent by ${p.authorLabel}`}
                     </p>
                     ${
@@ -278,7 +427,13 @@ export function staffRoutes(deps: {
     const actor = await accounts.byId(form.get("as") ?? "");
     if (!actor) fail(403, "You may not post as that account.");
     const visibility = (form.get("visibility") ?? "public") as Visibility;
-    if (!Object.hasOwn(VISIBILITIES, visibility)) fail(400, "Choose who can see the post.");
+    // A refused form comes back with what was typed and the problem beside its field.
+    const again = (status: number, message: string, field?: "text" | "visibility") => {
+      ctx.status = status;
+      return home(ctx, { compose: { as: actor.id, text, visibility, error: { field, message } } });
+    };
+    if (!Object.hasOwn(VISIBILITIES, visibility))
+      return again(422, "Choose who can see the post.", "visibility");
     const back = actor.kind === "person" ? "/app" : `/app?account=${actor.id}`;
     const inReplyTo = form.get("inReplyTo") || undefined;
     if (inReplyTo !== undefined && !/^https?:\/\//.test(inReplyTo))
@@ -295,10 +450,7 @@ export function staffRoutes(deps: {
         { text, visibility, inReplyTo },
         pressedSend(auth, asDraft.rule),
       );
-      if (!r.ok) {
-        ctx.status = r.status === 400 ? 422 : r.status;
-        return home(ctx, r.message, text);
-      }
+      if (!r.ok) return r.status === 400 ? again(422, r.message, "text") : again(r.status, r.message);
       ctx.status = 303;
       return ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}drafted=${r.draft.id}`);
     }
@@ -310,10 +462,10 @@ export function staffRoutes(deps: {
       author: { personId: auth.person.id, label: auth.person.displayName ?? auth.person.userName },
       audit: pressedSend(auth, direct.rule),
     });
-    if (!result.ok) {
-      ctx.status = result.reason === "invalid" ? 422 : 409;
-      return home(ctx, result.message, text);
-    }
+    if (!result.ok)
+      return result.reason === "invalid"
+        ? again(422, result.message, /visibility/.test(result.message) ? "visibility" : "text")
+        : again(409, result.message);
     ctx.status = 303;
     ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}posted=${result.post.id}`);
   });
@@ -329,7 +481,17 @@ export function staffRoutes(deps: {
       form.get("comment") ?? "",
       pressedSend(auth, "approval"),
     );
-    if (!r.ok) fail(r.status, r.message);
+    if (!r.ok) {
+      // Who may decide is Casbin's answer (403); a draft decided meanwhile or an author who left
+      // is a conflict, shown on the account's page with its queue.
+      if (r.status !== 409) fail(r.status, r.message);
+      const draft = await db.run((em) => em.getRepository(DraftSchema).findOneBy({ id: ctx.params.id }));
+      ctx.status = 409;
+      return home(ctx, {
+        alert: `Not ${verdict === "approve" ? "approved" : "rejected"}: ${r.message}`,
+        account: draft?.accountId,
+      });
+    }
     ctx.status = 303;
     ctx.redirect(
       `/app?account=${r.draft.accountId}&${verdict === "approve" ? "approved" : "rejected"}=${r.draft.id}`,
@@ -349,7 +511,7 @@ export function staffRoutes(deps: {
   });
 
   router.get(koa(ROUTES.app.inbox), (ctx) =>
-    accountPage(ctx, "Inbox", "view-inbox", async (auth, current) => {
+    accountPage(ctx, "Inbox", "view-inbox", undefined, async (auth, current) => {
       const actor = current.actor;
       if (!current.actions.has("view-inbox")) fail(403, `You may not read the inbox of @${actor.handle}.`);
       const items = await db.run((em) =>
@@ -417,12 +579,14 @@ export function staffRoutes(deps: {
     }),
   );
 
-  router.get(koa(ROUTES.app.profile), (ctx) =>
-    accountPage(ctx, "Profile", undefined, async (auth, { actor }) => {
+  /** The profile page; `kept` is a refused form's input, shown again with the problem under the bio. */
+  const profile = (ctx: Context, kept?: { summary: string; manualApproval: boolean; error: string }) =>
+    accountPage(ctx, "Profile", undefined, undefined, async (auth, { actor }) => {
       if (actor.kind !== "person") fail(403, "Shared accounts' profiles are edited in the admin pages.");
       const p = auth.person;
+      const approval = kept ? kept.manualApproval : actor.manualApproval;
       return html`<h1>Profile</h1>
-        ${typeof ctx.query.saved === "string" ? html`<p class="notice" role="status">Saved; followers' servers get the update.</p>` : ""}
+        ${typeof ctx.query.saved === "string" ? html`<p class="notice notice-success" role="status">Saved; followers' servers get the update.</p>` : ""}
         <section aria-labelledby="preview">
           <h2 id="preview">How others see you</h2>
           <p><strong>${actor.displayName}</strong> <code>@${actor.handle}@${domain}</code></p>
@@ -436,32 +600,36 @@ export function staffRoutes(deps: {
         <form method="post" action="/app/profile">
           <input type="hidden" name="csrf" value="${auth.csrf}" />
           <label for="summary">Bio</label>
-          <textarea id="summary" name="summary" rows="3" maxlength="500">${actor.summary ?? ""}</textarea>
+          <textarea
+            id="summary"
+            name="summary"
+            rows="3"
+            maxlength="500"
+            ${kept ? raw(' aria-invalid="true" aria-describedby="summary-error"') : ""}
+          >
+${kept?.summary ?? actor.summary ?? ""}</textarea>
+          ${fieldError("summary", kept?.error)}
           <label
-            ><input
-              type="checkbox"
-              name="manualApproval"
-              value="1"
-              ${actor.manualApproval ? "checked" : ""}
-            />
-            Approve new followers by hand</label
+            ><input type="checkbox" name="manualApproval" value="1" ${approval ? "checked" : ""} /> Approve
+            new followers by hand</label
           >
           <p><button type="submit">Save</button></p>
         </form>`;
-    }),
-  );
+    });
+
+  router.get(koa(ROUTES.app.profile), (ctx) => profile(ctx));
 
   router.post(koa(ROUTES.app.profile), async (ctx) => {
     const { auth, form } = await requireForm(ctx);
     const actor = await ownActor(auth);
     if (!actor) fail(409, "You have no fediverse account yet.");
     const summary = (form.get("summary") ?? "").trim();
-    if (summary.length > 500) fail(400, "The bio is limited to 500 characters.");
-    await accounts.configure(
-      actor.id,
-      { summary, manualApproval: form.get("manualApproval") === "1" },
-      `person:${auth.person.id}`,
-    );
+    const manualApproval = form.get("manualApproval") === "1";
+    if (summary.length > 500) {
+      ctx.status = 422;
+      return profile(ctx, { summary, manualApproval, error: "The bio is limited to 500 characters." });
+    }
+    await accounts.configure(actor.id, { summary, manualApproval }, `person:${auth.person.id}`);
     ctx.status = 303;
     ctx.redirect("/app/profile?saved=1");
   });
