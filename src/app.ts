@@ -172,6 +172,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       config,
       db,
       accounts: services.accounts,
+      directory: services.directory,
       authz: services.authz,
       sessions: services.sessions,
       reports: services.reports,

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { signInByLink } from "../helpers/sign-in.ts";
 
 const who = { name: "test" };
 
@@ -27,14 +28,7 @@ describe(`admin pages on ${TEST_DB}`, () => {
     };
     await grant("user:ada@corp.example", "org-admin");
     await grant("user:cole@corp.example", "compliance-officer");
-    for (const u of ["ada", "cole", "nina"]) {
-      const link = await s.services.sessions.createLoginLink(ids[u], "test");
-      const res = await fetch(`${s.url}/login/link/${link.token}`, { method: "POST", redirect: "manual" });
-      const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0];
-      const auth = await s.services.sessions.resolve(cookie.split("=")[1]);
-      assert.ok(auth);
-      sessions[u] = { cookie, csrf: auth.csrf };
-    }
+    for (const u of ["ada", "cole", "nina"]) sessions[u] = await signInByLink(s, ids[u]);
   });
   after(() => s.close());
 
@@ -115,7 +109,8 @@ describe(`admin pages on ${TEST_DB}`, () => {
   test("the audit log filters by action and actor; reports are listed", async () => {
     const body = await (await get("cole", "/admin/audit?action=grant.add")).text();
     assert.ok(body.includes("grant.add"));
-    assert.ok(!body.includes("<td>session.create</td>"), "only the filtered action");
+    assert.ok(body.includes("<code>grant.add</code>"));
+    assert.ok(!body.includes("<code>session.create</code>"), "only the filtered action");
     assert.equal((await get("cole", "/admin/audit?from=yesterday")).status, 400);
     await s.services.reports.submit({
       reported: "@fake-recruiter@elsewhere.example",
@@ -125,5 +120,142 @@ describe(`admin pages on ${TEST_DB}`, () => {
     const reports = await (await get("cole", "/admin/reports")).text();
     assert.ok(reports.includes("@fake-recruiter@elsewhere.example"));
     assert.ok(reports.includes("Asked me to pay for a &lt;laptop&gt;"), "escaped");
+  });
+  const tables = (body: string) => ({
+    tables: (body.match(/<table\b/g) ?? []).length,
+    wrapped: (
+      body.match(/<div class="table-wrap" role="region" aria-label="[^"]+" tabindex="0">\s*<table\b/g) ?? []
+    ).length,
+  });
+
+  test("the audit log names people and accounts, shows the time and the detail as key: value, keeps its filters", async () => {
+    const body = await (await get("ada", "/admin/audit?action=grant.add")).text();
+    // ada granted Recruiting publisher on @careers (the test above).
+    assert.ok(!body.includes(`person:${ids.ada}`), "no person:<uuid> for people to read");
+    assert.match(
+      body,
+      /<td><a href="\/admin\/audit\?actor=person%3A[0-9a-f-]{36}">ada@corp\.example<\/a><\/td>/,
+    );
+    assert.match(body, />@careers<\/a>/, "the target by handle");
+    assert.match(body, /<time datetime="\d{4}-\d{2}-\d{2}T[\d:.]+Z">/, "the time via timeTag");
+    assert.match(body, /<div><strong>role<\/strong>: publisher<\/div>/, "the detail as key: value");
+    assert.ok(!body.includes("{&quot;"), "no raw JSON");
+    assert.match(body, /id="f-action"\s+name="action"\s+value="grant.add"/, "the filter kept");
+    // Who by userName, and about an account by @handle.
+    const byName = await (await get("ada", "/admin/audit?actor=ada%40corp.example&target=%40careers")).text();
+    assert.match(byName, /<code>account\.shared\.create<\/code>/);
+    assert.ok(!byName.includes("<code>session.create</code>"), "only what ada did to @careers");
+    assert.match(byName, /id="f-actor"\s+name="actor"\s+value="ada@corp.example"/);
+    assert.deepEqual(tables(body), { tables: 1, wrapped: 1 });
+  });
+
+  test("a refused audit filter comes back with the fields kept and the problem beside the field", async () => {
+    const res = await get("cole", "/admin/audit?from=yesterday&action=grant.add&actor=nobody%40corp.example");
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+    const body = await res.text();
+    assert.match(body, /id="f-from"\s+name="from"\s+value="yesterday"\s+aria-invalid="true"/);
+    assert.ok(body.includes('<p class="error" id="f-from-error">A date as YYYY-MM-DD.</p>'));
+    assert.ok(body.includes('<p class="error" id="f-actor-error">No person with the userName or handle'));
+    assert.match(body, /id="f-action"\s+name="action"\s+value="grant.add"/);
+  });
+
+  test("admin forms: errors inline with the input kept, confirmations after each change", async () => {
+    const dup = await post("ada", "/admin/accounts", { handle: "careers", name: "Careers again" });
+    assert.equal(dup.status, 400);
+    const dupBody = await dup.text();
+    assert.match(dupBody, /id="handle"\s+name="handle"\s+value="careers"[^>]*aria-invalid="true"/);
+    assert.match(dupBody, /<p class="error" id="handle-error">The handle @careers is already issued/);
+    assert.match(dupBody, /id="name"\s+name="name"\s+value="Careers again"/, "the other field kept");
+    const noName = await post("ada", "/admin/accounts", { handle: "press", name: " " });
+    assert.equal(noName.status, 400);
+    assert.match(
+      await noName.text(),
+      /<p class="error" id="name-error">The display name needs 1–100 characters/,
+    );
+
+    const created = await post("ada", "/admin/accounts", { handle: "press", name: "Press office" });
+    assert.equal(created.status, 303);
+    const location = created.headers.get("location") ?? "";
+    assert.match(location, /^\/admin\/accounts\/[0-9a-f-]{36}\?created=1$/);
+    assert.match(await (await get("ada", location)).text(), /role="status">Created @press\./);
+    const press = await s.services.accounts.byHandle("press");
+    assert.ok(press);
+    const blank = await post("ada", `/admin/accounts/${press.id}`, {
+      name: "",
+      summary: "Kept bio",
+      signPosts: "1",
+    });
+    assert.equal(blank.status, 400);
+    const blankBody = await blank.text();
+    assert.match(blankBody, /id="summary"\s+name="summary"\s+value="Kept bio"/);
+    assert.match(blankBody, /name="signPosts" value="1" checked/);
+    assert.equal((await s.services.accounts.byId(press.id))?.displayName, "Press office", "unchanged");
+    assert.match(
+      await (await get("ada", `/admin/accounts/${press.id}?saved=1`)).text(),
+      /role="status">Saved; followers/,
+    );
+
+    const refused = await post("ada", "/admin/grants", {
+      subject: "Nobody",
+      role: "drafter",
+      account: press.id,
+    });
+    assert.equal(refused.status, 400);
+    const refusedBody = await refused.text();
+    assert.match(refusedBody, /id="subject"\s+name="subject"\s+value="Nobody"[^>]*aria-invalid="true"/);
+    assert.match(refusedBody, /<p class="error" id="subject-error">no group named Nobody/);
+    assert.match(refusedBody, /<option value="drafter" selected>/, "the role kept");
+    assert.match(refusedBody, new RegExp(`<option value="${press.id}" selected>`), "the account kept");
+    const granted = await post("ada", "/admin/grants", {
+      subject: "Recruiting",
+      role: "drafter",
+      account: press.id,
+    });
+    assert.equal(granted.status, 303);
+    const grantsPage = await (await get("ada", granted.headers.get("location") ?? "")).text();
+    assert.match(grantsPage, /role="status">Granted: it counts from the next request/);
+    assert.match(grantsPage, /<td>ada@corp\.example<\/td>/, "granted by, by name");
+    assert.ok(!grantsPage.includes(`person:${ids.ada}`));
+    const grantId = new RegExp(
+      `action="/admin/grants/([0-9a-f-]{36})/revoke"[\\s\\S]*?drafter of Recruiting on @press`,
+    ).exec(grantsPage)?.[1];
+    assert.ok(grantId);
+    const revoked = await post("ada", `/admin/grants/${grantId}/revoke`, {});
+    assert.equal(revoked.headers.get("location"), "/admin/grants?revoked=1");
+    assert.match(await (await get("ada", "/admin/grants?revoked=1")).text(), /role="status">Revoked/);
+    for (const path of ["/admin/accounts", "/admin/grants"]) {
+      const t = tables(await (await get("ada", path)).text());
+      assert.equal(t.wrapped, t.tables, `${path}: every table in a .table-wrap`);
+    }
+  });
+
+  test("the reports page says what is kept and shows it: the contact as given, the address only as a keyed hash", async () => {
+    await s.services.reports.submit({
+      reported: "@fake-hr@elsewhere.example",
+      details: "Offered a job for a fee",
+      contact: "worried@example.net",
+      source: "203.0.113.9",
+    });
+    const stored = (await s.services.reports.list(10)).find(
+      (r) => r.reported === "@fake-hr@elsewhere.example",
+    );
+    assert.ok(stored);
+    const body = await (await get("cole", "/admin/reports")).text();
+    assert.ok(!body.includes("203.0.113.9"), "the address is not kept, so not shown");
+    assert.ok(body.includes(`<code>${stored.sourceHash.slice(0, 12)}</code>`), "its keyed hash is");
+    assert.ok(body.includes("<td>worried@example.net</td>"), "the contact as given");
+    assert.match(body, /The contact address is what the sender chose to give, kept and shown as given/);
+    assert.ok(!/addresses are kept only as a keyed\s+hash/.test(body), "no claim the page contradicts");
+    assert.deepEqual(tables(body), { tables: 1, wrapped: 1 });
+  });
+
+  test("every admin page names the signed-in person with a sign-out form carrying the token", async () => {
+    for (const path of ["/admin", "/admin/accounts", "/admin/grants", "/admin/audit", "/admin/reports"]) {
+      const body = await (await get("ada", path)).text();
+      assert.match(body, /Signed in as <strong>ada@corp\.example<\/strong>/, path);
+      assert.ok(body.includes(`<input type="hidden" name="csrf" value="${sessions.ada.csrf}" />`), path);
+      assert.ok(body.includes('<form class="signout" method="post" action="/logout">'), path);
+    }
   });
 });
