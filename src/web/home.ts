@@ -2,7 +2,7 @@
  * `/`: what this Herald is, and the organization's official accounts (shared and organization
  * accounts are public: always listed, each linking to its profile). On the demo database
  * (development only) it also lists the demo directory, so a first `npm start` shows something
- * real; elsewhere the directory stays private.
+ * real (a list, readable on a phone); elsewhere the directory stays private.
  */
 import { href, koa, ROUTES } from "../http/routes.ts";
 import type Router from "@koa/router";
@@ -40,47 +40,28 @@ export function homeRoutes(config: Config, directory: Directory, accounts: Accou
           Seeded on the embedded demo database only. In production the directory comes from your IdP over
           SCIM.
         </p>
-        <div class="table-wrap">
-          <table>
-            <caption>
-              People
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Handle</th>
-                <th scope="col">Title</th>
-                <th scope="col">Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${people.map((p) => {
-                const current = employmentStatus(p).kind === "active";
-                // Their profile when it answers; else (no account was ever made) their verification.
-                const actor = byPerson.get(p.id);
-                const link = actor
-                  ? profileOf(actor.handle)
-                  : p.handle
-                    ? href(ROUTES.verifyHandle, { handle: p.handle })
-                    : undefined;
-                return html`<tr>
-                  <td>
-                    ${link ? html`<a href="${link}">${p.displayName ?? p.userName}</a>` : (p.displayName ?? p.userName)}
-                  </td>
-                  <td>
-                    ${p.handle && link ? html`<a href="${link}"><code>@${p.handle}@${domain}</code></a>` : "—"}
-                  </td>
-                  <td>${p.title ?? ""}</td>
-                  <td>
-                    <span class="badge ${current ? "badge-current" : "badge-former"}"
-                      >${current ? "current employee" : "former employee"}</span
-                    >
-                  </td>
-                </tr>`;
-              })}
-            </tbody>
-          </table>
-        </div>
+        <h3>People</h3>
+        <ul class="stack">
+          ${people.map((p) => {
+            const current = employmentStatus(p).kind === "active";
+            // Their profile when it answers; else (no account was ever made) their verification.
+            const actor = byPerson.get(p.id);
+            const link = actor
+              ? profileOf(actor.handle)
+              : p.handle
+                ? href(ROUTES.verifyHandle, { handle: p.handle })
+                : undefined;
+            const name = p.displayName ?? p.userName;
+            return html`<li>
+              ${link ? html`<a href="${link}"><strong>${name}</strong></a>` : html`<strong>${name}</strong>`}
+              <span class="badge ${current ? "badge-current" : "badge-former"}"
+                >${current ? "current employee" : "former employee"}</span
+              ><br />
+              ${p.handle && link ? html`<a href="${link}"><code>@${p.handle}@${domain}</code></a>` : ""}
+              ${p.title ? html`<span class="muted">· ${p.title}</span>` : ""}
+            </li>`;
+          })}
+        </ul>
         <p>Groups: ${groups.map((g, i) => html`${i > 0 ? ", " : ""}${g.displayName} (${g.members})`)}</p>`;
     }
     ctx.type = "text/html; charset=utf-8";

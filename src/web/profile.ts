@@ -44,8 +44,9 @@ function standing(
           ><span aria-hidden="true">✖</span> Former employee</span
         >`,
         notice: html`<p class="notice notice-error">
-          <strong>Former employee.</strong> This person no longer works at ${config.orgName}${since}; do not
-          trust messages from this account.
+          <strong>Former employee.</strong>
+          ${who.since ? html`This person has not worked at ${config.orgName}${since}` : html`This person no longer works at ${config.orgName}`};
+          do not trust messages from this account.
         </p>`,
       }
     : {

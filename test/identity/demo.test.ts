@@ -72,7 +72,7 @@ describe(
       const home = await (await fetch(`${s.url}/`)).text();
       const row = (name: string) =>
         new RegExp(
-          `<td>\\s*<a href="[^"]*">${name}</a>\\s*</td>\\s*<td>\\s*<a href="[^"]*"><code>[^<]*</code></a>\\s*</td>\\s*<td>[^<]*</td>\\s*<td>\\s*<span class="badge[^"]*"\\s*>([^<]*)</span`,
+          `<a href="[^"]*"><strong>${name}</strong></a>\\s*<span class="badge[^"]*"\\s*>([^<]*)</span`,
         ).exec(home)?.[1];
       assert.equal(row("Chris Park"), "former employee");
       assert.equal(row("Jane Doe"), "current employee");

@@ -158,7 +158,7 @@ describe(`one employment answer on every public surface, on ${TEST_DB}`, () => {
     async home({ handle }) {
       const html = await (await fetch(`${s.url}/`)).text();
       const status = new RegExp(
-        `<td>\\s*<a href="[^"]*"><code>@${handle}@${domain}</code></a>\\s*</td>\\s*<td>[^<]*</td>\\s*<td>\\s*<span class="badge[^"]*"\\s*>([^<]*)</span`,
+        `<span class="badge[^"]*"\\s*>([^<]*)</span\\s*><br />\\s*<a href="[^"]*"><code>@${handle}@${domain}</code>`,
       ).exec(html)?.[1];
       return (
         { "current employee": "current", "former employee": "former" }[status ?? ""] ?? status ?? "absent"
