@@ -84,7 +84,9 @@ export type PostResult =
 
 const VISIBILITIES: ReadonlySet<string> = new Set(["public", "unlisted", "followers", "direct"]);
 const MENTION = /(^|[\s(])@([a-z0-9_.-]+)@([a-z0-9.-]+(?::\d+)?)/gi;
-const HASHTAG = /(^|[\s(])#([\p{L}\p{N}_]{1,100})/gu;
+/** `@recruiting`: one of this organization's handles, without the domain (not an e-mail's `@`). */
+const SHORT_MENTION = /(^|[\s(])@([a-z0-9_]{1,30})(?![\w@]|[.-]\w)/gi;
+const HASHTAG = /(^|[\s(])#([\p{L}\p{M}\p{N}_]{1,100})/gu;
 const URL_RE = /\bhttps?:\/\/[^\s<]+[^\s<.,;:!?)"']/g;
 
 /** Plain text → safe HTML: escaped, paragraphs, links, mentions and hashtags. */
@@ -92,6 +94,8 @@ export function renderText(
   text: string,
   origin: URL,
   mentions: ReadonlyMap<string, URL>,
+  /** The handle domain: `@user` alone is linked when `user@<localDomain>` was mentioned. */
+  localDomain?: string,
 ): { html: string; hashtags: string[] } {
   const hashtags = new Set<string>();
   const paragraphs = text
@@ -109,9 +113,18 @@ export function renderText(
           ? `${pre}<span class="h-card"><a href="${escapeHtml(href.href)}" class="u-url mention">@${user}</a></span>`
           : all;
       });
+      if (localDomain)
+        html = html.replace(SHORT_MENTION, (all, pre: string, user: string) => {
+          const href = mentions.get(`${user}@${localDomain}`.toLowerCase());
+          return href
+            ? `${pre}<span class="h-card"><a href="${escapeHtml(href.href)}" class="u-url mention">@${user}</a></span>`
+            : all;
+        });
       html = html.replace(HASHTAG, (_all, pre: string, tag: string) => {
-        hashtags.add(tag.toLowerCase());
-        return `${pre}<a href="${new URL(`/tags/${encodeURIComponent(tag.toLowerCase())}`, origin).href}" class="mention hashtag" rel="tag">#${tag}</a>`;
+        // One spelling per tag (the /tags page's): composed (NFC), lower case.
+        const name = tag.normalize("NFC").toLowerCase();
+        hashtags.add(name);
+        return `${pre}<a href="${new URL(`/tags/${encodeURIComponent(name)}`, origin).href}" class="mention hashtag" rel="tag">#${tag}</a>`;
       });
       return `<p>${html.replace(/\n/g, "<br>")}</p>`;
     });
@@ -252,9 +265,22 @@ export function createPosting(deps: {
       // Mentions are resolved before the write; an unreachable server leaves the text as it is.
       const mentioned = new Map<string, URL>();
       const recipients: Recipient[] = [];
+      // Our own accounts are looked up here, not over WebFinger (which may not reach this origin
+      // as addressed: http in development, a balancer's address): `@jane@<our domain>` and `@jane`.
+      const local = config.handleDomain.toLowerCase();
+      const ours = [
+        ...[...text.matchAll(MENTION)].filter((m) => m[3].toLowerCase() === local).map((m) => m[2]),
+        ...[...text.matchAll(SHORT_MENTION)].map((m) => m[2]),
+      ];
+      for (const handle of ours) {
+        const key = `${handle}@${local}`.toLowerCase();
+        if (mentioned.has(key)) continue;
+        const account = await accounts.byHandle(handle.toLowerCase());
+        if (account && !account.deletedAt) mentioned.set(key, ctx.getActorUri(account.id));
+      }
       for (const m of text.matchAll(MENTION)) {
         const key = `${m[2]}@${m[3]}`.toLowerCase();
-        if (mentioned.has(key)) continue;
+        if (mentioned.has(key) || m[3].toLowerCase() === local) continue;
         const remote = await resolveActor(ctx, `@${key}`);
         if (remote?.id) {
           mentioned.set(key, remote.id);
@@ -276,7 +302,7 @@ export function createPosting(deps: {
         const author = await replyTargetAuthor(ctx, input.inReplyTo);
         if (author?.id && !recipients.some((r) => r.id?.href === author.id!.href)) recipients.push(author);
       }
-      const { html, hashtags } = renderText(text, config.origin, mentioned);
+      const { html, hashtags } = renderText(text, config.origin, mentioned, config.handleDomain);
       // A shared account may sign its posts publicly with who wrote them: "— Jane Doe, Recruiting".
       const signature =
         actor.signPosts && input.author.label
@@ -366,7 +392,7 @@ export function createPosting(deps: {
           new URL(m.href),
         ]),
       );
-      const { html, hashtags } = renderText(trimmed, config.origin, mentions);
+      const { html, hashtags } = renderText(trimmed, config.origin, mentions, config.handleDomain);
       const updated: PostRow = {
         ...post,
         contentHtml: html,
