@@ -17,7 +17,7 @@ import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { csrfForm, requireSession } from "../sessions/middleware.ts";
-import { type Html, html, page, timeTag } from "../http/html.ts";
+import { type Html, html, page, raw, timeTag } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import type { Directory } from "../identity/directory.ts";
 import type { Reports } from "../verify/reports.ts";
@@ -139,9 +139,11 @@ export function adminRoutes(deps: {
     caption?: string;
     headers: readonly (string | Html)[];
     rows: Html[];
+    /** Wide rows of long values (the audit log, the reports): a table.records. */
+    records?: boolean;
   }) =>
     html`<div class="table-wrap" role="region" aria-label="${t.label}" tabindex="0">
-      <table>
+      <table ${t.records ? raw('class="records"') : ""}>
         ${
           t.caption
             ? html`<caption class="muted">
@@ -532,11 +534,11 @@ export function adminRoutes(deps: {
       rows.push(
         html`<tr>
           <td>${timeTag(e.at)}</td>
-          <td><a href="${filterBy("actor", e.actor)}">${await names.actor(e.actor)}</a></td>
+          <td class="words"><a href="${filterBy("actor", e.actor)}">${await names.actor(e.actor)}</a></td>
           <td>
             <a href="${filterBy("action", e.action)}"><code>${e.action}</code></a>
           </td>
-          <td>
+          <td class="words">
             ${e.targetId ? html`<a href="${filterBy("target", e.targetId)}">${await names.target(e.targetType, e.targetId)}</a>` : await names.target(e.targetType, e.targetId)}
           </td>
           <td class="small">${await renderDetail(e.detail, names)}</td>
@@ -566,6 +568,7 @@ export function adminRoutes(deps: {
           caption: "Newest first, at most 200. Times in UTC.",
           headers: ["When", "Who", "Action", "About", "Detail"],
           rows,
+          records: true,
         })}`,
     );
   });
@@ -586,6 +589,7 @@ export function adminRoutes(deps: {
         ${dataTable({
           label: "Impersonation reports",
           headers: ["When", "Reported", "What happened", "Contact (as given)", "Source (keyed hash)"],
+          records: true,
           rows: rows.map(
             (r) =>
               html`<tr>

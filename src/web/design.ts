@@ -33,6 +33,8 @@
  *                  (give a scrolling wrap role="region", tabindex="0" and a label: axe asks for it)
  *   table.records  a wide table of long rows (the archive): keeps readable columns and scrolls
  *                  in its .table-wrap on a phone instead of squeezing them
+ *   td.words       in a table.records: a cell whose words stay whole (names, handles, actions), so
+ *                  its column is never squeezed below its longest word (the audit log's Who/About)
  *   .stack         vertical rhythm for a list of blocks           .actions   a row of buttons
  *
  * Colour tokens (CSS custom properties, light and dark by prefers-color-scheme; every text pair is
@@ -160,6 +162,7 @@ td{overflow-wrap:anywhere}
 table.records{min-width:56rem}
 .records td:first-child{min-width:7.5rem}
 .records code{overflow-wrap:normal;white-space:nowrap}
+.records td.words{overflow-wrap:break-word}
 td form{display:inline;margin:0}
 .verdict{border:2px solid var(--border);border-left-width:10px;border-radius:var(--radius);padding:1rem 1.25rem;margin:1.25rem 0}
 .verdict h2{margin:0 0 .5rem;display:flex;gap:.6rem;align-items:baseline;flex-wrap:wrap}

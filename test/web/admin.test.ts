@@ -134,7 +134,7 @@ describe(`admin pages on ${TEST_DB}`, () => {
     assert.ok(!body.includes(`person:${ids.ada}`), "no person:<uuid> for people to read");
     assert.match(
       body,
-      /<td><a href="\/admin\/audit\?actor=person%3A[0-9a-f-]{36}">ada@corp\.example<\/a><\/td>/,
+      /<td class="words"><a href="\/admin\/audit\?actor=person%3A[0-9a-f-]{36}">ada@corp\.example<\/a><\/td>/,
     );
     assert.match(body, />@careers<\/a>/, "the target by handle");
     assert.match(body, /<time datetime="\d{4}-\d{2}-\d{2}T[\d:.]+Z">/, "the time via timeTag");
