@@ -60,6 +60,7 @@ export function adminRoutes(deps: {
       ["/admin/grants", "Grants"],
       ["/admin/audit", "Audit log"],
       ["/admin/reports", "Reports"],
+      ["/admin/archive", "Archive"],
       ["/app", "Staff app"],
     ];
     ctx.body = page(`${title} · Herald admin`, body, {
@@ -82,6 +83,7 @@ export function adminRoutes(deps: {
       ["manage-grants", "/admin/grants", "Grants"],
       ["view-audit", "/admin/audit", "Audit log"],
       ["view-reports", "/admin/reports", "Impersonation reports"],
+      ["view-archive", "/admin/archive", "Archive (search and export)"],
     ] as const;
     const allowed = [];
     for (const [a, href, text] of links)

@@ -56,6 +56,10 @@ describe(`admin pages on ${TEST_DB}`, () => {
     assert.equal((await get("cole", "/admin/reports")).status, 200);
     assert.equal((await get("cole", "/admin/accounts")).status, 403, "compliance reads, it does not manage");
     assert.equal((await post("cole", "/admin/accounts", { handle: "pr", name: "PR" })).status, 403);
+    // The compliance officer's home links the archive (view-archive on org); the page opens.
+    const home = await (await get("cole", "/admin")).text();
+    assert.match(home, /<a href="\/admin\/archive">Archive \(search and export\)<\/a>/);
+    assert.equal((await get("cole", "/admin/archive")).status, 200);
   });
 
   test("an admin creates a shared account and grants a group a role on it; revoking works", async () => {
