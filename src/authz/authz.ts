@@ -39,6 +39,7 @@ export const ACTIONS = [
   "manage-accounts",
   "view-audit",
   "view-reports",
+  "connect-idp",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -48,7 +49,9 @@ export function asAction(value: string): Action | undefined {
 }
 
 /** The actions that concern one account (the rest are organization-wide). */
-const ACCOUNT_ACTIONS = ACTIONS.filter((a) => !["manage-accounts", "view-audit", "view-reports"].includes(a));
+const ACCOUNT_ACTIONS = ACTIONS.filter(
+  (a) => !["manage-accounts", "view-audit", "view-reports", "connect-idp"].includes(a),
+);
 
 /** What a person may do with their own account without any grant. */
 const OWN_ACCOUNT: ReadonlySet<Action> = new Set<Action>([
