@@ -103,7 +103,8 @@ name does not inherit the grant. What each role allows is in rbac/policy.csv.`,
 
 Prints allow or deny on the first line, then the rule that decided. Exit status 0 either way.
 Actions: post, reply, delete, draft, approve, view-inbox, edit-profile, manage-grants,
-view-archive, manage-accounts, view-audit, view-reports, connect-idp.`,
+view-archive, manage-accounts, view-audit, view-reports, connect-idp, view-insights,
+view-directory, manage-people, view-provisioning.`,
   admin: `Usage: npx herald admin add <userName> | npx herald admin remove <userName>`,
   person: `Usage: npx herald person relink <userName> <old handle>
 

@@ -40,6 +40,10 @@ export const ACTIONS = [
   "view-audit",
   "view-reports",
   "connect-idp",
+  "view-insights",
+  "view-directory",
+  "manage-people",
+  "view-provisioning",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -50,7 +54,16 @@ export function asAction(value: string): Action | undefined {
 
 /** The actions that concern one account (the rest are organization-wide). */
 const ACCOUNT_ACTIONS = ACTIONS.filter(
-  (a) => !["manage-accounts", "view-audit", "view-reports", "connect-idp"].includes(a),
+  (a) =>
+    ![
+      "manage-accounts",
+      "view-audit",
+      "view-reports",
+      "connect-idp",
+      "view-directory",
+      "manage-people",
+      "view-provisioning",
+    ].includes(a),
 );
 
 /** What a person may do with their own account without any grant. */
