@@ -24,6 +24,7 @@ import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
 import { adminRoutes } from "./web/admin.ts";
 import { complianceRoutes } from "./web/compliance.ts";
+import { connectRoutes } from "./web/connect.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
 import { createApiAuth } from "./api/auth.ts";
@@ -149,6 +150,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
         sessions: services.sessions,
         cookie,
         limits,
+        tests: saml.tests,
       }).routes(),
     );
     if (saml.devIdp) app.use(saml.devIdp.router.routes());
@@ -176,6 +178,20 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       authz: services.authz,
       sessions: services.sessions,
       reports: services.reports,
+    }).routes(),
+  );
+  // Connecting the identity provider (/admin/connect): org admins, through pages alone.
+  app.use(
+    connectRoutes({
+      config,
+      db,
+      authz: services.authz,
+      sessions: services.sessions,
+      tokens: services.tokens,
+      accounts: services.accounts,
+      directory: services.directory,
+      cookie,
+      saml,
     }).routes(),
   );
   // The archive's search and exports, read-only (issue #16), under /admin beside the admin pages.

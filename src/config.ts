@@ -72,6 +72,8 @@ export interface Config {
     readonly idpInitiated: boolean;
     readonly clockDriftMs: number;
     readonly metadataRefreshMs: number;
+    /** How often each process looks for IdP metadata changed at /admin/connect (stored in the database). */
+    readonly metadataCheckMs: number;
     /** The development IdP under /dev-idp (never in production). */
     readonly devIdp: boolean;
     /** Sign-in messages per second per client address (login, ACS, SLO). */
@@ -211,6 +213,7 @@ const envSchema = z.object({
   HERALD_SAML_IDP_INITIATED: booleanString.default(false),
   HERALD_SAML_CLOCK_DRIFT_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
   HERALD_SAML_METADATA_REFRESH_MINUTES: positiveInt.default(60),
+  HERALD_SAML_METADATA_CHECK_SECONDS: positiveInt.max(3600).default(5),
   HERALD_DEV_IDP: booleanString.optional(),
   HERALD_SAML_RATE_PER_SECOND: positiveInt.default(5),
   HERALD_SAML_BURST: positiveInt.default(30),
@@ -500,6 +503,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       idpInitiated: e.HERALD_SAML_IDP_INITIATED,
       clockDriftMs: e.HERALD_SAML_CLOCK_DRIFT_SECONDS * 1000,
       metadataRefreshMs: e.HERALD_SAML_METADATA_REFRESH_MINUTES * 60_000,
+      metadataCheckMs: e.HERALD_SAML_METADATA_CHECK_SECONDS * 1000,
       ratePerSecond: e.HERALD_SAML_RATE_PER_SECOND,
       burst: e.HERALD_SAML_BURST,
       // On by default for `npm start` (development) without an IdP; tests and production opt in or never.

@@ -67,6 +67,16 @@ export const ROUTES = {
     /** The archive, read-only (src/web/compliance.ts): search, and exports of a search. */
     archive: "/archive",
     archiveExport: "/archive/export",
+    /** Connecting the identity provider (src/web/connect.ts): SAML metadata, SCIM tokens, test sign-in. */
+    connect: "/connect",
+    connectMetadata: "/connect/metadata",
+    connectMetadataRemove: "/connect/metadata/remove",
+    connectTokens: "/connect/tokens",
+    connectRevokeToken: "/connect/tokens/{name}/revoke",
+    connectTest: "/connect/test",
+    connectTestResult: "/connect/test/{id}",
+    /** A step-by-step guide per identity provider (okta, entra, google, keycloak, onelogin). */
+    connectGuide: "/connect/{idp}",
   },
   /** The SAML service provider. */
   saml: { prefix: "/saml", metadata: "/metadata", login: "/login", acs: "/acs", slo: "/slo" },

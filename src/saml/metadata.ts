@@ -108,11 +108,19 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
 }
 
 export interface MetadataSource {
-  /** The current metadata (the last good copy after a failed refresh). */
-  current(): IdpMetadata;
+  /**
+   * The current metadata (the last good copy after a failed refresh); undefined while no IdP is
+   * connected (the database-held connection of /admin/connect, before anyone set one).
+   */
+  current(): IdpMetadata | undefined;
   /** Loads it again now. */
   refresh(): Promise<void>;
   stop(): void;
+}
+
+/** Metadata read from a file or URL: always there once loaded. */
+export interface LoadedMetadata extends MetadataSource {
+  current(): IdpMetadata;
 }
 
 const MAX_METADATA_BYTES = 2_000_000;
@@ -121,7 +129,7 @@ const MAX_METADATA_BYTES = 2_000_000;
  * The metadata decides which certificates Herald trusts: in production only over https, never
  * following a redirect (a redirect could downgrade or move it), and never more than 2 MB.
  */
-async function fetchText(source: string, timeoutMs: number, httpsOnly: boolean): Promise<string> {
+export async function fetchText(source: string, timeoutMs: number, httpsOnly: boolean): Promise<string> {
   if (!/^https?:\/\//i.test(source)) return readFile(source, "utf8");
   if (httpsOnly && !/^https:\/\//i.test(source))
     throw new MetadataError("the IdP metadata URL must use https in production (or use a file)");
@@ -153,7 +161,7 @@ export async function loadMetadata(
     onChange?: (m: IdpMetadata) => void;
     httpsOnly?: boolean;
   },
-): Promise<MetadataSource> {
+): Promise<LoadedMetadata> {
   const load = async () => parseIdpMetadata(await fetchText(source, 10_000, options.httpsOnly ?? false));
   let metadata: IdpMetadata;
   try {
@@ -180,6 +188,6 @@ export async function loadMetadata(
 }
 
 /** Metadata that never changes (the development IdP, tests). */
-export function fixedMetadata(metadata: IdpMetadata): MetadataSource {
+export function fixedMetadata(metadata: IdpMetadata): LoadedMetadata {
   return { current: () => metadata, refresh: async () => undefined, stop: () => undefined };
 }

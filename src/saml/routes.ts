@@ -20,7 +20,8 @@ import { matchPerson } from "./match.ts";
 import type { Sessions } from "../sessions/sessions.ts";
 import type { ServiceProvider } from "./sp.ts";
 import { safeNext } from "./sp.ts";
-import { SamlRejection } from "./xml.ts";
+import { reject, SamlRejection } from "./xml.ts";
+import type { TestOutcome, TestSignIns } from "./test-sign-in.ts";
 
 const log = logger("saml");
 
@@ -39,7 +40,7 @@ function explain(code: string, config: Config): Explanation {
       return {
         status: 503,
         title: "Single sign-on is not set up yet",
-        text: `${config.orgName}'s administrator has not connected Herald to the company identity provider. Ask them to set HERALD_SAML_IDP_METADATA (see docs/saml.md).`,
+        text: `${config.orgName}'s administrator has not connected Herald to the company identity provider. Ask them to connect it at /admin/connect (see docs/saml.md).`,
       };
     case "status":
       return {
@@ -80,6 +81,12 @@ function explain(code: string, config: Config): Explanation {
         title: "This sign-in has expired or was already used",
         text: "Sign-in answers work once and only for a few minutes. Start again from the sign-in page.",
       };
+    case "test-unknown":
+      return {
+        status: 400,
+        title: "This test sign-in is over",
+        text: "It expired or already has its result. Start another test from the identity provider page (/admin/connect).",
+      };
     case "browser":
       return {
         status: 400,
@@ -117,6 +124,26 @@ function refusal(ctx: Context, config: Config, code: string, reason: string): vo
   );
 }
 
+/**
+ * On https, marks this browser: the IdP's answer is accepted only from it (login CSRF). The
+ * answer arrives as a cross-site POST, so the cookie must be SameSite=None (hence Secure).
+ * Returns the nonce to remember with the request (undefined on http).
+ */
+export function markBrowser(ctx: Context, cookie: SessionCookie): string | undefined {
+  if (!cookie.secure) return undefined;
+  const nonce = randomBytes(24).toString("base64url");
+  ctx.cookies.secure = true;
+  ctx.cookies.set(BROWSER_COOKIE, nonce, {
+    httpOnly: true,
+    secure: true,
+    sameSite: "none",
+    path: "/saml/acs",
+    maxAge: 10 * 60_000,
+    overwrite: true,
+  });
+  return nonce;
+}
+
 export function samlRoutes(deps: {
   config: Config;
   directory: Directory;
@@ -124,6 +151,8 @@ export function samlRoutes(deps: {
   sessions: Sessions;
   cookie: SessionCookie;
   limits: RateLimits;
+  /** Test sign-ins started at /admin/connect: their answers sign nobody in. */
+  tests?: TestSignIns;
 }): Router {
   const { config, sp, sessions, cookie } = deps;
   const router = caseSensitiveRouter({ prefix: ROUTES.saml.prefix });
@@ -153,22 +182,7 @@ export function samlRoutes(deps: {
     const next = safeNext(typeof ctx.query.next === "string" ? ctx.query.next : "/app");
     try {
       ctx.set("Cache-Control", "no-store");
-      // On https, mark this browser: the IdP's answer is accepted only from it (login CSRF). The
-      // answer arrives as a cross-site POST, so the cookie must be SameSite=None (hence Secure).
-      let nonce: string | undefined;
-      if (cookie.secure) {
-        nonce = randomBytes(24).toString("base64url");
-        ctx.cookies.secure = true;
-        ctx.cookies.set(BROWSER_COOKIE, nonce, {
-          httpOnly: true,
-          secure: true,
-          sameSite: "none",
-          path: "/saml/acs",
-          maxAge: 10 * 60_000,
-          overwrite: true,
-        });
-      }
-      ctx.redirect(await sp.startLogin(next, nonce));
+      ctx.redirect(await sp.startLogin(next, markBrowser(ctx, cookie)));
     } catch (e) {
       if (!(e instanceof SamlRejection)) throw e;
       refusal(ctx, config, e.code, e.message);
@@ -179,6 +193,8 @@ export function samlRoutes(deps: {
     const form = await formBody(ctx, 2_000_000);
     const message = form.get("SAMLResponse");
     if (!message) return refusal(ctx, config, "structure", "the POST carries no SAMLResponse");
+    const testId = deps.tests?.idOf(form.get("RelayState"));
+    if (deps.tests && testId) return testAnswer(ctx, deps.tests, testId, message, form.get("RelayState"));
     try {
       const login = await sp.acceptResponse(
         message,
@@ -207,6 +223,67 @@ export function samlRoutes(deps: {
       refusal(ctx, config, e.code, e.message);
     }
   });
+
+  /**
+   * The answer to a test sign-in (/admin/connect): verified by the same acceptResponse, matched by
+   * the same rule, recorded (redacted) for the administrator who started it — and nobody is signed
+   * in: the browser goes to the result page with whatever session it already had.
+   */
+  async function testAnswer(
+    ctx: Context,
+    tests: TestSignIns,
+    testId: string,
+    message: string,
+    relayState: string | null,
+  ): Promise<void> {
+    const pending = await tests.get(testId);
+    if (!pending || pending.outcome !== null)
+      return refusal(ctx, config, "test-unknown", `test sign-in ${testId} is unknown, finished or expired`);
+    const at = new Date().toISOString();
+    let outcome: TestOutcome;
+    try {
+      const login = await sp.acceptResponse(
+        message,
+        relayState ?? undefined,
+        ctx.cookies.get(BROWSER_COOKIE),
+      );
+      if (login.idpInitiated || login.next !== tests.path(testId))
+        reject("in-response-to", "this answer belongs to another sign-in, not to this test");
+      const match = await matchPerson(deps.directory, config.saml.match, login);
+      outcome = {
+        ok: true,
+        issuer: login.issuer,
+        nameId: login.nameId,
+        nameIdFormat: login.nameIdFormat ?? null,
+        attributes: [...login.attributes],
+        match: match.ok
+          ? {
+              ok: true,
+              personId: match.person.id,
+              userName: match.person.userName,
+              displayName: match.person.displayName ?? null,
+            }
+          : { ok: false, reason: match.reason, value: match.value },
+        at,
+      };
+    } catch (e) {
+      if (!(e instanceof SamlRejection)) throw e;
+      outcome = { ok: false, code: e.code, message: e.message, at };
+    }
+    log.info("Test sign-in {testId}: {result}", {
+      testId,
+      result: outcome.ok
+        ? outcome.match.ok
+          ? "matched"
+          : `no match (${outcome.match.reason})`
+        : outcome.code,
+    });
+    if (!(await tests.record(testId, outcome)))
+      return refusal(ctx, config, "test-unknown", `test sign-in ${testId} finished meanwhile`);
+    ctx.set("Cache-Control", "no-store");
+    ctx.status = 303;
+    ctx.redirect(tests.path(testId));
+  }
 
   const slo = async (ctx: Context) => {
     const body = ctx.method === "POST" ? await formBody(ctx, 2_000_000) : undefined;

@@ -14,6 +14,8 @@ import * as samlify from "samlify";
 import { EntitySchema, LessThan } from "typeorm";
 import type { Database } from "../db/database.ts";
 import { isSchemaValid } from "./schema.ts";
+import { SamlIdpMetadataSchema } from "./stored.ts";
+import { SamlTestSchema } from "./test-sign-in.ts";
 import { BINDING, type IdpMetadata, type MetadataSource } from "./metadata.ts";
 import {
   allElements,
@@ -64,7 +66,7 @@ export const SamlReplaySchema = new EntitySchema<SamlReplayRow>({
   },
 });
 
-export const samlEntities = [SamlRequestSchema, SamlReplaySchema];
+export const samlEntities = [SamlRequestSchema, SamlReplaySchema, SamlIdpMetadataSchema, SamlTestSchema];
 
 const SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -214,8 +216,13 @@ export function createServiceProvider(
 ) {
   const metadata = {
     current(): IdpMetadata {
-      if (!source) reject("not-configured", "no identity provider is configured (HERALD_SAML_IDP_METADATA)");
-      return source.current();
+      const md = source?.current();
+      if (!md)
+        reject(
+          "not-configured",
+          "no identity provider is configured (HERALD_SAML_IDP_METADATA, or its metadata at /admin/connect)",
+        );
+      return md;
     },
   };
   const entityId = new URL("/saml/metadata", settings.origin).href;
@@ -608,7 +615,8 @@ export function createServiceProvider(
 
     /** SP metadata for the IdP administrator (signing and encryption certificate, ACS, SLO). */
     metadataXml(): string {
-      return (source ? entities(source.current()).sp : spOnly).getMetadata();
+      const md = source?.current();
+      return (md ? entities(md).sp : spOnly).getMetadata();
     },
 
     /** The IdP's metadata, or undefined when none is configured. */
@@ -617,10 +625,19 @@ export function createServiceProvider(
     },
 
     /** SP-initiated sign-in: where to send the browser (an AuthnRequest over HTTP-Redirect). */
-    async startLogin(next: string, browserNonce?: string): Promise<string> {
+    async startLogin(next: string, browserNonce?: string, relayState?: string): Promise<string> {
       const md = metadata.current();
       const { sp, idp } = entities(md);
-      const { id, context } = sp.createLoginRequest(idp, "redirect") as { id: string; context: string };
+      // The RelayState (a test sign-in's, /admin/connect) only routes the answer; what it returns
+      // to is the `next` remembered here, server-side.
+      const { id, context } = sp.createLoginRequest(
+        idp,
+        "redirect",
+        relayState ? { relayState } : undefined,
+      ) as {
+        id: string;
+        context: string;
+      };
       await remember(id, "login", safeNext(next), browserNonce);
       return context;
     },

@@ -61,6 +61,7 @@ export function adminRoutes(deps: {
       ["/admin/audit", "Audit log"],
       ["/admin/reports", "Reports"],
       ["/admin/archive", "Archive"],
+      ["/admin/connect", "Identity provider"],
       ["/app", "Staff app"],
     ];
     ctx.body = page(`${title} · Herald admin`, body, {
@@ -84,6 +85,7 @@ export function adminRoutes(deps: {
       ["view-audit", "/admin/audit", "Audit log"],
       ["view-reports", "/admin/reports", "Impersonation reports"],
       ["view-archive", "/admin/archive", "Archive (search and export)"],
+      ["connect-idp", "/admin/connect", "Identity provider (single sign-on, SCIM tokens)"],
     ] as const;
     const allowed = [];
     for (const [a, href, text] of links)
