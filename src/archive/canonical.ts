@@ -56,5 +56,30 @@ export function hashedFields(r: Omit<ArchiveRecordRow, "id" | "hash">): Record<s
 export const recordHash = (r: Omit<ArchiveRecordRow, "id" | "hash">): string =>
   sha256(canonicalJson(hashedFields(r)));
 
+/**
+ * The canonical JSON of a record's hashed fields around the two only its chain decides:
+ * `before + prevHash + middle + seq + after` is `canonicalJson(hashedFields(r))`, written out in
+ * key order with the stored content (already canonical) spliced in rather than parsed again. The
+ * append builds these before taking the chain head's lock; the database joins them with the head
+ * and hashes them in the same statement (records.ts). test/archive/canonical.test.ts holds it
+ * equal to recordHash.
+ */
+export function recordHashParts(r: Omit<ArchiveRecordRow, "id" | "hash" | "seq" | "prevHash">): {
+  before: string;
+  middle: string;
+  after: string;
+} {
+  const j = (v: string | null) => (v === null ? "null" : JSON.stringify(v));
+  return {
+    before:
+      `{"accountHandle":${j(r.accountHandle)},"accountId":${j(r.accountId)},"actorLabel":${j(r.actorLabel)}` +
+      `,"app":${j(r.app)},"approverId":${j(r.approverId)},"chain":${j(r.chain)},"content":${r.content}` +
+      `,"direction":${j(r.direction)},"inReplyTo":${j(r.inReplyTo)},"kind":${j(r.kind)}` +
+      `,"objectIri":${j(r.objectIri)},"personId":${j(r.personId)},"prevHash":"`,
+    middle: `","recordedAt":${j(r.recordedAt.toISOString())},"remoteActor":${j(r.remoteActor)},"seq":`,
+    after: `,"subjectId":${j(r.subjectId)},"tokenId":${j(r.tokenId)},"v":1}`,
+  };
+}
+
 /** The UTC day of a time: the chain a record made then belongs to. */
 export const dayOf = (t: Date | number): string => new Date(t).toISOString().slice(0, 10);

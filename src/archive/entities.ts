@@ -1,5 +1,5 @@
 /**
- * The archive's tables (migration 0017). Records are appended (records.ts) and removed only by
+ * The archive's tables (migrations 0017, 0023). Records are appended (records.ts) and removed only by
  * the retention purge (maintenance.ts); nothing else in Herald updates or deletes them.
  */
 import { EntitySchema } from "typeorm";
@@ -71,8 +71,16 @@ export interface ArchiveChainRow {
   headHash: string;
   openedAt: Date;
   sealedAt: Date | null;
-  /** Compact JWS (EdDSA, the organization's key) over {chain, count, head, prevDigest}. */
+  /** Compact JWS (EdDSA, the organization's key) over {chain, count, head, prevDigest, previous}. */
   digest: string | null;
+  /**
+   * The latest day before this one when this day opened, its record count and head then
+   * (migration 0023; null for the first day, and for days opened before it): a whole earlier day
+   * deleted with its head row is named by verify even before it is sealed.
+   */
+  prevChain: string | null;
+  prevSeq: number | null;
+  prevHead: string | null;
 }
 
 export const ArchiveChainSchema = new EntitySchema<ArchiveChainRow>({
@@ -85,6 +93,9 @@ export const ArchiveChainSchema = new EntitySchema<ArchiveChainRow>({
     openedAt: { name: "opened_at", type: "datetime", precision: 3 },
     sealedAt: { name: "sealed_at", type: "datetime", precision: 3, nullable: true },
     digest: { type: "text", nullable: true },
+    prevChain: { name: "prev_chain", type: "varchar", length: 10, nullable: true },
+    prevSeq: { name: "prev_seq", type: "integer", nullable: true },
+    prevHead: { name: "prev_head", type: "varchar", length: 64, nullable: true },
   },
 });
 

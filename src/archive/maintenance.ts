@@ -10,6 +10,7 @@ import type { Database } from "../db/database.ts";
 import { logger } from "../logging.ts";
 import { dayOf, sha256 } from "./canonical.ts";
 import {
+  type ArchiveChainRow,
   ArchiveChainSchema,
   ArchiveHoldSchema,
   ArchivePurgeSchema,
@@ -30,6 +31,12 @@ async function lockChain(em: EntityManager, chain: string): Promise<void> {
     await em.query("SELECT chain FROM archive_chain WHERE chain = ? FOR UPDATE", [chain]);
 }
 
+/** A day's link to the day before it (its head row's prev_* columns), as digests sign it. */
+export const dayLink = (c: ArchiveChainRow): DigestPayload["previous"] =>
+  c.prevChain === null || c.prevSeq === null || c.prevHead === null
+    ? null
+    : { chain: c.prevChain, count: c.prevSeq, head: c.prevHead };
+
 /** The digest payload of a sealed day: what its signature vouches for. */
 export interface DigestPayload {
   readonly chain: string;
@@ -37,6 +44,8 @@ export interface DigestPayload {
   readonly head: string;
   /** SHA-256 of the previous sealed day's digest (its JWS text), or null for the first day. */
   readonly prevDigest: string | null;
+  /** The day before as it stood when this day opened (its head row's link; null if none). */
+  readonly previous: { readonly chain: string; readonly count: number; readonly head: string } | null;
   readonly sealedAt: string;
 }
 
@@ -71,6 +80,7 @@ export async function sealClosedDays(
         count: head.seq,
         head: head.headHash,
         prevDigest: previous?.digest ? sha256(previous.digest) : null,
+        previous: dayLink(head),
         sealedAt: sealedAt.toISOString(),
       };
       const digest = await signer.sign("herald-archive-digest+jws", { ...payload });

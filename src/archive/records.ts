@@ -2,17 +2,18 @@
  * Capture: `append` writes one archive record inside the caller's transaction, so the record
  * commits with the act it records or not at all (nothing said escapes the record).
  *
- * Serialization: the chain head row (archive_chain) is read with `SELECT … FOR UPDATE`, which
- * takes its row lock on InnoDB until the caller commits; a second process appending to the same
- * chain waits there, then reads the head the first one wrote: one chain, never a fork. SQLite
- * transactions are BEGIN IMMEDIATE (one writer). A day's first append inserts the head row; a
- * concurrent first insert loses on the primary key and reads the winner's row instead. Three
- * statements per record (read the head, insert the record, move the head), raw where TypeORM's
- * repository would cost more than the query (bench/archive.ts).
+ * Serialization: the record is inserted by `INSERT … SELECT … FROM archive_chain … FOR UPDATE`,
+ * which takes the chain head row's lock on InnoDB until the caller commits; a second process
+ * appending to the same chain waits there, then reads the head the first one wrote: one chain,
+ * never a fork. SQLite transactions are BEGIN IMMEDIATE (one writer). Two statements per record
+ * (insert the record chained to the head, move the head), and the hash is computed by the
+ * database from the head it locked: a round trip to read the head into Node and back would be
+ * spent holding the lock every other append of the moment waits for (bench/archive.ts). A day's
+ * first append inserts the head row; a concurrent first insert loses on the primary key.
  */
-import type { EntityManager } from "typeorm";
+import { type EntityManager, LessThan } from "typeorm";
 import { isUniqueViolation } from "../db/errors.ts";
-import { canonicalJson, dayOf, genesisHash, recordHash } from "./canonical.ts";
+import { canonicalJson, dayOf, genesisHash, recordHashParts } from "./canonical.ts";
 import {
   type ArchiveDirection,
   ArchiveChainSchema,
@@ -71,57 +72,89 @@ export function createArchive(options: { readonly now?: () => number } = {}): Ar
   };
 }
 
-/** Record fields and their columns, for the raw insert (cheaper than the repository's). */
-const COLUMNS = Object.entries(ArchiveRecordSchema.options.columns)
-  .filter(([field]) => field !== "id")
-  .map(([field, c]) => [field, c?.name ?? field] as [Exclude<keyof ArchiveRecordRow, "id">, string]);
+/** The columns the append sets from the act (all but the id and the three its chain decides). */
+const ACT_COLUMNS = Object.entries(ArchiveRecordSchema.options.columns)
+  .filter(([field]) => !["id", "seq", "prevHash", "hash"].includes(field))
+  .map(
+    ([field, c]) =>
+      [field, c?.name ?? field] as [
+        Exclude<keyof ArchiveRecordRow, "id" | "seq" | "prevHash" | "hash">,
+        string,
+      ],
+  );
 
-interface Head {
-  seq: number;
-  head_hash: string;
-  sealed_at: unknown;
+/**
+ * The record's hash, computed by the database from the locked head (`c.head_hash`, `c.seq`) and
+ * the three pieces of canonical JSON around them (canonical.ts, recordHashParts): SHA-256 over
+ * UTF-8 on both (MySQL's SHA2 over utf8mb4; SQLite's herald_sha256, registered by database.ts).
+ */
+const hashOf = (mysql: boolean, c: string) =>
+  mysql
+    ? `SHA2(CONCAT(?, ${c}head_hash, ?, ${c}seq + 1, ?), 256)`
+    : `herald_sha256(? || ${c}head_hash || ? || (${c}seq + 1) || ?)`;
+
+/** The two statements of an append, per dialect (built once). */
+const STATEMENTS = Object.fromEntries(
+  [true, false].map((mysql) => [
+    mysql ? "mysql" : "sqlite",
+    {
+      // Takes the head's row lock (InnoDB: FOR UPDATE; SQLite: one writer) and inserts the record
+      // chained to the head it read; no row when the day has no head yet or is sealed.
+      insert:
+        `INSERT INTO archive_record (${ACT_COLUMNS.map((c) => c[1]).join(", ")}, seq, prev_hash, hash) ` +
+        `SELECT ${ACT_COLUMNS.map(() => "?").join(", ")}, c.seq + 1, c.head_hash, ${hashOf(mysql, "c.")} ` +
+        `FROM archive_chain c WHERE c.chain = ? AND c.sealed_at IS NULL${mysql ? " FOR UPDATE" : ""}`,
+      // Moves the head to that record: the same hash from the same (still locked) row. head_hash is
+      // assigned first, so it reads the old seq whether assignments see earlier ones or not.
+      advance: `UPDATE archive_chain SET head_hash = ${hashOf(mysql, "")}, seq = seq + 1 WHERE chain = ?`,
+    },
+  ]),
+) as Record<"mysql" | "sqlite", { insert: string; advance: string }>;
+
+/**
+ * Opens a day: its head row, starting from the genesis hash and naming the latest day before it
+ * (its position and head at this moment), so a whole earlier day deleted with its head row is
+ * found by verify even before that day is sealed (decision 0012). A concurrent opening wins on
+ * the primary key; this one then uses its row.
+ */
+async function openDay(em: EntityManager, chain: string, at: Date): Promise<void> {
+  const previous = await em.getRepository(ArchiveChainSchema).findOne({
+    select: { chain: true, seq: true, headHash: true },
+    where: { chain: LessThan(chain) },
+    order: { chain: "DESC" },
+  });
+  try {
+    await em.getRepository(ArchiveChainSchema).insert({
+      chain,
+      seq: 0,
+      headHash: genesisHash(chain),
+      openedAt: at,
+      sealedAt: null,
+      digest: null,
+      prevChain: previous?.chain ?? null,
+      prevSeq: previous?.seq ?? null,
+      prevHead: previous?.headHash ?? null,
+    });
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
 }
 
-/** The chain head, locked for the rest of the transaction (InnoDB row lock; SQLite: one writer). */
-async function lockedHead(em: EntityManager, chain: string): Promise<Head | undefined> {
-  const forUpdate = em.connection.options.type === "mysql" ? " FOR UPDATE" : "";
-  const rows = (await em.query(
-    `SELECT seq, head_hash, sealed_at FROM archive_chain WHERE chain = ?${forUpdate}`,
-    [chain],
-  )) as Head[];
-  return rows[0];
-}
-
+/**
+ * Appends one record in the caller's transaction: two statements, both on the chain head's row
+ * (the lock is taken by the first and held to the commit, so the work inside it is as short as it
+ * can be: no read of the head into Node and back). Canonicalisation happens before the lock.
+ */
 export async function appendRecord(
   em: EntityManager,
   input: ArchiveInput,
   now: () => number = Date.now,
-): Promise<ArchiveRecordRow> {
-  const chain = dayOf(now());
-  let head = await lockedHead(em, chain);
-  if (!head) {
-    try {
-      await em.getRepository(ArchiveChainSchema).insert({
-        chain,
-        seq: 0,
-        headHash: genesisHash(chain),
-        openedAt: new Date(now()),
-        sealedAt: null,
-        digest: null,
-      });
-    } catch (err) {
-      // Another process opened the day a moment ago: its row is the head.
-      if (!isUniqueViolation(err)) throw err;
-    }
-    head = await lockedHead(em, chain);
-    if (!head) throw new Error(`archive chain ${chain} has no head row`);
-  }
-  if (head.sealed_at !== null && head.sealed_at !== undefined)
-    throw new Error(`archive chain ${chain} is sealed: is this host's clock behind?`);
-  const record: Omit<ArchiveRecordRow, "id"> = {
+): Promise<void> {
+  const at = new Date(now());
+  const chain = dayOf(at);
+  const record: Omit<ArchiveRecordRow, "id" | "seq" | "prevHash" | "hash"> = {
     chain,
-    seq: Number(head.seq) + 1,
-    recordedAt: new Date(now()),
+    recordedAt: at,
     kind: input.kind,
     direction: input.direction,
     accountId: input.accountId ?? null,
@@ -136,24 +169,27 @@ export async function appendRecord(
     inReplyTo: input.inReplyTo ?? null,
     subjectId: input.subjectId ?? null,
     content: canonicalJson(input.content),
-    prevHash: head.head_hash,
-    hash: "",
   };
-  record.hash = recordHash(record);
   const mysql = em.connection.options.type === "mysql";
-  await em.query(
-    `INSERT INTO archive_record (${COLUMNS.map((c) => c[1]).join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
-    COLUMNS.map(([field]) =>
+  const { before, middle, after } = recordHashParts(record);
+  const values = [
+    ...ACT_COLUMNS.map(([field]) =>
       // TypeORM's own SQLite form of a datetime: UTC, "YYYY-MM-DD HH:MM:SS.SSS" (read back by it).
-      field === "recordedAt" && !mysql
-        ? record.recordedAt.toISOString().replace("T", " ").replace("Z", "")
-        : record[field],
+      field === "recordedAt" && !mysql ? at.toISOString().replace("T", " ").replace("Z", "") : record[field],
     ),
-  );
-  await em.query("UPDATE archive_chain SET seq = ?, head_hash = ? WHERE chain = ?", [
-    record.seq,
-    record.hash,
+    before,
+    middle,
+    after,
     chain,
-  ]);
-  return record;
+  ];
+  const runner = em.queryRunner;
+  if (!runner) throw new Error("archive records are appended inside the act's transaction");
+  const sql = STATEMENTS[mysql ? "mysql" : "sqlite"];
+  let inserted = await runner.query(sql.insert, values, true);
+  if (!inserted.affected) {
+    await openDay(em, chain, at);
+    inserted = await runner.query(sql.insert, values, true);
+    if (!inserted.affected) throw new Error(`archive chain ${chain} is sealed: is this host's clock behind?`);
+  }
+  await runner.query(sql.advance, [before, middle, after, chain]);
 }

@@ -4,6 +4,7 @@
  * order, and names the first record that does not match.
  */
 import type { KeyObject } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { Between, IsNull, LessThan, LessThanOrEqual, MoreThanOrEqual, Not, type FindOperator } from "typeorm";
 import type { Database } from "../db/database.ts";
 import { canonicalJson, genesisHash, recordHash, sha256 } from "./canonical.ts";
@@ -14,6 +15,7 @@ import {
   type ArchiveRecordRow,
   ArchiveRecordSchema,
 } from "./entities.ts";
+import { dayLink } from "./maintenance.ts";
 import { openArchiveJws } from "./signing.ts";
 
 export interface VerifyFailure {
@@ -56,6 +58,50 @@ function recordProblem(r: ArchiveRecordRow): string | undefined {
   if (canonicalJson(content) !== r.content) return "its content is not in canonical form (altered)";
   if (recordHash(r) !== r.hash)
     return "its hash does not match its content (the record or its hash was altered)";
+  return undefined;
+}
+
+/**
+ * A day names the day before it as it stood when this day opened (records.ts, openDay): that day
+ * must still be there with at least as many records, the one at that position the same. Deleting
+ * a whole day with its head row, before it is sealed, is found here once a later day has opened.
+ */
+async function linkProblem(
+  db: Database,
+  chain: ArchiveChainRow,
+  listed: readonly ArchiveChainRow[],
+): Promise<{ chain: string; seq: number | null; reason: string } | undefined> {
+  const link = dayLink(chain);
+  if (!link) return undefined;
+  const before =
+    listed.find((c) => c.chain === link.chain) ??
+    (await db.run((em) => em.getRepository(ArchiveChainSchema).findOneBy({ chain: link.chain })));
+  if (!before)
+    return {
+      chain: link.chain,
+      seq: null,
+      reason: `the day ${link.chain} is gone (records and head): ${chain.chain}, opened after it, names it as the day before with ${link.count} records`,
+    };
+  if (before.seq < link.count)
+    return {
+      chain: link.chain,
+      seq: before.seq + 1,
+      reason: `record ${link.chain} #${before.seq + 1} is missing: the day's head counts ${before.seq} records, but ${chain.chain} opened when it had ${link.count}`,
+    };
+  if (link.count === 0) return undefined;
+  const [at, purge] = await db.run((em) =>
+    Promise.all([
+      em.getRepository(ArchiveRecordSchema).findOneBy({ chain: link.chain, seq: link.count }),
+      em.getRepository(ArchivePurgeSchema).findOneBy({ chain: link.chain, toSeq: link.count }),
+    ]),
+  );
+  const hash = at?.hash ?? purge?.lastHash;
+  if (hash !== undefined && hash !== link.head)
+    return {
+      chain: link.chain,
+      seq: link.count,
+      reason: `record ${link.chain} #${link.count} is not the one ${chain.chain} linked to when it opened (the day was rewritten)`,
+    };
   return undefined;
 }
 
@@ -106,6 +152,8 @@ export async function verifyArchive(
       kind: r?.kind ?? null,
       reason,
     });
+    const broken = await linkProblem(db, chain, chains);
+    if (broken) return { ok: false, recordId: null, kind: null, ...broken };
     const [rows, purges] = await db.run((em) =>
       Promise.all([
         em.getRepository(ArchiveRecordSchema).find({ where: { chain: chain.chain }, order: { seq: "ASC" } }),
@@ -168,6 +216,8 @@ export async function verifyArchive(
       const opened = await openArchiveJws(chain.digest, publicKey, "herald-archive-digest+jws");
       if (!opened.ok) return fail(null, `the day's digest: ${opened.reason}`);
       const d = opened.payload;
+      if ("previous" in d && !isDeepStrictEqual(d.previous, dayLink(chain)))
+        return fail(null, "the day's link to the day before differs from what its digest signed");
       if (d.chain !== chain.chain || d.count !== chain.seq || d.head !== chain.headHash)
         return fail(
           null,

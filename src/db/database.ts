@@ -10,6 +10,7 @@
  * busy timeout instead of failing with SQLITE_BUSY on a read-to-write upgrade. MySQL has a real
  * pool: there `run`/`transaction` go straight to TypeORM.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { DataSource, type EntityManager, type EntitySchema } from "typeorm";
@@ -72,8 +73,15 @@ export async function createDatabase(
       logging: options.logging ?? false,
       timeout: 10_000,
       enableWAL: true,
-      prepareDatabase(db: { pragma(s: string): unknown }) {
+      prepareDatabase(db: {
+        pragma(s: string): unknown;
+        function(name: string, o: { deterministic: boolean }, fn: (text: string) => string): unknown;
+      }) {
         db.pragma("busy_timeout = 10000");
+        // MySQL's SHA2(…, 256) for SQLite: the archive's append hashes a record in SQL (records.ts).
+        db.function("herald_sha256", { deterministic: true }, (text) =>
+          createHash("sha256").update(text, "utf8").digest("hex"),
+        );
         // WAL + NORMAL is durable across process crashes (only an OS crash may lose the last
         // transactions); the database always opens consistent.
         db.pragma("synchronous = NORMAL");

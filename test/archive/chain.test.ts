@@ -111,13 +111,63 @@ describe(`archive chain, seal, purge (${TEST_DB})`, () => {
       assert.equal((await verify()).ok, true);
     }
 
-    // A whole sealed day removed (records, head and digest): the next day's digest no longer links.
+    // A whole sealed day removed (records, head and digest): the next day names it as the day
+    // before; with that link cleared too, the next day's signed digest no longer matches.
     await t.db.run((em) => em.getRepository(ArchiveRecordSchema).delete({ chain: "2020-01-01" }));
     await t.db.run((em) => em.getRepository(ArchiveChainSchema).delete({ chain: "2020-01-01" }));
     r = await verify();
     assert.equal(r.ok, false);
+    assert.deepEqual(r.ok ? {} : { chain: r.chain, seq: r.seq }, { chain: "2020-01-01", seq: null });
+    assert.match(r.ok ? "" : r.reason, /the day 2020-01-01 is gone .*2020-01-02.* with 5 records/);
+    await t.db.run((em) =>
+      em
+        .getRepository(ArchiveChainSchema)
+        .update({ chain: "2020-01-02" }, { prevChain: null, prevSeq: null, prevHead: null }),
+    );
+    r = await verify();
     assert.equal(r.ok ? "" : r.chain, "2020-01-02");
-    assert.match(r.ok ? "" : r.reason, /digest chain is broken/);
+    assert.match(r.ok ? "" : r.reason, /link to the day before differs from what its digest signed/);
+  });
+
+  test("a whole unsealed day deleted with its head row is named once a later day has opened", async () => {
+    for (let i = 1; i <= 3; i++) await append(`2020-01-01T10:00:0${i}Z`, { text: `first day ${i}` });
+    for (let i = 1; i <= 2; i++) await append(`2020-01-02T10:00:0${i}Z`, { text: `second day ${i}` });
+    const heads = await t.db.run((em) =>
+      em.getRepository(ArchiveChainSchema).find({ order: { chain: "ASC" } }),
+    );
+    const day1 = await rows("2020-01-01");
+    assert.deepEqual(
+      heads.map((h) => [h.chain, h.prevChain, h.prevSeq, h.prevHead, h.sealedAt]),
+      [
+        ["2020-01-01", null, null, null, null],
+        ["2020-01-02", "2020-01-01", 3, day1[2].hash, null],
+      ],
+    );
+    assert.deepEqual(await verify(), { ok: true, chains: 2, records: 5, purged: 0, sealed: 0 });
+
+    // The last record removed and the head moved back to the one before it.
+    await t.db.run((em) => em.getRepository(ArchiveRecordSchema).delete({ id: day1[2].id }));
+    await t.db.run((em) =>
+      em
+        .getRepository(ArchiveChainSchema)
+        .update({ chain: "2020-01-01" }, { seq: 2, headHash: day1[1].hash }),
+    );
+    let r = await verify();
+    assert.deepEqual(r.ok ? {} : { chain: r.chain, seq: r.seq }, { chain: "2020-01-01", seq: 3 });
+    assert.match(r.ok ? "" : r.reason, /record 2020-01-01 #3 is missing: .* 2020-01-02 opened when it had 3/);
+
+    // The whole day: its records and its head row.
+    await t.db.run((em) => em.getRepository(ArchiveRecordSchema).delete({ chain: "2020-01-01" }));
+    await t.db.run((em) => em.getRepository(ArchiveChainSchema).delete({ chain: "2020-01-01" }));
+    r = await verify();
+    assert.deepEqual(r.ok ? {} : { chain: r.chain, seq: r.seq, recordId: r.recordId }, {
+      chain: "2020-01-01",
+      seq: null,
+      recordId: null,
+    });
+    assert.match(r.ok ? "" : r.reason, /the day 2020-01-01 is gone \(records and head\)/);
+    // The range asked for holds only the later day: still found.
+    assert.equal((await verifyArchive(t.db, PUBLIC, { from: "2020-01-02" })).ok, false);
   });
 
   test("purge: records past retention vanish unless on hold; the chain verifies across the purge", async () => {
