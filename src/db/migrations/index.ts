@@ -16,8 +16,8 @@ import { Leases1763700000015 } from "./0015-leases.ts";
 import { RateLimit1763700000016 } from "./0016-rate-limit.ts";
 import { Archive1763700000017 } from "./0017-archive.ts";
 import { Api1763700000018 } from "./0018-api.ts";
-import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 import { IdpConnection1763700000021 } from "./0021-idp-connection.ts";
+import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -40,4 +40,5 @@ export const migrations = [
   Archive1763700000017,
   Api1763700000018,
   IdpConnection1763700000021,
+  ArchiveLinks1763700000023,
 ];
