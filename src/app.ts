@@ -24,6 +24,11 @@ import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
 import { adminRoutes } from "./web/admin.ts";
 import { complianceRoutes } from "./web/compliance.ts";
+import { adminKit } from "./web/admin-kit.ts";
+import { directoryRoutes } from "./web/directory.ts";
+import { insightAccounts, insightsRoutes } from "./web/insights.ts";
+import { provisioningRoutes } from "./web/provisioning.ts";
+import { createRoster } from "./identity/roster.ts";
 import { connectRoutes } from "./web/connect.ts";
 import { profileRoutes } from "./web/profile.ts";
 import { wellKnownRoutes } from "./federation/well-known.ts";
@@ -98,6 +103,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     limiter: limits.limiter("scim", { ratePerSecond: config.scim.ratePerSecond, burst: config.scim.burst }),
     authFailureLimiter: limits.limiter("scim-auth-failure", { ratePerSecond: 5, burst: 50 }),
     maxBodyBytes: config.scim.maxBodyBytes,
+    requestLog: services.scimLog,
   });
   app.use(scim);
   app.use(wellKnownRoutes(config.origin).routes());
@@ -206,6 +212,28 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       orgSigningKeyPem: services.secrets?.orgSigningKeyPem,
     }).routes(),
   );
+  // The admin console (issue 17): the directory, provisioning health, insights.
+  const kit = adminKit({
+    config,
+    authz: services.authz,
+    accountsWithInsights: (auth) => insightAccounts(services.authz, services.accounts, auth),
+  });
+  const roster = createRoster(db, { eligibleGroups: config.accounts.eligibleGroups });
+  app.use(
+    directoryRoutes({
+      config,
+      db,
+      directory: services.directory,
+      roster,
+      authz: services.authz,
+      sessions: services.sessions,
+      oauth: services.oauth,
+      accounts: services.accounts,
+      kit,
+    }).routes(),
+  );
+  app.use(provisioningRoutes({ tokens: services.tokens, scimLog: services.scimLog, roster, kit }).routes());
+  app.use(insightsRoutes({ db, authz: services.authz, accounts: services.accounts, kit }).routes());
   const profiles = profileRoutes(config, db, services.accounts, services.directory);
   app.use(profiles.routes());
   const home = homeRoutes(config, services.directory, services.accounts);

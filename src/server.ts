@@ -147,6 +147,19 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
           held: () => lease?.held() ?? false,
         });
   archiveWorker?.start();
+  // The SCIM request log (/admin/provisioning): counters written every few seconds by whoever
+  // answers SCIM, pruned past 30 days by the lease holder, hourly.
+  if (role !== "worker") services.scimLog.start();
+  const scimLogPruner =
+    role === "web"
+      ? undefined
+      : setInterval(() => {
+          if (lease && !lease.held()) return;
+          services.scimLog
+            .prune()
+            .catch((error) => log.warn("Pruning the SCIM request log failed: {error}", { error }));
+        }, 3_600_000);
+  scimLogPruner?.unref();
   if (role === "web") {
     // Its caches only: the side effects are a worker's.
     services.events.start("process");
@@ -189,8 +202,11 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       queueController.abort();
+      if (scimLogPruner) clearInterval(scimLogPruner);
       const eventsStopped = Promise.all([
         services.events.stop(),
+        // After the last SCIM request has been answered: its count is written too.
+        closed.then(() => services.scimLog.stop()),
         services.accounts.stopKeyWorker(),
         archiveWorker?.stop(),
       ]);

@@ -41,6 +41,7 @@ import { createScimService, type ScimService } from "./scim/service.ts";
 import { createReports, type Reports, ReportSchema } from "./verify/reports.ts";
 import { createVerifier, type Verifier } from "./verify/service.ts";
 import { createTokenService, ScimTokenSchema, type TokenService } from "./scim/tokens.ts";
+import { createScimRequestLog, requestLogEntities, type ScimRequestLog } from "./scim/request-log.ts";
 import type { Secrets } from "./secrets.ts";
 
 /** Every entity schema, handed to the data source. */
@@ -57,6 +58,7 @@ export const entities = [
   ReportSchema,
   ...archiveEntities,
   ...apiEntities,
+  ...requestLogEntities,
 ];
 
 export interface Services {
@@ -87,6 +89,8 @@ export interface Services {
   /** People, groups, memberships and handles: their only owner (src/identity/directory.ts). */
   readonly directory: Directory;
   readonly scim: ScimService;
+  /** SCIM requests counted per token and status, and the last failures (/admin/provisioning). */
+  readonly scimLog: ScimRequestLog;
   /** Delivers directory events to the capabilities that consume them (started by the server). */
   readonly events: EventDispatcher;
   readonly health: HealthState;
@@ -199,6 +203,7 @@ export function createServices(
     oauth,
     directory,
     scim: createScimService(directory, { baseUrl: new URL("/scim/v2", config.origin).href }),
+    scimLog: createScimRequestLog(db),
     events,
     health: { shuttingDown: false },
   };

@@ -67,6 +67,15 @@ export const ROUTES = {
     /** The archive, read-only (src/web/compliance.ts): search, and exports of a search. */
     archive: "/archive",
     archiveExport: "/archive/export",
+    /** The admin console (issue 17): people (src/web/directory.ts), SCIM health, insights. */
+    directory: "/directory",
+    person: "/directory/{id}",
+    personRelink: "/directory/{id}/relink",
+    personSessions: "/directory/{id}/end-sessions",
+    personTokens: "/directory/{id}/revoke-tokens",
+    provisioning: "/provisioning",
+    insights: "/insights",
+    insightsCsv: "/insights/export.csv",
     /** Connecting the identity provider (src/web/connect.ts): SAML metadata, SCIM tokens, test sign-in. */
     connect: "/connect",
     connectMetadata: "/connect/metadata",

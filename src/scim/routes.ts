@@ -13,6 +13,7 @@ import { caseSensitiveRouter, isScimPath } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { logger } from "../logging.ts";
 import type { TokenService, VerifiedToken } from "./tokens.ts";
+import type { ScimRequestLog } from "./request-log.ts";
 import { isObject, type JsonObject } from "./documents.ts";
 import { badRequest, ScimError } from "./errors.ts";
 import { listOf, MAX_RESULTS, resourceTypes, schemaDocuments, serviceProviderConfig } from "./discovery.ts";
@@ -32,6 +33,8 @@ export interface ScimRoutesOptions {
   /** Per-client-address limiter for failed authentication. */
   readonly authFailureLimiter: RateLimiter;
   readonly maxBodyBytes: number;
+  /** Counts each authenticated request by token and status (the provisioning health page). */
+  readonly requestLog?: ScimRequestLog;
 }
 
 interface ScimState {
@@ -212,7 +215,27 @@ export function scimRoutes(opts: ScimRoutesOptions): Middleware {
       name: `scim-token:${token.name}`,
       requestId: String(ctx.state.requestId ?? ""),
     };
-    await next();
+    if (!opts.requestLog) return next();
+    const outcome = {
+      tokenId: token.id,
+      method: ctx.method,
+      path: ctx.path,
+      requestId: String(ctx.state.requestId ?? ""),
+    };
+    try {
+      await next();
+    } catch (err) {
+      const status = err instanceof ScimError ? err.status : 500;
+      opts.requestLog.record({
+        ...outcome,
+        status,
+        message: err instanceof ScimError ? err.message : "Internal error",
+      });
+      throw err;
+    }
+    // A route that was not found leaves 404 here (the error is thrown further out).
+    const status = ctx.status === 404 && ctx.body == null ? 404 : ctx.status;
+    opts.requestLog.record({ ...outcome, status, message: status === 404 ? "No such endpoint" : undefined });
   };
 
   const client = (ctx: Context) => (ctx.state as ScimState).client;

@@ -17,10 +17,11 @@ import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { csrfForm, requireSession } from "../sessions/middleware.ts";
-import { type Html, html, page, raw, timeTag } from "../http/html.ts";
+import { type Html, html, page, timeTag } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import type { Directory } from "../identity/directory.ts";
 import type { Reports } from "../verify/reports.ts";
+import { dataTable } from "./admin-kit.ts";
 import { auditNames, renderDetail } from "./audit-view.ts";
 import { orgIdentity } from "./design.ts";
 
@@ -61,6 +62,7 @@ export function adminRoutes(deps: {
       ["/admin/audit", "Audit log"],
       ["/admin/reports", "Reports"],
       ["/admin/archive", "Archive"],
+      ["/admin/directory", "Directory"],
       ["/admin/connect", "Identity provider"],
       ["/app", "Staff app"],
     ];
@@ -85,6 +87,9 @@ export function adminRoutes(deps: {
       ["view-audit", "/admin/audit", "Audit log"],
       ["view-reports", "/admin/reports", "Impersonation reports"],
       ["view-archive", "/admin/archive", "Archive (search and export)"],
+      ["view-directory", "/admin/directory", "Directory (everyone provisioned)"],
+      ["view-provisioning", "/admin/provisioning", "Provisioning health (SCIM)"],
+      ["view-insights", "/admin/insights", "Insights (followers, replies, boosts, likes)"],
       ["connect-idp", "/admin/connect", "Identity provider (single sign-on, SCIM tokens)"],
     ] as const;
     const allowed = [];
@@ -132,38 +137,6 @@ export function adminRoutes(deps: {
         ${error ? html`aria-invalid="true" aria-describedby="${id}-error"` : ""}
       />
       ${error ? html`<p class="error" id="${id}-error">${error}</p>` : ""}
-    </div>`;
-
-  /**
-   * A table in a .table-wrap: it scrolls inside its own box on a phone, never the page (a
-   * labelled, focusable region, as axe asks). Long values wrap in their cells.
-   */
-  const dataTable = (t: {
-    label: string;
-    caption?: string;
-    headers: readonly (string | Html)[];
-    rows: Html[];
-    /** Wide rows of long values (the audit log, the reports): a table.records. */
-    records?: boolean;
-  }) =>
-    html`<div class="table-wrap" role="region" aria-label="${t.label}" tabindex="0">
-      <table ${t.records ? raw('class="records"') : ""}>
-        ${
-          t.caption
-            ? html`<caption class="muted">
-                ${t.caption}
-              </caption>`
-            : ""
-        }
-        <thead>
-          <tr>
-            ${t.headers.map((h) => html`<th scope="col">${h}</th>`)}
-          </tr>
-        </thead>
-        <tbody>
-          ${t.rows}
-        </tbody>
-      </table>
     </div>`;
 
   interface NewAccountForm {

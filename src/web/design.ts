@@ -36,6 +36,8 @@
  *   td.words       in a table.records: a cell whose words stay whole (names, handles, actions), so
  *                  its column is never squeezed below its longest word (the audit log's Who/About)
  *   .stack         vertical rhythm for a list of blocks           .actions   a row of buttons
+ *   figure.chart   a server-rendered SVG chart (src/web/charts.ts: svg.chart-svg, white ground,
+ *                  role="img" named by the figcaption) and the table of its numbers below it
  *
  * Colour tokens (CSS custom properties, light and dark by prefers-color-scheme; every text pair is
  * WCAG 2.1 AA, ≥ 4.5:1 — test/web/design.test.ts checks them): --bg --surface --text --muted
@@ -153,6 +155,8 @@ input[type=checkbox],input[type=radio]{width:1.1rem;height:1.1rem;accent-color:v
 .badge-former{color:var(--danger);background:var(--danger-bg)}
 .badge-neutral{color:var(--muted);background:var(--surface)}
 .table-wrap{max-width:100%;overflow-x:auto;margin:0 0 1rem;border:1px solid var(--border);border-radius:var(--radius)}
+figure.chart{margin:0 0 1.5rem}figure.chart figcaption{font-weight:600;margin:0 0 .5rem}
+.chart-svg{display:block;width:100%;max-width:720px;height:auto;border:1px solid var(--border);border-radius:var(--radius);margin:0 0 .75rem}
 .table-wrap table{margin:0}
 table{border-collapse:collapse;width:100%}
 caption{text-align:left;padding:.5rem .75rem;color:var(--muted)}

@@ -18,6 +18,7 @@ import { Archive1763700000017 } from "./0017-archive.ts";
 import { Api1763700000018 } from "./0018-api.ts";
 import { IdpConnection1763700000021 } from "./0021-idp-connection.ts";
 import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
+import { ProvisioningLog1763700000022 } from "./0022-provisioning-log.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -41,4 +42,5 @@ export const migrations = [
   Api1763700000018,
   IdpConnection1763700000021,
   ArchiveLinks1763700000023,
+  ProvisioningLog1763700000022,
 ];
