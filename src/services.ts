@@ -176,7 +176,7 @@ export function createServices(
     authz,
     drafts,
     activity,
-    reports: createReports(db, secrets?.sessionSecret ?? randomBytes(32).toString("base64url")),
+    reports: createReports(db, secrets?.sessionSecret ?? randomBytes(32).toString("base64url"), archive),
     verifier: () => {
       verifier ??= secrets
         ? createVerifier({

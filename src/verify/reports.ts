@@ -1,6 +1,10 @@
-/** Impersonation reports: stored for the security team (listed by `herald reports`). */
+/**
+ * Impersonation reports: stored for the security team (listed by `herald reports`) and recorded in
+ * the archive (kind `report.impersonation`, direction `in`) in the same transaction.
+ */
 import { createHmac, randomUUID } from "node:crypto";
 import { EntitySchema } from "typeorm";
+import type { Archive } from "../archive/records.ts";
 import type { Database } from "../db/database.ts";
 
 export interface ReportRow {
@@ -30,7 +34,8 @@ export type ReportField = "reported" | "details" | "contact";
 
 export type ReportResult = { ok: true; id: string } | { ok: false; field: ReportField; message: string };
 
-export function createReports(db: Database, secret: string) {
+/** `archive`: where each report is recorded with the words as given (the sender only as its keyed hash). */
+export function createReports(db: Database, secret: string, archive: Archive) {
   return {
     async submit(input: {
       reported: string;
@@ -52,16 +57,19 @@ export function createReports(db: Database, secret: string) {
       if (contact && contact.length > 320)
         return { ok: false, field: "contact", message: "The contact address is too long." };
       const id = randomUUID();
-      await db.run((em) =>
-        em.getRepository(ReportSchema).insert({
-          id,
-          reported,
-          details,
-          contact,
-          sourceHash: createHmac("sha256", secret).update(input.source).digest("hex"),
-          createdAt: new Date(),
-        }),
-      );
+      const sourceHash = createHmac("sha256", secret).update(input.source).digest("hex");
+      // Archived as something the organization heard, in the report's own transaction (#16).
+      await db.transaction(async (em) => {
+        await em
+          .getRepository(ReportSchema)
+          .insert({ id, reported, details, contact, sourceHash, createdAt: new Date() });
+        await archive.append(em, {
+          kind: "report.impersonation",
+          direction: "in",
+          subjectId: id,
+          content: { reported, details, contact, sourceHash },
+        });
+      });
       return { ok: true, id };
     },
     async list(limit = 50): Promise<ReportRow[]> {
