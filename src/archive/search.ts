@@ -4,7 +4,8 @@
  * the page shows, what it downloads and what `herald archive export` writes are selected by the
  * same code. Every access is audited (`auditArchiveAccess`: who, the filter, how many records).
  *
- * Indexes (migration 0017): recorded_at, (account_id, recorded_at), (person_id, recorded_at).
+ * Indexes: recorded_at, (account_id, recorded_at), (person_id, recorded_at) (migration 0017),
+ * (approver_id, recorded_at) (0023: the person criterion is who acted OR who approved).
  * Text is a LIKE over the stored canonical JSON (no index can serve a substring): it is bounded
  * by the other criteria and by the page size, and its length is capped.
  */

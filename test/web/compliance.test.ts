@@ -14,6 +14,7 @@ import { ORG } from "../../src/authz/authz.ts";
 import { dayOf } from "../../src/archive/canonical.ts";
 import { type ArchiveRecordRow, ArchiveRecordSchema } from "../../src/archive/entities.ts";
 import { appendRecord, type ArchiveInput } from "../../src/archive/records.ts";
+import { EXPORT_MAX } from "../../src/web/compliance.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
 import type { ActorRow } from "../../src/federation/entities.ts";
 import { ROOT, TEST_DB, waitFor } from "../helpers/env.ts";
@@ -384,5 +385,51 @@ describe(`the compliance pages on ${TEST_DB}`, () => {
       from: d0,
       to: d0,
     });
+  });
+  test("beyond the download's limit: a 413 naming the count and the way out, never a cut export; the CLI writes them all", async () => {
+    // A day of its own, before every other: EXPORT_MAX + 1 records of @pr.
+    const day = dayOf(today - 30 * DAY_MS);
+    const n = EXPORT_MAX + 1;
+    for (let from = 0; from < n; from += 1000)
+      await i.s.services.db.transaction(async (em) => {
+        for (let k = from; k < Math.min(n, from + 1000); k++)
+          await appendRecord(
+            em,
+            {
+              kind: "post.create",
+              direction: "out",
+              accountId: pr.id,
+              accountHandle: "pr",
+              content: { text: `bulk ${k}` },
+            },
+            () => Date.parse(`${day}T00:00:00Z`) + k,
+          );
+      });
+    const before = (await audits("archive.export")).length;
+    for (const format of ["jsonl", "eml"]) {
+      const res = await exportAs("officer", { format, from: day, to: day });
+      assert.equal(res.status, 413);
+      assert.notEqual(res.headers.get("content-type"), "application/zip");
+      assert.match(
+        (await res.text()).replace(/\s+/g, " "),
+        new RegExp(
+          `This search matches ${n} records; a download holds at most ${EXPORT_MAX}\\. Narrow the period, or run herald archive export on the server\\.`,
+        ),
+      );
+    }
+    assert.equal((await audits("archive.export")).length, before, "refusals are not audited as exports");
+    const out = mkdtempSync(path.join(tmpdir(), "herald-compliance-big-"));
+    const cli = await runCli(
+      ["archive", "export", "--format", "jsonl", "--out", out, "--from", day, "--to", day],
+      i.env,
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    const lines = readFileSync(path.join(out, "records.jsonl"), "utf8").trimEnd().split("\n");
+    assert.equal(lines.length, n);
+    assert.equal((JSON.parse(lines.at(-1)!) as { seq: number }).seq, n);
+    assert.equal(
+      (JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8")) as { count: number }).count,
+      n,
+    );
   });
 });
