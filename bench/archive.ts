@@ -9,6 +9,13 @@
  * "Off" is `services.archive.benchmarkOnly.setCapture(false)`: the same code path without the
  * append (no configuration reaches that switch; see src/archive/records.ts). CONCURRENCY clients
  * post (and deliver) at once, so on MySQL the appends also contend for the day's chain head row.
+ * A third mode, "floor", writes the same record with one plain INSERT and no chain (no head row,
+ * no lock, no hash): what any capture in the act's own transaction costs, beside the real one.
+ *
+ * The rounds rotate the three modes' order. Besides each mode's median rate it prints the median
+ * of the per-round ratios (each round's modes ran back to back, so a neighbour's load on the
+ * machine hits both sides of a ratio alike) and the posting path's CPU time per post in this
+ * process, which other processes' load barely moves.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +32,7 @@ import { freePort, MYSQL_URL, testEnv } from "../test/helpers/env.ts";
 const quick = process.argv.includes("--quick");
 const onMysql = process.argv.includes("--mysql");
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const ROUNDS = quick ? 2 : 8;
+const ROUNDS = quick ? 3 : 9;
 const POSTS = quick ? 100 : 200;
 const DELIVERIES = quick ? 100 : 200;
 const CONCURRENCY = 8;
@@ -126,20 +133,24 @@ try {
   while ((await s.services.db.run((em) => em.getRepository(InboundSchema).count())) < 5)
     await new Promise((r) => setTimeout(r, 10));
 
-  const results = {
-    post: { on: [] as number[], off: [] as number[] },
-    inbox: { on: [] as number[], off: [] as number[] },
-  };
+  const MODES = ["on", "off", "floor"] as const;
+  type Mode = (typeof MODES)[number];
+  const perMode = () => ({ on: [] as number[], off: [] as number[], floor: [] as number[] });
+  const results = { post: perMode(), inbox: perMode(), postCpu: perMode() };
   const records = () => s.services.db.run((em) => em.getRepository(ArchiveRecordSchema).count());
   const inboundCount = () => s.services.db.run((em) => em.getRepository(InboundSchema).count());
   say(
-    `bench/archive: ${ROUNDS} rounds × (${POSTS} posts, ${DELIVERIES} inbox deliveries) per mode, ${CONCURRENCY} at a time, ${onMysql ? "MariaDB" : "SQLite"}, loopback`,
+    `bench/archive: ${ROUNDS} rounds × (${POSTS} posts, ${DELIVERIES} inbox deliveries) per mode (on, off, floor), ${CONCURRENCY} at a time, ${onMysql ? "MariaDB" : "SQLite"}, loopback`,
   );
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which mode goes first.
-    for (const mode of round % 2 === 0 ? (["on", "off"] as const) : (["off", "on"] as const)) {
-      s.services.archive.benchmarkOnly.setCapture(mode === "on");
+    // Rotate which mode goes first.
+    const order: Mode[] = [...MODES.slice(round % 3), ...MODES.slice(0, round % 3)];
+    for (const mode of order) {
+      s.services.archive.benchmarkOnly.setCapture(
+        mode === "on" ? true : mode === "floor" ? "unchained" : false,
+      );
       const before = await records();
+      const cpu = process.cpuUsage();
       results.post[mode].push(
         await rate(POSTS, async (i) => {
           const r = await s.services.posting.post({
@@ -150,6 +161,8 @@ try {
           if (!r.ok) throw new Error(r.message);
         }),
       );
+      const used = process.cpuUsage(cpu);
+      results.postCpu[mode].push((used.user + used.system) / POSTS);
       const signed = await presign(DELIVERIES);
       // Fedify answers 202 and runs the listener from its queue: the clock stops when the last
       // message is stored (and archived), not when the last 202 arrives.
@@ -163,20 +176,28 @@ try {
       while ((await inboundCount()) < stored + DELIVERIES) await new Promise((r) => setTimeout(r, 10));
       results.inbox[mode].push(DELIVERIES / ((performance.now() - started) / 1000));
       const added = (await records()) - before;
-      const expected = mode === "on" ? POSTS + DELIVERIES : 0;
+      const expected = mode === "off" ? 0 : POSTS + DELIVERIES;
       if (added !== expected)
         throw new Error(`capture ${mode}: ${added} records added, expected ${expected}`);
     }
   }
   s.services.archive.benchmarkOnly.setCapture(true);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const list = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(", ");
   for (const what of ["post", "inbox"] as const) {
-    const on = median(results[what].on);
-    const off = median(results[what].off);
+    const r = results[what];
+    const paired = (mode: Mode) => r[mode].map((x, i) => x / r.off[i]);
     say(
-      `  ${what === "post" ? "posting" : "inbox  "}: capture on ${on.toFixed(0)}/s, off ${off.toFixed(0)}/s (medians; rounds on ${results[what].on.map((x) => x.toFixed(0)).join(", ")} / off ${results[what].off.map((x) => x.toFixed(0)).join(", ")}) → on/off ${(on / off).toFixed(2)}, capture costs ${((1 - on / off) * 100).toFixed(1)}%`,
+      `  ${what === "post" ? "posting" : "inbox  "}: capture on ${median(r.on).toFixed(0)}/s, off ${median(r.off).toFixed(0)}/s, floor ${median(r.floor).toFixed(0)}/s (medians; rounds on ${list(r.on)} / off ${list(r.off)} / floor ${list(r.floor)})`,
+    );
+    say(
+      `           on/off ${(median(r.on) / median(r.off)).toFixed(2)} (capture costs ${((1 - median(r.on) / median(r.off)) * 100).toFixed(1)}%), floor/off ${(median(r.floor) / median(r.off)).toFixed(2)}; per-round on/off ${list(paired("on"), 2)} → median ${median(paired("on")).toFixed(2)}, floor/off median ${median(paired("floor")).toFixed(2)}`,
     );
   }
+  const cpu = results.postCpu;
+  say(
+    `  posting CPU in this process: on ${median(cpu.on).toFixed(0)} µs/post, off ${median(cpu.off).toFixed(0)}, floor ${median(cpu.floor).toFixed(0)} → on/off ${(median(cpu.on) / median(cpu.off)).toFixed(2)}`,
+  );
 } finally {
   await remote.close();
   await s.shutdown("bench");

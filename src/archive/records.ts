@@ -52,21 +52,25 @@ export interface Archive {
   append(em: EntityManager, input: ArchiveInput): Promise<void>;
   /**
    * For bench/archive.ts only: no configuration variable, route or command reaches it. Turning
-   * capture off makes the archive incomplete for good.
+   * capture off makes the archive incomplete for good. `"unchained"` writes each record with one
+   * plain INSERT outside any chain (no head, no lock, no hash): the floor any capture in the act's
+   * transaction costs, measured beside the real one.
    */
-  readonly benchmarkOnly: { setCapture(on: boolean): void };
+  readonly benchmarkOnly: { setCapture(mode: boolean | "unchained"): void };
 }
 
 export function createArchive(options: { readonly now?: () => number } = {}): Archive {
   const now = options.now ?? Date.now;
-  let capture = true;
+  let capture: boolean | "unchained" = true;
+  let unchained = 0;
   return {
     async append(em, input) {
-      if (capture) await appendRecord(em, input, now);
+      if (capture === "unchained") await appendUnchained(em, input, now, ++unchained);
+      else if (capture) await appendRecord(em, input, now);
     },
     benchmarkOnly: {
-      setCapture(on) {
-        capture = on;
+      setCapture(mode) {
+        capture = mode;
       },
     },
   };
@@ -140,20 +144,10 @@ async function openDay(em: EntityManager, chain: string, at: Date): Promise<void
   }
 }
 
-/**
- * Appends one record in the caller's transaction: two statements, both on the chain head's row
- * (the lock is taken by the first and held to the commit, so the work inside it is as short as it
- * can be: no read of the head into Node and back). Canonicalisation happens before the lock.
- */
-export async function appendRecord(
-  em: EntityManager,
-  input: ArchiveInput,
-  now: () => number = Date.now,
-): Promise<void> {
-  const at = new Date(now());
-  const chain = dayOf(at);
+/** The act's part of a record and the parameters its columns take (ACT_COLUMNS order). */
+function actOf(input: ArchiveInput, at: Date, mysql: boolean) {
   const record: Omit<ArchiveRecordRow, "id" | "seq" | "prevHash" | "hash"> = {
-    chain,
+    chain: dayOf(at),
     recordedAt: at,
     kind: input.kind,
     direction: input.direction,
@@ -170,18 +164,39 @@ export async function appendRecord(
     subjectId: input.subjectId ?? null,
     content: canonicalJson(input.content),
   };
+  const values = ACT_COLUMNS.map(([field]) =>
+    // TypeORM's own SQLite form of a datetime: UTC, "YYYY-MM-DD HH:MM:SS.SSS" (read back by it).
+    field === "recordedAt" && !mysql ? at.toISOString().replace("T", " ").replace("Z", "") : record[field],
+  );
+  return { record, values };
+}
+
+/** bench/archive.ts's floor: the same record, one INSERT, in a chain of its own with no head. */
+async function appendUnchained(em: EntityManager, input: ArchiveInput, now: () => number, seq: number) {
+  const { values } = actOf(input, new Date(now()), em.connection.options.type === "mysql");
+  values[ACT_COLUMNS.findIndex(([field]) => field === "chain")] = "unchained";
+  await em.query(
+    `INSERT INTO archive_record (${ACT_COLUMNS.map((c) => c[1]).join(", ")}, seq, prev_hash, hash) VALUES (${ACT_COLUMNS.map(() => "?").join(", ")}, ?, '', '')`,
+    [...values, seq],
+  );
+}
+
+/**
+ * Appends one record in the caller's transaction: two statements, both on the chain head's row
+ * (the lock is taken by the first and held to the commit, so the work inside it is as short as it
+ * can be: no read of the head into Node and back). Canonicalisation happens before the lock.
+ */
+export async function appendRecord(
+  em: EntityManager,
+  input: ArchiveInput,
+  now: () => number = Date.now,
+): Promise<void> {
+  const at = new Date(now());
   const mysql = em.connection.options.type === "mysql";
+  const { record, values } = actOf(input, at, mysql);
+  const { chain } = record;
   const { before, middle, after } = recordHashParts(record);
-  const values = [
-    ...ACT_COLUMNS.map(([field]) =>
-      // TypeORM's own SQLite form of a datetime: UTC, "YYYY-MM-DD HH:MM:SS.SSS" (read back by it).
-      field === "recordedAt" && !mysql ? at.toISOString().replace("T", " ").replace("Z", "") : record[field],
-    ),
-    before,
-    middle,
-    after,
-    chain,
-  ];
+  values.push(before, middle, after, chain);
   const runner = em.queryRunner;
   if (!runner) throw new Error("archive records are appended inside the act's transaction");
   const sql = STATEMENTS[mysql ? "mysql" : "sqlite"];
