@@ -61,9 +61,9 @@ export function sessionRoutes(
                     : ""
                 }`
             : html`<p>
-                Single sign-on is not set up yet: the administrator sets
-                <code>HERALD_SAML_IDP_METADATA</code> (see docs/saml.md). Until then, an administrator can
-                make a one-time sign-in link with <code>npx herald login-link &lt;userName&gt;</code>.
+                Single sign-on is not set up yet: an administrator connects the company's identity provider at
+                <code>/admin/connect</code> (see docs/saml.md). Until then, an administrator can make a
+                one-time sign-in link with <code>npx herald login-link &lt;userName&gt;</code>.
               </p>`
         }`,
     );
