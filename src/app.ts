@@ -35,6 +35,7 @@ import { wellKnownRoutes } from "./federation/well-known.ts";
 import { createApiAuth } from "./api/auth.ts";
 import { oauthRoutes } from "./api/oauth-routes.ts";
 import { apiRoutes } from "./api/routes.ts";
+import { apiSlice2 } from "./api/slice2.ts";
 
 export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const { config, db } = services;
@@ -145,6 +146,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       drafts: services.drafts,
       limiter: apiLimiter,
       maxBodyBytes: config.api.maxBodyBytes,
+      ...apiSlice2(services, apiAuth),
     }).routes(),
   );
   if (saml) {

@@ -14,6 +14,7 @@ import type Koa from "koa";
 import type { AddressInfo } from "node:net";
 import { createApp, createProbeApp } from "./app.ts";
 import type { Config } from "./config.ts";
+import { scheduledStatusWorker } from "./api/slice2.ts";
 import { createArchiveWorker } from "./archive/maintenance.ts";
 import { createArchiveSigner } from "./archive/signing.ts";
 import { createDatabase } from "./db/database.ts";
@@ -147,6 +148,10 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
           held: () => lease?.held() ?? false,
         });
   archiveWorker?.start();
+  // Publishes scheduled statuses when due: once per cluster, under the lease (src/api/scheduled.ts).
+  const scheduledWorker =
+    role === "web" ? undefined : scheduledStatusWorker(services, identity, () => lease?.held() ?? false);
+  scheduledWorker?.start();
   // The SCIM request log (/admin/provisioning): counters written every few seconds by whoever
   // answers SCIM, pruned past 30 days by the lease holder, hourly.
   if (role !== "worker") services.scimLog.start();
@@ -209,6 +214,7 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
         closed.then(() => services.scimLog.stop()),
         services.accounts.stopKeyWorker(),
         archiveWorker?.stop(),
+        scheduledWorker?.stop(),
       ]);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<"timeout">((resolve) => {

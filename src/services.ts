@@ -4,6 +4,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { apiEntities } from "./api/entities.ts";
+import { numberApiRows } from "./api/ids.ts";
+import { apiRecordEntities } from "./api/records.ts";
 import { createOAuth, type OAuth } from "./api/oauth.ts";
 import { archiveEntities } from "./archive/entities.ts";
 import { type Archive, createArchive } from "./archive/records.ts";
@@ -58,6 +60,7 @@ export const entities = [
   ReportSchema,
   ...archiveEntities,
   ...apiEntities,
+  ...apiRecordEntities,
   ...requestLogEntities,
 ];
 
@@ -108,6 +111,8 @@ export function createServices(
   } = {},
 ): Services {
   const keys = createKeyStore(db);
+  // Posts, inbound messages, followers and reactions get the client API's sortable ids on insert.
+  numberApiRows(db);
   let verifier: Promise<Verifier> | undefined;
   // This process's caches (verification answers under a generation, served documents) drop with
   // every change: through their `process` event consumers wherever it was made, and at once after

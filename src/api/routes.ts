@@ -9,14 +9,21 @@
 import { createHash } from "node:crypto";
 import type Router from "@koa/router";
 import type { Context } from "koa";
-import { Brackets, IsNull, type SelectQueryBuilder } from "typeorm";
+import { IsNull, type SelectQueryBuilder } from "typeorm";
 import type { Config } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import type { Drafts } from "../federation/drafts.ts";
-import { type ActorRow, ActorSchema, type PostRow, PostSchema } from "../federation/entities.ts";
+import {
+  type ActorRow,
+  ActorSchema,
+  type InboundRow,
+  InboundSchema,
+  type PostRow,
+  PostSchema,
+} from "../federation/entities.ts";
 import { type Posting, renderText } from "../federation/posting.ts";
 import { fail } from "../http/errors.ts";
 import { caseSensitiveRouter } from "../http/paths.ts";
@@ -27,7 +34,11 @@ import type { ApiAuth, Caller, UserCaller } from "./auth.ts";
 import { ApiIdempotencySchema } from "./entities.ts";
 import { apiKey, limitedBy } from "./limits.ts";
 import type { OAuth } from "./oauth.ts";
+import { parseApiId } from "./ids.ts";
+import { createPublisher, type Speaker, type StatusInput } from "./publish.ts";
+import type { Scheduled } from "./scheduled.ts";
 import { apiParams, bool, list, type Params, str } from "./params.ts";
+import { keyset, merged, pageOf, setLink, type Statuses } from "./statuses.ts";
 import { createWire, fromMastodonVisibility, MAX_CHARACTERS } from "./wire.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -46,12 +57,21 @@ export function apiRoutes(deps: {
   drafts: Drafts;
   limiter: RateLimiter;
   maxBodyBytes: number;
+  /** Statuses as the API shows them (src/api/statuses.ts). */
+  statuses: Statuses;
+  /** Scheduled statuses (src/api/scheduled.ts). */
+  scheduled: Scheduled;
+  /** More endpoint groups, mounted on this router (its rate limit, its errors). */
+  more?: readonly ((router: Router, params: (ctx: Context) => Promise<Params>) => void)[];
 }): Router {
   const { config, db, auth, accounts, posting, drafts } = deps;
   const wire = createWire(config, db);
   const router = caseSensitiveRouter();
   router.use(limitedBy(deps.limiter, apiKey));
   const params = (ctx: Context) => apiParams(ctx, deps.maxBodyBytes);
+  // First: /api/v1/accounts/relationships must not be taken for /api/v1/accounts/{id}.
+  deps.scheduled.routes(router, params, config);
+  for (const mount of deps.more ?? []) mount(router, params);
 
   /** A local, open account by id (ids are UUIDs: anything else is simply not found). */
   async function accountById(id: string): Promise<ActorRow> {
@@ -60,89 +80,51 @@ export function apiRoutes(deps: {
     return actor;
   }
 
-  // --- pagination (max_id / since_id / min_id / limit, Link header) ------------------------------
-
-  interface Window {
-    readonly limit: number;
-    readonly max?: PostRow;
-    readonly since?: PostRow;
-    readonly min?: PostRow;
-  }
-
-  async function windowOf(p: Params): Promise<Window | undefined> {
-    const n = Number(str(p, "limit") ?? 20);
-    const limit = Number.isFinite(n) ? Math.min(40, Math.max(1, Math.trunc(n))) : 20;
-    const cursor = async (key: string) => {
-      const id = str(p, key);
-      if (id === undefined || id === "") return { ok: true as const, post: undefined };
-      const post = UUID.test(id)
-        ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id }))
-        : null;
-      return post ? { ok: true as const, post } : { ok: false as const };
-    };
-    const [max, since, min] = await Promise.all([cursor("max_id"), cursor("since_id"), cursor("min_id")]);
-    // A cursor that names no post has nothing before or after it that we could place.
-    if (!max.ok || !since.ok || !min.ok) return undefined;
-    return { limit, max: max.post, since: since.post, min: min.post };
-  }
+  // --- pagination (max_id / since_id / min_id / limit by api id, Link header) --------------------
 
   async function paged(
     ctx: Context,
     p: Params,
     where: (qb: SelectQueryBuilder<PostRow>) => void,
   ): Promise<PostRow[]> {
-    const w = await windowOf(p);
-    if (!w) return [];
+    const page = pageOf(p);
+    if (!page) return [];
     const rows = await db.run((em) => {
       const qb = em
         .getRepository(PostSchema)
         .createQueryBuilder("p")
         .innerJoin(ActorSchema.options.name, "a", "a.id = p.actor_id")
         .where("p.deleted_at IS NULL")
-        .andWhere("a.deleted_at IS NULL");
+        .andWhere("a.deleted_at IS NULL")
+        .andWhere("p.api_id IS NOT NULL");
       where(qb);
-      const after = (post: PostRow, name: string, op: "<" | ">") =>
-        qb.andWhere(
-          new Brackets((b) =>
-            b
-              .where(`p.published_at ${op} :${name}T`, { [`${name}T`]: post.publishedAt })
-              .orWhere(`(p.published_at = :${name}T AND p.id ${op} :${name}Id)`, { [`${name}Id`]: post.id }),
-          ),
-        );
-      if (w.max) after(w.max, "max", "<");
-      if (w.since) after(w.since, "since", ">");
-      if (w.min) after(w.min, "min", ">");
-      // min_id: the page just after the cursor (oldest first, then newest first as always).
-      const dir = w.min ? "ASC" : "DESC";
-      return qb.orderBy("p.published_at", dir).addOrderBy("p.id", dir).take(w.limit).getMany();
+      return keyset(qb, "p.api_id", page).getMany();
     });
-    const page = w.min ? rows.reverse() : rows;
-    if (page.length > 0) {
-      const base = new URL(ctx.path, config.origin);
-      for (const [k, v] of Object.entries(p))
-        if (!["max_id", "since_id", "min_id"].includes(k) && typeof v === "string")
-          base.searchParams.set(k, v);
-      const link = (key: string, id: string) => {
-        const u = new URL(base);
-        u.searchParams.set(key, id);
-        return u.href;
-      };
-      ctx.set(
-        "Link",
-        `<${link("max_id", page[page.length - 1].id)}>; rel="next", <${link("min_id", page[0].id)}>; rel="prev"`,
-      );
-    }
-    return page;
+    const list = page.min !== undefined ? rows.reverse() : rows;
+    setLink(
+      ctx,
+      config,
+      p,
+      list.map((r) => String(r.apiId)),
+    );
+    return list;
   }
 
-  async function statuses(rows: PostRow[]) {
-    const accountOf = wire.accountCache();
-    const out = [];
-    for (const post of rows) {
-      const actor = await accounts.byId(post.actorId);
-      if (actor) out.push(wire.status(post, await accountOf(actor)));
-    }
-    return out;
+  const statuses = (rows: PostRow[]) => deps.statuses.local(rows);
+
+  /** A remote message the caller's account received, by its api id. */
+  async function inboundFor(c: UserCaller, id: string): Promise<InboundRow | null> {
+    const apiId = parseApiId(id);
+    if (apiId === undefined) return null;
+    return db.run((em) =>
+      em.getRepository(InboundSchema).findOneBy({ apiId, actorId: c.account.id, deletedAt: IsNull() }),
+    );
+  }
+
+  /** A local post by its api id (anything else is simply not found). */
+  async function postByApiId(id: string): Promise<PostRow | null> {
+    const apiId = parseApiId(id);
+    return apiId === undefined ? null : db.run((em) => em.getRepository(PostSchema).findOneBy({ apiId }));
   }
 
   /** Who may see a post: public and unlisted anyone; the rest only the account that wrote it. */
@@ -178,7 +160,7 @@ export function apiRoutes(deps: {
   empty(ROUTES.mastodon.filters, () => [], "read:filters");
   empty(ROUTES.mastodon.filtersV2, () => [], "read:filters");
   empty(ROUTES.mastodon.lists, () => [], "read:lists");
-  empty(ROUTES.mastodon.markers, () => ({}), "read:statuses");
+  // Markers: src/api/notifications.ts.
   empty(ROUTES.mastodon.announcements, () => []);
   empty(
     ROUTES.mastodon.preferences,
@@ -249,8 +231,53 @@ export function apiRoutes(deps: {
   router.get(koa(ROUTES.mastodon.homeTimeline), async (ctx) => {
     const c = await auth.caller(ctx, "user", "read:statuses");
     const p = await params(ctx);
-    const rows = await paged(ctx, p, (qb) => qb.andWhere("p.actor_id = :actorId", { actorId: c.account.id }));
-    ctx.body = await statuses(rows);
+    // The account's own posts and the posts of accounts it follows that reached its inbox (decision
+    // 0014), interleaved by id.
+    const page = pageOf(p);
+    if (!page) {
+      ctx.body = [];
+      return;
+    }
+    const [own, received] = await db.run(async (em) => [
+      await keyset(
+        em
+          .getRepository(PostSchema)
+          .createQueryBuilder("p")
+          .where("p.actor_id = :actorId AND p.deleted_at IS NULL AND p.api_id IS NOT NULL", {
+            actorId: c.account.id,
+          }),
+        "p.api_id",
+        page,
+      ).getMany(),
+      await keyset(
+        em
+          .getRepository(InboundSchema)
+          .createQueryBuilder("i")
+          .where("i.actor_id = :actorId AND i.kind = :post AND i.deleted_at IS NULL", {
+            actorId: c.account.id,
+            post: "post",
+          }),
+        "i.api_id",
+        page,
+        "i",
+      ).getMany(),
+    ]);
+    const chosen = merged<PostRow | InboundRow>(page, [own, received], (r) => Number(r.apiId));
+    const ours = new Set(own.map((r) => r.id));
+    const out = [];
+    for (const r of chosen)
+      out.push(
+        ours.has(r.id)
+          ? (await statuses([r as PostRow]))[0]
+          : (await deps.statuses.remote([r as InboundRow], c.account))[0],
+      );
+    setLink(
+      ctx,
+      config,
+      p,
+      out.map((x) => x.id),
+    );
+    ctx.body = out;
   });
 
   router.get(koa(ROUTES.mastodon.publicTimeline), async (ctx) => {
@@ -271,34 +298,39 @@ export function apiRoutes(deps: {
 
   router.get(koa(ROUTES.mastodon.status), async (ctx) => {
     const c = await auth.caller(ctx, "optional", "read:statuses");
-    const post = UUID.test(ctx.params.id)
-      ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }))
-      : null;
-    if (!post || post.deletedAt || !visibleTo(post, c)) notFound();
-    const actor = await accounts.byId(post.actorId);
-    if (!actor || actor.deletedAt) notFound();
-    ctx.body = wire.status(post, await wire.account(actor));
+    const post = await postByApiId(ctx.params.id);
+    if (post) {
+      if (post.deletedAt || !visibleTo(post, c)) notFound();
+      const actor = await accounts.byId(post.actorId);
+      if (!actor || actor.deletedAt) notFound();
+      ctx.body = (await statuses([post]))[0];
+      return;
+    }
+    // A remote message one of the caller's account received.
+    const row = c?.kind === "user" ? await inboundFor(c, ctx.params.id) : null;
+    if (!row) notFound();
+    ctx.body = (await deps.statuses.remote([row], c?.kind === "user" ? c.account : undefined))[0];
   });
 
-  /** What the app, the token and the person were, for the audit log and the archive. */
-  const pressedSend = (c: UserCaller, decision: string) => ({
-    via: "api",
-    personId: c.person.id,
-    userName: c.person.userName,
-    app: c.app.name,
-    appId: c.app.id,
+  const publisher = createPublisher({ posting, drafts });
+  const speaker = (c: UserCaller): Speaker => ({
+    person: c.person,
+    account: c.account,
+    can: c.can,
+    app: { id: c.app.id, name: c.app.name },
     tokenId: c.token.id,
-    decision,
   });
+  /** What the app, the token and the person were, for the audit log and the archive. */
+  const pressedSend = (c: UserCaller, decision: string) => publisher.pressedSend(speaker(c), decision, {});
 
   type Made = { status: number; body: unknown; kind: "post" | "draft"; id: string };
 
-  async function create(c: UserCaller, p: Params): Promise<Made> {
+  /** A status a client sent, checked as Mastodon checks it (422 with the reason). */
+  async function input(c: UserCaller, p: Params): Promise<StatusInput> {
     const text = str(p, "status") ?? "";
     if (list(p, "media_ids").length > 0)
       fail(422, "Validation failed: Herald does not take media attachments yet");
     if (p.poll !== undefined && p.poll !== null) fail(422, "Validation failed: Herald does not take polls");
-    if (str(p, "scheduled_at")) fail(422, "Validation failed: Herald does not schedule posts yet");
     // A content warning Herald could not show would publish what was meant to be hidden.
     if ((str(p, "spoiler_text") ?? "").trim() !== "")
       fail(422, "Validation failed: Herald does not take content warnings yet");
@@ -311,43 +343,30 @@ export function apiRoutes(deps: {
     let inReplyTo: string | undefined;
     const replyId = str(p, "in_reply_to_id");
     if (replyId) {
-      const target = UUID.test(replyId)
-        ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: replyId }))
-        : null;
-      if (!target || target.deletedAt || !visibleTo(target, c)) notFound();
-      inReplyTo = wire.noteUri(target.id);
+      const target = await postByApiId(replyId);
+      if (target) {
+        if (target.deletedAt || !visibleTo(target, c)) notFound();
+        inReplyTo = wire.noteUri(target.id);
+      } else {
+        // A reply to a remote message the account received.
+        const row = await inboundFor(c, replyId);
+        if (!row) notFound();
+        inReplyTo = row.objectIri;
+      }
     }
-    const direct = await c.can(inReplyTo ? "reply" : "post", c.account);
-    if (!direct.allow) {
-      const asDraft = await c.can("draft", c.account);
-      if (!asDraft.allow) fail(403, `This action is not allowed: you may not post as @${c.account.handle}`);
-      const r = await drafts.propose(
-        c.person,
-        c.account,
-        { text, visibility, inReplyTo },
-        pressedSend(c, asDraft.rule),
-      );
-      if (!r.ok) fail(r.status === 400 ? 422 : r.status, r.message);
-      return { status: 202, body: await draftStatus(c, r.draft.id), kind: "draft", id: r.draft.id };
+    return { text, visibility, inReplyTo, language };
+  }
+
+  async function create(c: UserCaller, p: Params): Promise<Made> {
+    const r = await publisher.publish(speaker(c), await input(c, p));
+    switch (r.kind) {
+      case "refused":
+        return fail(r.status, r.message);
+      case "draft":
+        return { status: 202, body: await draftStatus(c, r.draftId), kind: "draft", id: r.draftId };
+      case "post":
+        return { status: 200, body: (await statuses([r.post]))[0], kind: "post", id: r.post.id };
     }
-    const result = await posting.post({
-      actorId: c.account.id,
-      text,
-      visibility,
-      inReplyTo,
-      language,
-      author: { personId: c.person.id, label: c.person.displayName ?? c.person.userName },
-      audit: pressedSend(c, direct.rule),
-      provenance: { app: c.app.name, tokenId: c.token.id },
-    });
-    if (!result.ok)
-      fail(result.reason === "invalid" ? 422 : result.reason === "not-found" ? 404 : 409, result.message);
-    return {
-      status: 200,
-      body: wire.status(result.post, await wire.account(c.account)),
-      kind: "post",
-      id: result.post.id,
-    };
   }
 
   /** A draft as a Status-shaped answer (decision 0013): it is not a status until approved. */
@@ -384,7 +403,7 @@ export function apiRoutes(deps: {
     if (kind === "draft") return { status: 202, body: await draftStatus(c, id), kind, id };
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id }));
     if (!post) notFound();
-    return { status: 200, body: wire.status(post, await wire.account(c.account)), kind: "post", id };
+    return { status: 200, body: (await statuses([post]))[0], kind: "post", id };
   }
 
   /**
@@ -432,6 +451,11 @@ export function apiRoutes(deps: {
     const p = await params(ctx);
     const key = ctx.get("idempotency-key");
     if (key.length > 255) fail(422, "Validation failed: Idempotency-Key is too long");
+    // With scheduled_at: a ScheduledStatus, published by the worker then (src/api/scheduled.ts).
+    if (str(p, "scheduled_at") !== undefined) {
+      ctx.body = await deps.scheduled.create(c, await input(c, p), p);
+      return;
+    }
     const made = key ? await once(c, key, () => create(c, p)) : await create(c, p);
     ctx.status = made.status;
     ctx.body = made.body;
@@ -439,9 +463,7 @@ export function apiRoutes(deps: {
 
   router.delete(koa(ROUTES.mastodon.status), async (ctx) => {
     const c = await auth.caller(ctx, "user", "write:statuses");
-    const post = UUID.test(ctx.params.id)
-      ? await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: ctx.params.id }))
-      : null;
+    const post = await postByApiId(ctx.params.id);
     if (!post || post.deletedAt || post.actorId !== c.account.id) notFound();
     const decision = await c.can("delete", c.account);
     if (!decision.allow)

@@ -15,6 +15,7 @@ import {
   type Visibility,
 } from "../federation/entities.ts";
 import { escapeHtml } from "../http/html.ts";
+import { apiIdOf } from "./ids.ts";
 import { href, ROUTES } from "../http/routes.ts";
 
 export type MastodonVisibility = "public" | "unlisted" | "private" | "direct";
@@ -130,7 +131,8 @@ export function createWire(config: WireConfig, db: Database) {
       ? post.inReplyToIri.slice(notePrefix.length)
       : null;
     return {
-      id: post.id,
+      // The sortable API id (src/api/ids.ts); a draft, not a post yet, answers with its own id.
+      id: apiIdOf(post) ?? post.id,
       uri: noteUri(post.id),
       url: new URL(href(ROUTES.profilePost, { handle: author.username, postId: post.id }), origin).href,
       created_at: post.publishedAt.toISOString(),
@@ -186,6 +188,7 @@ export function createWire(config: WireConfig, db: Database) {
 
   return {
     account,
+    avatar,
     accountCache,
     status,
     noteUri,

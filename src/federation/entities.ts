@@ -40,6 +40,8 @@ export interface FollowerRow {
   followIri: string | null;
   status: "accepted" | "pending";
   createdAt: Date;
+  /** The client API's sortable id (src/api/ids.ts): set on insert. */
+  apiId?: number | string | null;
 }
 
 export interface FollowingRow {
@@ -71,6 +73,8 @@ export interface PostRow {
   publishedAt: Date;
   updatedAt: Date | null;
   deletedAt: Date | null;
+  /** The client API's sortable id (src/api/ids.ts): set on insert. */
+  apiId?: number | string | null;
 }
 
 export type InboundKind = "reply" | "mention" | "direct" | "post";
@@ -90,6 +94,8 @@ export interface InboundRow {
   updatedAt: Date | null;
   deletedAt: Date | null;
   raw: string | null;
+  /** The client API's sortable id (src/api/ids.ts): set on insert. */
+  apiId?: number | string | null;
 }
 
 export interface ReactionRow {
@@ -98,6 +104,10 @@ export interface ReactionRow {
   remoteActorHash: string;
   activityHash: string;
   createdAt: Date;
+  /** Who reacted (null on rows from before it was kept). */
+  remoteActorIri?: string | null;
+  /** The client API's sortable id (src/api/ids.ts): set on insert. */
+  apiId?: number | string | null;
 }
 
 export interface DomainBlockRow {
@@ -160,6 +170,7 @@ export const FollowerSchema = new EntitySchema<FollowerRow>({
     followIri: vc("follow_iri", true),
     status: { type: "varchar" },
     createdAt: dt("created_at"),
+    apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });
 
@@ -195,6 +206,7 @@ export const PostSchema = new EntitySchema<PostRow>({
     publishedAt: dt("published_at"),
     updatedAt: dt("updated_at", true),
     deletedAt: dt("deleted_at", true),
+    apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });
 
@@ -216,6 +228,7 @@ export const InboundSchema = new EntitySchema<InboundRow>({
     updatedAt: dt("updated_at", true),
     deletedAt: dt("deleted_at", true),
     raw: { type: "text", nullable: true },
+    apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });
 
@@ -228,6 +241,8 @@ export const ReactionSchema = new EntitySchema<ReactionRow>({
     remoteActorHash: { name: "remote_actor_hash", type: "varchar", primary: true },
     activityHash: { name: "activity_hash", type: "varchar" },
     createdAt: dt("created_at"),
+    remoteActorIri: vc("remote_actor_iri", true),
+    apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });
 

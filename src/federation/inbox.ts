@@ -301,6 +301,7 @@ export function inboxListeners(deps: InboxDeps) {
           postId,
           kind,
           remoteActorHash: iriHash(activity.actorId!),
+          remoteActorIri: activity.actorId!.href,
           activityHash: iriHash(activity.id!),
           createdAt: new Date(),
         })

@@ -14,7 +14,7 @@ import { ApiCodeSchema } from "../../src/api/entities.ts";
 import { ArchiveRecordSchema } from "../../src/archive/entities.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
 import { DraftSchema } from "../../src/federation/drafts.ts";
-import type { ActorRow } from "../../src/federation/entities.ts";
+import { type ActorRow, PostSchema } from "../../src/federation/entities.ts";
 import type { PatchOperation } from "../../src/scim/patch.ts";
 import { TEST_DB, testEnv, waitFor } from "../helpers/env.ts";
 import { runCli } from "../helpers/process.ts";
@@ -352,8 +352,12 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
       (t) => t.token.accountId === recruiting.id,
     );
     assert.ok(tokenRow);
+    // The API id is the sortable one; audit and archive name the post's UUID.
+    const row = await s.services.db.run((em) =>
+      em.getRepository(PostSchema).findOneByOrFail({ apiId: Number(posted.id) }),
+    );
     const [audit] = await s.services.db.run((em) =>
-      em.getRepository(AuditEventSchema).findBy({ action: "post.create", targetId: posted.id }),
+      em.getRepository(AuditEventSchema).findBy({ action: "post.create", targetId: row.id }),
     );
     const detail = JSON.parse(audit.detail ?? "{}");
     assert.equal(audit.actor, `person:${ids.jane}`);
@@ -361,7 +365,7 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
     assert.equal(detail.app, "Masto test");
     assert.equal(detail.tokenId, tokenRow.token.id);
     const [record] = await s.services.db.run((em) =>
-      em.getRepository(ArchiveRecordSchema).findBy({ kind: "post.create", subjectId: posted.id }),
+      em.getRepository(ArchiveRecordSchema).findBy({ kind: "post.create", subjectId: row.id }),
     );
     assert.equal(record.personId, ids.jane);
     assert.equal(record.app, "Masto test");

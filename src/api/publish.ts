@@ -1,0 +1,93 @@
+/**
+ * A status from the client API, published or drafted as Casbin decides now: one path for a
+ * client's POST /api/v1/statuses and for a scheduled status the worker publishes later. Who may
+ * post (or reply) publishes; who may only draft files a draft awaiting approval (decision 0013);
+ * anyone else is refused. The audit record and the archive name the person, the app and the token.
+ */
+import type { Decider } from "../authz/authz.ts";
+import type { Drafts } from "../federation/drafts.ts";
+import type { ActorRow, PostRow, Visibility } from "../federation/entities.ts";
+import type { Posting } from "../federation/posting.ts";
+import type { Person } from "../identity/directory.ts";
+
+/** Who speaks: the person, the account, this moment's decisions, and through which app and token. */
+export interface Speaker {
+  readonly person: Person;
+  readonly account: ActorRow;
+  readonly can: Decider;
+  readonly app: { readonly id: string | null; readonly name: string | null };
+  readonly tokenId: string | null;
+}
+
+export interface StatusInput {
+  readonly text: string;
+  readonly visibility: Visibility;
+  /** The IRI of the note replied to. */
+  readonly inReplyTo?: string;
+  readonly language?: string;
+}
+
+export type Published =
+  | { readonly kind: "post"; readonly post: PostRow }
+  | { readonly kind: "draft"; readonly draftId: string }
+  | { readonly kind: "refused"; readonly status: number; readonly message: string };
+
+export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
+  const { posting, drafts } = deps;
+
+  /** What the app, the token and the person were, for the audit log and the archive. */
+  const pressedSend = (s: Speaker, decision: string, extra: Record<string, unknown>) => ({
+    via: "api",
+    personId: s.person.id,
+    userName: s.person.userName,
+    app: s.app.name,
+    appId: s.app.id,
+    tokenId: s.tokenId,
+    decision,
+    ...extra,
+  });
+
+  return {
+    pressedSend,
+
+    async publish(s: Speaker, input: StatusInput, extra: Record<string, unknown> = {}): Promise<Published> {
+      const direct = await s.can(input.inReplyTo ? "reply" : "post", s.account);
+      if (!direct.allow) {
+        const asDraft = await s.can("draft", s.account);
+        if (!asDraft.allow)
+          return {
+            kind: "refused",
+            status: 403,
+            message: `This action is not allowed: you may not post as @${s.account.handle}`,
+          };
+        const r = await drafts.propose(
+          s.person,
+          s.account,
+          { text: input.text, visibility: input.visibility, inReplyTo: input.inReplyTo },
+          pressedSend(s, asDraft.rule, extra),
+        );
+        if (!r.ok) return { kind: "refused", status: r.status === 400 ? 422 : r.status, message: r.message };
+        return { kind: "draft", draftId: r.draft.id };
+      }
+      const result = await posting.post({
+        actorId: s.account.id,
+        text: input.text,
+        visibility: input.visibility,
+        inReplyTo: input.inReplyTo,
+        language: input.language,
+        author: { personId: s.person.id, label: s.person.displayName ?? s.person.userName },
+        audit: pressedSend(s, direct.rule, extra),
+        provenance: { app: s.app.name, tokenId: s.tokenId },
+      });
+      if (!result.ok)
+        return {
+          kind: "refused",
+          status: result.reason === "invalid" ? 422 : result.reason === "not-found" ? 404 : 409,
+          message: result.message,
+        };
+      return { kind: "post", post: result.post };
+    },
+  };
+}
+
+export type Publisher = ReturnType<typeof createPublisher>;

@@ -1,0 +1,360 @@
+/**
+ * Scheduled statuses (docs.joinmastodon.org/methods/scheduled_statuses/): POST /api/v1/statuses
+ * with `scheduled_at` at least five minutes ahead (as Mastodon) answers 200 with a
+ * ScheduledStatus; the person lists, moves and cancels theirs (per the account their token acts
+ * as). The worker publishes each one when due, once per cluster: only the process holding the
+ * cluster lease looks, and a row is claimed by one conditional UPDATE (state scheduled →
+ * publishing) before anything is published, so two processes never both publish it (a crash
+ * between claim and publish leaves it `publishing`: at most once, never twice). At publish time
+ * Casbin decides again, for the person as they are then: a person removed from the group (or
+ * gone) is not published for, and the row records why (`refused`, with an audit record); one who
+ * may now only draft files a draft awaiting approval (`drafted`).
+ */
+import type Router from "@koa/router";
+import type { Context } from "koa";
+import { LessThanOrEqual } from "typeorm";
+import { recordAudit } from "../db/audit.ts";
+import type { Database } from "../db/database.ts";
+import { PostSchema, type Visibility } from "../federation/entities.ts";
+import { fail } from "../http/errors.ts";
+import { koa } from "../http/routes.ts";
+import { logger } from "../logging.ts";
+import type { ApiAuth, UserCaller } from "./auth.ts";
+import { nextApiId, parseApiId } from "./ids.ts";
+import type { OAuth } from "./oauth.ts";
+import { type Params, str } from "./params.ts";
+import type { Publisher, StatusInput } from "./publish.ts";
+import { type ScheduledRow, ScheduledSchema } from "./records.ts";
+import { keyset, pageOf, setLink } from "./statuses.ts";
+import { toMastodonVisibility } from "./wire.ts";
+import type { Config } from "../config.ts";
+
+const log = logger("api", "scheduled");
+
+/** Mastodon's ScheduledStatus::MINIMUM_OFFSET. */
+export const MINIMUM_OFFSET_MS = 5 * 60_000;
+/** Mastodon's TOTAL_LIMIT per user; here per person and account. */
+export const TOTAL_LIMIT = 300;
+
+export const SCHEDULED_PATHS = {
+  list: "/api/v1/scheduled_statuses",
+  one: "/api/v1/scheduled_statuses/{id}",
+} as const;
+
+interface ScheduledParams extends StatusInput {
+  /** The api id the client gave as in_reply_to_id (shown back as it was given). */
+  readonly inReplyToId?: string | null;
+  readonly appId?: string | null;
+}
+
+/** The ScheduledStatus entity, with Herald's extension saying what became of it. */
+function scheduledJson(row: ScheduledRow, postApiId: string | null) {
+  const p = JSON.parse(row.params) as ScheduledParams;
+  return {
+    id: String(row.id),
+    scheduled_at: row.scheduledAt.toISOString(),
+    params: {
+      text: p.text,
+      poll: null,
+      media_ids: null,
+      sensitive: null,
+      spoiler_text: null,
+      visibility: toMastodonVisibility(p.visibility),
+      in_reply_to_id: p.inReplyToId ?? null,
+      language: p.language ?? null,
+      application_id: p.appId ?? null,
+      scheduled_at: null,
+      idempotency: null,
+      with_rate_limit: false,
+    },
+    media_attachments: [],
+    herald: { state: row.state, outcome: row.outcome, status_id: postApiId, draft_id: row.draftId },
+  };
+}
+
+function parseWhen(text: string | undefined): Date {
+  const t = text ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(t)) fail(422, "Validation failed: Scheduled at is not a valid date");
+  if (t < Date.now() + MINIMUM_OFFSET_MS)
+    fail(422, "Validation failed: Scheduled at The scheduled date must be at least 5 minutes in the future");
+  return new Date(t);
+}
+
+export function createScheduled(deps: { config: Config; db: Database; auth: ApiAuth; publisher: Publisher }) {
+  const { db, auth, publisher } = deps;
+
+  async function postApiId(row: ScheduledRow): Promise<string | null> {
+    if (!row.postId) return null;
+    const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: row.postId! }));
+    return post?.apiId === undefined || post.apiId === null ? null : String(post.apiId);
+  }
+
+  async function mine(c: UserCaller, id: string): Promise<ScheduledRow> {
+    const n = parseApiId(id);
+    const row =
+      n === undefined
+        ? null
+        : await db.run((em) =>
+            em
+              .getRepository(ScheduledSchema)
+              .findOneBy({ id: n, personId: c.person.id, accountId: c.account.id }),
+          );
+    if (!row) fail(404, "Record not found");
+    return row;
+  }
+
+  return {
+    /** POST /api/v1/statuses with scheduled_at. */
+    async create(c: UserCaller, input: StatusInput, p: Params) {
+      const at = parseWhen(str(p, "scheduled_at"));
+      // Refused now if the person could neither post nor draft now (decided again when due).
+      const may =
+        (await c.can(input.inReplyTo ? "reply" : "post", c.account)).allow ||
+        (await c.can("draft", c.account)).allow;
+      if (!may) fail(403, `This action is not allowed: you may not post as @${c.account.handle}`);
+      const params: ScheduledParams = {
+        ...input,
+        inReplyToId: str(p, "in_reply_to_id") ?? null,
+        appId: c.app.id,
+      };
+      const row = await db.transaction(async (em) => {
+        const repo = em.getRepository(ScheduledSchema);
+        const pending = await repo.countBy({
+          personId: c.person.id,
+          accountId: c.account.id,
+          state: "scheduled",
+        });
+        if (pending >= TOTAL_LIMIT)
+          fail(422, "Validation failed: Total limit of scheduled statuses exceeded");
+        const r: ScheduledRow = {
+          id: await nextApiId(em.queryRunner!),
+          personId: c.person.id,
+          accountId: c.account.id,
+          tokenId: c.token.id,
+          app: c.app.name,
+          params: JSON.stringify(params),
+          scheduledAt: at,
+          state: "scheduled",
+          createdAt: new Date(),
+          claimedBy: null,
+          claimedAt: null,
+          postId: null,
+          draftId: null,
+          outcome: null,
+          finishedAt: null,
+        };
+        await repo.insert(r);
+        await recordAudit(em, {
+          actor: `person:${c.person.id}`,
+          action: "api.status.schedule",
+          targetType: "scheduled_status",
+          targetId: String(r.id),
+          detail: {
+            account: c.account.handle,
+            scheduledAt: at.toISOString(),
+            text: input.text,
+            ...publisher.pressedSend(
+              { person: c.person, account: c.account, can: c.can, app: c.app, tokenId: c.token.id },
+              "scheduled",
+              {},
+            ),
+          },
+        });
+        return r;
+      });
+      return scheduledJson(row, null);
+    },
+
+    routes(router: Router, params: (ctx: Context) => Promise<Params>, config: Pick<Config, "origin">) {
+      router.get(koa(SCHEDULED_PATHS.list), async (ctx) => {
+        const c = await auth.caller(ctx, "user", "read:statuses");
+        const p = await params(ctx);
+        const page = pageOf(p);
+        if (!page) {
+          ctx.body = [];
+          return;
+        }
+        const rows = await db.run((em) =>
+          keyset(
+            em
+              .getRepository(ScheduledSchema)
+              .createQueryBuilder("s")
+              .where("s.person_id = :person AND s.account_id = :account AND s.state = :state", {
+                person: c.person.id,
+                account: c.account.id,
+                state: "scheduled",
+              }),
+            "s.id",
+            page,
+          ).getMany(),
+        );
+        const list = page.min !== undefined ? rows.reverse() : rows;
+        setLink(
+          ctx,
+          config,
+          p,
+          list.map((r) => String(r.id)),
+        );
+        ctx.body = list.map((r) => scheduledJson(r, null));
+      });
+      router.get(koa(SCHEDULED_PATHS.one), async (ctx) => {
+        const c = await auth.caller(ctx, "user", "read:statuses");
+        const row = await mine(c, ctx.params.id);
+        ctx.body = scheduledJson(row, await postApiId(row));
+      });
+      router.put(koa(SCHEDULED_PATHS.one), async (ctx) => {
+        const c = await auth.caller(ctx, "user", "write:statuses");
+        const row = await mine(c, ctx.params.id);
+        const p = await params(ctx);
+        const at = parseWhen(str(p, "scheduled_at"));
+        const r = await db.run((em) =>
+          em.getRepository(ScheduledSchema).update({ id: row.id, state: "scheduled" }, { scheduledAt: at }),
+        );
+        if (!r.affected) fail(422, `Validation failed: this status is already ${row.state}`);
+        ctx.body = scheduledJson({ ...row, scheduledAt: at }, null);
+      });
+      router.delete(koa(SCHEDULED_PATHS.one), async (ctx) => {
+        const c = await auth.caller(ctx, "user", "write:statuses");
+        const row = await mine(c, ctx.params.id);
+        const r = await db.run((em) =>
+          em.getRepository(ScheduledSchema).delete({ id: row.id, state: "scheduled" }),
+        );
+        if (!r.affected) fail(422, `Validation failed: this status is already ${row.state}`);
+        ctx.body = {};
+      });
+    },
+  };
+}
+
+export type Scheduled = ReturnType<typeof createScheduled>;
+
+/** Parameters the worker publishes with (stored at scheduling time). */
+function paramsOf(row: ScheduledRow): StatusInput {
+  const p = JSON.parse(row.params) as ScheduledParams;
+  return {
+    text: p.text,
+    visibility: p.visibility as Visibility,
+    inReplyTo: p.inReplyTo,
+    language: p.language,
+  };
+}
+
+/**
+ * The worker side: publishes due scheduled statuses while `held()` (the cluster lease), every
+ * `intervalMs`. `publishDue` is one round (also called by tests, from several "processes" at once,
+ * to show that the claim lets exactly one publish).
+ */
+export function createScheduledWorker(deps: {
+  db: Database;
+  auth: Pick<ApiAuth, "standing">;
+  oauth: Pick<OAuth, "appById">;
+  publisher: Publisher;
+  holder: string;
+  held: () => boolean;
+  intervalMs?: number;
+}) {
+  const { db, auth, publisher, holder } = deps;
+  const intervalMs = deps.intervalMs ?? 1000;
+
+  async function finish(row: ScheduledRow, changes: Partial<ScheduledRow>, audit?: Record<string, unknown>) {
+    await db.transaction(async (em) => {
+      await em.getRepository(ScheduledSchema).update({ id: row.id }, { ...changes, finishedAt: new Date() });
+      if (audit)
+        await recordAudit(em, {
+          actor: "system",
+          action: `api.scheduled.${changes.state}`,
+          targetType: "scheduled_status",
+          targetId: String(row.id),
+          detail: audit,
+        });
+    });
+  }
+
+  async function publishOne(row: ScheduledRow): Promise<void> {
+    const who = { scheduledStatusId: String(row.id), personId: row.personId, accountId: row.accountId };
+    const s = await auth.standing({ personId: row.personId, accountId: row.accountId });
+    if ("reason" in s) {
+      log.info("Scheduled status {id} not published: {reason}", { id: String(row.id), reason: s.reason });
+      await finish(row, { state: "refused", outcome: s.reason }, { ...who, reason: s.reason });
+      return;
+    }
+    const appRow = await deps.oauth.appById((JSON.parse(row.params) as ScheduledParams).appId ?? "");
+    const r = await publisher.publish(
+      { ...s, app: { id: appRow?.id ?? null, name: row.app }, tokenId: row.tokenId },
+      paramsOf(row),
+      { scheduledStatusId: String(row.id) },
+    );
+    switch (r.kind) {
+      case "post":
+        await finish(row, { state: "published", postId: r.post.id });
+        return;
+      case "draft":
+        await finish(row, { state: "drafted", draftId: r.draftId });
+        return;
+      case "refused":
+        log.info("Scheduled status {id} not published: {reason}", { id: String(row.id), reason: r.message });
+        await finish(
+          row,
+          { state: "refused", outcome: r.message.slice(0, 1000) },
+          { ...who, reason: r.message },
+        );
+    }
+  }
+
+  /** One round: claims and publishes what is due now; returns the ids this call published for. */
+  async function publishDue(now = new Date()): Promise<string[]> {
+    const due = await db.run((em) =>
+      em.getRepository(ScheduledSchema).find({
+        where: { state: "scheduled", scheduledAt: LessThanOrEqual(now) },
+        order: { scheduledAt: "ASC" },
+        take: 20,
+      }),
+    );
+    const done: string[] = [];
+    for (const row of due) {
+      // The claim: one conditional UPDATE; whoever changes the row publishes it, nobody else.
+      const claimed = await db.run((em) =>
+        em
+          .getRepository(ScheduledSchema)
+          .update(
+            { id: row.id, state: "scheduled" },
+            { state: "publishing", claimedBy: holder, claimedAt: new Date() },
+          ),
+      );
+      if (claimed.affected !== 1) continue;
+      try {
+        await publishOne(row);
+      } catch (error) {
+        log.error("Scheduled status {id} failed: {error}", { id: String(row.id), error });
+        await finish(row, { state: "failed", outcome: String(error).slice(0, 1000) }).catch(() => undefined);
+      }
+      done.push(String(row.id));
+    }
+    return done;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      round = (deps.held() ? publishDue() : Promise.resolve([]))
+        .catch((error) => log.error("Publishing scheduled statuses failed: {error}", { error }))
+        .finally(schedule);
+    }, intervalMs);
+    timer.unref();
+  };
+
+  return {
+    publishDue,
+    start: schedule,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+    },
+  };
+}
+
+export type ScheduledWorker = ReturnType<typeof createScheduledWorker>;

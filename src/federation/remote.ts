@@ -1,0 +1,129 @@
+/**
+ * What the client API needs from remote servers, kept here so ActivityStreams stays in
+ * federation/: a remote actor described in plain fields (looked up by IRI or `@user@host`), and
+ * our account's Like or Announce of a remote note — and their Undo — sent to its author (and, for
+ * an Announce, to our followers). Lookups go through Fedify's document loader (its cache, its
+ * private-address guard) with one deadline.
+ */
+import { randomUUID } from "node:crypto";
+import type { Context } from "@fedify/fedify";
+import {
+  Announce,
+  isActor,
+  Like,
+  lookupObject,
+  type LookupObjectOptions,
+  Note,
+  PUBLIC_COLLECTION,
+  Undo,
+} from "@fedify/vocab";
+import type { Config } from "../config.ts";
+import { logger } from "../logging.ts";
+import type { FederationContextData, HeraldFederation } from "./context.ts";
+
+const log = logger("federation", "remote");
+
+export interface RemoteActorInfo {
+  readonly iri: string;
+  readonly username: string;
+  readonly host: string;
+  readonly displayName: string;
+  readonly url: string | null;
+  readonly avatar: string | null;
+  readonly summary: string | null;
+}
+
+export function createRemote(deps: {
+  readonly federation: HeraldFederation;
+  readonly config: Pick<Config, "mode" | "origin" | "remoteFetch">;
+}) {
+  const { federation, config } = deps;
+  const context = (): Context<FederationContextData> =>
+    federation.createContext(new URL(config.origin.origin), { requestId: "api" });
+  const lookup = (ctx: Context<FederationContextData>, ref: string) =>
+    lookupObject(ref, {
+      documentLoader: ctx.documentLoader,
+      contextLoader: ctx.contextLoader,
+      signal: AbortSignal.timeout(config.remoteFetch.timeoutMs),
+      // WebFinger reaches loopback outside production as the document loaders do (posting.ts).
+      allowPrivateAddress: config.mode !== "production",
+    } as LookupObjectOptions);
+
+  async function actor(ref: string) {
+    try {
+      const found = await lookup(context(), ref);
+      return isActor(found) && found.id ? found : null;
+    } catch (error) {
+      log.info("Could not look up {ref}: {error}", { ref, error });
+      return null;
+    }
+  }
+
+  /** The author of a remote note (its attribution), or null if it cannot be fetched. */
+  async function authorOf(ctx: Context<FederationContextData>, noteIri: string) {
+    try {
+      const note = await lookup(ctx, noteIri);
+      const author = note instanceof Note ? await note.getAttribution() : null;
+      return author && isActor(author) && author.id ? author : null;
+    } catch (error) {
+      log.info("Could not fetch {iri}: {error}", { iri: noteIri, error });
+      return null;
+    }
+  }
+
+  return {
+    /** A remote actor by IRI or `@user@host`, or null when it cannot be found now. */
+    async describe(ref: string): Promise<RemoteActorInfo | null> {
+      const a = await actor(ref);
+      if (!a?.id) return null;
+      const icon = await a.getIcon().catch(() => null);
+      const url = a.url instanceof URL ? a.url.href : null;
+      return {
+        iri: a.id.href,
+        username: a.preferredUsername?.toString() ?? a.id.pathname.split("/").filter(Boolean).at(-1) ?? "",
+        host: a.id.host,
+        displayName: a.name?.toString() ?? "",
+        url: url && /^https?:$/.test(new URL(url).protocol) ? url : null,
+        avatar: icon?.url instanceof URL ? icon.url.href : null,
+        summary: a.summary?.toString() ?? null,
+      };
+    },
+
+    /**
+     * Sends our account's Like or Announce of a remote note (kind), or its Undo (`undo` holds the
+     * activity id sent before). False when the note's author cannot be reached now.
+     */
+    async react(
+      actorId: string,
+      noteIri: string,
+      kind: "like" | "announce",
+      activityId: string,
+      undo = false,
+    ): Promise<boolean> {
+      const ctx = context();
+      const author = await authorOf(ctx, noteIri);
+      if (!author) return false;
+      const me = ctx.getActorUri(actorId);
+      const id = new URL(`#${kind === "like" ? "likes" : "announces"}/${activityId}`, me);
+      const activity =
+        kind === "like"
+          ? new Like({ id, actor: me, object: new URL(noteIri) })
+          : new Announce({
+              id,
+              actor: me,
+              object: new URL(noteIri),
+              tos: [PUBLIC_COLLECTION],
+              ccs: [author.id!, ctx.getFollowersUri(actorId)],
+            });
+      const sent = undo
+        ? new Undo({ id: new URL(`#undo/${randomUUID()}`, me), actor: me, object: activity })
+        : activity;
+      await ctx.sendActivity({ identifier: actorId }, author, sent);
+      if (kind === "announce")
+        await ctx.sendActivity({ identifier: actorId }, "followers", sent, { preferSharedInbox: true });
+      return true;
+    },
+  };
+}
+
+export type Remote = ReturnType<typeof createRemote>;
