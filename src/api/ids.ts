@@ -1,5 +1,5 @@
 /**
- * The client API's ids (decision 0014). Mastodon clients sort statuses and notifications by id and
+ * The client API's ids (decision 0015). Mastodon clients sort statuses and notifications by id and
  * page with `max_id`/`since_id`/`min_id`, comparing ids as numbers written as strings. Herald's
  * rows keep their UUIDs (ActivityPub URLs use them) and get an `api_id` as they are inserted:
  * `max(last + 1, now_ms × 1024)` from one counter row (`api_sequence`), so ids grow with time,

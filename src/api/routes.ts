@@ -232,7 +232,7 @@ export function apiRoutes(deps: {
     const c = await auth.caller(ctx, "user", "read:statuses");
     const p = await params(ctx);
     // The account's own posts and the posts of accounts it follows that reached its inbox (decision
-    // 0014), interleaved by id.
+    // 0015), interleaved by id.
     const page = pageOf(p);
     if (!page) {
       ctx.body = [];

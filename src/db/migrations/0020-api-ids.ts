@@ -2,7 +2,7 @@ import { type MigrationInterface, type QueryRunner, Table } from "typeorm";
 import { addNullableColumns, dialectOf, document, timestamp } from "../columns.ts";
 
 /**
- * The client API, slice 2 (decision 0014): sortable numeric ids, notifications, markers and
+ * The client API, slice 2 (decision 0015): sortable numeric ids, notifications, markers and
  * scheduled statuses.
  *
  * Mastodon clients sort and paginate by id (`max_id`, `since_id`, `min_id` compare numbers in
