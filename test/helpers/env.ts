@@ -20,6 +20,16 @@ export const FIXTURES = path.join(ROOT, "test/fixtures");
 const SECRETS = path.join(FIXTURES, "secrets");
 
 export const TEST_DB: "sqlite" | "mysql" = process.env.HERALD_TEST_DB === "mysql" ? "mysql" : "sqlite";
+
+/**
+ * For browser tests of page layout (overflow at 390 and 1280 px, axe, links and assets): what they
+ * check is the HTML and CSS a handler renders, which no database changes, so they run on SQLite
+ * only and the MySQL suite covers the same handlers through its HTTP tests. This keeps `.ci/run`
+ * within its 30 minutes. Browser tests whose subject is data (SAML sign-in matching, shared
+ * accounts' grants) still run on both.
+ */
+export const LAYOUT_ON_SQLITE_ONLY: string | false =
+  TEST_DB === "mysql" ? "page layout in a browser does not depend on the database: checked on SQLite" : false;
 export const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
 
 export interface TestDatabaseUrl {

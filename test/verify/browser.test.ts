@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
-import { freePort, TEST_DB } from "../helpers/env.ts";
+import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB } from "../helpers/env.ts";
 import { currentAndFormer } from "../helpers/people.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 // Under CI a missing browser is a failure (.ci/run installs it), never a skip.
-const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+const skip =
+  (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
+  LAYOUT_ON_SQLITE_ONLY;
 
 describe(`the /verify page in a browser on ${TEST_DB}`, { skip }, () => {
   let s: TestServer;

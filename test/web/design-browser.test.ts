@@ -14,12 +14,14 @@ import type { Browser, BrowserContext } from "playwright-core";
 import { PAGE_CSP } from "../../src/http/request-context.ts";
 import { TOKENS } from "../../src/web/design.ts";
 import { browserAvailable, launchBrowser, layoutProblems, linkSession } from "../helpers/browser.ts";
-import { freePort, TEST_DB } from "../helpers/env.ts";
+import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB } from "../helpers/env.ts";
 import { currentAndFormer } from "../helpers/people.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 // Under CI a missing browser is a failure (.ci/run installs it), never a skip.
-const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+const skip =
+  (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
+  LAYOUT_ON_SQLITE_ONLY;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/design");
 const WIDTHS = [390, 1280] as const;
 const SCHEMES = ["light", "dark"] as const;

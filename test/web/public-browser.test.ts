@@ -13,12 +13,14 @@ import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { demoPresenceSeeded } from "../../src/demo.ts";
 import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
-import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB, waitFor } from "../helpers/env.ts";
 import { currentAndFormer } from "../helpers/people.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 // Under CI a missing browser is a failure (.ci/run installs it), never a skip.
-const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+const skip =
+  (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
+  LAYOUT_ON_SQLITE_ONLY;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/public");
 const WIDTHS = [390, 1280] as const;
 
