@@ -8,6 +8,7 @@
  * like an upload, a failed one keeps the last good copy.
  */
 import { createHash, X509Certificate } from "node:crypto";
+import { validatePublicUrl } from "@fedify/vocab-runtime";
 import { type EntityManager, EntitySchema } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
@@ -95,7 +96,12 @@ export function createStoredMetadata(
   options: {
     readonly checkMs: number;
     readonly refreshMs: number;
-    /** Production: a metadata URL must be https. */
+    /**
+     * Production: a metadata URL must be https and must not resolve to a private, loopback or
+     * link-local address (an admin's form is not a way into the operator's network or the cloud's
+     * metadata service). An IdP on a private network is configured by the operator through
+     * HERALD_SAML_IDP_METADATA, or its metadata uploaded.
+     */
     readonly httpsOnly: boolean;
     readonly onError: (error: unknown) => void;
     readonly onChange?: (c: StoredConnection | undefined) => void;
@@ -200,12 +206,26 @@ export function createStoredMetadata(
     }
   }
 
+  /** Fetches a metadata URL given on the page, within production's bounds (above). */
+  async function fetchGiven(url: string): Promise<string> {
+    if (options.httpsOnly) {
+      try {
+        await validatePublicUrl(url);
+      } catch {
+        throw new MetadataError(
+          `${new URL(url).hostname} is not a public address (private, loopback or link-local); upload the IdP's metadata instead, or have the operator set HERALD_SAML_IDP_METADATA`,
+        );
+      }
+    }
+    return fetchText(url, 10_000, options.httpsOnly);
+  }
+
   async function refreshUrl(): Promise<void> {
     await check();
     const url = state?.sourceUrl;
     if (!url) return;
     try {
-      const xml = await fetchText(url, 10_000, options.httpsOnly);
+      const xml = await fetchGiven(url);
       if (parseIdpMetadata(xml).xml === state?.metadata.xml) return;
       const r = await store(xml, url, "system", undefined);
       if (!r.ok) throw new MetadataError(r.message);
@@ -234,7 +254,7 @@ export function createStoredMetadata(
         return { ok: false, message: "The metadata URL must start with https://." };
       let xml: string;
       try {
-        xml = await fetchText(parsed.href, 10_000, options.httpsOnly);
+        xml = await fetchGiven(parsed.href);
       } catch (e) {
         return {
           ok: false,
