@@ -35,6 +35,8 @@ import { wellKnownRoutes } from "./federation/well-known.ts";
 import { createApiAuth } from "./api/auth.ts";
 import { oauthRoutes } from "./api/oauth-routes.ts";
 import { apiRoutes } from "./api/routes.ts";
+import { mediaApiRoutes } from "./api/media-routes.ts";
+import { mediaFileRoutes } from "./media/routes.ts";
 import { apiSlice2 } from "./api/slice2.ts";
 
 export function createApp(services: Services, saml?: SamlRuntime): Koa {
@@ -78,6 +80,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(readyRoute(db, services.health));
   // The stylesheet and the favicon: no session, no Fedify.
   app.use(assetRoutes().routes());
+  // Pictures' files (src/media/routes.ts): no session, no Fedify.
+  app.use(mediaFileRoutes(services.media).routes());
   // Public verification goes early: it needs neither sessions nor Fedify.
   const verification = verifyRoutes(config, services.verifier, limits, verifyLimiter, services.reports);
   app.use(verification.routes());
@@ -149,6 +153,15 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       ...apiSlice2(services, apiAuth),
     }).routes(),
   );
+  app.use(
+    mediaApiRoutes({
+      config,
+      auth: apiAuth,
+      media: services.media,
+      limiter: apiLimiter,
+      maxBodyBytes: config.api.maxBodyBytes,
+    }).routes(),
+  );
   if (saml) {
     app.use(
       samlRoutes({
@@ -168,6 +181,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(
     staffRoutes({
       config,
+      media: services.media,
       db,
       directory: services.directory,
       accounts: services.accounts,

@@ -92,6 +92,16 @@ export interface Config {
     readonly oauthRatePerSecond: number;
     readonly oauthBurst: number;
   };
+  /**
+   * Pictures (src/media/): where the processed files live — `disk` under HERALD_DATA_DIR/media, or
+   * `database` (every process on several machines reads them; decision 0014) — and the bounds of
+   * an upload: its bytes and its pixels (an animation's frames count together).
+   */
+  readonly media: {
+    readonly store: "disk" | "database";
+    readonly maxBytes: number;
+    readonly maxPixels: number;
+  };
   readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
   readonly verify: {
     readonly ratePerSecond: number;
@@ -261,6 +271,9 @@ const envSchema = z.object({
   HERALD_API_MAX_BODY_BYTES: positiveInt.default(65_536),
   HERALD_OAUTH_RATE_PER_SECOND: positiveInt.default(5),
   HERALD_OAUTH_BURST: positiveInt.default(30),
+  HERALD_MEDIA_STORE: z.enum(["disk", "database"]).default("disk"),
+  HERALD_MEDIA_MAX_BYTES: positiveInt.max(100 * 1024 * 1024).default(16 * 1024 * 1024),
+  HERALD_MEDIA_MAX_PIXELS: positiveInt.max(268_402_689).default(33_177_600),
   HERALD_RATE_LIMIT_STORE: z.enum(["memory", "database"]).optional(),
 });
 
@@ -564,6 +577,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       maxBodyBytes: e.HERALD_API_MAX_BODY_BYTES,
       oauthRatePerSecond: e.HERALD_OAUTH_RATE_PER_SECOND,
       oauthBurst: e.HERALD_OAUTH_BURST,
+    },
+    media: {
+      store: e.HERALD_MEDIA_STORE,
+      maxBytes: e.HERALD_MEDIA_MAX_BYTES,
+      maxPixels: e.HERALD_MEDIA_MAX_PIXELS,
     },
   };
 }

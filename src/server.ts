@@ -16,6 +16,7 @@ import { createApp, createProbeApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { scheduledStatusWorker } from "./api/slice2.ts";
 import { createArchiveWorker } from "./archive/maintenance.ts";
+import { createMediaSweeper } from "./media/service.ts";
 import { createArchiveSigner } from "./archive/signing.ts";
 import { createDatabase } from "./db/database.ts";
 import { createLeaseKeeper, createLeases, type LeaseKeeper, processIdentity } from "./db/leases.ts";
@@ -148,6 +149,10 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
           held: () => lease?.held() ?? false,
         });
   archiveWorker?.start();
+  // Uploads no post took within a day: once per cluster, under the lease.
+  const mediaSweeper =
+    role === "web" ? undefined : createMediaSweeper(services.media, () => lease?.held() ?? false);
+  mediaSweeper?.start();
   // Publishes scheduled statuses when due: once per cluster, under the lease (src/api/scheduled.ts).
   const scheduledWorker =
     role === "web" ? undefined : scheduledStatusWorker(services, identity, () => lease?.held() ?? false);
@@ -214,6 +219,7 @@ export async function startServer(config: Config, role: Role = "all"): Promise<R
         closed.then(() => services.scimLog.stop()),
         services.accounts.stopKeyWorker(),
         archiveWorker?.stop(),
+        mediaSweeper?.stop(),
         scheduledWorker?.stop(),
       ]);
       let timer: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@
  * and the database. No module-level singletons; tests build their own through this function.
  */
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { apiEntities } from "./api/entities.ts";
 import { numberApiRows } from "./api/ids.ts";
 import { apiRecordEntities } from "./api/records.ts";
@@ -24,6 +25,9 @@ import {
 } from "./federation/document-cache.ts";
 import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
+import { mediaEntities } from "./media/entities.ts";
+import { createMedia, type Media } from "./media/service.ts";
+import { databaseStore, diskStore } from "./media/store.ts";
 import type { HealthState } from "./http/health.ts";
 import { createDirectory, type Directory } from "./identity/directory.ts";
 import { identityEntities } from "./identity/entities.ts";
@@ -60,6 +64,7 @@ export const entities = [
   ReportSchema,
   ...archiveEntities,
   ...apiEntities,
+  ...mediaEntities,
   ...apiRecordEntities,
   ...requestLogEntities,
 ];
@@ -89,6 +94,8 @@ export interface Services {
   readonly tokens: TokenService;
   /** The client API's apps and tokens (OAuth 2; src/api/). */
   readonly oauth: OAuth;
+  /** Pictures: uploads, their files, attaching them to posts (src/media/). */
+  readonly media: Media;
   /** People, groups, memberships and handles: their only owner (src/identity/directory.ts). */
   readonly directory: Directory;
   readonly scim: ScimService;
@@ -146,7 +153,13 @@ export function createServices(
   });
   const archive = createArchive();
   const federation = createHeraldFederation(config, db, { accounts, keys, directory, archive });
-  const posting = createPosting({ db, config, federation, accounts, directory, archive });
+  const media = createMedia({
+    db,
+    store:
+      config.media.store === "database" ? databaseStore(db) : diskStore(path.join(config.dataDir, "media")),
+    limits: config.media,
+  });
+  const posting = createPosting({ db, config, federation, accounts, directory, archive, media });
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
     ...config.sessions,
@@ -206,6 +219,7 @@ export function createServices(
     },
     tokens: createTokenService(db),
     oauth,
+    media,
     directory,
     scim: createScimService(directory, { baseUrl: new URL("/scim/v2", config.origin).href }),
     scimLog: createScimRequestLog(db),

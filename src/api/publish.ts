@@ -25,6 +25,8 @@ export interface StatusInput {
   /** The IRI of the note replied to. */
   readonly inReplyTo?: string;
   readonly language?: string;
+  /** Uploaded images to attach (POST /api/v1/media), up to four. */
+  readonly mediaIds?: readonly string[];
 }
 
 export type Published =
@@ -60,6 +62,13 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
             status: 403,
             message: `This action is not allowed: you may not post as @${s.account.handle}`,
           };
+        // A draft keeps text only: its images would be swept before an approver saw them.
+        if ((input.mediaIds ?? []).length > 0)
+          return {
+            kind: "refused",
+            status: 422,
+            message: `Validation failed: a draft for @${s.account.handle} cannot carry images yet; post it without them`,
+          };
         const r = await drafts.propose(
           s.person,
           s.account,
@@ -75,6 +84,7 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
         visibility: input.visibility,
         inReplyTo: input.inReplyTo,
         language: input.language,
+        mediaIds: input.mediaIds,
         author: { personId: s.person.id, label: s.person.displayName ?? s.person.userName },
         audit: pressedSend(s, direct.rule, extra),
         provenance: { app: s.app.name, tokenId: s.tokenId },

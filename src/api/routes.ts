@@ -328,13 +328,12 @@ export function apiRoutes(deps: {
   /** A status a client sent, checked as Mastodon checks it (422 with the reason). */
   async function input(c: UserCaller, p: Params): Promise<StatusInput> {
     const text = str(p, "status") ?? "";
-    if (list(p, "media_ids").length > 0)
-      fail(422, "Validation failed: Herald does not take media attachments yet");
+    const mediaIds = list(p, "media_ids");
     if (p.poll !== undefined && p.poll !== null) fail(422, "Validation failed: Herald does not take polls");
     // A content warning Herald could not show would publish what was meant to be hidden.
     if ((str(p, "spoiler_text") ?? "").trim() !== "")
       fail(422, "Validation failed: Herald does not take content warnings yet");
-    if (text.trim() === "") fail(422, "Validation failed: Text can't be blank");
+    if (text.trim() === "" && mediaIds.length === 0) fail(422, "Validation failed: Text can't be blank");
     if (text.length > MAX_CHARACTERS)
       fail(422, `Validation failed: Text character limit of ${MAX_CHARACTERS} exceeded`);
     const visibility = fromMastodonVisibility(str(p, "visibility"));
@@ -354,7 +353,7 @@ export function apiRoutes(deps: {
         inReplyTo = row.objectIri;
       }
     }
-    return { text, visibility, inReplyTo, language };
+    return { text, visibility, inReplyTo, language, mediaIds };
   }
 
   async function create(c: UserCaller, p: Params): Promise<Made> {

@@ -15,6 +15,9 @@ import {
   type Visibility,
 } from "../federation/entities.ts";
 import { escapeHtml } from "../http/html.ts";
+import { attachedMedia } from "../media/entities.ts";
+import { MAX_ATTACHMENTS } from "../media/service.ts";
+import { mediaAttachment } from "./media-routes.ts";
 import { apiIdOf } from "./ids.ts";
 import { href, ROUTES } from "../http/routes.ts";
 
@@ -43,7 +46,10 @@ export function fromMastodonVisibility(v: string | undefined): Visibility | unde
 export const API_VERSION = "4.3.0 (compatible; Herald 0.1.0)";
 export const MAX_CHARACTERS = 5000;
 
-export type WireConfig = Pick<Config, "origin" | "orgName" | "handleDomain" | "accounts" | "orgLogoUrl">;
+export type WireConfig = Pick<
+  Config,
+  "origin" | "orgName" | "handleDomain" | "accounts" | "orgLogoUrl" | "media"
+>;
 
 export function createWire(config: WireConfig, db: Database) {
   const origin = config.origin;
@@ -142,7 +148,7 @@ export function createWire(config: WireConfig, db: Database) {
       visibility: toMastodonVisibility(post.visibility),
       sensitive: false,
       spoiler_text: "",
-      media_attachments: [],
+      media_attachments: attachedMedia(post).map((m) => mediaAttachment(origin, m)),
       application: null,
       mentions: mentions.map((m) => {
         const acct = m.name.replace(/^@/, "");
@@ -174,11 +180,15 @@ export function createWire(config: WireConfig, db: Database) {
   streaming.protocol = origin.protocol === "https:" ? "wss:" : "ws:";
   const description = `${config.orgName}'s verified accounts on the fediverse.`;
   const limits = {
-    statuses: { max_characters: MAX_CHARACTERS, max_media_attachments: 0, characters_reserved_per_url: 23 },
+    statuses: {
+      max_characters: MAX_CHARACTERS,
+      max_media_attachments: MAX_ATTACHMENTS,
+      characters_reserved_per_url: 23,
+    },
     media_attachments: {
-      supported_mime_types: [],
-      image_size_limit: 0,
-      image_matrix_limit: 0,
+      supported_mime_types: ["image/jpeg", "image/png", "image/webp", "image/gif"],
+      image_size_limit: config.media.maxBytes,
+      image_matrix_limit: config.media.maxPixels,
       video_size_limit: 0,
       video_frame_rate_limit: 0,
       video_matrix_limit: 0,

@@ -70,6 +70,8 @@ export interface PostRow {
   mentions: string | null;
   /** JSON: ["tag"] */
   hashtags: string | null;
+  /** JSON: the images it carries, as attached (src/media/entities.ts AttachedMedia[]); null: none. */
+  media?: string | null;
   publishedAt: Date;
   updatedAt: Date | null;
   deletedAt: Date | null;
@@ -203,6 +205,7 @@ export const PostSchema = new EntitySchema<PostRow>({
     inReplyToIri: vc("in_reply_to_iri", true),
     mentions: { type: "text", nullable: true },
     hashtags: { type: "text", nullable: true },
+    media: { type: "text", nullable: true },
     publishedAt: dt("published_at"),
     updatedAt: dt("updated_at", true),
     deletedAt: dt("deleted_at", true),

@@ -2,6 +2,8 @@
 import type { Context } from "@fedify/fedify";
 import { Hashtag, LanguageString, Mention, Note, PUBLIC_COLLECTION } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
+import { attachedMedia } from "../media/entities.ts";
+import { documentOf } from "./documents.ts";
 import type { ActorRow, PostRow } from "./entities.ts";
 
 export function noteUrl(origin: URL, handle: string, postId: string): URL {
@@ -50,6 +52,7 @@ export function noteOf(ctx: Context<unknown>, origin: URL, actor: ActorRow, post
       ? (Temporal.Instant.fromEpochMilliseconds(post.updatedAt.getTime()) as never)
       : null,
     replyTarget: post.inReplyToIri ? new URL(post.inReplyToIri) : null,
+    attachments: attachedMedia(post).map((m) => documentOf(origin, m)),
     tos,
     ccs,
     tags: [

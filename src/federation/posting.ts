@@ -44,7 +44,9 @@ import {
   PostSchema,
   type Visibility,
 } from "./entities.ts";
+import type { Media } from "../media/service.ts";
 import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { sendOptions } from "./documents.ts";
 import { sendFollow } from "./follows.ts";
 import { noteOf } from "./notes.ts";
 
@@ -58,6 +60,8 @@ export interface PostInput {
   readonly visibility?: Visibility;
   readonly inReplyTo?: string;
   readonly language?: string;
+  /** Images to carry (ids of unattached uploads of the author's for this account; up to four). */
+  readonly mediaIds?: readonly string[];
   /** Extra recipients (actor URLs or @user@host), mentioned and addressed: e.g. a direct reply. */
   readonly to?: readonly string[];
   /**
@@ -140,6 +144,8 @@ export function createPosting(deps: {
   readonly directory: Pick<Directory, "personById">;
   /** Every post, edit, deletion and follow decision is recorded in the act's transaction. */
   readonly archive: Archive;
+  /** Attaches uploaded images to a post (src/media/service.ts). */
+  readonly media?: Pick<Media, "attachable" | "attach">;
 }) {
   const { db, config, federation, accounts, directory, archive } = deps;
   const context = (): Context<FederationContextData> =>
@@ -242,7 +248,9 @@ export function createPosting(deps: {
   return {
     async post(input: PostInput): Promise<PostResult> {
       const text = input.text.trim();
-      if (text === "") return { ok: false, reason: "invalid", message: "A post needs some text." };
+      const mediaIds = input.mediaIds ?? [];
+      if (text === "" && mediaIds.length === 0)
+        return { ok: false, reason: "invalid", message: "A post needs some text." };
       if (input.language !== undefined && !/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(input.language)) {
         return {
           ok: false,
@@ -260,6 +268,13 @@ export function createPosting(deps: {
         return { ok: false, reason: "invalid", message: "A post is limited to 5,000 characters." };
       const actor = await usableActor(input.actorId);
       if (!("id" in actor)) return { ok: false, ...actor };
+      const owner = { personId: input.author.personId ?? "", accountId: actor.id };
+      if (mediaIds.length > 0) {
+        const usable = deps.media
+          ? await deps.media.attachable(mediaIds, owner)
+          : { ok: false as const, message: "This process cannot attach images." };
+        if (!usable.ok) return { ok: false, reason: "invalid", message: usable.message };
+      }
       const ctx = context();
 
       // Mentions are resolved before the write; an unreachable server leaves the text as it is.
@@ -313,7 +328,7 @@ export function createPosting(deps: {
         actorId: actor.id,
         authorPersonId: input.author.personId,
         authorLabel: input.author.label,
-        contentHtml: html + signature,
+        contentHtml: (text === "" ? "" : html) + signature,
         contentText: text,
         language: input.language ?? null,
         visibility: input.visibility ?? "public",
@@ -327,6 +342,9 @@ export function createPosting(deps: {
         deletedAt: null,
       };
       await db.transaction(async (em) => {
+        const media =
+          mediaIds.length > 0 && deps.media ? await deps.media.attach(em, mediaIds, owner, post.id) : [];
+        post.media = media.length > 0 ? JSON.stringify(media) : null;
         await em.getRepository(PostSchema).insert(post);
         await recordAudit(em, {
           actor: input.author.personId ? `person:${input.author.personId}` : input.author.label,
@@ -357,6 +375,10 @@ export function createPosting(deps: {
             hashtags,
             to: recipients.map((r) => r.id?.href ?? null),
             draftId: input.provenance?.draftId ?? null,
+            // The images as attached: which files (their SHA-256 is on the media row) and alt text.
+            ...(media.length > 0
+              ? { media: media.map((m) => ({ id: m.id, format: m.format, description: m.description })) }
+              : {}),
           },
         });
       });
@@ -370,9 +392,13 @@ export function createPosting(deps: {
         ccs: note.ccIds,
       });
       if (post.visibility !== "direct") {
-        await ctx.sendActivity({ identifier: actor.id }, "followers", create, { preferSharedInbox: true });
+        await ctx.sendActivity({ identifier: actor.id }, "followers", create, {
+          preferSharedInbox: true,
+          ...sendOptions(post),
+        });
       }
-      if (recipients.length > 0) await ctx.sendActivity({ identifier: actor.id }, recipients, create);
+      if (recipients.length > 0)
+        await ctx.sendActivity({ identifier: actor.id }, recipients, create, sendOptions(post));
       return { ok: true, post, url: note.url as URL, id: note.id! };
     },
 
@@ -439,10 +465,14 @@ export function createPosting(deps: {
         ccs: note.ccIds,
       });
       if (post.visibility !== "direct") {
-        await ctx.sendActivity({ identifier: actor.id }, "followers", update, { preferSharedInbox: true });
+        await ctx.sendActivity({ identifier: actor.id }, "followers", update, {
+          preferSharedInbox: true,
+          ...sendOptions(post),
+        });
       }
       const recipients = await outsideFollowers(ctx, post);
-      if (recipients.length > 0) await ctx.sendActivity({ identifier: actor.id }, recipients, update);
+      if (recipients.length > 0)
+        await ctx.sendActivity({ identifier: actor.id }, recipients, update, sendOptions(post));
       return { ok: true, post: updated, url: note.url as URL, id: note.id! };
     },
 

@@ -124,6 +124,13 @@ export const ROUTES = {
     preferences: "/api/v1/preferences",
     markers: "/api/v1/markers",
   },
+  /** Pictures (src/media/): their files, and the client API's uploads (docs.joinmastodon.org/methods/media/). */
+  media: {
+    file: "/media/{id}/{name}",
+    upload: "/api/v1/media",
+    uploadV2: "/api/v2/media",
+    one: "/api/v1/media/{id}",
+  },
   /** SCIM 2.0 (RFC 7644 §3.2): endpoint names as the RFC spells them. */
   scim: {
     prefix: "/scim/v2",

@@ -36,6 +36,7 @@
  *   td.words       in a table.records: a cell whose words stay whole (names, handles, actions), so
  *                  its column is never squeezed below its longest word (the audit log's Who/About)
  *   .stack         vertical rhythm for a list of blocks           .actions   a row of buttons
+ *   .post-media    a post's images (links to the full file around <img> previews with alt text)
  *   figure.chart   a server-rendered SVG chart (src/web/charts.ts: svg.chart-svg, white ground,
  *                  role="img" named by the figcaption) and the table of its numbers below it
  *
@@ -150,6 +151,8 @@ input[type=checkbox],input[type=radio]{width:1.1rem;height:1.1rem;accent-color:v
 .card>:last-child,.notice>:last-child,.verdict>:last-child{margin-bottom:0}
 .stack>*+*{margin-top:1rem}
 .post,article.post{border-bottom:1px solid var(--border);padding:.75rem 0}
+.post-media{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.5rem;margin:.5rem 0}
+.post-media img{display:block;width:100%;height:auto;border:1px solid var(--border);border-radius:var(--radius)}
 .badge{display:inline-block;font-size:var(--step--1);font-weight:700;padding:.1rem .55rem;border-radius:999px;border:1px solid currentColor;white-space:nowrap}
 .badge-current{color:var(--success);background:var(--success-bg)}
 .badge-former{color:var(--danger);background:var(--danger-bg)}

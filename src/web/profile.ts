@@ -17,7 +17,7 @@ import { fail } from "../http/errors.ts";
 import { type Html, html, page, raw, safeHref, timeTag } from "../http/html.ts";
 import type { Directory } from "../identity/directory.ts";
 import { employmentStatus, type PublicIdentity, publicIdentity } from "../identity/standing.ts";
-import { postArticle, publicChrome, qrImage } from "./public.ts";
+import { postArticle, postMedia, publicChrome, qrImage } from "./public.ts";
 import { addTagRoutes } from "./tags.ts";
 
 /** Where an account stands, as a badge and, for a former one, a sentence. */
@@ -163,6 +163,7 @@ export function profileRoutes(
             : ""
         }
         <div>${raw(post.contentHtml)}</div>
+        ${postMedia(post)}
         <p class="muted small">${timeTag(post.publishedAt)}</p>
       </article>`,
       chrome,

@@ -7,6 +7,7 @@ import type { Config } from "../config.ts";
 import type { ActorRow, PostRow } from "../federation/entities.ts";
 import { type Chrome, type Html, html, raw, timeTag } from "../http/html.ts";
 import { href, ROUTES } from "../http/routes.ts";
+import { attachedMedia, fileName } from "../media/entities.ts";
 import { orgIdentity } from "./design.ts";
 
 /** The public pages' chrome: the organization, Home and Verify (`current` marks the page shown). */
@@ -36,18 +37,41 @@ export function qrImage(url: string, alt: string): Html {
 }
 
 /**
+ * A post's images: each preview links to the full file; the alt text is the image's text (an
+ * image posted without one says so rather than leaving a nameless link).
+ */
+export function postMedia(post: Pick<PostRow, "media">): Html | "" {
+  const images = attachedMedia(post);
+  if (images.length === 0) return "";
+  return html`<div class="post-media">
+    ${images.map(
+      (m) =>
+        html`<a href="${href(ROUTES.media.file, { id: m.id, name: fileName("original", m.format) })}"
+          ><img
+            src="${href(ROUTES.media.file, { id: m.id, name: fileName("small", m.smallFormat) })}"
+            alt="${m.description ?? "Image without a description"}"
+            width="${m.smallWidth}"
+            height="${m.smallHeight}"
+            loading="lazy"
+        /></a>`,
+    )}
+  </div>`;
+}
+
+/**
  * One post in a list: its text (HTML rendered at posting time by renderText: links, mentions and
  * hashtags already linked), and when — absolute and relative — linking to the post's own page.
  * `author` names the account (tag pages list several); a profile omits it.
  */
 export function postArticle(
-  post: Pick<PostRow, "id" | "contentHtml" | "publishedAt" | "updatedAt">,
+  post: Pick<PostRow, "id" | "contentHtml" | "publishedAt" | "updatedAt" | "media">,
   actor: Pick<ActorRow, "handle">,
   author?: Html,
 ): Html {
   return html`<article class="post">
     ${author ?? ""}
     <div>${raw(post.contentHtml)}</div>
+    ${postMedia(post)}
     <p class="muted small">
       <a href="${href(ROUTES.profilePost, { handle: actor.handle, postId: post.id })}"
         >${timeTag(post.publishedAt)}</a

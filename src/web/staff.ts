@@ -23,6 +23,8 @@ import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type Action, type Authz, ORG } from "../authz/authz.ts";
 import { type DraftRow, DraftSchema, type DraftStatus, type Drafts } from "../federation/drafts.ts";
 import type { Directory } from "../identity/directory.ts";
+import { isMultipart, readMultipart } from "../media/multipart.ts";
+import { MAX_DESCRIPTION, type Media } from "../media/service.ts";
 import { orgIdentity } from "./design.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
@@ -41,8 +43,10 @@ export function staffRoutes(deps: {
   sessions: Sessions;
   authz: Authz;
   drafts: Drafts;
+  /** Pictures: the compose form's image (src/media/). */
+  media: Media;
 }): Router {
-  const { config, db, directory, accounts, posting, sessions, authz, drafts } = deps;
+  const { config, db, directory, accounts, posting, sessions, authz, drafts, media } = deps;
   const router = caseSensitiveRouter({ prefix: ROUTES.app.prefix });
   const domain = config.handleDomain;
 
@@ -56,6 +60,18 @@ export function staffRoutes(deps: {
   }
 
   const requireForm = (ctx: Context) => csrfForm(ctx, sessions, 64_000);
+
+  /** The compose form: multipart when it carries an image (and its alt text), CSRF-checked either way. */
+  async function composeForm(
+    ctx: Context,
+  ): Promise<{ auth: ActiveSession; form: URLSearchParams; image?: Buffer }> {
+    if (!isMultipart(ctx)) return requireForm(ctx);
+    const auth = ctx.state.auth as ActiveSession;
+    const m = await readMultipart(ctx, media.limits.maxBytes + 64_000);
+    if (!sessions.verifyCsrf(auth, m.fields.get("csrf") ?? null))
+      fail(403, "This form has expired; reload the page and try again.");
+    return { auth, form: new URLSearchParams([...m.fields]), image: m.files.get("image") };
+  }
 
   function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
     ctx.set("Cache-Control", "no-store");
@@ -168,7 +184,8 @@ export function staffRoutes(deps: {
     readonly as: string;
     readonly text: string;
     readonly visibility: string;
-    readonly error: { readonly field?: "text" | "visibility"; readonly message: string };
+    readonly alt?: string;
+    readonly error: { readonly field?: "text" | "visibility" | "image"; readonly message: string };
   }
 
   const fieldError = (id: string, message: string | undefined) =>
@@ -248,7 +265,7 @@ export function staffRoutes(deps: {
         }
         ${
           selected
-            ? html`<form method="post" action="/app/posts">
+            ? html`<form method="post" action="/app/posts" enctype="multipart/form-data">
                 <input type="hidden" name="csrf" value="${auth.csrf}" />
                 <div class="field">
                   <label for="as">Post as</label>
@@ -306,6 +323,34 @@ ${compose?.text ?? ""}</textarea>
                     "visibility",
                     compose?.error.field === "visibility" ? compose.error.message : undefined,
                   )}
+                </div>
+                <div class="field">
+                  <label for="image">Image (optional)</label>
+                  <input
+                    type="file"
+                    id="image"
+                    name="image"
+                    accept="image/jpeg,image/png,image/webp,image/gif"
+                    aria-describedby="image-hint${compose?.error.field === "image" ? " image-error" : ""}"
+                    ${compose?.error.field === "image" ? raw('aria-invalid="true"') : ""}
+                  />
+                  <p class="hint" id="image-hint">
+                    JPEG, PNG, WebP or GIF, up to ${Math.floor(media.limits.maxBytes / 1048576)} MB. Its
+                    location and camera details are removed.
+                  </p>
+                  ${fieldError("image", compose?.error.field === "image" ? compose.error.message : undefined)}
+                </div>
+                <div class="field">
+                  <label for="alt">Image description (alt text)</label>
+                  <textarea
+                    id="alt"
+                    name="alt"
+                    rows="2"
+                    maxlength="${MAX_DESCRIPTION}"
+                    aria-describedby="alt-hint"
+                  >
+${compose?.alt ?? ""}</textarea>
+                  <p class="hint" id="alt-hint">What the image shows, for people who cannot see it.</p>
                 </div>
                 <p><button type="submit">${needsApproval ? "Submit for approval" : "Post"}</button></p>
               </form>`
@@ -422,15 +467,16 @@ ${compose?.text ?? ""}</textarea>
   });
 
   router.post(koa(ROUTES.app.posts), async (ctx) => {
-    const { auth, form } = await requireForm(ctx);
+    const { auth, form, image } = await composeForm(ctx);
     const text = form.get("text") ?? "";
+    const alt = form.get("alt") ?? "";
     const actor = await accounts.byId(form.get("as") ?? "");
     if (!actor) fail(403, "You may not post as that account.");
     const visibility = (form.get("visibility") ?? "public") as Visibility;
     // A refused form comes back with what was typed and the problem beside its field.
-    const again = (status: number, message: string, field?: "text" | "visibility") => {
+    const again = (status: number, message: string, field?: "text" | "visibility" | "image") => {
       ctx.status = status;
-      return home(ctx, { compose: { as: actor.id, text, visibility, error: { field, message } } });
+      return home(ctx, { compose: { as: actor.id, text, visibility, alt, error: { field, message } } });
     };
     if (!Object.hasOwn(VISIBILITIES, visibility))
       return again(422, "Choose who can see the post.", "visibility");
@@ -444,6 +490,12 @@ ${compose?.text ?? ""}</textarea>
       // Drafters' posts wait for approval; anyone else is refused, with the reason logged.
       const asDraft = await can("draft", actor);
       if (!asDraft.allow) fail(403, `You may not post as @${actor.handle}.`);
+      if (image)
+        return again(
+          422,
+          "A draft cannot carry an image yet: submit the text alone, or ask someone who may post to add the image.",
+          "image",
+        );
       const r = await drafts.propose(
         auth.person,
         actor,
@@ -454,11 +506,21 @@ ${compose?.text ?? ""}</textarea>
       ctx.status = 303;
       return ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}drafted=${r.draft.id}`);
     }
+    let mediaIds: string[] = [];
+    if (image) {
+      const up = await media.upload({ personId: auth.person.id, accountId: actor.id, tokenId: null }, image, {
+        description: alt,
+      });
+      if (!up.ok)
+        return again(up.status === 413 ? 413 : 422, `${up.message} (choose the image again)`, "image");
+      mediaIds = [up.media.id];
+    }
     const result = await posting.post({
       actorId: actor.id,
       text,
       visibility,
       inReplyTo,
+      mediaIds,
       author: { personId: auth.person.id, label: auth.person.displayName ?? auth.person.userName },
       audit: pressedSend(auth, direct.rule),
     });

@@ -16,6 +16,7 @@ import { Leases1763700000015 } from "./0015-leases.ts";
 import { RateLimit1763700000016 } from "./0016-rate-limit.ts";
 import { Archive1763700000017 } from "./0017-archive.ts";
 import { Api1763700000018 } from "./0018-api.ts";
+import { Media1763700000019 } from "./0019-media.ts";
 import { ApiIds1763700000020 } from "./0020-api-ids.ts";
 import { IdpConnection1763700000021 } from "./0021-idp-connection.ts";
 import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
@@ -41,6 +42,7 @@ export const migrations = [
   RateLimit1763700000016,
   Archive1763700000017,
   Api1763700000018,
+  Media1763700000019,
   ApiIds1763700000020,
   IdpConnection1763700000021,
   ArchiveLinks1763700000023,

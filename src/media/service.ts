@@ -1,0 +1,282 @@
+/**
+ * Pictures: uploads (processed by process.ts, stored by store.ts), their alt text and focal point,
+ * attaching them to a post in the post's transaction, serving their files, and sweeping uploads no
+ * post took within a day. An image belongs to the person and the account it was uploaded for:
+ * only they may see it before it is posted, change it, or attach it.
+ */
+import { randomUUID } from "node:crypto";
+import { type EntityManager, In, IsNull, LessThan } from "typeorm";
+import type { Database } from "../db/database.ts";
+import { PostSchema } from "../federation/entities.ts";
+import { logger } from "../logging.ts";
+import {
+  type AttachedMedia,
+  attachedOf,
+  CONTENT_TYPES,
+  fileName,
+  type MediaRow,
+  MediaSchema,
+  storageKey,
+} from "./entities.ts";
+import { type Limits, processImage } from "./process.ts";
+import type { MediaStore } from "./store.ts";
+
+const log = logger("media");
+
+/** Mastodon's limits: alt text of at most 1,500 characters, four images a post. */
+export const MAX_DESCRIPTION = 1500;
+export const MAX_ATTACHMENTS = 4;
+/** Uploads no post took are removed after this long (Mastodon keeps them a day too). */
+export const UNATTACHED_TTL_MS = 24 * 60 * 60_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export type Refused = { readonly ok: false; readonly status: 404 | 413 | 422; readonly message: string };
+const refused = (status: Refused["status"], message: string): Refused => ({ ok: false, status, message });
+
+/** Who an image belongs to: the person who uploaded it, for the account they acted as. */
+export interface MediaOwner {
+  readonly personId: string;
+  readonly accountId: string;
+}
+
+export interface MediaChanges {
+  readonly description?: string;
+  /** "x,y", each in [-1, 1]. */
+  readonly focus?: string;
+}
+
+/** Alt text and focal point as given, or why not (422). */
+function checkChanges(
+  changes: MediaChanges,
+): Refused | { ok: true; description?: string | null; focus?: string | null } {
+  const out: { ok: true; description?: string | null; focus?: string | null } = { ok: true };
+  if (changes.description !== undefined) {
+    if ([...changes.description].length > MAX_DESCRIPTION)
+      return refused(
+        422,
+        `Validation failed: Description is too long (maximum is ${MAX_DESCRIPTION} characters)`,
+      );
+    out.description = changes.description.trim() === "" ? null : changes.description;
+  }
+  if (changes.focus !== undefined) {
+    if (changes.focus.trim() === "") out.focus = null;
+    else {
+      const parts = changes.focus.split(",").map((p) => p.trim());
+      const nums = parts.map(Number);
+      if (
+        parts.length !== 2 ||
+        parts.some((p) => p === "") ||
+        nums.some((n) => !Number.isFinite(n) || n < -1 || n > 1)
+      )
+        return refused(422, "Validation failed: Focus must be two numbers from -1.0 to 1.0, as x,y");
+      out.focus = nums.map((n) => String(Math.round(n * 100) / 100)).join(",");
+    }
+  }
+  return out;
+}
+
+export function createMedia(deps: {
+  readonly db: Database;
+  readonly store: MediaStore;
+  readonly limits: Limits;
+}) {
+  const { db, store, limits } = deps;
+  const keysOf = (m: Pick<MediaRow, "id" | "format" | "smallFormat">) => [
+    storageKey(m.id, "original", m.format),
+    storageKey(m.id, "small", m.smallFormat),
+  ];
+
+  /** An unattached image of this owner's, or null (someone else's is not found either). */
+  async function ownUnattached(id: string, owner: MediaOwner): Promise<MediaRow | null> {
+    if (!UUID.test(id)) return null;
+    return db.run((em) =>
+      em.getRepository(MediaSchema).findOneBy({
+        id,
+        personId: owner.personId,
+        accountId: owner.accountId,
+        postId: IsNull(),
+      }),
+    );
+  }
+
+  return {
+    limits,
+    ownUnattached,
+
+    async upload(
+      owner: MediaOwner & { readonly tokenId: string | null },
+      bytes: Buffer,
+      changes: MediaChanges = {},
+    ): Promise<{ ok: true; media: MediaRow } | Refused> {
+      const checked = checkChanges(changes);
+      if (!checked.ok) return checked;
+      const p = await processImage(bytes, limits);
+      if (!p.ok) return p;
+      const row: MediaRow = {
+        id: randomUUID(),
+        accountId: owner.accountId,
+        personId: owner.personId,
+        tokenId: owner.tokenId,
+        postId: null,
+        format: p.original.format,
+        width: p.original.width,
+        height: p.original.height,
+        smallFormat: p.small.format,
+        smallWidth: p.small.width,
+        smallHeight: p.small.height,
+        size: p.original.data.length,
+        sha256: p.sha256,
+        blurhash: p.blurhash,
+        description: checked.description ?? null,
+        focus: checked.focus ?? null,
+        createdAt: new Date(),
+        attachedAt: null,
+      };
+      const [originalKey, smallKey] = keysOf(row);
+      try {
+        await store.put(originalKey, p.original.data, CONTENT_TYPES[row.format]);
+        await store.put(smallKey, p.small.data, CONTENT_TYPES[row.smallFormat]);
+        await db.run((em) => em.getRepository(MediaSchema).insert(row));
+      } catch (err) {
+        await store.remove([originalKey, smallKey]).catch(() => undefined);
+        throw err;
+      }
+      return { ok: true, media: row };
+    },
+
+    /** Alt text and focal point of an unattached image (attached ones are part of their post). */
+    async update(
+      id: string,
+      owner: MediaOwner,
+      changes: MediaChanges,
+    ): Promise<{ ok: true; media: MediaRow } | Refused> {
+      const row = await ownUnattached(id, owner);
+      if (!row) return refused(404, "Record not found");
+      const checked = checkChanges(changes);
+      if (!checked.ok) return checked;
+      const set: Partial<MediaRow> = {};
+      if (checked.description !== undefined) set.description = checked.description;
+      if (checked.focus !== undefined) set.focus = checked.focus;
+      if (Object.keys(set).length > 0)
+        await db.run((em) => em.getRepository(MediaSchema).update({ id: row.id, postId: IsNull() }, set));
+      return { ok: true, media: { ...row, ...set } };
+    },
+
+    /** Before a post is written: the images exist, are this owner's, unattached, at most four. */
+    async attachable(ids: readonly string[], owner: MediaOwner): Promise<{ ok: true } | Refused> {
+      if (ids.length > MAX_ATTACHMENTS)
+        return refused(422, `Validation failed: Media attachments can be at most ${MAX_ATTACHMENTS}`);
+      if (new Set(ids).size !== ids.length)
+        return refused(422, "Validation failed: Media attachments are repeated");
+      for (const id of ids)
+        if (!(await ownUnattached(id, owner)))
+          return refused(
+            422,
+            `Validation failed: Media attachment ${id} is not an unattached upload of yours for this account`,
+          );
+      return { ok: true };
+    },
+
+    /**
+     * In the post's transaction: the images become the post's, in the order given. Another post
+     * that took one meanwhile makes this throw (the transaction rolls back; `attachable` said why
+     * the moment before).
+     */
+    async attach(
+      em: EntityManager,
+      ids: readonly string[],
+      owner: MediaOwner,
+      postId: string,
+    ): Promise<AttachedMedia[]> {
+      if (ids.length === 0) return [];
+      const r = await em
+        .getRepository(MediaSchema)
+        .update(
+          { id: In([...ids]), personId: owner.personId, accountId: owner.accountId, postId: IsNull() },
+          { postId, attachedAt: new Date() },
+        );
+      if (r.affected !== ids.length)
+        throw new Error("a media attachment was taken by another post meanwhile");
+      const rows = await em.getRepository(MediaSchema).findBy({ id: In([...ids]) });
+      return ids.map((id) => attachedOf(rows.find((m) => m.id === id)!));
+    },
+
+    /**
+     * A file at its public URL (`/media/<id>/<name>`): unattached uploads too (their owner's
+     * client previews them; the id is a random UUID), not those of a deleted post.
+     */
+    async file(id: string, name: string): Promise<{ data: Buffer; contentType: string } | null> {
+      if (!UUID.test(id)) return null;
+      const row = await db.run((em) => em.getRepository(MediaSchema).findOneBy({ id }));
+      if (!row) return null;
+      const variant =
+        name === fileName("original", row.format)
+          ? ("original" as const)
+          : name === fileName("small", row.smallFormat)
+            ? ("small" as const)
+            : undefined;
+      if (!variant) return null;
+      const format = variant === "original" ? row.format : row.smallFormat;
+      if (row.postId) {
+        const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id: row.postId! }));
+        if (!post || post.deletedAt) return null;
+      }
+      const data = await store.get(storageKey(row.id, variant, format));
+      return data ? { data, contentType: CONTENT_TYPES[format] } : null;
+    },
+
+    /** Removes uploads no post took within a day (rows and files); returns how many. */
+    async sweep(now = Date.now()): Promise<number> {
+      const stale = await db.run((em) =>
+        em.getRepository(MediaSchema).find({
+          where: { postId: IsNull(), createdAt: LessThan(new Date(now - UNATTACHED_TTL_MS)) },
+          order: { createdAt: "ASC" },
+          take: 500,
+        }),
+      );
+      let removed = 0;
+      for (const m of stale) {
+        // Only if still unattached: a post may take it between the read and here.
+        const r = await db.run((em) => em.getRepository(MediaSchema).delete({ id: m.id, postId: IsNull() }));
+        if (!r.affected) continue;
+        await store.remove(keysOf(m));
+        removed++;
+      }
+      if (removed > 0) log.info("Removed {count} unattached upload(s) older than a day.", { count: removed });
+      return removed;
+    },
+  };
+}
+
+export type Media = ReturnType<typeof createMedia>;
+
+/** Sweeps unattached uploads every hour in the process holding the cluster lease (server.ts). */
+export function createMediaSweeper(
+  media: Pick<Media, "sweep">,
+  held: () => boolean,
+  intervalMs = 60 * 60_000,
+) {
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      round = (held() ? media.sweep() : Promise.resolve(0))
+        .catch((error: unknown) => log.error("Sweeping unattached uploads failed: {error}", { error }))
+        .finally(schedule);
+    }, intervalMs);
+    timer.unref();
+  };
+  return {
+    start(): void {
+      stopped = false;
+      schedule();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+    },
+  };
+}
