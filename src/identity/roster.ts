@@ -5,7 +5,7 @@
  * person's history from the domain events.
  *
  * Standing is `employmentStatus` (standing.ts) for each row shown; the filters say the same in
- * SQL (checked against it row by row in test/identity/roster.test.ts): current = active and not
+ * SQL (test/web/console.test.ts checks each filter's count): current = active and not
  * deleted, former = the rest. "pending" narrows current to people who have no account of their own
  * yet: no handle, or not in one of the groups HERALD_ACCOUNT_GROUPS names (eligibility.ts).
  */

@@ -84,8 +84,9 @@ export interface ChartSpec {
 
 /** The chart as inline SVG: one image (role="img") named by the caption it is labelled by. */
 export function chartSvg(spec: ChartSpec): Html {
-  const width = spec.width ?? 720;
-  const height = spec.height ?? 320;
+  // Narrow enough that, scaled to a phone's width, the 12 px labels stay readable (about 9 px).
+  const width = spec.width ?? 540;
+  const height = spec.height ?? 280;
   const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width, height });
   try {
     const text = { color: TEXT, fontSize: 12, fontFamily: "sans-serif" };

@@ -120,11 +120,12 @@ export function insightsRoutes(deps: {
               .map(
                 (r) =>
                   html`<tr>
-                    <td>${r.d}</td>
+                    <td class="words">${r.d}</td>
                     <td>${r.added}</td>
                     <td>${r.total}</td>
                   </tr>`,
               ),
+            records: true,
           }),
         )}
         <p><a href="${exportLink("followers")}">Followers per day as CSV</a></p>
@@ -137,7 +138,7 @@ export function insightsRoutes(deps: {
             ? html`<p class="muted">No posts yet.</p>`
             : chartFigure(
                 "chart-posts",
-                `Replies, boosts and likes of the latest ${posts.length} posts of @${account.handle}`,
+                `Replies, boosts and likes of ${posts.length === 1 ? "the latest post" : `the latest ${posts.length} posts`} of @${account.handle}`,
                 {
                   type: "bar",
                   horizontal: true,

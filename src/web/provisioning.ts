@@ -99,10 +99,11 @@ export function provisioningRoutes(deps: {
                 .map(
                   (r) =>
                     html`<tr>
-                      <td>${r.d}</td>
+                      <td class="words">${r.d}</td>
                       ${r.v.map((n) => html`<td>${n}</td>`)}
                     </tr>`,
                 ),
+              records: true,
             }),
           )}
         </section>`,
