@@ -117,7 +117,10 @@ describe(`/admin/connect on ${TEST_DB}`, () => {
     ])
       assert.ok(text.includes(v), v);
     assert.match(text, /No identity provider is connected yet/);
-    assert.match(text, /<button type="submit" disabled aria-describedby="test-hint"> ?Test sign-in ?<\/button>/);
+    assert.match(
+      text,
+      /<button type="submit" disabled aria-describedby="test-hint"> ?Test sign-in ?<\/button>/,
+    );
     for (const [slug, name] of [
       ["okta", "Okta"],
       ["entra", "Microsoft Entra ID"],
