@@ -19,6 +19,7 @@ import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/e
 import type { Directory, Person } from "./identity/directory.ts";
 import { employmentStatus } from "./identity/standing.ts";
 import { setupLogging } from "./logging.ts";
+import { href, ROUTES } from "./http/routes.ts";
 import { loadSecrets } from "./secrets.ts";
 import { createVerifier } from "./verify/service.ts";
 import { createServices, entities, type Services } from "./services.ts";
@@ -41,7 +42,8 @@ Commands:
   accounts                   List the fediverse accounts Herald serves.
   post <account> "<text>" [--as <userName>] [--reply-to <url>] [--visibility public|unlisted|followers|direct] [--language <tag>] [--to <actor>]…
                              Publish a post (delivered by the server's queue).
-  edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it).
+  edit-post <post-id> "<text>"         Edit a post (sends Update to those who got it); the id is
+                                       the URL post prints last, or the UUID at its end.
   delete-post <post-id>                Delete a post (sends Delete).
   account rename <account> <new-handle>   Move an account to a new handle (Move; the old handle stays reserved).
   account set <account> [--manual-approval on|off] [--sign-posts on|off] [--name <display>] [--summary <text>]
@@ -506,9 +508,12 @@ async function run(argv: string[]): Promise<void> {
     }
     case "edit-post":
     case "delete-post": {
-      const [postId, text, ...extra] = rest;
-      if (!postId || extra.length > 0 || (command === "edit-post") !== (text !== undefined))
+      const [given, text, ...extra] = rest;
+      if (!given || extra.length > 0 || (command === "edit-post") !== (text !== undefined))
         throw new UsageError(HELP);
+      // `post` prints the post's id as its URL (its last line): that, or the UUID at its end.
+      const ofPost = new URL(href(ROUTES.ap.note, { id: "" }), config.origin).href;
+      const postId = given.startsWith(ofPost) ? given.slice(ofPost.length) : given;
       await withServices(config, async ({ posting }) => {
         if (command === "edit-post") {
           const r = await posting.edit(postId, text!, operator());

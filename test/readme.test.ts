@@ -8,12 +8,11 @@
  * The layout section must name every file and folder directly under src/.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, ROOT, TEST_DB, waitFor } from "./helpers/env.ts";
-import { runCli, runNode, type ServerProcess, startServerProcess } from "./helpers/process.ts";
+import { freePort, ROOT, TEST_DB } from "./helpers/env.ts";
+import { runCli, runNode, startDemoProcess } from "./helpers/process.ts";
 
 const README = readFileSync(path.join(ROOT, "README.md"), "utf8");
 /** The README's examples use the default origin; the server listens on a free port behind it. */
@@ -108,29 +107,14 @@ describe(
   "the README's commands",
   { skip: TEST_DB !== "sqlite" && "the demo is seeded on SQLite only" },
   () => {
-    let cwd: string;
-    let server: ServerProcess;
+    let server: Awaited<ReturnType<typeof startDemoProcess>>;
     const skipped: string[] = [];
     const all = commands(README);
 
     before(async () => {
-      cwd = mkdtempSync(path.join(tmpdir(), "herald-readme-"));
-      const port = await freePort();
-      // `npm start` on a fresh machine: no DATABASE_URL, no secrets, development mode, ./data.
-      server = await startServerProcess({ NODE_ENV: undefined, HERALD_ORIGIN: ORIGIN }, port, cwd, {
-        useTestSecrets: false,
-      });
-      // The demo's accounts, grants and posts are made a moment after it listens.
-      await waitFor(
-        async () => (/Seeded the demo's @recruiting/.test(server.output().stderr) ? true : undefined),
-        { what: "the demo's accounts and posts", timeoutMs: 60_000, intervalMs: 200 },
-      );
+      server = await startDemoProcess(ORIGIN, await freePort());
     });
-    after(async () => {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.exited, 0);
-      rmSync(cwd, { recursive: true, force: true });
-    });
+    after(() => server.stop());
 
     test("the README has commands to run", () => {
       assert.ok(all.filter((c) => c.words[0] === "npx" && c.words[1] === "herald").length >= 20);
@@ -166,8 +150,8 @@ describe(
         const env = { HERALD_ORIGIN: ORIGIN };
         const r =
           c.words[0] === "node"
-            ? await runNode(path.resolve(ROOT, c.words[1]), c.words.slice(2), env, cwd)
-            : await runCli(c.words.slice(2), env, cwd);
+            ? await runNode(path.resolve(ROOT, c.words[1]), c.words.slice(2), env, server.cwd)
+            : await runCli(c.words.slice(2), env, server.cwd);
         assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
         // "# deny, then the rule…", "# former: …": the first line of stdout says so.
         const claimed = /^(allow|deny|active|former|unknown)\b(?!\s*\|)/.exec(c.comment)?.[1];

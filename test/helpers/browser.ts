@@ -10,7 +10,10 @@ import { type Browser, chromium, type Page } from "playwright-core";
 export const CHROMIUM = "/usr/bin/chromium";
 export const browserAvailable = existsSync(CHROMIUM);
 
-export async function launchBrowser(): Promise<{ browser: Browser; close(): Promise<void> }> {
+/** `args`: extra Chromium switches (e.g. `--host-resolver-rules` to serve an origin from another port). */
+export async function launchBrowser(
+  args: readonly string[] = [],
+): Promise<{ browser: Browser; close(): Promise<void> }> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -22,6 +25,7 @@ export async function launchBrowser(): Promise<{ browser: Browser; close(): Prom
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...args,
     ],
   });
   return {

@@ -1,5 +1,8 @@
 /** Child processes for end-to-end tests: the real CLI and the real server entry point. */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { ROOT, testEnv, waitFor } from "./env.ts";
 
@@ -100,4 +103,35 @@ export async function startServerProcess(
     throw new Error(`${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
   });
   return { child, url, output: () => ({ stdout, stderr }), exited };
+}
+
+/**
+ * `npm start` on a fresh machine, in a new temporary directory: no DATABASE_URL, no secrets,
+ * development mode, ./data — so the demo organization is seeded. `origin` is HERALD_ORIGIN (the
+ * README's http://localhost:3000) while the process listens on `port`. Resolves once the demo's
+ * accounts, grants and posts exist (they are made a moment after it listens); `stop()` ends it
+ * (exit 0 required) and removes the directory.
+ */
+export async function startDemoProcess(
+  origin: string,
+  port: number,
+): Promise<ServerProcess & { cwd: string; stop(): Promise<void> }> {
+  const cwd = mkdtempSync(path.join(tmpdir(), "herald-demo-"));
+  const server = await startServerProcess({ NODE_ENV: undefined, HERALD_ORIGIN: origin }, port, cwd, {
+    useTestSecrets: false,
+  });
+  await waitFor(
+    async () => (/Seeded the demo's @recruiting/.test(server.output().stderr) ? true : undefined),
+    { what: "the demo's accounts and posts", timeoutMs: 60_000, intervalMs: 200 },
+  );
+  return {
+    ...server,
+    cwd,
+    async stop() {
+      server.child.kill("SIGTERM");
+      const code = await server.exited;
+      rmSync(cwd, { recursive: true, force: true });
+      assert.equal(code, 0, "the server exits cleanly");
+    },
+  };
 }
