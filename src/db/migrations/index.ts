@@ -19,8 +19,8 @@ import { Api1763700000018 } from "./0018-api.ts";
 import { Media1763700000019 } from "./0019-media.ts";
 import { ApiIds1763700000020 } from "./0020-api-ids.ts";
 import { IdpConnection1763700000021 } from "./0021-idp-connection.ts";
-import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 import { ProvisioningLog1763700000022 } from "./0022-provisioning-log.ts";
+import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -45,6 +45,6 @@ export const migrations = [
   Media1763700000019,
   ApiIds1763700000020,
   IdpConnection1763700000021,
-  ArchiveLinks1763700000023,
   ProvisioningLog1763700000022,
+  ArchiveLinks1763700000023,
 ];
