@@ -185,6 +185,8 @@ export function staffRoutes(deps: {
     readonly text: string;
     readonly visibility: string;
     readonly alt?: string;
+    /** What a refused reply answered (the inbox's reply form): kept, so resending still replies. */
+    readonly inReplyTo?: string;
     readonly error: { readonly field?: "text" | "visibility" | "image"; readonly message: string };
   }
 
@@ -215,6 +217,7 @@ export function staffRoutes(deps: {
         speakable.find((a) => a.actor.kind === "person") ??
         speakable[0];
       const needsApproval = selected !== undefined && !selected.actions.has("post");
+      const submitLabel = needsApproval ? "Submit for approval" : compose?.inReplyTo ? "Send reply" : "Post";
       const mixed =
         speakable.some((a) => a.actions.has("post")) && speakable.some((a) => !a.actions.has("post"));
 
@@ -267,6 +270,17 @@ export function staffRoutes(deps: {
           selected
             ? html`<form method="post" action="/app/posts" enctype="multipart/form-data">
                 <input type="hidden" name="csrf" value="${auth.csrf}" />
+                ${
+                  compose?.inReplyTo
+                    ? html`<input type="hidden" name="inReplyTo" value="${compose.inReplyTo}" />
+                        <p>
+                          Replying to
+                          <a href="${safeHref(compose.inReplyTo)}" rel="nofollow noopener"
+                            >${compose.inReplyTo}</a
+                          >
+                        </p>`
+                    : ""
+                }
                 <div class="field">
                   <label for="as">Post as</label>
                   <select id="as" name="as" ${mixed ? raw('aria-describedby="as-hint"') : ""}>
@@ -352,7 +366,7 @@ ${compose?.text ?? ""}</textarea>
 ${compose?.alt ?? ""}</textarea>
                   <p class="hint" id="alt-hint">What the image shows, for people who cannot see it.</p>
                 </div>
-                <p><button type="submit">${needsApproval ? "Submit for approval" : "Post"}</button></p>
+                <p><button type="submit">${submitLabel}</button></p>
               </form>`
             : ""
         }
@@ -473,17 +487,19 @@ ${compose?.alt ?? ""}</textarea>
     const actor = await accounts.byId(form.get("as") ?? "");
     if (!actor) fail(403, "You may not post as that account.");
     const visibility = (form.get("visibility") ?? "public") as Visibility;
-    // A refused form comes back with what was typed and the problem beside its field.
+    const inReplyTo = form.get("inReplyTo") || undefined;
+    if (inReplyTo !== undefined && !/^https?:\/\//.test(inReplyTo))
+      fail(400, "A reply needs the URL of what it answers.");
+    // A refused form comes back with what was typed, what it answers and the problem beside its field.
     const again = (status: number, message: string, field?: "text" | "visibility" | "image") => {
       ctx.status = status;
-      return home(ctx, { compose: { as: actor.id, text, visibility, alt, error: { field, message } } });
+      return home(ctx, {
+        compose: { as: actor.id, text, visibility, alt, inReplyTo, error: { field, message } },
+      });
     };
     if (!Object.hasOwn(VISIBILITIES, visibility))
       return again(422, "Choose who can see the post.", "visibility");
     const back = actor.kind === "person" ? "/app" : `/app?account=${actor.id}`;
-    const inReplyTo = form.get("inReplyTo") || undefined;
-    if (inReplyTo !== undefined && !/^https?:\/\//.test(inReplyTo))
-      fail(400, "A reply needs the URL of what it answers.");
     const can = await authz.decider(auth.person);
     const direct = await can(inReplyTo ? "reply" : "post", actor);
     if (!direct.allow) {

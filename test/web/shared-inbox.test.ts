@@ -128,6 +128,47 @@ describe(`a shared account's inbox on ${TEST_DB}`, () => {
     assert.equal((await reply(nico, "Nor does anyone else.")).status, 403);
   });
 
+  test("a refused reply comes back still answering the message, with the text typed; sent again it is a reply", async () => {
+    const ana = await signIn("ana");
+    const long = `Thanks for asking. ${"x".repeat(5000)}`;
+    const refused = await reply(ana, long);
+    assert.equal(refused.status, 422);
+    const html = await refused.text();
+    const form = /<form method="post" action="\/app\/posts"[^]*?<\/form>/.exec(html)?.[0] ?? "";
+    const hidden = Object.fromEntries(
+      [...form.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    assert.equal(hidden.inReplyTo, dm, "the form still answers the message");
+    assert.match(form, new RegExp(`Replying to\\s*<a href="${dm}"`));
+    assert.ok(form.includes(`>\n${long}</textarea>`), "the text typed is kept");
+    assert.match(form, /<option\s+value="direct"\s+selected/);
+    assert.match(form, /<p class="error" id="text-error">/);
+    assert.equal(
+      await s.services.db.run((em) =>
+        em.getRepository(PostSchema).countBy({ inReplyToIri: dm, actorId: support.id }),
+      ),
+      1,
+      "nothing was sent",
+    );
+    // Sent again from that form, shortened: a reply to the same message, as the same account.
+    const resent = await fetch(`${s.url}/app/posts`, {
+      method: "POST",
+      headers: { cookie: ana.cookie, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        ...hidden,
+        as: support.id,
+        visibility: "direct",
+        text: "Thanks for asking.",
+      }),
+      redirect: "manual",
+    });
+    assert.equal(resent.status, 303);
+    const post = await s.services.db.run((em) =>
+      em.getRepository(PostSchema).findOneBy({ actorId: support.id, contentText: "Thanks for asking." }),
+    );
+    assert.equal(post?.inReplyToIri, dm);
+  });
+
   test("remote links are http(s) only, and staff pages forbid every script (CSP)", async () => {
     await s.services.db.run((em) =>
       em.getRepository(InboundSchema).insert({
