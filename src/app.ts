@@ -7,7 +7,7 @@
 import { ROUTES } from "./http/routes.ts";
 import Koa from "koa";
 import { cachedDocuments, fedifyMiddleware } from "./federation/koa.ts";
-import { errorBoundary } from "./http/errors.ts";
+import { errorBoundary, fail } from "./http/errors.ts";
 import { healthRoute, readyRoute } from "./http/health.ts";
 import { canonicalPaths } from "./http/paths.ts";
 import { createRateLimits } from "./http/rate-limit.ts";
@@ -254,7 +254,18 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(profiles.routes());
   const home = homeRoutes(config, services.directory, services.accounts);
   app.use(home.routes());
-  app.use(home.allowedMethods({ throw: true }));
+  // A path that another method's route takes (POST /api/v1/notifications/CLEAR is
+  // GET /api/v1/notifications/:id's) is 405 with the Allow header RFC 9110 §15.5.6 requires; the
+  // router's throwing variant drops that header, so its answer is rethrown here with it.
+  // Koa's and the router's context types differ only in what the router adds itself.
+  const allowedMethods = home.allowedMethods() as Koa.Middleware;
+  app.use(async (ctx, next) => {
+    await allowedMethods(ctx, next);
+    if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
+      const allow = ctx.response.get("Allow");
+      fail(ctx.status, `${ctx.path} does not take ${ctx.method}; it takes ${allow}.`, { Allow: allow });
+    }
+  });
   return app;
 }
 
