@@ -14,11 +14,12 @@ export interface Instance {
   readonly env: Record<string, string | undefined>;
 }
 
-export async function startInstance(org: string): Promise<Instance> {
+/** `extra`: more environment, e.g. `{ HERALD_DEV_IDP: "true" }` for sign-in through the development IdP. */
+export async function startInstance(org: string, extra: Record<string, string> = {}): Promise<Instance> {
   const fresh = await freshDatabaseUrl();
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const vars = { PORT: String(port), HERALD_ORIGIN: origin, HERALD_ORG_NAME: org };
+  const vars = { ...extra, PORT: String(port), HERALD_ORIGIN: origin, HERALD_ORG_NAME: org };
   return {
     s: await startServer(testConfig(fresh.url, fresh.dir, vars)),
     fresh,
