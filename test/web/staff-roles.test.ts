@@ -72,7 +72,7 @@ describe(`the staff app by role on ${TEST_DB}`, () => {
     post(u, "/app/posts", { as, text, visibility });
   /** The compose form's submit button text. */
   const button = (body: string) =>
-    /<form method="post" action="\/app\/posts">[\s\S]*?<button type="submit">\s*([^<]*?)\s*<\/button>/.exec(
+    /<form method="post" action="\/app\/posts"[^>]*>[\s\S]*?<button type="submit">\s*([^<]*?)\s*<\/button>/.exec(
       body,
     )?.[1];
   const pendingDrafts = () =>
