@@ -400,8 +400,11 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
   test("every call is re-decided: group removal, revoked grant, deactivation", async () => {
     const jane = rest(await tokenFor("jane", recruiting.id));
     const pete = rest(await tokenFor("pete", recruiting.id));
+    const doraHeld = (await s.services.oauth.list({ personId: ids.dora })).length;
     const dora = rest(await tokenFor("dora"));
-    for (const c of [jane, pete, dora]) await c.v1.accounts.verifyCredentials();
+    // Dora drafts for @recruiting too: a second token, acting as the shared account.
+    const doraForRecruiting = rest(await tokenFor("dora", recruiting.id));
+    for (const c of [jane, pete, dora, doraForRecruiting]) await c.v1.accounts.verifyCredentials();
 
     await s.services.scim.patchGroup(groupId, members("remove", "jane"), scimActor);
     await refused(jane.v1.accounts.verifyCredentials(), 403, /may no longer act for @recruiting/);
@@ -414,8 +417,15 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
     assert.ok(await s.services.authz.revoke(subject, "publisher", recruiting, "test"));
     await refused(Promise.resolve(pete.v1.timelines.home.list()), 403);
 
+    const doraTokens = (await s.services.oauth.list({ personId: ids.dora })).length;
+    assert.equal(doraTokens, doraHeld + 2, "her own account's and @recruiting's");
     await s.services.scim.patchUser(ids.dora, [{ op: "replace", path: "active", value: false }], scimActor);
-    await refused(dora.v1.accounts.verifyCredentials(), 401);
+    // All of them fail on their next call, her own account's and the shared account's alike
+    // (refused as a former employee's, or already revoked by the deactivation's event).
+    for (const c of [dora, doraForRecruiting]) {
+      await refused(c.v1.accounts.verifyCredentials(), 401);
+      await refused(c.v1.statuses.create({ status: "after leaving the company" }), 401);
+    }
     await s.services.events.drain();
     assert.equal((await s.services.oauth.list({ personId: ids.dora })).length, 0, "her tokens are revoked");
   });
