@@ -22,6 +22,7 @@ import { samlRoutes } from "./saml/routes.ts";
 import { assetRoutes } from "./web/assets.ts";
 import { homeRoutes } from "./web/home.ts";
 import { staffRoutes } from "./web/staff.ts";
+import { adminTokenRoutes, appTokenPages } from "./web/app-tokens.ts";
 import { adminRoutes } from "./web/admin.ts";
 import { complianceRoutes } from "./web/compliance.ts";
 import { adminKit } from "./web/admin-kit.ts";
@@ -178,9 +179,17 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   }
   const signIn = sessionRoutes(config, services.sessions, services.authz, cookie, saml?.sp);
   app.use(signIn.routes());
+  const tokenPages = appTokenPages({
+    config,
+    oauth: services.oauth,
+    accounts: services.accounts,
+    directory: services.directory,
+    sessions: services.sessions,
+  });
   app.use(
     staffRoutes({
       config,
+      tokens: tokenPages,
       media: services.media,
       db,
       directory: services.directory,
@@ -248,6 +257,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       kit,
     }).routes(),
   );
+  app.use(adminTokenRoutes({ pages: tokenPages, kit }).routes());
   app.use(provisioningRoutes({ tokens: services.tokens, scimLog: services.scimLog, roster, kit }).routes());
   app.use(insightsRoutes({ db, authz: services.authz, accounts: services.accounts, kit }).routes());
   const profiles = profileRoutes(config, db, services.accounts, services.directory);

@@ -53,6 +53,9 @@ export const ROUTES = {
     deletePost: "/posts/{id}/delete",
     inbox: "/inbox",
     profile: "/profile",
+    /** The apps the person authorized (src/web/app-tokens.ts). */
+    tokens: "/tokens",
+    revokeToken: "/tokens/{id}/revoke",
   },
   /** Admin pages (org admins, compliance officers). */
   admin: {
@@ -73,7 +76,11 @@ export const ROUTES = {
     personRelink: "/directory/{id}/relink",
     personSessions: "/directory/{id}/end-sessions",
     personTokens: "/directory/{id}/revoke-tokens",
+    personErase: "/directory/{id}/erase",
     provisioning: "/provisioning",
+    /** Every client-API token (src/web/app-tokens.ts): listed and revoked by administrators. */
+    appTokens: "/app-tokens",
+    revokeAppToken: "/app-tokens/{id}/revoke",
     insights: "/insights",
     insightsCsv: "/insights/export.csv",
     /** Connecting the identity provider (src/web/connect.ts): SAML metadata, SCIM tokens, test sign-in. */

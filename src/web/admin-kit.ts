@@ -21,6 +21,7 @@ import { orgIdentity } from "./design.ts";
 const CONSOLE_LINKS: readonly [Action, string, string][] = [
   ["view-directory", "/admin/directory", "Directory"],
   ["view-provisioning", "/admin/provisioning", "Provisioning"],
+  ["manage-people", "/admin/app-tokens", "App tokens"],
   ["view-audit", "/admin/audit", "Audit log"],
 ];
 

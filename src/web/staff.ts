@@ -25,6 +25,7 @@ import { type DraftRow, DraftSchema, type DraftStatus, type Drafts } from "../fe
 import type { Directory } from "../identity/directory.ts";
 import { isMultipart, readMultipart } from "../media/multipart.ts";
 import { MAX_DESCRIPTION, type Media } from "../media/service.ts";
+import type { AppTokenPages } from "./app-tokens.ts";
 import { orgIdentity } from "./design.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
@@ -45,6 +46,8 @@ export function staffRoutes(deps: {
   drafts: Drafts;
   /** Pictures: the compose form's image (src/media/). */
   media: Media;
+  /** The apps the person authorized (/app/tokens). */
+  tokens: AppTokenPages;
 }): Router {
   const { config, db, directory, accounts, posting, sessions, authz, drafts, media } = deps;
   const router = caseSensitiveRouter({ prefix: ROUTES.app.prefix });
@@ -80,6 +83,7 @@ export function staffRoutes(deps: {
       ["/app", "Home"],
       ["/app/inbox", "Inbox"],
       ["/app/profile", "Profile"],
+      ["/app/tokens", "Apps"],
       ...(ctx.state.canAdmin ? [["/admin", "Admin"] as [string, string]] : []),
     ];
     ctx.body = page(title, body, {
@@ -694,6 +698,16 @@ ${kept?.summary ?? actor.summary ?? ""}</textarea>
           <p><button type="submit">Save</button></p>
         </form>`;
     });
+
+  router.get(koa(ROUTES.app.tokens), async (ctx) => {
+    const auth = ctx.state.auth as ActiveSession;
+    shell(ctx, auth, "Apps", await deps.tokens.listing(ctx, auth, "own"));
+  });
+  router.post(koa(ROUTES.app.revokeToken), async (ctx) => {
+    const auth = ctx.state.auth as ActiveSession;
+    const again = await deps.tokens.revoke(ctx, "own", auth);
+    if (again) shell(ctx, auth, "Apps", again);
+  });
 
   router.get(koa(ROUTES.app.profile), (ctx) => profile(ctx));
 
