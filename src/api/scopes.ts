@@ -51,7 +51,7 @@ export function parseScopes(
   fallback = "read",
 ): { ok: true; scopes: string[] } | { ok: false; unknown: string } {
   const words = (text ?? "").split(/[\s+]+/).filter(Boolean);
-  const list = words.length > 0 ? words : [fallback];
+  const list = words.length > 0 ? words : fallback.split(" ");
   for (const w of list) if (!SCOPES.includes(w)) return { ok: false, unknown: w };
   return { ok: true, scopes: [...new Set(list)] };
 }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { createOAuthAPIClient, createRestAPIClient, type mastodon, MastoHttpError } from "masto";
+import { appTokenCreate } from "../../src/api/cli.ts";
 import { ApiCodeSchema } from "../../src/api/entities.ts";
 import { ArchiveRecordSchema } from "../../src/archive/entities.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
@@ -548,5 +549,15 @@ describe(`the Mastodon client API through masto on ${TEST_DB}`, () => {
     assert.equal((await client.v1.accounts.verifyCredentials()).acct, "recruiting");
     const denied = await runCli(["app-token", "create", "dora@corp.example", "--account", "recruiting"], env);
     assert.equal(denied.code, 1, "a deactivated person gets no token");
+    // Without --scopes: "read write", as the usage says.
+    const plain = await appTokenCreate(s.services, {
+      userName: "jane@corp.example",
+      account: "jane",
+      by: "test",
+    });
+    assert.ok(plain.ok, plain.ok ? "" : plain.message);
+    const [latest] = await s.services.oauth.list({ personId: ids.jane });
+    assert.equal(latest.token.scopes, "read write");
+    assert.equal((await rest(plain.token).v1.accounts.verifyCredentials()).acct, "jane");
   });
 });
