@@ -21,6 +21,7 @@ import type { SamlRuntime } from "./saml/index.ts";
 import { samlRoutes } from "./saml/routes.ts";
 import { assetRoutes } from "./web/assets.ts";
 import { homeRoutes } from "./web/home.ts";
+import { errorChrome } from "./web/public.ts";
 import { staffRoutes } from "./web/staff.ts";
 import { adminTokenRoutes, appTokenPages } from "./web/app-tokens.ts";
 import { adminRoutes } from "./web/admin.ts";
@@ -47,8 +48,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   // The boundary handles and logs every error; Koa's default printer would duplicate them.
   app.silent = true;
-  // First: nothing below escapes it (koajs/koa docs/error-handling.md).
-  app.use(errorBoundary());
+  // First: nothing below escapes it (koajs/koa docs/error-handling.md). Its pages have the header.
+  app.use(errorBoundary({ chrome: errorChrome(config) }));
   // An http logo (development only, src/config.ts) is the one image source beyond https.
   const logo = config.orgLogoUrl ? new URL(config.orgLogoUrl) : undefined;
   app.use(

@@ -8,7 +8,7 @@ import { STATUS_CODES } from "node:http";
 import { withContext } from "@logtape/logtape";
 import type { Context, Middleware, Next } from "koa";
 import { logger } from "../logging.ts";
-import { escapeHtml, page } from "./html.ts";
+import { type Chrome, html, page } from "./html.ts";
 import { finishAnswer, requestIdFor } from "./request-context.ts";
 
 const log = logger("http", "error");
@@ -27,6 +27,16 @@ interface KoaLikeError {
 
 export type ErrorFormat = "scim" | "problem" | "html" | "mastodon";
 
+/**
+ * What an HTML error page shows around its message: the site header (the organization, the
+ * navigation, the signed-in person with sign-out) and a way back. Decided per request (who is
+ * signed in, where they were); without it the page is bare (a worker's probes).
+ */
+export type ErrorChrome = (ctx: Context) => {
+  readonly chrome: Chrome;
+  readonly back: { readonly href: string; readonly label: string };
+};
+
 /** The Mastodon client API and its OAuth endpoints answer errors as Mastodon does: `{"error": …}`. */
 const MASTODON = /^\/(?:api\/v[12]\/|oauth\/(?:token|revoke)$|\.well-known\/oauth-authorization-server$)/;
 
@@ -41,7 +51,7 @@ export function writeError(
   ctx: Context,
   status: number,
   detail: string,
-  extra: { scimType?: string } = {},
+  extra: { scimType?: string; chrome?: ErrorChrome } = {},
 ): void {
   const title = STATUS_CODES[status] ?? "Error";
   const requestId = String(ctx.state.requestId ?? "");
@@ -64,14 +74,19 @@ export function writeError(
       ctx.type = "application/problem+json";
       ctx.body = { type: "about:blank", title, status, detail, requestId };
       return;
-    case "html":
+    case "html": {
       ctx.type = "text/html; charset=utf-8";
+      const around = extra.chrome?.(ctx);
       ctx.body = page(
         `${status} ${title}`,
-        `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p>` +
-          `<p class="muted">Reference: <code>${escapeHtml(requestId)}</code></p>`,
+        html`<h1>${title}</h1>
+          <p>${detail}</p>
+          ${around ? html`<p><a href="${around.back.href}">${around.back.label}</a></p>` : ""}
+          <p class="muted">Reference: <code>${requestId}</code></p>`,
+        around?.chrome,
       );
       return;
+    }
   }
 }
 
@@ -80,7 +95,7 @@ export function writeError(
  * also gives the request its id (echoed as X-Request-Id and carried by every log record made
  * during the request) and finishes every answer (src/http/request-context.ts).
  */
-export function errorBoundary(): Middleware {
+export function errorBoundary(options: { chrome?: ErrorChrome } = {}): Middleware {
   return async (ctx, next) => {
     const requestId = requestIdFor(ctx.get("x-request-id"));
     ctx.state.requestId = requestId;
@@ -88,7 +103,7 @@ export function errorBoundary(): Middleware {
     const started = performance.now();
     await withContext({ requestId }, async () => {
       try {
-        await guarded(ctx, next);
+        await guarded(ctx, next, options.chrome);
       } finally {
         finishAnswer(ctx, started);
       }
@@ -96,11 +111,11 @@ export function errorBoundary(): Middleware {
   };
 }
 
-async function guarded(ctx: Context, next: Next): Promise<void> {
+async function guarded(ctx: Context, next: Next, chrome: ErrorChrome | undefined): Promise<void> {
   try {
     await next();
     if (ctx.status === 404 && ctx.body == null) {
-      writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`);
+      writeError(ctx, 404, `Nothing here: ${ctx.method} ${ctx.path}`, { chrome });
     }
   } catch (raw) {
     let err = (raw ?? {}) as KoaLikeError;
@@ -138,7 +153,7 @@ async function guarded(ctx: Context, next: Next): Promise<void> {
     const detail =
       expose && err.message ? err.message : "Internal error; the reference below is in the server log.";
     ctx.set(err.headers ?? {});
-    writeError(ctx, status, detail, { scimType: err.scimType });
+    writeError(ctx, status, detail, { scimType: err.scimType, chrome });
   }
   // RFC 6585 §4 lets a 429 say when to come back; Herald's always do (clients and IdPs back off
   // by it). Every limiter sets its own; this is the floor for any that did not.

@@ -5,9 +5,11 @@
 import { renderSVG } from "uqr";
 import type { Config } from "../config.ts";
 import type { ActorRow, PostRow } from "../federation/entities.ts";
+import type { ErrorChrome } from "../http/errors.ts";
 import { type Chrome, type Html, html, raw, timeTag } from "../http/html.ts";
 import { href, ROUTES } from "../http/routes.ts";
 import { attachedMedia, fileName } from "../media/entities.ts";
+import type { ActiveSession } from "../sessions/sessions.ts";
 import { orgIdentity } from "./design.ts";
 
 /** The public pages' chrome: the organization, Home and Verify (`current` marks the page shown). */
@@ -22,6 +24,33 @@ export function publicChrome(
       { href: ROUTES.home, label: "Home", current: current === "home" },
       { href: ROUTES.verify, label: "Verify an account", current: current === "verify" },
     ],
+  };
+}
+
+/**
+ * Error pages' chrome (src/http/errors.ts): the public header with Home, Verify and "Sign in" —
+ * or, for a signed-in person, "Staff app", their name and sign-out — and a way back: to the staff
+ * app from its own and the admin pages, else to the home page.
+ */
+export function errorChrome(config: Pick<Config, "orgName" | "orgLogoUrl">): ErrorChrome {
+  return (ctx) => {
+    const auth = ctx.state.auth as ActiveSession | undefined;
+    const staffPage = /^\/(app|admin)(\/|$)/.test(ctx.path);
+    const chrome = publicChrome(config);
+    return {
+      chrome: {
+        ...chrome,
+        nav: [
+          ...(chrome.nav ?? []),
+          auth ? { href: ROUTES.app.prefix, label: "Staff app" } : { href: ROUTES.login, label: "Sign in" },
+        ],
+        session: auth && { name: auth.person.displayName ?? auth.person.userName, csrf: auth.csrf },
+      },
+      back:
+        auth && staffPage
+          ? { href: ROUTES.app.prefix, label: "Back to the staff app" }
+          : { href: ROUTES.home, label: "Back to the home page" },
+    };
   };
 }
 
