@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import axe from "axe-core";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { TOKENS } from "../../src/web/design.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const browserAvailable = existsSync(CHROMIUM);
@@ -34,6 +35,33 @@ export async function launchBrowser(
       await browser.close();
     },
   };
+}
+
+/**
+ * The views a page is checked in: a phone and a desktop in the light scheme, and a phone in the
+ * dark one (`prefers-color-scheme: dark`, the design system's dark tokens).
+ */
+export const VIEWS = [
+  { width: 390, colorScheme: "light" },
+  { width: 1280, colorScheme: "light" },
+  { width: 390, colorScheme: "dark" },
+] as const;
+export type View = (typeof VIEWS)[number];
+
+/** "390px", "1280px", "390px dark": for messages and screenshot names. */
+export const viewName = (v: View): string => `${v.width}px${v.colorScheme === "dark" ? " dark" : ""}`;
+
+/** A problem when the page is not drawn in `scheme`'s background token (the emulation took). */
+export async function schemeProblems(
+  page: Page,
+  scheme: View["colorScheme"],
+  where: string,
+): Promise<string[]> {
+  const hex = TOKENS.bg[scheme === "dark" ? 1 : 0];
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const expected = `rgb(${r}, ${g}, ${b})`;
+  const actual = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  return actual === expected ? [] : [`${where}: background ${actual}, not ${scheme}'s ${expected}`];
 }
 
 /** axe-core's WCAG 2 A/AA and 2.1 A/AA violations on the page, as "rule: target" strings. */

@@ -1,7 +1,7 @@
 /**
  * The public pages in a real browser (Debian's headless Chromium): home, a current employee's
  * profile, a shared account's, a former employee's and a hashtag page, on the demo organization,
- * at a phone's 390 px and a desktop's 1280 px. On every page: no horizontal overflow
+ * at a phone's 390 px and a desktop's 1280 px, and at 390 px in the dark scheme. On every page: no horizontal overflow
  * (scrollWidth ≤ innerWidth), nothing it loads fails, every same-origin link answers (not 404),
  * the QR code decodes as an image, and axe-core finds no WCAG 2.1 A/AA violation. Screenshots go
  * to test-results/public/ (gitignored).
@@ -12,7 +12,14 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { demoPresenceSeeded } from "../../src/demo.ts";
-import { axeViolations, browserAvailable, launchBrowser } from "../helpers/browser.ts";
+import {
+  axeViolations,
+  browserAvailable,
+  launchBrowser,
+  schemeProblems,
+  VIEWS,
+  viewName,
+} from "../helpers/browser.ts";
 import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB, waitFor } from "../helpers/env.ts";
 import { currentAndFormer } from "../helpers/people.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -22,7 +29,6 @@ const skip =
   (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
   LAYOUT_ON_SQLITE_ONLY;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/public");
-const WIDTHS = [390, 1280] as const;
 
 describe(`the public pages in a browser on ${TEST_DB}`, { skip }, () => {
   let s: TestServer;
@@ -71,8 +77,9 @@ describe(`the public pages in a browser on ${TEST_DB}`, { skip }, () => {
   test("home, current, shared and former profiles, a tag page: no overflow, every link answers, axe-clean", async () => {
     const problems: string[] = [];
     const checked = new Map<string, number>();
-    for (const width of WIDTHS) {
-      const context = await browser.newContext({ viewport: { width, height: 900 } });
+    for (const view of VIEWS) {
+      const { width, colorScheme } = view;
+      const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme });
       try {
         const page = await context.newPage();
         const failed: string[] = [];
@@ -81,7 +88,7 @@ describe(`the public pages in a browser on ${TEST_DB}`, { skip }, () => {
         });
         page.on("requestfailed", (r) => failed.push(`failed ${r.url()}`));
         for (const v of PAGES) {
-          const where = `${v.name} at ${width}px`;
+          const where = `${v.name} at ${viewName(view)}`;
           const res = await page.goto(`${origin}${v.path}`);
           assert.equal(res?.status(), 200, where);
           if ("badge" in v) assert.equal(await page.locator(`.${v.badge}`).count(), 1, `${where}: the badge`);
@@ -100,6 +107,7 @@ describe(`the public pages in a browser on ${TEST_DB}`, { skip }, () => {
             innerWidth: window.innerWidth,
           }));
           if (scrollWidth > innerWidth) problems.push(`${where}: ${scrollWidth} px wide in ${innerWidth}`);
+          problems.push(...(await schemeProblems(page, colorScheme, where)));
           for (const v2 of await axeViolations(page)) problems.push(`${where}: ${v2}`);
           // Every same-origin link and asset answers (followed through redirects): no 404.
           const urls = await page.evaluate(() =>
@@ -115,9 +123,12 @@ describe(`the public pages in a browser on ${TEST_DB}`, { skip }, () => {
               checked.set(u, (await fetch(u, { headers: { accept: "text/html" } })).status);
             if (checked.get(u) !== 200) problems.push(`${where}: ${checked.get(u)} ${u}`);
           }
-          await page.screenshot({ path: path.join(SHOTS, `${v.name}-${width}.png`), fullPage: true });
+          await page.screenshot({
+            path: path.join(SHOTS, `${v.name}-${width}${colorScheme === "dark" ? "-dark" : ""}.png`),
+            fullPage: true,
+          });
         }
-        assert.deepEqual(failed, [], `nothing failed to load at ${width}px`);
+        assert.deepEqual(failed, [], `nothing failed to load at ${viewName(view)}`);
       } finally {
         await context.close();
       }

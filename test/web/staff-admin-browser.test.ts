@@ -1,11 +1,12 @@
 /**
  * The staff app and the admin pages in a real browser (Debian's headless Chromium), as an
  * employee, a drafter and an approver of @recruiting, and an organization admin, at a phone's
- * 390 px and a desktop's 1280 px, on data with long words, long links and long audit details. On
- * every page: no horizontal overflow (scrollWidth ≤ innerWidth), at 1280 px no table wider than its
+ * 390 px and a desktop's 1280 px (light), and at 390 px in the dark scheme, on data with long
+ * words, long links and long audit details. On every page: no horizontal overflow (scrollWidth ≤ innerWidth), at 1280 px no table wider than its
  * box, no WCAG 2.1 A/AA violation found by axe-core, no 4xx/5xx for anything the page loads and no
  * 404 behind any same-origin link on it. Pages a role may not use are visited too: their 403 must
- * be as clean. Screenshots go to test-results/staff-admin/ (gitignored).
+ * be as clean, and carry the site header with the signed-in name. Screenshots go to
+ * test-results/staff-admin/ (gitignored).
  */
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -13,7 +14,14 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import type { ActorRow } from "../../src/federation/entities.ts";
-import { browserAvailable, launchBrowser, layoutProblems } from "../helpers/browser.ts";
+import {
+  browserAvailable,
+  launchBrowser,
+  layoutProblems,
+  schemeProblems,
+  VIEWS,
+  viewName,
+} from "../helpers/browser.ts";
 import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type SignedIn, signInByLink } from "../helpers/sign-in.ts";
@@ -21,7 +29,6 @@ import { type SignedIn, signInByLink } from "../helpers/sign-in.ts";
 // Under CI a missing browser is a failure (.ci/run installs it), never a skip.
 const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/staff-admin");
-const WIDTHS = [390, 1280] as const;
 const who = { name: "test" };
 
 const ROLES = {
@@ -144,11 +151,12 @@ describe(`the staff app and admin pages in a browser on ${TEST_DB}`, { skip }, (
   };
 
   for (const role of Object.keys(ROLES) as Role[])
-    test(`as ${role}: no overflow at 390 and 1280 px, axe-clean, no 404 behind any link or asset`, async () => {
+    test(`as ${role}: no overflow at 390 and 1280 px, light and dark, axe-clean, no 404 behind any link or asset`, async () => {
       const problems: string[] = [];
       const linkStatus = new Map<string, number>();
-      for (const width of WIDTHS) {
-        const context = await browser.newContext({ viewport: { width, height: 900 } });
+      for (const view of VIEWS) {
+        const { width, colorScheme } = view;
+        const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme });
         try {
           const { name, value } = sessions[role];
           await context.addCookies([{ name, value, url: origin }]);
@@ -160,15 +168,16 @@ describe(`the staff app and admin pages in a browser on ${TEST_DB}`, { skip }, (
           });
           page.on("requestfailed", (r) => failed.push(`failed ${r.url()}`));
           for (const v of pages(role)) {
-            const where = `${role}: ${v.name} at ${width}px`;
+            const where = `${role}: ${v.name} at ${viewName(view)}`;
             const res = await page.goto(`${origin}${v.path}`);
             assert.equal(res?.status(), v.status, where);
-            if (v.status === 200)
-              assert.match(
-                (await page.textContent(".site-header")) ?? "",
-                new RegExp(`Signed in as\\s+${ROLES[role].name}`),
-                `${where}: the signed-in name`,
-              );
+            // Refusals too: a 403 is a page of the site, with the header and who is signed in.
+            assert.match(
+              (await page.textContent(".site-header")) ?? "",
+              new RegExp(`Signed in as\\s+${ROLES[role].name}`),
+              `${where}: the signed-in name`,
+            );
+            problems.push(...(await schemeProblems(page, colorScheme, where)));
             problems.push(...(await layoutProblems(page, where)));
             const tables = await page.evaluate(() => ({
               over: [...document.querySelectorAll(".table-wrap")].map((t) => t.scrollWidth - t.clientWidth),
@@ -186,11 +195,14 @@ describe(`the staff app and admin pages in a browser on ${TEST_DB}`, { skip }, (
                 linkStatus.set(u.href, (await context.request.get(u.href, { maxRedirects: 0 })).status());
             }
             await page.screenshot({
-              path: path.join(SHOTS, `${role}-${v.name}-${width}.png`),
+              path: path.join(
+                SHOTS,
+                `${role}-${v.name}-${width}${colorScheme === "dark" ? "-dark" : ""}.png`,
+              ),
               fullPage: true,
             });
           }
-          assert.deepEqual(failed, [], `${role} at ${width}px: nothing the pages load fails`);
+          assert.deepEqual(failed, [], `${role} at ${viewName(view)}: nothing the pages load fails`);
         } finally {
           await context.close();
         }
