@@ -289,7 +289,7 @@ describe("the demo tour: each demo role does what the README says", { skip }, ()
       assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "Administration");
       const links = await page
         .locator("main li a")
-        .evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+        .evaluateAll((as) => as.map((a) => a.getAttribute("href") ?? ""));
       // What README names for org admins (other admin pages may follow; each must open).
       for (const to of [
         "/admin/accounts",
