@@ -69,7 +69,7 @@ test(
           .join("; ")}`,
       );
       t.diagnostic(
-        `okta: ${run.okta.length} runs, ${run.okta.map((r) => `${r.results[0].passed}/${r.results[0].failed}`).join(" ")} (passed/failed)`,
+        `okta: ${run.okta.length} runs, ${run.okta.map((r) => `${r.results[0].passed}/${r.results[0].failed}`).join(" ")} (passed/failed; of the failed, ${run.okta.reduce((n, r) => n + r.results[0].slow.length, 0)} response-time assertions over 600 ms, counted apart)`,
       );
       t.diagnostic(
         `nginx: ${run.nginx.requests} requests logged, ${run.nginx.fiveXX} answered 5xx to the client, ${run.nginx.retried} passed on to another process`,

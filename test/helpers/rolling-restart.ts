@@ -327,7 +327,7 @@ export async function rollingRestart(options: RollingRestartOptions): Promise<Ro
       do {
         const work = path.join(prefix, `okta-${okta.length + 1}`);
         mkdirSync(work);
-        okta.push(await runSuites(`${origin}/scim/v2`, token, ["okta"], work));
+        okta.push(await runSuites(`${origin}/scim/v2`, token, ["okta"], work, { timingApart: true }));
       } while (restarting);
     })();
 
