@@ -16,6 +16,7 @@ import { recordAudit } from "./db/audit.ts";
 import { asAction, ORG } from "./authz/authz.ts";
 import type { Accounts } from "./federation/accounts.ts";
 import { type ActorRow, DomainBlockSchema, FollowerSchema } from "./federation/entities.ts";
+import { removeFollowersOnDomain } from "./federation/follower-history.ts";
 import type { Directory, Person } from "./identity/directory.ts";
 import { employmentStatus } from "./identity/standing.ts";
 import { setupLogging } from "./logging.ts";
@@ -67,6 +68,9 @@ Commands:
   login-link <userName>      Print a one-time sign-in link (10 minutes) for when the IdP is down.
   person relink <userName> <old handle>
                              Give a returning employee the handle of their deleted former record (audited).
+  person erase <userName|@handle>
+                             Erase a former employee's record, keeping only the reserved handle and
+                             "former employee since D" (audited; the archive and audit log are kept).
   verify <handle|url>        Is this a current employee's account? Prints active, former or unknown, then the JSON answer.
   reports                    Impersonation reports sent from the /verify page, newest first.
   archive verify [--from D] [--to D]
@@ -109,13 +113,22 @@ view-archive, manage-accounts, view-audit, view-reports, connect-idp, view-insig
 view-directory, manage-people, view-provisioning.`,
   admin: `Usage: npx herald admin add <userName> | npx herald admin remove <userName>`,
   person: `Usage: npx herald person relink <userName> <old handle>
+       npx herald person erase <userName | @handle>
 
 Gives the person named by <userName> the handle of a former employee's deleted record (jdoe,
 @jdoe or @jdoe@<handle domain>), for a rehire Herald did not recognise by itself (that needs the
 same externalId and the same userName or primary email). Refused unless the handle was issued to a
 person who has been deleted from the directory: never a current or deactivated person's handle,
 a shared account's or the organization's. The person's previous handle stays theirs and points to
-the account under the old handle. Audited as person.relink with the operator's name.`,
+the account under the old handle. Audited as person.relink with the operator's name.
+
+erase empties a former employee's record on request (DESIGN rule 7): name, title, department,
+e-mail addresses, the IdP's record, externalId and groups go, and their account loses its name
+and bio; the handle stays reserved and verification keeps answering "former employee since D".
+Their sessions and app tokens end. Refused for a current employee (deactivate or delete them in
+the IdP first). Running it again on an erased record changes nothing (give the handle: an erased
+record has no userName). The archive and the audit log keep their records. Audited as
+person.erase.`,
   unfollow: `Usage: npx herald unfollow <account> <@user@host | actor URL>`,
   domain: `Usage: npx herald domain block <domain> [--reason <text>] | domain unblock <domain> | domain list`,
   migrate: `Usage: npx herald migrate
@@ -455,6 +468,26 @@ async function run(argv: string[]): Promise<void> {
     }
     case "person": {
       const [sub, userName, handle, ...extra] = rest;
+      if (sub === "erase" && userName && !handle) {
+        await withServices(config, async ({ directory }) => {
+          const r = await directory.erase({
+            who: userName,
+            by: operator(),
+            handleDomain: config.handleDomain,
+          });
+          if (!r.ok) throw new Failure(r.message);
+          const who = r.person.handle
+            ? `@${r.person.handle}@${config.handleDomain}`
+            : `record ${r.person.id}`;
+          const since = r.formerSince ? ` since ${r.formerSince.toISOString().slice(0, 10)}` : "";
+          out(
+            r.already
+              ? `${who} was erased already (${r.person.erasedAt?.toISOString().slice(0, 10)}): nothing to do.`
+              : `Erased ${who}: only the handle and "former employee${since}" remain.`,
+          );
+        });
+        return;
+      }
       if (sub !== "relink" || !userName || !handle || extra.length > 0)
         throw new UsageError(COMMAND_HELP.person);
       await withServices(config, async ({ directory }) => {
@@ -624,6 +657,7 @@ async function run(argv: string[]): Promise<void> {
         if (!domain || !/^[a-z0-9.-]+(:\d+)?$/i.test(domain)) throw new UsageError(COMMAND_HELP.domain);
         const d = domain.toLowerCase();
         if (sub === "block") {
+          let followersRemoved = 0;
           await db.transaction(async (em) => {
             await repo(em).save({
               domain: d,
@@ -631,16 +665,20 @@ async function run(argv: string[]): Promise<void> {
               createdBy: operator(),
               createdAt: new Date(),
             });
+            // Its people stop following our accounts (as Mastodon's domain block removes them).
+            followersRemoved = await removeFollowersOnDomain(em, d);
             await recordAudit(em, {
               actor: operator(),
               action: "domain.block",
               targetType: "domain",
               targetId: d,
-              detail: { reason: values.reason },
+              detail: { reason: values.reason, followersRemoved },
             });
             await record(em, "block.domain");
           });
-          out(`Blocked ${d}.`);
+          out(
+            `Blocked ${d}; ${followersRemoved} ${followersRemoved === 1 ? "follower" : "followers"} removed.`,
+          );
           return;
         }
         if (sub === "unblock") {

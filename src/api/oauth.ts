@@ -149,7 +149,11 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
     name: "api-tokens",
     kind: "cluster",
     async handle(event: DirectoryEvent) {
-      if (event.type === "person.deactivated" || event.type === "person.deleted")
+      if (
+        event.type === "person.deactivated" ||
+        event.type === "person.deleted" ||
+        event.type === "person.erased"
+      )
         await revokeAllOf(event.personId, "system:deprovisioning");
     },
   };

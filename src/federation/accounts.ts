@@ -170,6 +170,27 @@ export function createAccounts(deps: {
   }
 
   /**
+   * `herald person erase`: the person's accounts (the current one and those they had before a
+   * rename or rehire) keep no name or bio: the display name becomes the handle. Returns the ids
+   * of the actors it changed.
+   */
+  async function forgetPerson(personId: string): Promise<string[]> {
+    const ids = await db.transaction(async (em) => {
+      const repo = em.getRepository(ActorSchema);
+      const rows = await repo.find({ where: [{ personId }, { formerPersonId: personId }] });
+      const out: string[] = [];
+      for (const a of rows.filter((r) => r.kind === "person")) {
+        if (a.displayName === a.handle && a.summary === null) continue;
+        await repo.update({ id: a.id }, { displayName: a.handle, summary: null, updatedAt: new Date() });
+        out.push(a.id);
+      }
+      return out;
+    });
+    if (ids.length > 0) changed();
+    return ids;
+  }
+
+  /**
    * Generates missing actor keys one at a time. Under load it takes a fixed share of the time
    * instead of waiting for a quiet moment, which never comes on a live server (decision 0008):
    * after each key it pauses as long as that key took while requests keep arriving, so requests
@@ -235,6 +256,7 @@ export function createAccounts(deps: {
     ensurePersonActor,
     setSuspended,
     tombstone,
+    forgetPerson,
     /** Starts the background key worker (the server does; the CLI does not). */
     startKeyWorker: () => keyWorker.start(),
     stopKeyWorker: () => keyWorker.stop(),

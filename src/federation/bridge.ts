@@ -100,6 +100,10 @@ export function createFederationBridge(deps: {
         case "person.deleted":
           note(mark(await accounts.tombstone(event.personId)), DELETE);
           break;
+        case "person.erased":
+          // Its account is a tombstone already (the erasure deletes the record): nothing to tell.
+          for (const id of await accounts.forgetPerson(event.personId)) mark(id);
+          break;
         case "group.membership_changed":
           if (config.accounts.eligibleGroups.length > 0)
             for (const personId of event.added) await provision(personId);

@@ -44,6 +44,15 @@ export interface FollowerRow {
   apiId?: number | string | null;
 }
 
+/** A follower gained ("follow": now accepted) or lost ("unfollow"): follower-history.ts. */
+export interface FollowerEventRow {
+  id?: number;
+  actorId: string;
+  followerHash: string;
+  kind: "follow" | "unfollow";
+  at: Date;
+}
+
 export interface FollowingRow {
   actorId: string;
   targetHash: string;
@@ -176,6 +185,18 @@ export const FollowerSchema = new EntitySchema<FollowerRow>({
   },
 });
 
+export const FollowerEventSchema = new EntitySchema<FollowerEventRow>({
+  name: "FollowerEvent",
+  tableName: "follower_event",
+  columns: {
+    id: { type: "integer", primary: true, generated: "increment" },
+    actorId: vc("actor_id"),
+    followerHash: vc("follower_hash"),
+    kind: { type: "varchar" },
+    at: dt("at"),
+  },
+});
+
 export const FollowingSchema = new EntitySchema<FollowingRow>({
   name: "Following",
   tableName: "following",
@@ -264,6 +285,7 @@ export const federationEntities = [
   ActorSchema,
   ActorKeySchema,
   FollowerSchema,
+  FollowerEventSchema,
   FollowingSchema,
   PostSchema,
   InboundSchema,

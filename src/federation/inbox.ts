@@ -45,6 +45,7 @@ import {
   ReactionSchema,
 } from "./entities.ts";
 import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { recordFollow, removeFollowers } from "./follower-history.ts";
 import { ourFollowId, sendFollow } from "./follows.ts";
 import { ROUTES } from "../http/routes.ts";
 
@@ -345,6 +346,7 @@ export function inboxListeners(deps: InboxDeps) {
           if (isUniqueViolation(err)) return;
           throw err;
         }
+        if (status === "accepted") await recordFollow(em, key.actorId, key.followerHash);
         await heard(em, "follower.request", target.id, follower.id!, { status }, follow.id);
       });
       if (status === "accepted") {
@@ -374,10 +376,11 @@ export function inboxListeners(deps: InboxDeps) {
         const targetId = ourActorId(ctx, object.objectId);
         if (targetId) {
           await db.transaction(async (em) => {
-            const r = await em
-              .getRepository(FollowerSchema)
-              .delete({ actorId: targetId, followerHash: iriHash(undo.actorId!) });
-            if (r.affected) await heard(em, "follower.undo", targetId, undo.actorId!, {}, object.id);
+            const gone = await removeFollowers(em, {
+              actorId: targetId,
+              followerHash: iriHash(undo.actorId!),
+            });
+            if (gone.length > 0) await heard(em, "follower.undo", targetId, undo.actorId!, {}, object.id);
           });
         }
       } else if (object instanceof Like || object instanceof Announce) {
@@ -431,7 +434,7 @@ export function inboxListeners(deps: InboxDeps) {
       const hash = iriHash(del.objectId);
       if (del.objectId.href === del.actorId.href) {
         // The remote actor itself is gone: it follows nobody here any more.
-        await db.run((em) => em.getRepository(FollowerSchema).delete({ followerHash: hash }));
+        await db.transaction((em) => removeFollowers(em, { followerHash: hash }));
         return;
       }
       await db.transaction(async (em) => {
@@ -479,9 +482,7 @@ export function inboxListeners(deps: InboxDeps) {
       const ourId = ourActorId(ctx, block.objectId);
       if (ourId && block.actorId) {
         await db.transaction(async (em) => {
-          await em
-            .getRepository(FollowerSchema)
-            .delete({ actorId: ourId, followerHash: iriHash(block.actorId!) });
+          await removeFollowers(em, { actorId: ourId, followerHash: iriHash(block.actorId!) });
           await heard(em, "block.received", ourId, block.actorId!, {}, block.id);
         });
         log.info("{remote} blocked our actor {actor}.", { remote: block.actorId.href, actor: ourId });

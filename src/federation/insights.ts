@@ -3,13 +3,20 @@
  * boosts and likes per post, and the servers followers come from — read from federation's own
  * tables (follower, post, inbound_message, reaction), each query bounded.
  *
- * Followers over time counts the followers an account has now by the day they followed: Herald
- * deletes a follower's row when they unfollow and keeps no record of removals, so the curve is of
- * those who stayed.
+ * Followers over time is follows minus unfollows, day by day, from the follower history
+ * (follower-history.ts, migration 0025): someone who followed on the 3rd and left on the 5th
+ * counts on the 3rd and 4th only. Followers who left before that migration left no trace.
  */
-import { In, IsNull } from "typeorm";
+import { In, IsNull, LessThan, MoreThanOrEqual } from "typeorm";
 import type { Database } from "../db/database.ts";
-import { FollowerSchema, InboundSchema, PostSchema, ReactionSchema } from "./entities.ts";
+import {
+  FollowerEventSchema,
+  FollowerSchema,
+  InboundSchema,
+  PostSchema,
+  ReactionSchema,
+} from "./entities.ts";
+import { followerHost } from "./follower-history.ts";
 
 export interface PostInsight {
   readonly id: string;
@@ -21,10 +28,13 @@ export interface PostInsight {
 }
 
 export interface Insights {
-  /** Followers (accepted) before the first day shown. */
+  /** Followers (accepted) at the start of the first day shown: follows minus unfollows before it. */
   readonly followersBefore: number;
-  /** Per day (YYYY-MM-DD, UTC) of the window: how many of today's followers followed that day. */
+  /** Per day (YYYY-MM-DD, UTC) of the window: followers gained that day. */
   readonly newFollowers: ReadonlyMap<string, number>;
+  /** Per day of the window: followers lost that day (Undo Follow, blocks, domain blocks). */
+  readonly lostFollowers: ReadonlyMap<string, number>;
+  /** Followers now (the follower table). */
   readonly followers: number;
   readonly posts: readonly PostInsight[];
   /** Follower counts by server host, most first. */
@@ -32,6 +42,8 @@ export interface Insights {
 }
 
 const MAX_FOLLOWERS = 100_000;
+/** A bound on the history one chart reads (30 days of a popular account's comings and goings). */
+const MAX_FOLLOWER_EVENTS = 200_000;
 
 export async function accountInsights(
   db: Database,
@@ -40,26 +52,35 @@ export async function accountInsights(
 ): Promise<Insights> {
   return db.run(async (em) => {
     const followers = await em.getRepository(FollowerSchema).find({
-      select: { followerIri: true, createdAt: true },
+      select: { followerIri: true },
       where: { actorId, status: "accepted" },
       take: MAX_FOLLOWERS,
     });
-    let followersBefore = 0;
-    const newFollowers = new Map<string, number>();
     const hosts = new Map<string, number>();
     for (const f of followers) {
-      if (f.createdAt < options.since) followersBefore++;
-      else {
-        const day = f.createdAt.toISOString().slice(0, 10);
-        newFollowers.set(day, (newFollowers.get(day) ?? 0) + 1);
-      }
-      let host = "unknown";
-      try {
-        host = new URL(f.followerIri).host;
-      } catch {
-        // A stored IRI that does not parse counts as "unknown".
-      }
+      const host = followerHost(f.followerIri);
       hosts.set(host, (hosts.get(host) ?? 0) + 1);
+    }
+    const history = em.getRepository(FollowerEventSchema);
+    const earlier = await history
+      .createQueryBuilder("e")
+      .select("e.kind", "kind")
+      .addSelect("COUNT(*)", "n")
+      .where({ actorId, at: LessThan(options.since) })
+      .groupBy("e.kind")
+      .getRawMany<{ kind: string; n: number | string }>();
+    const before = (kind: string) => Number(earlier.find((r) => r.kind === kind)?.n ?? 0);
+    const followersBefore = before("follow") - before("unfollow");
+    const newFollowers = new Map<string, number>();
+    const lostFollowers = new Map<string, number>();
+    for (const e of await history.find({
+      select: { kind: true, at: true },
+      where: { actorId, at: MoreThanOrEqual(options.since) },
+      take: MAX_FOLLOWER_EVENTS,
+    })) {
+      const day = e.at.toISOString().slice(0, 10);
+      const perDay = e.kind === "follow" ? newFollowers : lostFollowers;
+      perDay.set(day, (perDay.get(day) ?? 0) + 1);
     }
     const posts = await em.getRepository(PostSchema).find({
       select: { id: true, publishedAt: true, contentText: true },
@@ -95,6 +116,7 @@ export async function accountInsights(
     return {
       followersBefore,
       newFollowers,
+      lostFollowers,
       followers: followers.length,
       posts: posts.map((p) => ({
         id: p.id,

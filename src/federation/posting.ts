@@ -47,6 +47,7 @@ import {
 import type { Media } from "../media/service.ts";
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { sendOptions } from "./documents.ts";
+import { recordFollow } from "./follower-history.ts";
 import { sendFollow } from "./follows.ts";
 import { noteOf } from "./notes.ts";
 
@@ -534,11 +535,12 @@ export function createPosting(deps: {
       if (!row || row.status !== "pending")
         return { ok: false, message: `${followerIri} has no pending follow request for @${actor.handle}.` };
       await db.transaction(async (em) => {
-        if (accept)
+        if (accept) {
           await em
             .getRepository(FollowerSchema)
             .update({ actorId: actor.id, followerHash: row.followerHash }, { status: "accepted" });
-        else
+          await recordFollow(em, actor.id, row.followerHash);
+        } else
           await em
             .getRepository(FollowerSchema)
             .delete({ actorId: actor.id, followerHash: row.followerHash });

@@ -68,6 +68,7 @@ import {
   setMembers,
   writeEmails,
 } from "./records.ts";
+import { eraseRecord, type EraseResult } from "./erase.ts";
 import { relinkHandle, type RelinkResult } from "./relink.ts";
 import { type EmploymentStatus, employmentStatus } from "./standing.ts";
 import { userNameKey } from "./user-names.ts";
@@ -500,6 +501,18 @@ export function createDirectory(
     }): Promise<RelinkResult> {
       const r = await relinkHandle(db, input);
       if (r.ok) options.onChange?.();
+      return r;
+    },
+
+    /** `herald person erase` (erase.ts): a former employee's record emptied, its handle kept. */
+    async erase(input: {
+      readonly who: string;
+      readonly by: string;
+      readonly handleDomain: string;
+      readonly requestId?: string;
+    }): Promise<EraseResult> {
+      const r = await eraseRecord(db, input);
+      if (r.ok && !r.already) options.onChange?.();
       return r;
     },
 

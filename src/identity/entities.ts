@@ -34,6 +34,8 @@ export interface Person {
   /** The SCIM resource as last written by the IdP (JSON, without password or server attributes). */
   scimDoc: string | null;
   deletedAt: Date | null;
+  /** `herald person erase`: the record was emptied, keeping only its handle and dates (erase.ts). */
+  erasedAt?: Date | null;
 }
 
 export interface PersonEmail {
@@ -106,6 +108,7 @@ export const PersonSchema = new EntitySchema<Person>({
     formerExternalId: { name: "former_external_id", type: "varchar", nullable: true },
     scimDoc: { name: "scim_doc", type: "text", nullable: true },
     deletedAt: { name: "deleted_at", type: "datetime", nullable: true },
+    erasedAt: { name: "erased_at", type: "datetime", nullable: true },
   },
 });
 

@@ -33,6 +33,8 @@ export type DirectoryEvent =
   | { type: "person.deactivated"; personId: string }
   | { type: "person.reactivated"; personId: string }
   | { type: "person.deleted"; personId: string }
+  /** `herald person erase`: the record was emptied; what else held the person's data forgets it. */
+  | { type: "person.erased"; personId: string }
   /** `herald person relink`: a former person's reserved handle now belongs to this person. */
   | {
       type: "person.relinked";

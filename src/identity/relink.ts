@@ -93,7 +93,7 @@ export async function relinkHandle(
       );
     if (record.ownerId === person.id)
       return refuse("already-theirs", `@${h} is already ${person.userName}'s handle: nothing to do.`);
-    // A missing row is a former person whose record was erased (only the reserved handle is kept).
+    // No row left for the handle: treated as an erased record (erase.ts keeps the row, though).
     const former = record.ownerId
       ? await people.findOne({ where: { id: record.ownerId }, ...(lock ? { lock } : {}) })
       : null;
@@ -114,6 +114,8 @@ export async function relinkHandle(
     await em.getRepository(HandleSchema).update({ handle: h }, { ownerId: person.id });
     await people.update({ id: person.id }, { handle: h });
     const fromPersonId = record.ownerId ?? "";
+    // An erased record has no name to tell (erase.ts).
+    const fromUserName = former && !former.erasedAt ? former.userName : null;
     await appendEvents(em, input.by, [
       { type: "person.relinked", personId: person.id, handle: h, previousHandle, fromPersonId },
     ]);
@@ -127,7 +129,7 @@ export async function relinkHandle(
         handle: h,
         previousHandle,
         fromPersonId,
-        fromUserName: former?.userName ?? null,
+        fromUserName,
       },
     });
     return {
@@ -136,7 +138,7 @@ export async function relinkHandle(
       handle: h,
       previousHandle,
       fromPersonId,
-      fromUserName: former?.userName ?? null,
+      fromUserName,
     };
   });
 }

@@ -50,6 +50,8 @@ const CHANGE_KINDS: Record<string, ScimChangeKind | undefined> = {
   "person.deactivated": "deactivated",
   "person.deleted": "deactivated",
 };
+/** One change of one person counts once, as its strongest kind (a PATCH that deactivates: deactivated). */
+const STRENGTH: Record<ScimChangeKind, number> = { updated: 0, deactivated: 1, created: 2 };
 /** A bound on the events one chart reads (30 days of a large IdP's changes). */
 const MAX_CHANGE_EVENTS = 200_000;
 
@@ -160,27 +162,35 @@ export function createRoster(db: Database, options: { readonly eligibleGroups: r
     /**
      * Per SCIM caller (`scim-token:<name>`) and UTC day (YYYY-MM-DD) since `since`: people
      * provisioned (hired or rehired), updated (every write of a record) and deactivated (or
-     * deleted), from the domain events (indexed by time, migration 0022). A PATCH that deactivates
-     * is one update and one deactivation, as the events say.
+     * deleted), from the domain events (indexed by time, migration 0022). What one request did to
+     * one person counts once: a PATCH that deactivates appends person.updated and
+     * person.deactivated in one change, and is one deactivation; a DELETE of an active person
+     * (person.deactivated and person.deleted) too.
      */
     async scimChangesByDay(
       since: Date,
     ): Promise<{ actor: string; day: string; kind: ScimChangeKind; n: number }[]> {
       const rows = await db.run((em) =>
         em.getRepository(DomainEventSchema).find({
-          select: { actor: true, type: true, occurredAt: true },
+          select: { actor: true, type: true, occurredAt: true, subjectId: true, changeId: true },
           where: { subjectType: "person", actor: Like("scim-token:%"), occurredAt: MoreThanOrEqual(since) },
           take: MAX_CHANGE_EVENTS,
         }),
       );
-      const out = new Map<string, { actor: string; day: string; kind: ScimChangeKind; n: number }>();
+      // Per change and person (rows from before migration 0014 have no change id: their time).
+      const changes = new Map<string, { actor: string; day: string; kind: ScimChangeKind }>();
       for (const r of rows) {
         const kind = CHANGE_KINDS[r.type];
         if (!kind) continue;
-        const day = r.occurredAt.toISOString().slice(0, 10);
-        const key = `${r.actor} ${day} ${kind}`;
-        const prev = out.get(key);
-        out.set(key, { actor: r.actor, day, kind, n: (prev?.n ?? 0) + 1 });
+        const key = `${r.changeId ?? `${r.actor} ${r.occurredAt.getTime()}`} ${r.subjectId}`;
+        const prev = changes.get(key);
+        if (!prev || STRENGTH[kind] > STRENGTH[prev.kind])
+          changes.set(key, { actor: r.actor, day: r.occurredAt.toISOString().slice(0, 10), kind });
+      }
+      const out = new Map<string, { actor: string; day: string; kind: ScimChangeKind; n: number }>();
+      for (const c of changes.values()) {
+        const key = `${c.actor} ${c.day} ${c.kind}`;
+        out.set(key, { ...c, n: (out.get(key)?.n ?? 0) + 1 });
       }
       return [...out.values()];
     },

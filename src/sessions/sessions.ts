@@ -95,7 +95,11 @@ export function createSessions(db: Database, directory: Directory, options: Sess
     name: "sessions",
     kind: "cluster",
     async handle(event: DirectoryEvent) {
-      if (event.type === "person.deactivated" || event.type === "person.deleted")
+      if (
+        event.type === "person.deactivated" ||
+        event.type === "person.deleted" ||
+        event.type === "person.erased"
+      )
         await revokeAll(event.personId);
     },
   };

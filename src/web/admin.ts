@@ -23,6 +23,7 @@ import type { Directory } from "../identity/directory.ts";
 import type { Reports } from "../verify/reports.ts";
 import { dataTable } from "./admin-kit.ts";
 import { auditNames, renderDetail } from "./audit-view.ts";
+import { insightAccounts } from "./insights.ts";
 import { orgIdentity } from "./design.ts";
 
 export function adminRoutes(deps: {
@@ -95,19 +96,40 @@ export function adminRoutes(deps: {
     const allowed = [];
     for (const [a, href, text] of links)
       if (await can(a)) allowed.push(html`<li><a href="${href}">${text}</a></li>`);
-    if (allowed.length === 0)
+    // Insights are decided per account: an analyst of @recruiting has them there, not org-wide.
+    const insights = await insightAccounts(authz, accounts, auth);
+    if (allowed.length === 0 && insights.length === 0)
       fail(
         403,
-        "The admin pages are for organization admins and compliance officers (npx herald admin add).",
+        "The admin pages are for organization admins and compliance officers (npx herald admin add), and for analysts of an account (its insights).",
       );
     shell(
       ctx,
       auth,
       "Administration",
       html`<h1>Administration</h1>
-        <ul>
-          ${allowed}
-        </ul>`,
+        ${
+          allowed.length > 0
+            ? html`<ul>
+                ${allowed}
+              </ul>`
+            : ""
+        }
+        ${
+          insights.length > 0
+            ? html`<h2>Insights</h2>
+                <p class="muted">Followers, replies, boosts and likes of the accounts you may view.</p>
+                <ul id="insight-accounts">
+                  ${insights.map(
+                    (a) =>
+                      html`<li>
+                        <a href="/admin/insights?account=${a.handle}">Insights of @${a.handle}</a>
+                        (${a.displayName})
+                      </li>`,
+                  )}
+                </ul>`
+            : ""
+        }`,
     );
   });
 

@@ -57,6 +57,7 @@ const EVENT_WORDS: Record<string, string> = {
   "person.reactivated": "Reactivated (rehired)",
   "person.deleted": "Deleted from the directory",
   "person.relinked": "Handle relinked",
+  "person.erased": "Record erased",
 };
 
 export function directoryRoutes(deps: {
@@ -193,15 +194,18 @@ export function directoryRoutes(deps: {
   });
 
   interface Refusal {
-    readonly action: "relink" | "sessions" | "tokens";
+    readonly action: "relink" | "sessions" | "tokens" | "erase";
     readonly message: string;
     readonly handle?: string;
+    /** 400 unless said (a refusal of what the record is: 409). */
+    readonly status?: number;
   }
 
   async function personPage(ctx: Context, auth: ActiveSession, id: string, refused?: Refusal): Promise<void> {
     const found = await roster.person(id);
     if (!found) fail(404, "No such person in the directory.");
     const { person, groups, emails } = found;
+    const erased = person.erasedAt ?? null;
     const status = await directory.status(person.id);
     const canManage = (await authz.decide(auth.person, "manage-people", ORG)).allow;
     const signIn = (await lastSignIns(db, [person.id])).get(person.id);
@@ -220,7 +224,11 @@ export function directoryRoutes(deps: {
         at: a.at,
         what: html`<code>${a.action}</code>`,
         who: await names.actor(a.actor),
-        detail: await renderDetail(a.detail, names),
+        // An erased record's page shows no more of it (the audit log itself keeps its records).
+        detail:
+          erased && a.action !== "person.erase"
+            ? html`<span class="muted">kept in the audit log</span>`
+            : await renderDetail(a.detail, names),
       });
     history.sort((x, y) => y.at.getTime() - x.at.getTime());
     const err = (a: Refusal["action"]) =>
@@ -232,52 +240,75 @@ export function directoryRoutes(deps: {
         ><input type="checkbox" name="confirm" value="yes" required ${invalid(a)} /> ${text}</label
       >`;
     const csrf = html`<input type="hidden" name="csrf" value="${auth.csrf}" />`;
-    if (refused) ctx.status = 400;
+    if (refused) ctx.status = refused.status ?? 400;
+    const title = erased
+      ? `Erased record${person.handle ? ` @${person.handle}` : ""}`
+      : (person.displayName ?? person.userName);
+    const handleText = person.handle ? `@${person.handle}@${config.handleDomain}` : "none";
     await kit.shell(
       ctx,
       auth,
-      person.displayName ?? person.userName,
-      html`<h1>${person.displayName ?? person.userName}</h1>
+      title,
+      html`<h1>${title}</h1>
         ${notices(ctx, {
           relinked: "Relinked: the handle is this person's again.",
           ended: "Their sessions have ended: they must sign in again.",
           revoked: "Their app tokens are revoked.",
+          erased: "Erased: only the handle and the date they left remain.",
         })}
         ${refused ? html`<p class="notice notice-error" role="alert">Not done: ${refused.message}</p>` : ""}
         <p>${standingBadge(status)}</p>
-        ${dataTable({
-          label: "Record",
-          headers: ["Field", "Value"],
-          rows: [
-            ["userName", person.userName],
-            ["Handle", person.handle ? `@${person.handle}@${config.handleDomain}` : "none"],
-            ["E-mail", emails.join(", ") || "none"],
-            ["Title", person.title ?? ""],
-            ["Department", person.department ?? ""],
-            ["Groups", groups.map((g) => g.displayName).join(", ") || "none"],
-            [
-              "Roles",
-              roles
-                .map((r) => `${r.role} on ${r.account === ORG ? "the organization" : r.account}`)
-                .join("; ") || "none",
-            ],
-          ]
-            .map(
-              ([k, v]) =>
-                html`<tr>
-                  <th scope="row">${k}</th>
-                  <td class="words">${v}</td>
-                </tr>`,
-            )
-            .concat(
-              html`<tr>
-                <th scope="row">Last sign-in</th>
-                <td>${signIn ? timeTag(signIn) : "never"}</td>
-              </tr>`,
-            ),
-        })}
         ${
-          canManage
+          erased
+            ? dataTable({
+                label: "Record",
+                caption: "What an erased record keeps: what verification answers.",
+                headers: ["Field", "Value"],
+                rows: [
+                  ["Handle", handleText],
+                  ["Erased", erased.toISOString().slice(0, 10)],
+                ].map(
+                  ([k, v]) =>
+                    html`<tr>
+                      <th scope="row">${k}</th>
+                      <td class="words">${v}</td>
+                    </tr>`,
+                ),
+              })
+            : dataTable({
+                label: "Record",
+                headers: ["Field", "Value"],
+                rows: [
+                  ["userName", person.userName],
+                  ["Handle", handleText],
+                  ["E-mail", emails.join(", ") || "none"],
+                  ["Title", person.title ?? ""],
+                  ["Department", person.department ?? ""],
+                  ["Groups", groups.map((g) => g.displayName).join(", ") || "none"],
+                  [
+                    "Roles",
+                    roles
+                      .map((r) => `${r.role} on ${r.account === ORG ? "the organization" : r.account}`)
+                      .join("; ") || "none",
+                  ],
+                ]
+                  .map(
+                    ([k, v]) =>
+                      html`<tr>
+                        <th scope="row">${k}</th>
+                        <td class="words">${v}</td>
+                      </tr>`,
+                  )
+                  .concat(
+                    html`<tr>
+                      <th scope="row">Last sign-in</th>
+                      <td>${signIn ? timeTag(signIn) : "never"}</td>
+                    </tr>`,
+                  ),
+              })
+        }
+        ${
+          canManage && !erased
             ? html`<h2>Actions</h2>
                 <form method="post" action="/admin/directory/${person.id}/relink" class="card">
                   ${csrf}
@@ -310,7 +341,26 @@ export function directoryRoutes(deps: {
                   ${csrf} ${confirmBox("tokens", "Revoke every app token of this person now.")}
                   ${err("tokens")}
                   <p><button type="submit" class="btn-danger">Revoke app tokens</button></p>
-                </form>`
+                </form>
+                ${
+                  status.kind === "former"
+                    ? html`<form method="post" action="/admin/directory/${person.id}/erase" class="card">
+                        ${csrf}
+                        <p>
+                          Erase this former employee's record (as <code>npx herald person erase</code>): name,
+                          title, e-mail addresses, groups and their account's name and bio go; the handle
+                          stays reserved and verification keeps answering "former employee". The archive and
+                          the audit log keep their records.
+                        </p>
+                        ${confirmBox("erase", "Erase this record for good. It cannot be undone.")}
+                        ${err("erase")}
+                        <p><button type="submit" class="btn-danger">Erase record</button></p>
+                      </form>`
+                    : html`<p class="muted small" id="erase-note">
+                        Erasing a record is for former employees: deactivate or delete this person in the
+                        identity provider first.
+                      </p>`
+                }`
             : ""
         }
         <h2>History</h2>
@@ -398,6 +448,18 @@ export function directoryRoutes(deps: {
     act(ctx, "sessions", async (auth, id) => {
       await audited(ctx, auth, id, "session.revoke-all", { sessions: await sessions.revokeAll(id) });
       return "ended";
+    }),
+  );
+
+  router.post(koa(ROUTES.admin.personErase), (ctx) =>
+    act(ctx, "erase", async (auth, id) => {
+      const r = await directory.erase({
+        who: id,
+        by: `person:${auth.person.id}`,
+        handleDomain: config.handleDomain,
+        requestId: String(ctx.state.requestId ?? ""),
+      });
+      return r.ok ? "erased" : { action: "erase", message: r.message, status: 409 };
     }),
   );
 

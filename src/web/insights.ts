@@ -36,10 +36,10 @@ export async function insightAccounts(
   return out.sort((x, y) => x.handle.localeCompare(y.handle));
 }
 
-/** Followers at the end of each day of the window (today's followers by the day they followed). */
+/** Followers at the end of each day of the window: those before it, plus follows, minus unfollows. */
 export function followerCurve(i: Insights, days: readonly string[]): number[] {
   let n = i.followersBefore;
-  return days.map((d) => (n += i.newFollowers.get(d) ?? 0));
+  return days.map((d) => (n += (i.newFollowers.get(d) ?? 0) - (i.lostFollowers.get(d) ?? 0)));
 }
 
 export function insightsRoutes(deps: {
@@ -113,15 +113,21 @@ export function insightsRoutes(deps: {
           },
           dataTable({
             label: "Followers per day",
-            headers: ["Day", "New followers", "Followers"],
+            headers: ["Day", "New followers", "Unfollows", "Followers"],
             rows: days
-              .map((d, j) => ({ d, added: i.newFollowers.get(d) ?? 0, total: curve[j] }))
-              .filter((r) => r.added > 0)
+              .map((d, j) => ({
+                d,
+                added: i.newFollowers.get(d) ?? 0,
+                lost: i.lostFollowers.get(d) ?? 0,
+                total: curve[j],
+              }))
+              .filter((r) => r.added > 0 || r.lost > 0)
               .map(
                 (r) =>
-                  html`<tr>
+                  html`<tr class="follower-day" data-day="${r.d}">
                     <td class="words">${r.d}</td>
                     <td>${r.added}</td>
+                    <td>${r.lost}</td>
                     <td>${r.total}</td>
                   </tr>`,
               ),
@@ -130,7 +136,8 @@ export function insightsRoutes(deps: {
         )}
         <p><a href="${exportLink("followers")}">Followers per day as CSV</a></p>
         <p class="small muted">
-          Counts those who follow now, by the day they followed: unfollows are not recorded.
+          Follows minus unfollows (including blocks and domain blocks), each day; only days with a change are
+          listed.
         </p>
         <h2>Posts</h2>
         ${
@@ -208,8 +215,13 @@ export function insightsRoutes(deps: {
     const rows =
       what === "followers"
         ? [
-            ["day", "new_followers", "followers"],
-            ...days.map((d, j) => [d, i.newFollowers.get(d) ?? 0, followerCurve(i, days)[j]]),
+            ["day", "new_followers", "unfollows", "followers"],
+            ...followerCurve(i, days).map((total, j) => [
+              days[j],
+              i.newFollowers.get(days[j]) ?? 0,
+              i.lostFollowers.get(days[j]) ?? 0,
+              total,
+            ]),
           ]
         : what === "posts"
           ? [

@@ -131,7 +131,11 @@ export function staffRoutes(deps: {
     const can = await authz.decider(auth.person);
     const all = await authz.actingAccounts(auth.person, can);
     // The admin pages' link, for those who may use them.
-    ctx.state.canAdmin = (await can("manage-accounts", ORG)).allow || (await can("view-audit", ORG)).allow;
+    ctx.state.canAdmin =
+      (await can("manage-accounts", ORG)).allow ||
+      (await can("view-audit", ORG)).allow ||
+      // An analyst's admin pages are the insights of their accounts (/admin lists them).
+      all.some((a) => a.actor.kind !== "person" && a.actions.has("view-insights"));
     const wanted = accountId ?? (typeof ctx.query.account === "string" ? ctx.query.account : undefined);
     const current =
       (wanted ? all.find((a) => a.actor.id === wanted) : undefined) ??
@@ -254,6 +258,14 @@ export function staffRoutes(deps: {
       const flags = Object.entries(NOTICES).filter(([flag]) => typeof ctx.query[flag] === "string");
 
       return html`<h1>${own ? "Home" : html`@${actor.handle}`}</h1>
+        ${
+          !own && current.actions.has("view-insights")
+            ? html`<p id="account-insights">
+                <a href="/admin/insights?account=${actor.handle}">Insights of @${actor.handle}</a>: followers,
+                replies, boosts and likes.
+              </p>`
+            : ""
+        }
         ${flags.map(([, text]) => html`<p class="notice notice-success" role="status">${text}</p>`)}
         ${alert ? html`<p class="notice notice-error" role="alert">${alert}</p>` : ""}
         ${

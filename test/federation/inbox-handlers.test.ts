@@ -11,15 +11,24 @@ import { createDirectory } from "../../src/identity/directory.ts";
 import { after, before, describe, test } from "node:test";
 import type { Context, Federation } from "@fedify/fedify";
 import { createFederation, createInboxContext } from "@fedify/testing";
-import { type Activity, Follow, Move, Undo } from "@fedify/vocab";
+import { type Activity, Block, Delete, Follow, Move, Undo } from "@fedify/vocab";
 import { type DocumentLoader, preloadedContexts } from "@fedify/vocab-runtime";
 import { type Accounts, createAccounts } from "../../src/federation/accounts.ts";
 import type { FederationContextData } from "../../src/federation/context.ts";
-import { ActorSchema, FollowerSchema, FollowingSchema, iriHash } from "../../src/federation/entities.ts";
+import {
+  ActorSchema,
+  FollowerEventSchema,
+  FollowerSchema,
+  FollowingSchema,
+  iriHash,
+} from "../../src/federation/entities.ts";
+import { removeFollowersOnDomain } from "../../src/federation/follower-history.ts";
+import { accountInsights } from "../../src/federation/insights.ts";
 import { createHeraldFederation } from "../../src/federation/federation.ts";
 import { createArchive } from "../../src/archive/records.ts";
 import { inboxListeners } from "../../src/federation/inbox.ts";
 import { createKeyStore } from "../../src/federation/keys.ts";
+import { followerCurve } from "../../src/web/insights.ts";
 import { migratedDatabase, TEST_DB, type TestDb, testConfig } from "../helpers/env.ts";
 
 const REMOTE = "https://remote.example";
@@ -315,5 +324,84 @@ describe(`inbox listeners with @fedify/testing (${TEST_DB})`, () => {
     );
     assert.equal(h.sent().length, 0);
     assert.deepEqual(h.unexpected, []);
+  });
+  test("followers over time: follows minus Undo, Block, an actor's Delete and a domain block, day by day", async () => {
+    const ours = await shared("history");
+    const day = (n: number) => {
+      const d = new Date();
+      d.setUTCHours(1, 0, 0, 0);
+      return new Date(d.getTime() - n * 86_400_000);
+    };
+    /** Moves the history's record of `iri` (of `kind`) to `at`, as if it happened then. */
+    const backdate = (iri: string, kind: "follow" | "unfollow", at: Date) =>
+      t.db.run((em) =>
+        em
+          .getRepository(FollowerEventSchema)
+          .update({ actorId: ours.id, followerHash: iriHash(iri), kind }, { at }),
+      );
+    const iri = (who: string, host = REMOTE) => `${host}/users/${who}`;
+    const follow = async (actor: string) => {
+      const f = new Follow({
+        id: new URL(`${actor}#follows/1`),
+        actor: new URL(actor),
+        object: routes.getActorUri(ours.id),
+      });
+      await on.follow(harness({ [actor]: person(actor) }).ctx, f);
+      return f;
+    };
+    const other = "https://other.example";
+    const follows = new Map<string, Follow>();
+    for (const who of [iri("alice"), iri("bob"), iri("carol"), iri("dave", other), iri("erin", other)]) {
+      follows.set(who, await follow(who));
+      await backdate(who, "follow", day(4));
+    }
+    const h = harness();
+    await on.undo(
+      h.ctx,
+      new Undo({
+        id: new URL(`${iri("alice")}#undo/1`),
+        actor: new URL(iri("alice")),
+        object: follows.get(iri("alice")),
+      }),
+    );
+    await backdate(iri("alice"), "unfollow", day(3));
+    await on.block(
+      h.ctx,
+      new Block({
+        id: new URL(`${iri("bob")}#block/1`),
+        actor: new URL(iri("bob")),
+        object: routes.getActorUri(ours.id),
+      }),
+    );
+    await backdate(iri("bob"), "unfollow", day(2));
+    await on.delete(
+      h.ctx,
+      new Delete({
+        id: new URL(`${iri("carol")}#delete`),
+        actor: new URL(iri("carol")),
+        object: new URL(iri("carol")),
+      }),
+    );
+    await backdate(iri("carol"), "unfollow", day(2));
+    // The operator blocks other.example (herald domain block): both its followers leave today.
+    assert.equal(await t.db.transaction((em) => removeFollowersOnDomain(em, "other.example")), 2);
+    await follow(iri("frank"));
+    assert.deepEqual(h.unexpected, []);
+
+    const days = [5, 4, 3, 2, 1, 0].map((n) => day(n).toISOString().slice(0, 10));
+    const i = await accountInsights(t.db, ours.id, { since: new Date(`${days[0]}T00:00:00.000Z`) });
+    assert.equal(i.followers, 1);
+    assert.equal(i.followersBefore, 0);
+    assert.deepEqual(Object.fromEntries(i.newFollowers), { [days[1]]: 5, [days[5]]: 1 });
+    assert.deepEqual(Object.fromEntries(i.lostFollowers), { [days[2]]: 1, [days[3]]: 2, [days[5]]: 2 });
+    assert.deepEqual(followerCurve(i, days), [0, 5, 4, 2, 2, 1]);
+    assert.deepEqual(
+      (await followersOf(ours.id)).map((r) => r.followerIri),
+      [iri("frank")],
+    );
+    // A window that starts after the first follows carries them in followersBefore: 5 − 1 = 4.
+    const later = await accountInsights(t.db, ours.id, { since: new Date(`${days[3]}T00:00:00.000Z`) });
+    assert.equal(later.followersBefore, 4);
+    assert.deepEqual(followerCurve(later, days.slice(3)), [2, 2, 1]);
   });
 });

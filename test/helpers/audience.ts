@@ -1,11 +1,12 @@
 /**
  * An account's audience, written straight into federation's tables as the inbox would have
- * stored it: followers on a.example (2) and b.example (1), one post with 2 replies, 1 boost and
+ * stored it (with the follower history): followers on a.example (2) and b.example (1), one post with 2 replies, 1 boost and
  * 3 likes (the insights page's numbers).
  */
 import { randomUUID } from "node:crypto";
 import type { Database } from "../../src/db/database.ts";
 import { FollowerSchema, InboundSchema, PostSchema, ReactionSchema } from "../../src/federation/entities.ts";
+import { recordFollow } from "../../src/federation/follower-history.ts";
 
 export async function seedAudience(
   db: Database,
@@ -42,6 +43,7 @@ export async function seedAudience(
         status: "accepted",
         createdAt: now,
       });
+    for (const i of followers.keys()) await recordFollow(em, actorId, `h${i}`, now);
     for (let i = 0; i < 2; i++)
       await em.getRepository(InboundSchema).insert({
         id: randomUUID(),
