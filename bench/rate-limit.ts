@@ -24,9 +24,9 @@
  * --quick: 3 s per run (10 s otherwise). Env: MYSQL_URL (default mysql://root@127.0.0.1:3306/test),
  * REDIS_URL (default redis://127.0.0.1:6379), HERALD_BENCH_TOOLS (default <tmpdir>/herald-bench-tools).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -34,6 +34,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { freePort, testEnv } from "../test/helpers/env.ts";
+import { type Child, cpuSeconds, startChild, stop } from "./children.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -70,51 +71,6 @@ async function koaMain(): Promise<void> {
   });
   const server = app.listen(Number(process.env.PORT), "127.0.0.1");
   process.on("SIGTERM", () => server.close(() => process.exit(0)));
-}
-
-// --- processes -----------------------------------------------------------------------------------
-
-/** CPU seconds (user + system) of a process so far (Linux /proc; NaN where unreadable). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-interface Child {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly stderr: string[];
-}
-
-/** Starts a Node script with `env` and waits until `probe` answers 200. */
-async function startChild(args: string[], env: Record<string, string>, probe: string): Promise<Child> {
-  const stderr: string[] = [];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.stderr!.on("data", (d: Buffer) => stderr.length < 2000 && stderr.push(d.toString("utf8")));
-  const url = `http://127.0.0.1:${env.PORT}`;
-  for (const deadline = Date.now() + 60_000; ; await sleep(50)) {
-    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited:\n${stderr.join("")}`);
-    if (Date.now() > deadline) throw new Error(`${args.join(" ")} did not answer in 60 s`);
-    if ((await fetch(url + probe).catch(() => undefined))?.status === 200) return { child, url, stderr };
-  }
-}
-
-async function stop(c: Child | undefined): Promise<void> {
-  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const exited = new Promise((r) => c.child.once("exit", r));
-  c.child.kill("SIGTERM");
-  const t = setTimeout(() => c.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(t);
 }
 
 // --- load ----------------------------------------------------------------------------------------

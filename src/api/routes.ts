@@ -264,13 +264,15 @@ export function apiRoutes(deps: {
     ]);
     const chosen = merged<PostRow | InboundRow>(page, [own, received], (r) => Number(r.apiId));
     const ours = new Set(own.map((r) => r.id));
-    const out = [];
-    for (const r of chosen)
-      out.push(
-        ours.has(r.id)
-          ? (await statuses([r as PostRow]))[0]
-          : (await deps.statuses.remote([r as InboundRow], c.account))[0],
-      );
+    // Each kind as one batch (its facts in a few queries, each author's account built once), then
+    // back in the merged order: per-status calls cost ~8 queries each on the page's 20.
+    const [local, remote] = await Promise.all([
+      statuses(chosen.filter((r) => ours.has(r.id)) as PostRow[]),
+      deps.statuses.remote(chosen.filter((r) => !ours.has(r.id)) as InboundRow[], c.account),
+    ]);
+    const byId = new Map<string, (typeof local)[number] | (typeof remote)[number]>();
+    for (const x of [...local, ...remote]) byId.set(x.id, x);
+    const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
     setLink(
       ctx,
       config,

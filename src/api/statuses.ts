@@ -198,9 +198,12 @@ export function createStatuses(deps: {
   async function local(posts: PostRow[]) {
     const facts = await localFacts(posts);
     const accountOf = wire.accountCache();
+    // A page's posts share a few authors (the home timeline's: one): each read once.
+    const actors = new Map<string, Promise<ActorRow | null>>();
     const out = [];
     for (const post of posts) {
-      const actor = await accounts.byId(post.actorId);
+      if (!actors.has(post.actorId)) actors.set(post.actorId, accounts.byId(post.actorId));
+      const actor = await actors.get(post.actorId)!;
       if (!actor) continue;
       const count = (kind: string) =>
         Number(facts.reactions.find((r) => r.postId === post.id && r.kind === kind)?.n ?? 0);
