@@ -19,8 +19,24 @@ const NUMBERED = new Set(["post", "inbound_message", "follower", "reaction"]);
 
 export const ID_SCALE = 1024;
 
+/**
+ * TypeORM announces a multi-row insert's rows all at once (its subscribers run concurrently): on
+ * MySQL two `UPDATE … LAST_INSERT_ID(…)` could both run before either `SELECT LAST_INSERT_ID()`,
+ * and two rows get the same id. So the takes on one connection run one after another.
+ */
+const queues = new WeakMap<QueryRunner, Promise<unknown>>();
+
 /** The next id from the counter, in `q`'s connection. */
-export async function nextApiId(q: QueryRunner, now = Date.now()): Promise<number> {
+export function nextApiId(q: QueryRunner, now = Date.now()): Promise<number> {
+  const next = (queues.get(q) ?? Promise.resolve()).then(() => takeApiId(q, now));
+  queues.set(
+    q,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
+async function takeApiId(q: QueryRunner, now: number): Promise<number> {
   const floor = now * ID_SCALE;
   if (q.connection.options.type === "mysql") {
     await q.query(
