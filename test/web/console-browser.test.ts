@@ -15,10 +15,12 @@ import { ORG } from "../../src/authz/authz.ts";
 import { PAGE_CSP } from "../../src/http/request-context.ts";
 import { seedAudience } from "../helpers/audience.ts";
 import { browserAvailable, launchBrowser, layoutProblems, linkSession } from "../helpers/browser.ts";
-import { freePort, TEST_DB } from "../helpers/env.ts";
+import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
-const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+const skip =
+  (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
+  LAYOUT_ON_SQLITE_ONLY;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/console");
 
 describe(`the admin console in a browser on ${TEST_DB}`, { skip }, () => {

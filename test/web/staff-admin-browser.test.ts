@@ -22,12 +22,14 @@ import {
   VIEWS,
   viewName,
 } from "../helpers/browser.ts";
-import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { freePort, LAYOUT_ON_SQLITE_ONLY, TEST_DB, waitFor } from "../helpers/env.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { type SignedIn, signInByLink } from "../helpers/sign-in.ts";
 
 // Under CI a missing browser is a failure (.ci/run installs it), never a skip.
-const skip = !browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false;
+const skip =
+  (!browserAvailable && process.env.CI !== "true" ? "needs Debian's chromium" : false) ||
+  LAYOUT_ON_SQLITE_ONLY;
 const SHOTS = path.resolve(import.meta.dirname, "../../test-results/staff-admin");
 const who = { name: "test" };
 
