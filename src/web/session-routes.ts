@@ -19,6 +19,7 @@ import {
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import { type ServiceProvider, safeNext } from "../saml/sp.ts";
 import { logger } from "../logging.ts";
+import { publicChrome } from "./public.ts";
 
 const log = logger("web", "session");
 
@@ -66,6 +67,7 @@ export function sessionRoutes(
                 one-time sign-in link with <code>npx herald login-link &lt;userName&gt;</code>.
               </p>`
         }`,
+      publicChrome(config),
     );
   });
 
@@ -98,6 +100,7 @@ export function sessionRoutes(
       html`<h1>Sign in to ${config.orgName}</h1>
         <p>This one-time link signs you in without the company's identity provider.</p>
         <form method="post"><button type="submit">Sign in</button></form>`,
+      publicChrome(config),
     );
   });
 

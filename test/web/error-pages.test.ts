@@ -1,7 +1,8 @@
 /**
  * Error pages people see (issue 14): a 403 or 404 on a public, staff or admin page is a page of
  * the site — the header with the organization's name, the navigation (Sign in, or the signed-in
- * name with sign-out), the reason, and a way back — not a bare message.
+ * name with sign-out), the reason, and a way back — not a bare message. The sign-in page has the
+ * same header.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -88,6 +89,15 @@ describe(`403 and 404 pages on ${TEST_DB}`, () => {
     assert.equal(other.signedInAs, "Emma Employee");
     assert.match(other.main, /You may not act for that account/);
     assert.deepEqual(other.links, ["Back to the staff app /app"]);
+  });
+
+  test("the sign-in page has the site's header: the organization, Home and Verify", async () => {
+    const p = await read("/login");
+    assert.equal(p.status, 200);
+    assert.equal(p.brand, `E ${ORG}`);
+    assert.deepEqual(p.nav, PUBLIC_NAV);
+    assert.equal(p.signOut, false);
+    assert.equal(p.h1, `Sign in to ${ORG}`);
   });
 
   test("a signed-in person's public 404 keeps their header, and leads home", async () => {
