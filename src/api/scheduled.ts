@@ -15,6 +15,7 @@ import type { Context } from "koa";
 import { LessThanOrEqual } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
+import { createPeriodic } from "../db/periodic.ts";
 import { PostSchema, type Visibility } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { koa } from "../http/routes.ts";
@@ -333,28 +334,14 @@ export function createScheduledWorker(deps: {
     return done;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      round = (deps.held() ? publishDue() : Promise.resolve([]))
-        .catch((error) => log.error("Publishing scheduled statuses failed: {error}", { error }))
-        .finally(schedule);
-    }, intervalMs);
-    timer.unref();
-  };
+  const periodic = createPeriodic({
+    intervalMs,
+    held: deps.held,
+    run: () => publishDue(),
+    onError: (error) => log.error("Publishing scheduled statuses failed: {error}", { error }),
+  });
 
-  return {
-    publishDue,
-    start: schedule,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
-    },
-  };
+  return { publishDue, start: periodic.start, stop: periodic.stop };
 }
 
 export type ScheduledWorker = ReturnType<typeof createScheduledWorker>;

@@ -7,6 +7,7 @@
 import { IsNull, LessThan, Not, type EntityManager } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
+import { createPeriodic } from "../db/periodic.ts";
 import { logger } from "../logging.ts";
 import { dayOf, sha256 } from "./canonical.ts";
 import {
@@ -206,35 +207,14 @@ export function createArchiveWorker(options: {
   readonly intervalMs: number;
   readonly held: () => boolean;
 }) {
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
-  let stopped = false;
-  const tick = async () => {
-    if (!options.held()) return;
-    try {
+  return createPeriodic({
+    intervalMs: options.intervalMs,
+    held: options.held,
+    run: async () => {
       const signer = await options.signer();
       await sealClosedDays(options.db, signer);
       await purgeExpired(options.db, signer, options.retentionDays);
-    } catch (error) {
-      log.error("Archive maintenance failed: {error}", { error });
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      round = tick().finally(schedule);
-    }, options.intervalMs);
-    timer.unref();
-  };
-  return {
-    start(): void {
-      stopped = false;
-      schedule();
     },
-    async stop(): Promise<void> {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
-    },
-  };
+    onError: (error) => log.error("Archive maintenance failed: {error}", { error }),
+  });
 }
