@@ -28,7 +28,7 @@ import { adminRoutes } from "./web/admin.ts";
 import { complianceRoutes } from "./web/compliance.ts";
 import { adminKit } from "./web/admin-kit.ts";
 import { directoryRoutes } from "./web/directory.ts";
-import { insightAccounts, insightsRoutes } from "./web/insights.ts";
+import { insightsRoutes } from "./web/insights.ts";
 import { provisioningRoutes } from "./web/provisioning.ts";
 import { createRoster } from "./identity/roster.ts";
 import { connectRoutes } from "./web/connect.ts";
@@ -201,6 +201,8 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       drafts: services.drafts,
     }).routes(),
   );
+  // The admin pages' shell: its navigation lists only what Casbin lets the person open.
+  const kit = adminKit({ config, authz: services.authz, accounts: services.accounts });
   app.use(
     adminRoutes({
       config,
@@ -210,6 +212,7 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       authz: services.authz,
       sessions: services.sessions,
       reports: services.reports,
+      kit,
     }).routes(),
   );
   // Connecting the identity provider (/admin/connect): org admins, through pages alone.
@@ -239,11 +242,6 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     }).routes(),
   );
   // The admin console (issue 17): the directory, provisioning health, insights.
-  const kit = adminKit({
-    config,
-    authz: services.authz,
-    accountsWithInsights: (auth) => insightAccounts(services.authz, services.accounts, auth),
-  });
   const roster = createRoster(db, { eligibleGroups: config.accounts.eligibleGroups });
   app.use(
     directoryRoutes({

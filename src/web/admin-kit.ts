@@ -8,6 +8,7 @@ import type Router from "@koa/router";
 import type { Context } from "koa";
 import { type Action, type Authz, ORG } from "../authz/authz.ts";
 import type { Config } from "../config.ts";
+import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { caseSensitiveRouter } from "../http/paths.ts";
@@ -17,28 +18,91 @@ import { type Html, html, page, raw } from "../http/html.ts";
 import type { ActiveSession } from "../sessions/sessions.ts";
 import { orgIdentity } from "./design.ts";
 
-/** The console's pages and the permission each needs on the organization (insights: any account). */
-const CONSOLE_LINKS: readonly [Action, string, string][] = [
-  ["view-directory", "/admin/directory", "Directory"],
-  ["view-provisioning", "/admin/provisioning", "Provisioning"],
-  ["manage-people", "/admin/app-tokens", "App tokens"],
-  ["view-audit", "/admin/audit", "Audit log"],
+/**
+ * The admin pages, each with what its own handler asks Casbin: an action on the organization, or
+ * (`onAccount`) on the organization or any account the predicate picks — an analyst of @recruiting
+ * opens its archive and insights, an account's owner its grants. `about` is the home's longer name.
+ */
+const CONSOLE_LINKS: readonly {
+  readonly action: Action;
+  readonly href: string;
+  readonly label: string;
+  readonly about: string;
+  readonly onAccount?: (a: ActorRow) => boolean;
+}[] = [
+  { action: "manage-accounts", href: "/admin/accounts", label: "Shared accounts", about: "Shared accounts" },
+  {
+    action: "manage-grants",
+    href: "/admin/grants",
+    label: "Grants",
+    about: "Grants",
+    onAccount: (a) => a.kind === "shared" && !a.deletedAt,
+  },
+  { action: "view-audit", href: "/admin/audit", label: "Audit log", about: "Audit log" },
+  { action: "view-reports", href: "/admin/reports", label: "Reports", about: "Impersonation reports" },
+  {
+    action: "view-archive",
+    href: "/admin/archive",
+    label: "Archive",
+    about: "Archive (search and export)",
+    onAccount: (a) => a.kind === "shared",
+  },
+  {
+    action: "view-directory",
+    href: "/admin/directory",
+    label: "Directory",
+    about: "Directory (everyone provisioned)",
+  },
+  {
+    action: "view-provisioning",
+    href: "/admin/provisioning",
+    label: "Provisioning",
+    about: "Provisioning health (SCIM)",
+  },
+  {
+    action: "view-insights",
+    href: "/admin/insights",
+    label: "Insights",
+    about: "Insights (followers, replies, boosts, likes)",
+    onAccount: (a) => a.kind !== "person" && !a.deletedAt,
+  },
+  { action: "manage-people", href: "/admin/app-tokens", label: "App tokens", about: "App tokens" },
+  {
+    action: "connect-idp",
+    href: "/admin/connect",
+    label: "Identity provider",
+    about: "Identity provider (single sign-on, SCIM tokens)",
+  },
 ];
 
-export function adminKit(deps: {
-  config: Config;
-  authz: Authz;
-  accountsWithInsights: (auth: ActiveSession) => Promise<ActorRow[]>;
-}) {
+export type ConsoleLink = (typeof CONSOLE_LINKS)[number];
+
+export function adminKit(deps: { config: Config; authz: Authz; accounts: Pick<Accounts, "list"> }) {
   const { config, authz } = deps;
 
-  async function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): Promise<void> {
+  /** The admin pages this person may open, as Casbin decides (the navigation and the home's list). */
+  async function openable(auth: ActiveSession): Promise<ConsoleLink[]> {
     const decide = await authz.decider(auth.person);
-    const nav: { href: string; label: string; current: boolean }[] = [];
-    for (const [action, href, label] of CONSOLE_LINKS)
-      if ((await decide(action, ORG)).allow) nav.push({ href, label, current: ctx.path === href });
-    if ((await deps.accountsWithInsights(auth)).length > 0)
-      nav.push({ href: "/admin/insights", label: "Insights", current: ctx.path === "/admin/insights" });
+    let listed: ActorRow[] | undefined;
+    const out: ConsoleLink[] = [];
+    for (const link of CONSOLE_LINKS) {
+      let allow = (await decide(link.action, ORG)).allow;
+      if (!allow && link.onAccount) {
+        listed ??= await deps.accounts.list();
+        for (const a of listed.filter(link.onAccount))
+          if ((allow = (await decide(link.action, a)).allow)) break;
+      }
+      if (allow) out.push(link);
+    }
+    return out;
+  }
+
+  async function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): Promise<void> {
+    const nav = (await openable(auth)).map(({ href, label }) => ({
+      href,
+      label,
+      current: ctx.path === href,
+    }));
     nav.push({ href: "/app", label: "Staff app", current: false });
     ctx.set("Cache-Control", "no-store");
     ctx.type = "text/html; charset=utf-8";
@@ -59,7 +123,7 @@ export function adminKit(deps: {
     return auth;
   }
 
-  return { shell, requireOrg };
+  return { shell, openable, requireOrg };
 }
 
 export type AdminKit = ReturnType<typeof adminKit>;

@@ -17,14 +17,13 @@ import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { csrfForm, requireSession } from "../sessions/middleware.ts";
-import { type Html, html, page, timeTag } from "../http/html.ts";
+import { type Html, html, timeTag } from "../http/html.ts";
 import type { ActiveSession, Sessions } from "../sessions/sessions.ts";
 import type { Directory } from "../identity/directory.ts";
 import type { Reports } from "../verify/reports.ts";
-import { dataTable } from "./admin-kit.ts";
+import { type AdminKit, dataTable } from "./admin-kit.ts";
 import { auditNames, renderDetail } from "./audit-view.ts";
 import { insightAccounts } from "./insights.ts";
-import { orgIdentity } from "./design.ts";
 
 export function adminRoutes(deps: {
   config: Config;
@@ -34,8 +33,9 @@ export function adminRoutes(deps: {
   authz: Authz;
   sessions: Sessions;
   reports: Reports;
+  kit: AdminKit;
 }): Router {
-  const { config, db, accounts, directory, authz, sessions, reports } = deps;
+  const { config, db, accounts, directory, authz, sessions, reports, kit } = deps;
   /** Names for the audit log's people, accounts and records, looked up once per page. */
   const namer = () => auditNames({ db, accounts, directory });
   const router = caseSensitiveRouter({ prefix: ROUTES.admin.prefix });
@@ -54,56 +54,24 @@ export function adminRoutes(deps: {
 
   const form = async (ctx: Context): Promise<URLSearchParams> => (await csrfForm(ctx, sessions, 32_000)).form;
 
-  function shell(ctx: Context, auth: ActiveSession, title: string, body: Html): void {
-    ctx.set("Cache-Control", "no-store");
-    ctx.type = "text/html; charset=utf-8";
-    const links: [string, string][] = [
-      ["/admin/accounts", "Shared accounts"],
-      ["/admin/grants", "Grants"],
-      ["/admin/audit", "Audit log"],
-      ["/admin/reports", "Reports"],
-      ["/admin/archive", "Archive"],
-      ["/admin/directory", "Directory"],
-      ["/admin/connect", "Identity provider"],
-      ["/app", "Staff app"],
-    ];
-    ctx.body = page(`${title} · Herald admin`, body, {
-      org: { ...orgIdentity(config), href: "/admin" },
-      navLabel: "Administration",
-      nav: links.map(([href, label]) => ({ href, label, current: ctx.path === href })),
-      session: { name: auth.person.displayName ?? auth.person.userName, csrf: auth.csrf },
-      wide: true,
-    });
-  }
+  /** The page shell: its navigation lists only the admin pages Casbin lets this person open. */
+  const shell = kit.shell;
 
   const csrfField = (auth: ActiveSession) => html`<input type="hidden" name="csrf" value="${auth.csrf}" />`;
 
   router.get(koa(ROUTES.admin.home), async (ctx) => {
     const auth = ctx.state.auth as ActiveSession;
-    const decide = await authz.decider(auth.person);
-    const can = async (a: Action) => (await decide(a, ORG)).allow;
-    const links = [
-      ["manage-accounts", "/admin/accounts", "Shared accounts"],
-      ["manage-grants", "/admin/grants", "Grants"],
-      ["view-audit", "/admin/audit", "Audit log"],
-      ["view-reports", "/admin/reports", "Impersonation reports"],
-      ["view-archive", "/admin/archive", "Archive (search and export)"],
-      ["view-directory", "/admin/directory", "Directory (everyone provisioned)"],
-      ["view-provisioning", "/admin/provisioning", "Provisioning health (SCIM)"],
-      ["view-insights", "/admin/insights", "Insights (followers, replies, boosts, likes)"],
-      ["connect-idp", "/admin/connect", "Identity provider (single sign-on, SCIM tokens)"],
-    ] as const;
-    const allowed = [];
-    for (const [a, href, text] of links)
-      if (await can(a)) allowed.push(html`<li><a href="${href}">${text}</a></li>`);
+    const allowed = (await kit.openable(auth)).map(
+      ({ href, about }) => html`<li><a href="${href}">${about}</a></li>`,
+    );
     // Insights are decided per account: an analyst of @recruiting has them there, not org-wide.
     const insights = await insightAccounts(authz, accounts, auth);
-    if (allowed.length === 0 && insights.length === 0)
+    if (allowed.length === 0)
       fail(
         403,
         "The admin pages are for organization admins and compliance officers (npx herald admin add), and for analysts of an account (its insights).",
       );
-    shell(
+    await shell(
       ctx,
       auth,
       "Administration",
@@ -171,7 +139,7 @@ export function adminRoutes(deps: {
     const shared = (await accounts.list()).filter((a) => a.kind === "shared" && !a.deletedAt);
     const err = (f: NewAccountForm["error"]["field"]) =>
       kept?.error.field === f ? kept.error.message : undefined;
-    shell(
+    await shell(
       ctx,
       auth,
       "Shared accounts",
@@ -247,14 +215,19 @@ export function adminRoutes(deps: {
     readonly error: string;
   }
 
-  function accountPage(ctx: Context, auth: ActiveSession, actor: ActorRow, kept?: ProfileForm): void {
+  async function accountPage(
+    ctx: Context,
+    auth: ActiveSession,
+    actor: ActorRow,
+    kept?: ProfileForm,
+  ): Promise<void> {
     const v = kept ?? {
       name: actor.displayName,
       summary: actor.summary ?? "",
       signPosts: actor.signPosts,
       manualApproval: actor.manualApproval,
     };
-    shell(
+    await shell(
       ctx,
       auth,
       `@${actor.handle}`,
@@ -290,7 +263,7 @@ export function adminRoutes(deps: {
     const actor = await sharedAccount(ctx);
     if (!(await authz.decide(auth.person, "edit-profile", actor)).allow)
       fail(403, `You may not edit the profile of @${actor.handle}.`);
-    accountPage(ctx, auth, actor);
+    await accountPage(ctx, auth, actor);
   });
 
   router.post(koa(ROUTES.admin.account), async (ctx) => {
@@ -349,7 +322,7 @@ export function adminRoutes(deps: {
     for (const g of grants)
       if (!grantedBy.has(g.createdBy)) grantedBy.set(g.createdBy, await names.actor(g.createdBy));
     const chosenAccount = kept?.account ?? only;
-    shell(
+    await shell(
       ctx,
       auth,
       "Grants",
@@ -545,7 +518,7 @@ export function adminRoutes(deps: {
       );
     }
     if (refused) ctx.status = 400;
-    shell(
+    await shell(
       ctx,
       auth,
       "Audit log",
@@ -575,7 +548,7 @@ export function adminRoutes(deps: {
   router.get(koa(ROUTES.admin.reports), async (ctx) => {
     const auth = await requireOrg(ctx, "view-reports");
     const rows = await reports.list(200);
-    shell(
+    await shell(
       ctx,
       auth,
       "Impersonation reports",

@@ -2,8 +2,9 @@
  * The admin console's gaps of issue 17, over HTTP on a real server: the provisioning chart counts
  * what one SCIM request did to a person once (a PATCH that deactivates is a deactivation, not also
  * an update; a DELETE of an active person one deactivation); an analyst's /admin lists the
- * insights of the accounts they may view, and the staff app's account view links to them where
- * Casbin allows view-insights; the insights page counts unfollows.
+ * insights of the accounts they may view, and the admin navigation only the pages Casbin lets the
+ * person open; the staff app's account view links to insights where Casbin allows view-insights;
+ * the insights page counts unfollows.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -127,6 +128,46 @@ describe(`admin console: provisioning counts, analysts' insights on ${TEST_DB}`,
     assert.equal(bob.status, 403);
     assert.match(bob.text, /analysts/);
     assert.equal((await get("carol", "/admin")).status, 403);
+  });
+
+  /** The admin header's navigation links, as "label href". */
+  const navOf = (text: string) =>
+    [
+      ...(/<nav class="site-nav"[^>]*>([^]*?)<\/nav>/.exec(text)?.[1] ?? "").matchAll(
+        /<li><a href="([^"]+)"[^>]*>([^<]*)<\/a><\/li>/g,
+      ),
+    ].map((m) => `${m[2]} ${m[1]}`);
+
+  test("the admin navigation lists exactly the pages Casbin lets the person open, each answering 200", async () => {
+    const expected: Record<string, string[]> = {
+      // An analyst of @recruiting: its archive and insights (rbac/policy.csv), no org-admin pages.
+      anna: ["Archive /admin/archive", "Insights /admin/insights", "Staff app /app"],
+      ada: [
+        "Shared accounts /admin/accounts",
+        "Grants /admin/grants",
+        "Audit log /admin/audit",
+        "Reports /admin/reports",
+        "Archive /admin/archive",
+        "Directory /admin/directory",
+        "Provisioning /admin/provisioning",
+        "Insights /admin/insights",
+        "App tokens /admin/app-tokens",
+        "Identity provider /admin/connect",
+        "Staff app /app",
+      ],
+    };
+    for (const [u, links] of Object.entries(expected)) {
+      const home = await get(u, "/admin");
+      assert.equal(home.status, 200, u);
+      assert.deepEqual(navOf(home.text), links, u);
+      for (const link of links) {
+        const href = link.split(" ").at(-1)!;
+        assert.equal((await get(u, href)).status, 200, `${u}: ${href}`);
+      }
+    }
+    // The org-admin pages the analyst is not shown answer 403.
+    for (const href of ["/admin/accounts", "/admin/audit", "/admin/directory", "/admin/connect"])
+      assert.equal((await get("anna", href)).status, 403, href);
   });
 
   test("the staff app: the account view links to insights when Casbin allows view-insights", async () => {
