@@ -27,6 +27,7 @@ import { createKeyStore } from "./federation/keys.ts";
 import { createPosting, type Posting } from "./federation/posting.ts";
 import { mediaEntities } from "./media/entities.ts";
 import { createMedia, type Media } from "./media/service.ts";
+import { erasedUploadsConsumer } from "./media/erasure.ts";
 import { databaseStore, diskStore } from "./media/store.ts";
 import type { HealthState } from "./http/health.ts";
 import { createDirectory, type Directory } from "./identity/directory.ts";
@@ -153,12 +154,9 @@ export function createServices(
   });
   const archive = createArchive();
   const federation = createHeraldFederation(config, db, { accounts, keys, directory, archive });
-  const media = createMedia({
-    db,
-    store:
-      config.media.store === "database" ? databaseStore(db) : diskStore(path.join(config.dataDir, "media")),
-    limits: config.media,
-  });
+  const mediaStore =
+    config.media.store === "database" ? databaseStore(db) : diskStore(path.join(config.dataDir, "media"));
+  const media = createMedia({ db, store: mediaStore, limits: config.media });
   const posting = createPosting({ db, config, federation, accounts, directory, archive, media });
   // The CLI loads no secrets: its sessions object only makes sign-in links (no CSRF tokens).
   const sessions = createSessions(db, directory, {
@@ -174,6 +172,7 @@ export function createServices(
       createFederationBridge({ db, config, federation, accounts, directory }),
       sessions.consumer,
       oauth.consumer,
+      erasedUploadsConsumer(db, mediaStore),
       // In every process: its caches.
       documentCacheConsumer(documents),
       answers.consumer,

@@ -120,7 +120,9 @@ export const OutboundReactionSchema = new EntitySchema<OutboundReactionRow>({
   },
 });
 
-export type ScheduledState = "scheduled" | "publishing" | "published" | "drafted" | "refused" | "failed";
+/** `discarded`: its author's record was erased before it was due (src/identity/erase.ts). */
+export type ScheduledState =
+  "scheduled" | "publishing" | "published" | "drafted" | "refused" | "failed" | "discarded";
 
 export interface ScheduledRow {
   id: number | string;

@@ -15,7 +15,8 @@ import type { Directory, Person } from "../identity/directory.ts";
 import type { Authz } from "../authz/authz.ts";
 import { type EntityManager, EntitySchema } from "typeorm";
 
-export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn";
+/** `discarded`: its author's record was erased while it waited (src/identity/erase.ts). */
+export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn" | "discarded";
 
 export interface DraftRow {
   id: string;

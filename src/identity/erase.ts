@@ -8,17 +8,22 @@
  * Only a former employee's record is erased: a current one's is the IdP's to change (deactivate
  * or delete them there first). The record is also marked deleted, so the IdP no longer finds it
  * and a rehire is a new person with a new handle (nothing is left to match a rehire on). The
- * `person.erased` event ends what is left elsewhere: sessions, app tokens, and the account's
- * name and bio (the federation bridge; a live actor becomes a tombstone, as on a SCIM DELETE).
+ * `person.erased` event ends what is left elsewhere: sessions, app tokens, uploads no post carries
+ * (src/media/erasure.ts), and the account's name and bio (the federation bridge; a live actor
+ * becomes a tombstone, as on a SCIM DELETE). What they left waiting to be said goes with the
+ * record, in its transaction: pending drafts and scheduled statuses are discarded, each saying
+ * why (their archive records stay).
  * The directory's own past events lose the userNames they carried. The audit log and the
  * archive keep their records (they are append-only, kept for their retention: docs/archive.md).
  *
  * Idempotent: erasing an erased record changes nothing and says so. One transaction: record,
- * addresses, memberships, events, audit.
+ * addresses, memberships, drafts, scheduled statuses, events, audit.
  */
 import { type EntityManager, In } from "typeorm";
+import { ScheduledSchema } from "../api/records.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
+import { DraftSchema } from "../federation/drafts.ts";
 import { GroupMemberSchema, HandleSchema, type Person, PersonEmailSchema, PersonSchema } from "./entities.ts";
 import { appendEvents, DomainEventSchema, type DirectoryEvent } from "./events.ts";
 import { isValidHandle } from "./handles.ts";
@@ -27,6 +32,9 @@ import { userNameKey } from "./user-names.ts";
 
 /** What an erased record shows where a name was. */
 export const ERASED_NAME = "(erased)";
+
+/** Why a discarded draft or scheduled status was not published (shown and kept with it). */
+export const DISCARDED_ON_ERASURE = "Discarded: the author's record was erased.";
 
 export type EraseRefusal = "no-person" | "ambiguous" | "current";
 
@@ -118,6 +126,7 @@ export async function eraseRecord(
     };
     await people.save(after);
     await forgetNamesInEvents(em, person.id);
+    const left = await discardWhatWaits(em, person.id, now);
     const events: DirectoryEvent[] = memberships.map((m) => ({
       type: "group.membership_changed",
       groupId: m.groupId,
@@ -138,11 +147,36 @@ export async function eraseRecord(
         handle: person.handle,
         formerSince: (formerSince ?? now).toISOString(),
         groupsLeft: memberships.length,
+        ...left,
       },
       requestId: input.requestId,
     });
     return { ok: true, person: after, already: false, formerSince: formerSince ?? now };
   });
+}
+
+/**
+ * Nobody publishes for an erased person any more: their pending drafts and scheduled statuses are
+ * discarded, saying why (the rows stay, as the archive's records of the drafts do). Returns how many.
+ */
+async function discardWhatWaits(
+  em: EntityManager,
+  personId: string,
+  now: Date,
+): Promise<{ draftsDiscarded: number; scheduledDiscarded: number }> {
+  const drafts = await em
+    .getRepository(DraftSchema)
+    .update(
+      { authorPersonId: personId, status: "pending" },
+      { status: "discarded", decidedAt: now, comment: DISCARDED_ON_ERASURE },
+    );
+  const scheduled = await em
+    .getRepository(ScheduledSchema)
+    .update(
+      { personId, state: "scheduled" },
+      { state: "discarded", outcome: DISCARDED_ON_ERASURE, finishedAt: now },
+    );
+  return { draftsDiscarded: drafts.affected ?? 0, scheduledDiscarded: scheduled.affected ?? 0 };
 }
 
 /** The record `who` names: its id, or a sentence saying why none (or "ambiguous"). */

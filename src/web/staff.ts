@@ -185,6 +185,7 @@ export function staffRoutes(deps: {
     approved: html`<span class="badge badge-current">Approved and published</span>`,
     rejected: html`<span class="badge badge-former">Rejected</span>`,
     withdrawn: html`<span class="badge badge-neutral">Withdrawn</span>`,
+    discarded: html`<span class="badge badge-neutral">Discarded</span>`,
   };
 
   /** What the compose form held when it was refused: shown again, with the problem beside its field. */

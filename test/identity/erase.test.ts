@@ -2,18 +2,27 @@
  * Erasure of a former employee's record (DESIGN rule 7, src/identity/erase.ts): through
  * `herald person erase` (the real CLI on the server's database) and the person page's action.
  * A current employee is refused with the reason; the erased record keeps only its id, handle and
- * dates; addresses and memberships go; the leftover session and app token end; the account loses
+ * dates; addresses and memberships go; the leftover session and app token end; pending drafts and
+ * scheduled statuses are discarded, saying why, and uploads no post carries are deleted; the account loses
  * its name and bio; past events lose the userName; the erasure is audited once without a name,
  * and again is a no-op. Public surfaces (verification JSON and page, profile, actor) answer
  * "former since D" and show nothing of the person.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import sharp from "sharp";
+import { In } from "typeorm";
 import { ApiTokenSchema } from "../../src/api/entities.ts";
+import { type ScheduledRow, ScheduledSchema, type ScheduledState } from "../../src/api/records.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
+import { type DraftRow, DraftSchema, type DraftStatus } from "../../src/federation/drafts.ts";
 import { ActorSchema } from "../../src/federation/entities.ts";
 import { DomainEventSchema } from "../../src/identity/events.ts";
 import { GroupMemberSchema, PersonEmailSchema, PersonSchema } from "../../src/identity/entities.ts";
+import { MediaBlobSchema, type MediaRow, MediaSchema, storageKey } from "../../src/media/entities.ts";
 import { startServer } from "../../src/server.ts";
 import { SessionSchema } from "../../src/sessions/sessions.ts";
 import {
@@ -136,6 +145,73 @@ describe(`herald person erase on ${TEST_DB}`, () => {
       by: "test",
     });
 
+    // What he left waiting: a pending and an approved draft, a scheduled and a published scheduled
+    // status, an upload no post took and one a post carries (and Bob's upload, which stays).
+    const account = await s.services.db.run((em) =>
+      em.getRepository(ActorSchema).findOneByOrFail({ personId: ids.dave }),
+    );
+    const draft = (status: DraftStatus): DraftRow => ({
+      id: randomUUID(),
+      accountId: account.id,
+      authorPersonId: ids.dave,
+      text: `A ${status} draft`,
+      visibility: "public",
+      inReplyToIri: null,
+      status,
+      createdAt: new Date(),
+      decidedBy: null,
+      decidedAt: null,
+      comment: null,
+      postId: null,
+    });
+    const drafts = [draft("pending"), draft("approved")];
+    const scheduled = (id: number, state: ScheduledState): ScheduledRow => ({
+      id,
+      personId: ids.dave,
+      accountId: account.id,
+      tokenId: null,
+      app: null,
+      params: JSON.stringify({ text: `A ${state} status`, visibility: "public" }),
+      scheduledAt: new Date(Date.now() + 3_600_000),
+      state,
+      createdAt: new Date(),
+      claimedBy: null,
+      claimedAt: null,
+      postId: null,
+      draftId: null,
+      outcome: null,
+      finishedAt: null,
+    });
+    await s.services.db.run(async (em) => {
+      await em.getRepository(DraftSchema).insert(drafts);
+      await em
+        .getRepository(ScheduledSchema)
+        .insert([scheduled(9_000_001, "scheduled"), scheduled(9_000_002, "published")]);
+    });
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#2e86de" } })
+      .png()
+      .toBuffer();
+    const upload = async (personId: string) => {
+      const r = await s.services.media.upload({ personId, accountId: account.id, tokenId: null }, png);
+      assert.ok(r.ok);
+      return r.media;
+    };
+    const [loose, carried, bobs] = [await upload(ids.dave), await upload(ids.dave), await upload(ids.bob)];
+    await s.services.db.run((em) =>
+      em.getRepository(MediaSchema).update({ id: carried.id }, { postId: "a-post-of-daves" }),
+    );
+    /** The upload's row and its stored files, as [row, files]. */
+    const kept = async (m: MediaRow) => {
+      const keys = [storageKey(m.id, "original", m.format), storageKey(m.id, "small", m.smallFormat)];
+      return s.services.db.run(async (em) => [
+        await em.getRepository(MediaSchema).countBy({ id: m.id }),
+        s.services.config.media.store === "database"
+          ? await em.getRepository(MediaBlobSchema).countBy({ key: In(keys) })
+          : keys.filter((k) => existsSync(path.join(s.services.config.dataDir, "media", k))).length,
+      ]);
+    };
+    assert.deepEqual(await kept(loose), [1, 2]);
+
     const r = await cli("person", "erase", "DAVE@corp.example");
     assert.equal(r.code, 0, r.stderr);
     const since = before.deactivatedAt.toISOString().slice(0, 10);
@@ -192,6 +268,35 @@ describe(`herald person erase on ${TEST_DB}`, () => {
       0,
       "no event keeps the userName",
     );
+    // Drafts and scheduled statuses waiting for him are discarded, saying why; the rest stay as they were.
+    const waiting = await s.services.db.run(async (em) => ({
+      drafts: await em
+        .getRepository(DraftSchema)
+        .find({ where: { authorPersonId: ids.dave }, order: { text: "ASC" } }),
+      scheduled: await em
+        .getRepository(ScheduledSchema)
+        .find({ where: { personId: ids.dave }, order: { id: "ASC" } }),
+    }));
+    assert.deepEqual(
+      waiting.drafts.map((d) => [d.text, d.status, d.comment]),
+      [
+        ["A approved draft", "approved", null],
+        ["A pending draft", "discarded", "Discarded: the author's record was erased."],
+      ],
+    );
+    assert.ok(waiting.drafts[1].decidedAt);
+    assert.deepEqual(
+      waiting.scheduled.map((r) => [String(r.id), r.state, r.outcome, r.finishedAt !== null]),
+      [
+        ["9000001", "discarded", "Discarded: the author's record was erased.", true],
+        ["9000002", "published", null, false],
+      ],
+    );
+    // His upload no post took is gone, rows and files; the one a post carries and Bob's stay.
+    assert.deepEqual(await kept(loose), [0, 0]);
+    assert.deepEqual(await kept(carried), [1, 2]);
+    assert.deepEqual(await kept(bobs), [1, 2]);
+
     const audit = await erasures();
     assert.equal(audit.length, 1);
     assert.equal(audit[0].targetId, ids.dave);
@@ -200,6 +305,8 @@ describe(`herald person erase on ${TEST_DB}`, () => {
       handle: "dave",
       formerSince: before.deactivatedAt.toISOString(),
       groupsLeft: 1,
+      draftsDiscarded: 1,
+      scheduledDiscarded: 1,
     });
 
     // Again, by handle: nothing changes, nothing more is audited.
