@@ -49,6 +49,13 @@ export function standingBadge(status: EmploymentStatus, pending = false): Html {
   }
 }
 
+/** One field of the person's record: its name and its value (a two-column table's row). */
+const fieldRow = ([name, value]: readonly string[]) =>
+  html`<tr>
+    <th scope="row">${name}</th>
+    <td class="words">${value}</td>
+  </tr>`;
+
 /** The domain events of a person, in words. */
 const EVENT_WORDS: Record<string, string> = {
   "person.provisioned": "Provisioned",
@@ -267,13 +274,7 @@ export function directoryRoutes(deps: {
                 rows: [
                   ["Handle", handleText],
                   ["Erased", erased.toISOString().slice(0, 10)],
-                ].map(
-                  ([k, v]) =>
-                    html`<tr>
-                      <th scope="row">${k}</th>
-                      <td class="words">${v}</td>
-                    </tr>`,
-                ),
+                ].map(fieldRow),
               })
             : dataTable({
                 label: "Record",
@@ -292,13 +293,7 @@ export function directoryRoutes(deps: {
                       .join("; ") || "none",
                   ],
                 ]
-                  .map(
-                    ([k, v]) =>
-                      html`<tr>
-                        <th scope="row">${k}</th>
-                        <td class="words">${v}</td>
-                      </tr>`,
-                  )
+                  .map(fieldRow)
                   .concat(
                     html`<tr>
                       <th scope="row">Last sign-in</th>

@@ -391,6 +391,7 @@ describe(`herald person erase on ${TEST_DB}`, () => {
     assert.equal(erased.handle, "erin");
     const shown = await page(ids.erin);
     assert.match(shown, /<h1>Erased record @erin<\/h1>/);
+    assert.match(shown, /<th scope="row">Handle<\/th> <td class="words">@erin@[^<]+<\/td>/);
     assert.ok(!shown.includes("Erin Gone"), "the page shows no name");
     assert.ok(!shown.includes("erin@corp.example"), "the page shows no address");
     const audit = (await erasures()).filter((a) => a.targetId === ids.erin);
