@@ -163,7 +163,7 @@ export function createServices(
     ...config.sessions,
     secret: secrets?.sessionSecret ?? randomBytes(32).toString("base64url"),
   });
-  const drafts = createDrafts({ db, accounts, posting, authz, directory, archive });
+  const drafts = createDrafts({ db, accounts, posting, authz, directory, archive, media });
   const oauth = createOAuth({ db, production: config.mode === "production" });
   const events = createEventDispatcher(
     db,

@@ -12,6 +12,7 @@ import { fail } from "../http/errors.ts";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { koa, ROUTES } from "../http/routes.ts";
+import type { RemoteMedia } from "../federation/remote-media.ts";
 import { type AttachedMedia, attachedOf, mediaUrl } from "../media/entities.ts";
 import { readMultipart } from "../media/multipart.ts";
 import type { Media } from "../media/service.ts";
@@ -22,14 +23,15 @@ import { apiParams, str } from "./params.ts";
 /** Room for the form's other fields and boundaries beside the file itself. */
 const FORM_OVERHEAD = 64 * 1024;
 
+const size = (width: number, height: number) => ({
+  width,
+  height,
+  size: `${width}x${height}`,
+  aspect: Math.round((width / height) * 1e6) / 1e6,
+});
+
 /** A MediaAttachment entity (docs.joinmastodon.org/entities/MediaAttachment/). */
 export function mediaAttachment(origin: URL, m: AttachedMedia) {
-  const size = (width: number, height: number) => ({
-    width,
-    height,
-    size: `${width}x${height}`,
-    aspect: Math.round((width / height) * 1e6) / 1e6,
-  });
   return {
     id: m.id,
     type: "image",
@@ -43,6 +45,26 @@ export function mediaAttachment(origin: URL, m: AttachedMedia) {
       small: size(m.smallWidth, m.smallHeight),
       ...(m.focus ? { focus: { x: m.focus[0], y: m.focus[1] } } : {}),
     },
+    description: m.description,
+    blurhash: m.blurhash,
+  };
+}
+
+/**
+ * A received post's image as a MediaAttachment: Herald keeps no copy (src/federation/
+ * remote-media.ts), so `url`, `preview_url` and `remote_url` are all the image on its own server.
+ * `id`: the status's id and the image's place in it (digits, unique per image).
+ */
+export function remoteMediaAttachment(statusId: string, index: number, m: RemoteMedia) {
+  return {
+    id: `${statusId}${index}`,
+    type: "image",
+    url: m.url,
+    preview_url: m.url,
+    remote_url: m.url,
+    preview_remote_url: null,
+    text_url: null,
+    meta: m.width && m.height ? { original: size(m.width, m.height) } : {},
     description: m.description,
     blurhash: m.blurhash,
   };

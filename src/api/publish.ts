@@ -62,17 +62,16 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
             status: 403,
             message: `This action is not allowed: you may not post as @${s.account.handle}`,
           };
-        // A draft keeps text only: its images would be swept before an approver saw them.
-        if ((input.mediaIds ?? []).length > 0)
-          return {
-            kind: "refused",
-            status: 422,
-            message: `Validation failed: a draft for @${s.account.handle} cannot carry images yet; post it without them`,
-          };
+        // A draft holds its images until it is decided (the approver sees them; approval posts them).
         const r = await drafts.propose(
           s.person,
           s.account,
-          { text: input.text, visibility: input.visibility, inReplyTo: input.inReplyTo },
+          {
+            text: input.text,
+            visibility: input.visibility,
+            inReplyTo: input.inReplyTo,
+            mediaIds: input.mediaIds,
+          },
           pressedSend(s, asDraft.rule, extra),
         );
         if (!r.ok) return { kind: "refused", status: r.status === 400 ? 422 : r.status, message: r.message };

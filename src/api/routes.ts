@@ -212,8 +212,8 @@ export function apiRoutes(deps: {
     const c = await auth.caller(ctx, "optional", "read:statuses");
     const actor = await accountById(ctx.params.id);
     const p = await params(ctx);
-    // Herald has no pins or media yet: those filters have nothing to show.
-    if (bool(p, "pinned") || bool(p, "only_media")) {
+    // Herald has no pins: that filter has nothing to show.
+    if (bool(p, "pinned")) {
       ctx.body = [];
       return;
     }
@@ -222,6 +222,7 @@ export function apiRoutes(deps: {
       qb.andWhere("p.actor_id = :actorId", { actorId: actor.id });
       if (!own) qb.andWhere("p.visibility IN (:...shown)", { shown: ["public", "unlisted"] });
       if (bool(p, "exclude_replies")) qb.andWhere("p.in_reply_to_iri IS NULL");
+      if (bool(p, "only_media")) qb.andWhere("p.media IS NOT NULL");
     });
     ctx.body = await statuses(rows);
   });
@@ -238,25 +239,35 @@ export function apiRoutes(deps: {
       ctx.body = [];
       return;
     }
+    // only_media: statuses with attachments (a post's images, a received post's remote ones).
+    const media = bool(p, "only_media");
+    const withMedia = <Q extends { andWhere(where: string): Q }>(qb: Q, alias: string) =>
+      media ? qb.andWhere(`${alias}.media IS NOT NULL`) : qb;
     const [own, received] = await db.run(async (em) => [
       await keyset(
-        em
-          .getRepository(PostSchema)
-          .createQueryBuilder("p")
-          .where("p.actor_id = :actorId AND p.deleted_at IS NULL AND p.api_id IS NOT NULL", {
-            actorId: c.account.id,
-          }),
+        withMedia(
+          em
+            .getRepository(PostSchema)
+            .createQueryBuilder("p")
+            .where("p.actor_id = :actorId AND p.deleted_at IS NULL AND p.api_id IS NOT NULL", {
+              actorId: c.account.id,
+            }),
+          "p",
+        ),
         "p.api_id",
         page,
       ).getMany(),
       await keyset(
-        em
-          .getRepository(InboundSchema)
-          .createQueryBuilder("i")
-          .where("i.actor_id = :actorId AND i.kind = :post AND i.deleted_at IS NULL", {
-            actorId: c.account.id,
-            post: "post",
-          }),
+        withMedia(
+          em
+            .getRepository(InboundSchema)
+            .createQueryBuilder("i")
+            .where("i.actor_id = :actorId AND i.kind = :post AND i.deleted_at IS NULL", {
+              actorId: c.account.id,
+              post: "post",
+            }),
+          "i",
+        ),
         "i.api_id",
         page,
         "i",
@@ -286,13 +297,14 @@ export function apiRoutes(deps: {
     await auth.caller(ctx, "optional", "read:statuses");
     const p = await params(ctx);
     // Herald's public timeline is its own accounts' (it keeps no remote timeline).
-    if (bool(p, "remote") || bool(p, "only_media")) {
+    if (bool(p, "remote")) {
       ctx.body = [];
       return;
     }
-    const rows = await paged(ctx, p, (qb) =>
-      qb.andWhere("p.visibility = :public", { public: "public" }).andWhere("a.suspended_at IS NULL"),
-    );
+    const rows = await paged(ctx, p, (qb) => {
+      qb.andWhere("p.visibility = :public", { public: "public" }).andWhere("a.suspended_at IS NULL");
+      if (bool(p, "only_media")) qb.andWhere("p.media IS NOT NULL");
+    });
     ctx.body = await statuses(rows);
   });
 
@@ -388,6 +400,8 @@ export function apiRoutes(deps: {
       inReplyToIri: draft.inReplyToIri,
       mentions: "[]",
       hashtags: "[]",
+      // The images it holds (their MediaAttachments: what the client sent, waiting with it).
+      media: draft.media ?? null,
       publishedAt: draft.createdAt,
       updatedAt: null,
       deletedAt: null,

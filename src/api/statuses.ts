@@ -21,6 +21,8 @@ import {
   PostSchema,
   ReactionSchema,
 } from "../federation/entities.ts";
+import { remoteMedia } from "../federation/remote-media.ts";
+import { remoteMediaAttachment } from "./media-routes.ts";
 import { apiIdOf, parseApiId } from "./ids.ts";
 import type { Params } from "./params.ts";
 import { str } from "./params.ts";
@@ -252,8 +254,9 @@ export function createStatuses(deps: {
       const author = await remoteAccounts.ensure(row.remoteActorIri);
       const target = targets.find((t) => t.id === row.inReplyToPostId);
       const reacted = (kind: string) => mine.some((m) => m.objectHash === row.objectHash && m.kind === kind);
+      const id = apiIdOf(row) ?? row.id;
       out.push({
-        id: apiIdOf(row) ?? row.id,
+        id,
         uri: row.objectIri,
         url: row.url ?? row.objectIri,
         created_at: (row.publishedAt ?? row.receivedAt).toISOString(),
@@ -263,7 +266,7 @@ export function createStatuses(deps: {
         visibility: remoteVisibility(row),
         sensitive: false,
         spoiler_text: "",
-        media_attachments: [],
+        media_attachments: remoteMedia(row).map((m, i) => remoteMediaAttachment(id, i, m)),
         application: null,
         mentions: [],
         tags: [],

@@ -13,7 +13,8 @@ import type { ActorRow, Visibility } from "./entities.ts";
 import type { Posting } from "./posting.ts";
 import type { Directory, Person } from "../identity/directory.ts";
 import type { Authz } from "../authz/authz.ts";
-import { type EntityManager, EntitySchema } from "typeorm";
+import { type EntityManager, EntitySchema, In, IsNull } from "typeorm";
+import { type AttachedMedia, attachedMedia, MediaSchema } from "../media/entities.ts";
 
 /** `discarded`: its author's record was erased while it waited (src/identity/erase.ts). */
 export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn" | "discarded";
@@ -31,6 +32,8 @@ export interface DraftRow {
   decidedAt: Date | null;
   comment: string | null;
   postId: string | null;
+  /** JSON: the images it carries, as `post.media` (src/media/entities.ts AttachedMedia[]); null: none. */
+  media?: string | null;
 }
 
 export const DraftSchema = new EntitySchema<DraftRow>({
@@ -49,6 +52,7 @@ export const DraftSchema = new EntitySchema<DraftRow>({
     decidedAt: { name: "decided_at", type: "datetime", nullable: true },
     comment: { type: "text", nullable: true },
     postId: { name: "post_id", type: "varchar", nullable: true },
+    media: { type: "text", nullable: true },
   },
 });
 
@@ -56,9 +60,45 @@ export type DraftOutcome =
   | { readonly ok: true; readonly draft: DraftRow; readonly postUrl?: URL }
   | { readonly ok: false; readonly status: 400 | 403 | 404 | 409; readonly message: string };
 
-/** A renamed account keeps its pending drafts: run in the rename's transaction (accounts.ts). */
+/** A renamed account keeps its pending drafts and their images: run in the rename's transaction (accounts.ts). */
 export async function moveDrafts(em: EntityManager, fromId: string, toId: string): Promise<void> {
+  const pending = await em.getRepository(DraftSchema).findBy({ accountId: fromId, status: "pending" });
+  if (pending.length === 0) return;
   await em.getRepository(DraftSchema).update({ accountId: fromId, status: "pending" }, { accountId: toId });
+  await em
+    .getRepository(MediaSchema)
+    .update({ draftId: In(pending.map((d) => d.id)), postId: IsNull() }, { accountId: toId });
+}
+
+/**
+ * The images a draft carries as the archive lists them: which file (the SHA-256 of the processed
+ * bytes) and its alt text, in the draft's order.
+ */
+async function archivedMedia(em: EntityManager, shown: readonly AttachedMedia[]) {
+  if (shown.length === 0) return {};
+  const rows = await em.getRepository(MediaSchema).findBy({ id: In(shown.map((m) => m.id)) });
+  return {
+    media: shown.map((m) => ({
+      id: m.id,
+      sha256: rows.find((r) => r.id === m.id)?.sha256 ?? null,
+      format: m.format,
+      description: m.description,
+    })),
+  };
+}
+
+/** What a draft needs of the media service (src/media/service.ts). */
+interface DraftMedia {
+  attachable(
+    ids: readonly string[],
+    owner: { personId: string; accountId: string },
+  ): Promise<{ ok: true } | { ok: false; message: string }>;
+  hold(
+    em: EntityManager,
+    ids: readonly string[],
+    owner: { personId: string; accountId: string },
+    draftId: string,
+  ): Promise<AttachedMedia[]>;
 }
 
 export function createDrafts(deps: {
@@ -69,6 +109,8 @@ export function createDrafts(deps: {
   directory: Pick<Directory, "personById">;
   /** Drafts and decisions are archived in their transactions; the published post by posting. */
   archive: Archive;
+  /** A draft holds its images until it is decided (src/media/service.ts). */
+  media?: DraftMedia;
 }) {
   const { db, accounts, posting, authz, directory, archive } = deps;
 
@@ -76,16 +118,25 @@ export function createDrafts(deps: {
     async propose(
       author: Person,
       account: ActorRow,
-      input: { text: string; visibility: Visibility; inReplyTo?: string },
+      input: { text: string; visibility: Visibility; inReplyTo?: string; mediaIds?: readonly string[] },
       meta: Record<string, unknown> = {},
     ): Promise<DraftOutcome> {
       const decision = await authz.decide(author, "draft", account);
       if (!decision.allow)
         return { ok: false, status: 403, message: `You may not draft for @${account.handle}.` };
       const text = input.text.trim();
-      if (text === "") return { ok: false, status: 400, message: "A draft needs some text." };
+      const mediaIds = input.mediaIds ?? [];
+      if (text === "" && mediaIds.length === 0)
+        return { ok: false, status: 400, message: "A draft needs some text." };
       if (text.length > 5000)
         return { ok: false, status: 400, message: "A post is limited to 5,000 characters." };
+      const owner = { personId: author.id, accountId: account.id };
+      if (mediaIds.length > 0) {
+        const usable = deps.media
+          ? await deps.media.attachable(mediaIds, owner)
+          : { ok: false as const, message: "This process cannot attach images." };
+        if (!usable.ok) return { ok: false, status: 400, message: usable.message };
+      }
       const draft: DraftRow = {
         id: randomUUID(),
         accountId: account.id,
@@ -99,8 +150,12 @@ export function createDrafts(deps: {
         decidedAt: null,
         comment: null,
         postId: null,
+        media: null,
       };
       await db.transaction(async (em) => {
+        const media =
+          mediaIds.length > 0 && deps.media ? await deps.media.hold(em, mediaIds, owner, draft.id) : [];
+        draft.media = media.length > 0 ? JSON.stringify(media) : null;
         await em.getRepository(DraftSchema).insert(draft);
         await recordAudit(em, {
           actor: `person:${author.id}`,
@@ -118,7 +173,7 @@ export function createDrafts(deps: {
           actorLabel: author.displayName ?? author.userName,
           inReplyTo: draft.inReplyToIri,
           subjectId: draft.id,
-          content: { text, visibility: draft.visibility },
+          content: { text, visibility: draft.visibility, ...(await archivedMedia(em, media)) },
         });
       });
       return { ok: true, draft };
@@ -210,6 +265,7 @@ export function createDrafts(deps: {
             draftAuthorPersonId: draft.authorPersonId,
             text: draft.text,
             visibility: draft.visibility,
+            ...(await archivedMedia(em, attachedMedia(draft))),
           },
         });
         return true;
@@ -224,6 +280,7 @@ export function createDrafts(deps: {
         text: draft.text,
         visibility: draft.visibility as Visibility,
         inReplyTo: draft.inReplyToIri ?? undefined,
+        mediaIds: attachedMedia(draft).map((m) => m.id),
         author: {
           personId: draft.authorPersonId,
           label: authorRow?.displayName ?? authorRow?.userName ?? "?",

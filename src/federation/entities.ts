@@ -105,6 +105,11 @@ export interface InboundRow {
   updatedAt: Date | null;
   deletedAt: Date | null;
   raw: string | null;
+  /**
+   * JSON: the images the remote post says it carries (src/federation/remote-media.ts
+   * RemoteMedia[]: their remote URLs and alt text, never fetched); null: none.
+   */
+  media?: string | null;
   /** The client API's sortable id (src/api/ids.ts): set on insert. */
   apiId?: number | string | null;
 }
@@ -252,6 +257,7 @@ export const InboundSchema = new EntitySchema<InboundRow>({
     updatedAt: dt("updated_at", true),
     deletedAt: dt("deleted_at", true),
     raw: { type: "text", nullable: true },
+    media: { type: "text", nullable: true },
     apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });

@@ -295,7 +295,13 @@ export function createHeraldFederation(
     return noteOf(ctx, config.origin, actor, post);
   });
 
-  registerInbox(federation, { db, accounts, blockedDomains, archive });
+  registerInbox(federation, {
+    db,
+    accounts,
+    blockedDomains,
+    archive,
+    remoteMediaHttp: config.mode !== "production",
+  });
   log.debug("Federation dispatchers registered.");
   return federation;
 }

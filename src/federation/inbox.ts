@@ -47,6 +47,7 @@ import {
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { recordFollow, removeFollowers } from "./follower-history.ts";
 import { ourFollowId, sendFollow } from "./follows.ts";
+import { remoteMediaOf } from "./remote-media.ts";
 import { ROUTES } from "../http/routes.ts";
 
 const log = logger("federation", "inbox");
@@ -57,6 +58,8 @@ interface InboxDeps {
   readonly blockedDomains: () => Promise<Set<string>>;
   /** Messages addressed to or mentioning an account, and follows and blocks, are archived. */
   readonly archive: Archive;
+  /** Whether received posts' images may be http URLs (outside production: loopback peers). */
+  readonly remoteMediaHttp?: boolean;
 }
 
 type Ctx = InboxContext<FederationContextData>;
@@ -169,7 +172,24 @@ export function inboxListeners(deps: InboxDeps) {
     return blocked.has(iri.hostname);
   };
 
-  async function storeNote(ctx: Ctx, note: ApObject, senderIri: URL, update: boolean): Promise<void> {
+  /**
+   * The note as its sender wrote it, for what Fedify drops when parsing (Mastodon's blurhash):
+   * embedded in the activity, or the document fetched for it.
+   */
+  const sentNote = (activity: Activity, note: Note) => async (): Promise<unknown> => {
+    const object = ((await activity.toJsonLd()) as { object?: unknown } | null)?.object;
+    if (object && typeof object === "object" && (object as { id?: unknown }).id === note.id?.href)
+      return object;
+    return note.toJsonLd();
+  };
+
+  async function storeNote(
+    ctx: Ctx,
+    note: ApObject,
+    senderIri: URL,
+    update: boolean,
+    activity: Activity,
+  ): Promise<void> {
     if (!(note instanceof Note) || !note.id) return;
     const refused = notOwnNote(note, senderIri);
     if (refused) {
@@ -182,6 +202,8 @@ export function inboxListeners(deps: InboxDeps) {
     }
     const objectHash = iriHash(note.id);
     const content = note.content?.toString() ?? null;
+    const images = await remoteMediaOf(note, sentNote(activity, note), deps.remoteMediaHttp ?? false);
+    const media = images.length > 0 ? JSON.stringify(images) : null;
     if (update) {
       // Only the copies stored as the sender's: another actor's message keeps its words, even
       // when both live on the same server. Each edit of a message addressed to an account is a
@@ -191,12 +213,20 @@ export function inboxListeners(deps: InboxDeps) {
         const where = { objectHash, remoteActorIri: senderIri.href };
         const copies = await em.getRepository(InboundSchema).findBy(where);
         if (copies.length === 0) return;
-        await em.getRepository(InboundSchema).update(where, { contentHtml: content, updatedAt: new Date() });
+        await em
+          .getRepository(InboundSchema)
+          .update(where, { contentHtml: content, media, updatedAt: new Date() });
         for (const c of copies.filter((c) => c.kind !== "post"))
           await archive.append(em, {
             ...(await ofCopy(em, "inbound.edit", c, senderIri, note.id!)),
             inReplyTo: note.replyTargetId?.href ?? null,
-            content: { kind: c.kind, html: content, previousHtml: c.contentHtml, note: raw },
+            content: {
+              kind: c.kind,
+              html: content,
+              previousHtml: c.contentHtml,
+              note: raw,
+              ...(images.length > 0 ? { media: images } : {}),
+            },
           });
       });
       return;
@@ -257,6 +287,7 @@ export function inboxListeners(deps: InboxDeps) {
             updatedAt: null,
             deletedAt: null,
             raw,
+            media,
           });
         } catch (err) {
           if (isUniqueViolation(err)) return;
@@ -283,6 +314,8 @@ export function inboxListeners(deps: InboxDeps) {
             to: note.toIds.map((u) => u.href),
             cc: note.ccIds.map((u) => u.href),
             note: raw,
+            // The images as the sender described them (their remote URLs and alt text).
+            ...(images.length > 0 ? { media: images } : {}),
           },
         });
       });
@@ -420,13 +453,13 @@ export function inboxListeners(deps: InboxDeps) {
     create: guarded<Create>(async (ctx, create) => {
       if (!create.actorId || (await isBlocked(create.actorId))) return;
       const object = await create.getObject(ctx);
-      if (object) await storeNote(ctx, object, create.actorId, false);
+      if (object) await storeNote(ctx, object, create.actorId, false, create);
     }),
     update: guarded<Update>(async (ctx, update) => {
       if (!update.actorId || (await isBlocked(update.actorId))) return;
       const object = await update.getObject(ctx);
       if (object instanceof Note && object.attributionId?.href === update.actorId.href) {
-        await storeNote(ctx, object, update.actorId, true);
+        await storeNote(ctx, object, update.actorId, true, update);
       }
     }),
     delete: guarded<Delete>(async (ctx, del) => {

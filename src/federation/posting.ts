@@ -269,7 +269,12 @@ export function createPosting(deps: {
         return { ok: false, reason: "invalid", message: "A post is limited to 5,000 characters." };
       const actor = await usableActor(input.actorId);
       if (!("id" in actor)) return { ok: false, ...actor };
-      const owner = { personId: input.author.personId ?? "", accountId: actor.id };
+      // An approved draft's images are held by that draft (src/media/service.ts hold).
+      const owner = {
+        personId: input.author.personId ?? "",
+        accountId: actor.id,
+        draftId: input.provenance?.draftId ?? null,
+      };
       if (mediaIds.length > 0) {
         const usable = deps.media
           ? await deps.media.attachable(mediaIds, owner)

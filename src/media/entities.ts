@@ -16,6 +16,8 @@ export interface MediaRow {
   tokenId: string | null;
   /** The post that carries it; null until attached (swept after a day: src/media/service.ts). */
   postId: string | null;
+  /** The draft awaiting approval that holds it (not swept while it waits); null otherwise. */
+  draftId: string | null;
   format: ImageFormat;
   width: number;
   height: number;
@@ -107,16 +109,20 @@ export const attachedOf = (m: MediaRow): AttachedMedia => ({
   focus: parseFocus(m.focus),
 });
 
-/** A post's `media` column, read (absent or unreadable: none). */
-export function attachedMedia(post: { readonly media?: string | null }): AttachedMedia[] {
-  if (!post.media) return [];
+/** A JSON list column, read (absent or unreadable: empty). */
+export function listColumn<T>(text: string | null | undefined): T[] {
+  if (!text) return [];
   try {
-    const list = JSON.parse(post.media) as unknown;
-    return Array.isArray(list) ? (list as AttachedMedia[]) : [];
+    const list = JSON.parse(text) as unknown;
+    return Array.isArray(list) ? (list as T[]) : [];
   } catch {
     return [];
   }
 }
+
+/** A post's (or a draft's) `media` column, read (absent or unreadable: none). */
+export const attachedMedia = (post: { readonly media?: string | null }): AttachedMedia[] =>
+  listColumn<AttachedMedia>(post.media);
 
 const dt = (name: string, nullable = false) => ({ name, type: "datetime" as const, nullable });
 const int = (name: string) => ({ name, type: "integer" as const });
@@ -130,6 +136,7 @@ export const MediaSchema = new EntitySchema<MediaRow>({
     personId: { name: "person_id", type: "varchar" },
     tokenId: { name: "token_id", type: "varchar", nullable: true },
     postId: { name: "post_id", type: "varchar", nullable: true },
+    draftId: { name: "draft_id", type: "varchar", nullable: true },
     format: { type: "varchar" },
     width: int("width"),
     height: int("height"),

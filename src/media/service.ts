@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { type EntityManager, In, IsNull, LessThan } from "typeorm";
 import type { Database } from "../db/database.ts";
+import { createPeriodic } from "../db/periodic.ts";
 import { PostSchema } from "../federation/entities.ts";
 import { logger } from "../logging.ts";
 import {
@@ -37,6 +38,11 @@ const refused = (status: Refused["status"], message: string): Refused => ({ ok: 
 export interface MediaOwner {
   readonly personId: string;
   readonly accountId: string;
+  /**
+   * The draft awaiting approval that holds the images, when it is the one publishing them (its
+   * approval): held images are attachable by that draft's post only.
+   */
+  readonly draftId?: string | null;
 }
 
 export interface MediaChanges {
@@ -86,17 +92,32 @@ export function createMedia(deps: {
     storageKey(m.id, "small", m.smallFormat),
   ];
 
+  /** Which rows are this owner's to attach: unattached, and free or held by the owner's draft. */
+  const ownedBy = (owner: MediaOwner) => ({
+    personId: owner.personId,
+    accountId: owner.accountId,
+    postId: IsNull(),
+    draftId: owner.draftId ?? IsNull(),
+  });
+
   /** An unattached image of this owner's, or null (someone else's is not found either). */
   async function ownUnattached(id: string, owner: MediaOwner): Promise<MediaRow | null> {
     if (!UUID.test(id)) return null;
-    return db.run((em) =>
-      em.getRepository(MediaSchema).findOneBy({
-        id,
-        personId: owner.personId,
-        accountId: owner.accountId,
-        postId: IsNull(),
-      }),
-    );
+    return db.run((em) => em.getRepository(MediaSchema).findOneBy({ id, ...ownedBy(owner) }));
+  }
+
+  /** In `em`: the rows `ids` of this owner's become `changes`, all of them or it throws. */
+  async function take(
+    em: EntityManager,
+    ids: readonly string[],
+    owner: MediaOwner,
+    changes: Partial<MediaRow>,
+  ): Promise<AttachedMedia[]> {
+    if (ids.length === 0) return [];
+    const r = await em.getRepository(MediaSchema).update({ id: In([...ids]), ...ownedBy(owner) }, changes);
+    if (r.affected !== ids.length) throw new Error("a media attachment was taken by another post meanwhile");
+    const rows = await em.getRepository(MediaSchema).findBy({ id: In([...ids]) });
+    return ids.map((id) => attachedOf(rows.find((m) => m.id === id)!));
   }
 
   return {
@@ -118,6 +139,7 @@ export function createMedia(deps: {
         personId: owner.personId,
         tokenId: owner.tokenId,
         postId: null,
+        draftId: null,
         format: p.original.format,
         width: p.original.width,
         height: p.original.height,
@@ -158,11 +180,14 @@ export function createMedia(deps: {
       if (checked.description !== undefined) set.description = checked.description;
       if (checked.focus !== undefined) set.focus = checked.focus;
       if (Object.keys(set).length > 0)
-        await db.run((em) => em.getRepository(MediaSchema).update({ id: row.id, postId: IsNull() }, set));
+        await db.run((em) => em.getRepository(MediaSchema).update({ id: row.id, ...ownedBy(owner) }, set));
       return { ok: true, media: { ...row, ...set } };
     },
 
-    /** Before a post is written: the images exist, are this owner's, unattached, at most four. */
+    /**
+     * Before a post (or a draft) is written: the images exist, are this owner's, unattached (and
+     * held by no draft but the owner's own), at most four.
+     */
     async attachable(ids: readonly string[], owner: MediaOwner): Promise<{ ok: true } | Refused> {
       if (ids.length > MAX_ATTACHMENTS)
         return refused(422, `Validation failed: Media attachments can be at most ${MAX_ATTACHMENTS}`);
@@ -188,17 +213,22 @@ export function createMedia(deps: {
       owner: MediaOwner,
       postId: string,
     ): Promise<AttachedMedia[]> {
-      if (ids.length === 0) return [];
-      const r = await em
-        .getRepository(MediaSchema)
-        .update(
-          { id: In([...ids]), personId: owner.personId, accountId: owner.accountId, postId: IsNull() },
-          { postId, attachedAt: new Date() },
-        );
-      if (r.affected !== ids.length)
-        throw new Error("a media attachment was taken by another post meanwhile");
-      const rows = await em.getRepository(MediaSchema).findBy({ id: In([...ids]) });
-      return ids.map((id) => attachedOf(rows.find((m) => m.id === id)!));
+      return take(em, ids, owner, { postId, draftId: null, attachedAt: new Date() });
+    },
+
+    /**
+     * In the draft's transaction: a draft awaiting approval holds the images (in the order
+     * given), so they are not swept while it waits and nothing else attaches them; its approval
+     * attaches them to the post (`attach` with the draft as owner), its rejection lets the sweep
+     * remove them.
+     */
+    async hold(
+      em: EntityManager,
+      ids: readonly string[],
+      owner: MediaOwner,
+      draftId: string,
+    ): Promise<AttachedMedia[]> {
+      return take(em, ids, { ...owner, draftId: null }, { draftId });
     },
 
     /**
@@ -225,19 +255,39 @@ export function createMedia(deps: {
       return data ? { data, contentType: CONTENT_TYPES[format] } : null;
     },
 
-    /** Removes uploads no post took within a day (rows and files); returns how many. */
+    /**
+     * Removes uploads no post took within a day and no draft holds, and at once those of drafts
+     * rejected or withdrawn (rows and files); returns how many.
+     */
     async sweep(now = Date.now()): Promise<number> {
-      const stale = await db.run((em) =>
-        em.getRepository(MediaSchema).find({
-          where: { postId: IsNull(), createdAt: LessThan(new Date(now - UNATTACHED_TTL_MS)) },
+      const stale = await db.run(async (em) => [
+        ...(await em.getRepository(MediaSchema).find({
+          where: {
+            postId: IsNull(),
+            draftId: IsNull(),
+            createdAt: LessThan(new Date(now - UNATTACHED_TTL_MS)),
+          },
           order: { createdAt: "ASC" },
           take: 500,
-        }),
-      );
+        })),
+        ...(await em
+          .getRepository(MediaSchema)
+          .createQueryBuilder("m")
+          .innerJoin("draft", "d", "d.id = m.draft_id")
+          .where("m.post_id IS NULL AND d.status IN (:...over)", { over: ["rejected", "withdrawn"] })
+          .orderBy("m.created_at", "ASC")
+          .take(500)
+          .getMany()),
+      ]);
       let removed = 0;
       for (const m of stale) {
-        // Only if still unattached: a post may take it between the read and here.
-        const r = await db.run((em) => em.getRepository(MediaSchema).delete({ id: m.id, postId: IsNull() }));
+        // Only if still unattached and held by the same draft (or none): a post may take it
+        // between the read and here, and a draft only holds what it took unheld.
+        const r = await db.run((em) =>
+          em
+            .getRepository(MediaSchema)
+            .delete({ id: m.id, postId: IsNull(), draftId: m.draftId ?? IsNull() }),
+        );
         if (!r.affected) continue;
         await store.remove(keysOf(m));
         removed++;
@@ -256,27 +306,10 @@ export function createMediaSweeper(
   held: () => boolean,
   intervalMs = 60 * 60_000,
 ) {
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      round = (held() ? media.sweep() : Promise.resolve(0))
-        .catch((error: unknown) => log.error("Sweeping unattached uploads failed: {error}", { error }))
-        .finally(schedule);
-    }, intervalMs);
-    timer.unref();
-  };
-  return {
-    start(): void {
-      stopped = false;
-      schedule();
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
-    },
-  };
+  return createPeriodic({
+    intervalMs,
+    held,
+    run: () => media.sweep(),
+    onError: (error) => log.error("Sweeping unattached uploads failed: {error}", { error }),
+  });
 }

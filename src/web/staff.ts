@@ -26,6 +26,8 @@ import type { Directory } from "../identity/directory.ts";
 import { isMultipart, readMultipart } from "../media/multipart.ts";
 import { MAX_DESCRIPTION, type Media } from "../media/service.ts";
 import type { AppTokenPages } from "./app-tokens.ts";
+import { postMedia } from "./public.ts";
+import { remoteMedia } from "../federation/remote-media.ts";
 import { orgIdentity } from "./design.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
@@ -110,6 +112,28 @@ export function staffRoutes(deps: {
     readonly actor: ActorRow;
     readonly actions: Set<Action>;
   }
+
+  /**
+   * A received post's images, loaded from their own server (Herald keeps no copy; the page CSP
+   * allows https images), with the alt text its author gave; no referrer goes with the request.
+   */
+  const remoteImages = (row: { readonly media?: string | null }): Html | "" => {
+    const images = remoteMedia(row);
+    if (images.length === 0) return "";
+    return html`<div class="post-media">
+      ${images.map(
+        (m) =>
+          html`<a href="${safeHref(m.url)}" rel="nofollow noopener noreferrer"
+            ><img
+              src="${safeHref(m.url)}"
+              alt="${m.description ?? "Image without a description"}"
+              ${m.width && m.height ? html`width="${m.width}" height="${m.height}"` : ""}
+              loading="lazy"
+              referrerpolicy="no-referrer"
+          /></a>`,
+      )}
+    </div>`;
+  };
 
   const label = (a: ActorRow, self: boolean) => `@${a.handle}@${domain}${self ? " (you)" : ""}`;
 
@@ -404,6 +428,7 @@ ${compose?.alt ?? ""}</textarea>
                       (d) =>
                         html`<article class="post">
                           <div>${d.text}</div>
+                          ${postMedia(d)}
                           <p class="muted">
                             Drafted by ${people.get(d.authorPersonId)} for @${q.acting.actor.handle} ·
                             ${timeTag(d.createdAt)} ·
@@ -438,6 +463,7 @@ ${compose?.alt ?? ""}</textarea>
                   (d) =>
                     html`<article class="post">
                       <div>${d.text}</div>
+                      ${postMedia(d)}
                       <p class="muted">
                         For @${handles.get(d.accountId)} · ${timeTag(d.createdAt)} · ${DRAFT_STATUS[d.status]}
                       </p>
@@ -454,6 +480,7 @@ ${compose?.alt ?? ""}</textarea>
                 (p) =>
                   html`<article class="post">
                     <div>${p.contentText}</div>
+                    ${postMedia(p)}
                     <p class="muted">
                       ${
                         p.visibility === "public" || p.visibility === "unlisted"
@@ -519,26 +546,9 @@ ${compose?.alt ?? ""}</textarea>
     const back = actor.kind === "person" ? "/app" : `/app?account=${actor.id}`;
     const can = await authz.decider(auth.person);
     const direct = await can(inReplyTo ? "reply" : "post", actor);
-    if (!direct.allow) {
-      // Drafters' posts wait for approval; anyone else is refused, with the reason logged.
-      const asDraft = await can("draft", actor);
-      if (!asDraft.allow) fail(403, `You may not post as @${actor.handle}.`);
-      if (image)
-        return again(
-          422,
-          "A draft cannot carry an image yet: submit the text alone, or ask someone who may post to add the image.",
-          "image",
-        );
-      const r = await drafts.propose(
-        auth.person,
-        actor,
-        { text, visibility, inReplyTo },
-        pressedSend(auth, asDraft.rule),
-      );
-      if (!r.ok) return r.status === 400 ? again(422, r.message, "text") : again(r.status, r.message);
-      ctx.status = 303;
-      return ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}drafted=${r.draft.id}`);
-    }
+    // Drafters' posts (and their image) wait for approval; anyone else is refused, with the reason logged.
+    const asDraft = direct.allow ? undefined : await can("draft", actor);
+    if (asDraft && !asDraft.allow) fail(403, `You may not post as @${actor.handle}.`);
     let mediaIds: string[] = [];
     if (image) {
       const up = await media.upload({ personId: auth.person.id, accountId: actor.id, tokenId: null }, image, {
@@ -547,6 +557,17 @@ ${compose?.alt ?? ""}</textarea>
       if (!up.ok)
         return again(up.status === 413 ? 413 : 422, `${up.message} (choose the image again)`, "image");
       mediaIds = [up.media.id];
+    }
+    if (asDraft) {
+      const r = await drafts.propose(
+        auth.person,
+        actor,
+        { text, visibility, inReplyTo, mediaIds },
+        pressedSend(auth, asDraft.rule),
+      );
+      if (!r.ok) return r.status === 400 ? again(422, r.message, "text") : again(r.status, r.message);
+      ctx.status = 303;
+      return ctx.redirect(`${back}${back.includes("?") ? "&" : "?"}drafted=${r.draft.id}`);
     }
     const result = await posting.post({
       actorId: actor.id,
@@ -630,6 +651,7 @@ ${compose?.alt ?? ""}</textarea>
                       · ${(i.publishedAt ?? i.receivedAt).toISOString().slice(0, 16).replace("T", " ")} UTC
                     </p>
                     <div>${plainText(i.contentHtml ?? "")}</div>
+                    ${remoteImages(i)}
                     ${
                       i.url && safeHref(i.url) !== "#"
                         ? html`<p>

@@ -1,7 +1,8 @@
 /**
  * The staff app's compose form with an image and its alt text (multipart, CSRF-checked): the post
  * carries the image, its page shows it with the alt text; a forged CSRF token is refused; a file
- * that is not an image comes back as the form with the problem under the image field.
+ * that is not an image comes back as the form with the problem under the image field. A drafter's
+ * image waits with the draft.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -81,6 +82,56 @@ describe(`staff compose with an image (${TEST_DB})`, () => {
     assert.match(
       postPage,
       new RegExp(`src="/media/${media[0].id}/small\\.png"\\s+alt="A green wall with our logo"`),
+    );
+  });
+
+  test("a drafter's image waits with the draft, shown with its alt text", async () => {
+    const dora = String(
+      (
+        await s.services.scim.createUser(
+          { userName: "dora@corp.example", displayName: "Dora" },
+          { name: "scim-token:test" },
+        )
+      ).id,
+    );
+    const created = await s.services.accounts.createShared("careers", "Careers", "test");
+    assert.ok(created.ok);
+    const subject = await s.services.authz.resolveSubject("user:dora@corp.example");
+    assert.ok(!("error" in subject));
+    assert.ok((await s.services.authz.grant(subject, "drafter", created.actor, "test")).ok);
+    const { cookie, csrf } = await signInByLink(s, dora);
+    const f = new FormData();
+    f.set("csrf", csrf);
+    f.set("as", created.actor.id);
+    f.set("text", "Open day on Friday");
+    f.set("visibility", "public");
+    f.set("alt", "Our lobby with balloons");
+    const jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, background: "#36c" } })
+      .jpeg()
+      .toBuffer();
+    f.set("image", new Blob([new Uint8Array(jpeg)], { type: "image/jpeg" }), "lobby.jpg");
+    const res = await fetch(`${s.url}/app/posts`, {
+      method: "POST",
+      headers: { cookie },
+      body: f,
+      redirect: "manual",
+    });
+    assert.equal(res.status, 303, await res.clone().text());
+    assert.match(res.headers.get("location") ?? "", /drafted=/);
+    const drafts = await s.services.drafts.pending(created.actor.id);
+    assert.equal(drafts.length, 1);
+    const media = attachedMedia(drafts[0]);
+    assert.deepEqual(
+      media.map((m) => [m.format, m.width, m.height, m.description]),
+      [["jpeg", 400, 300, "Our lobby with balloons"]],
+    );
+    // Her own drafts list shows it with the alt text.
+    const home = await (
+      await fetch(`${s.url}/app?account=${created.actor.id}`, { headers: { cookie } })
+    ).text();
+    assert.match(
+      home,
+      new RegExp(`src="/media/${media[0].id}/small\\.jpg"\\s+alt="Our lobby with balloons"`),
     );
   });
 });

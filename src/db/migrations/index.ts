@@ -21,6 +21,7 @@ import { ApiIds1763700000020 } from "./0020-api-ids.ts";
 import { IdpConnection1763700000021 } from "./0021-idp-connection.ts";
 import { ProvisioningLog1763700000022 } from "./0022-provisioning-log.ts";
 import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
+import { DraftAndRemoteMedia1763700000024 } from "./0024-draft-and-remote-media.ts";
 import { ErasureAndFollowerHistory1763700000025 } from "./0025-erasure-and-follower-history.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
@@ -48,5 +49,6 @@ export const migrations = [
   IdpConnection1763700000021,
   ProvisioningLog1763700000022,
   ArchiveLinks1763700000023,
+  DraftAndRemoteMedia1763700000024,
   ErasureAndFollowerHistory1763700000025,
 ];
