@@ -413,4 +413,56 @@ describe(`a drafter's images and a remote post's images between two Heralds (${T
     };
     assert.equal(withImages.media_attachments.length, 2);
   });
+
+  test("a renamed account's waiting draft keeps its image, and approval publishes it", async () => {
+    const created = await a.s.services.accounts.createShared("careers", "Alpha Careers", "test");
+    assert.ok(created.ok);
+    for (const [who, role] of [
+      ["jane", "admin"],
+      ["dora", "drafter"],
+    ]) {
+      const subject = await a.s.services.authz.resolveSubject(`user:${who}@corp.example`);
+      assert.ok(!("error" in subject));
+      assert.ok((await a.s.services.authz.grant(subject, role, created.actor, "test")).ok);
+    }
+    const t = await appTokenCreate(a.s.services, {
+      userName: "dora@corp.example",
+      account: "careers",
+      scopes: "read write",
+      by: "test",
+    });
+    assert.ok(t.ok, t.ok ? "" : t.message);
+    const image = await upload(a, t.token, await png("#613583", 500, 500), "Our careers fair poster");
+    const made = await api(
+      a,
+      t.token,
+      "/api/v1/statuses",
+      postJson({ status: "See you there", media_ids: [image] }),
+    );
+    assert.equal(made.status, 202);
+    const renamed = await a.s.services.posting.rename("careers", "jobs", "cli:test");
+    assert.ok(renamed.ok, renamed.message);
+    const jobs = await waitFor(
+      async () => {
+        const actor = await a.s.services.accounts.byHandle("jobs");
+        return actor?.keysReadyAt ? actor : undefined;
+      },
+      { timeoutMs: 60_000, what: "@jobs's keys" },
+    );
+    const r = await a.s.services.drafts.decide(
+      String(made.body.id),
+      (await a.s.services.directory.personById(ids.jane))!,
+      "approve",
+      "",
+    );
+    assert.ok(r.ok, r.ok ? "" : r.message);
+    const post = await a.s.services.db.run((em) =>
+      em.getRepository(PostSchema).findOneByOrFail({ id: r.draft.postId! }),
+    );
+    assert.equal(post.actorId, jobs.id);
+    assert.deepEqual(
+      attachedMedia(post).map((m) => [m.id, m.description]),
+      [[image, "Our careers fair poster"]],
+    );
+  });
 });
