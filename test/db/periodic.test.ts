@@ -11,6 +11,7 @@ import { waitFor } from "../helpers/env.ts";
 
 test("rounds run only while held, survive a failure, and stop() waits for the one in flight", async () => {
   let held = false;
+  let asked = 0;
   let started = 0;
   let running = 0;
   let overlapped = false;
@@ -18,7 +19,10 @@ test("rounds run only while held, survive a failure, and stop() waits for the on
   let release: (() => void) | undefined;
   const periodic = createPeriodic({
     intervalMs: 5,
-    held: () => held,
+    held: () => {
+      asked++;
+      return held;
+    },
     run: async () => {
       started++;
       running++;
@@ -33,8 +37,8 @@ test("rounds run only while held, survive a failure, and stop() waits for the on
     onError: (error) => errors.push(error),
   });
   periodic.start();
-  // Not held: ticks pass and nothing runs (the next assertion would see a round otherwise).
-  await new Promise((r) => setTimeout(r, 60));
+  // Not held: three ticks ask and run nothing.
+  await waitFor(() => (asked >= 3 ? true : undefined), { what: "three ticks" });
   assert.equal(started, 0);
 
   held = true;
@@ -51,8 +55,8 @@ test("rounds run only while held, survive a failure, and stop() waits for the on
   release!();
   await stopping;
   assert.equal(running, 0);
-  const after = started;
+  const after = { started, asked };
   await new Promise((r) => setTimeout(r, 60));
-  assert.equal(started, after, "a round started after stop()");
+  assert.deepEqual({ started, asked }, after, "a tick came after stop()");
   assert.equal(overlapped, false);
 });
