@@ -2,7 +2,9 @@
  * bench/api — the Mastodon client API under load (#15): home-timeline reads and status creation
  * at 64 keep-alive connections against Herald (`src/main.ts` in a child process), beside a bare
  * Koa 3 route (another child process) answering the same bytes as Herald's home timeline, in the
- * same run. Target: the home timeline at ≥ 0.5 of the bare route's answers per second.
+ * same run. Target: the home timeline at ≥ 0.5 of the bare route's answers per second. A second
+ * baseline, GET /api/v1/lists (it answers [] after only the per-call auth: token, standing,
+ * Casbin), is the ceiling of any authenticated endpoint here; the timeline is shown against both.
  *
  * Herald is seeded in this process through the composition root (a person, her account's keys, a
  * client-API token), then shut down and started as `node src/main.ts` on the same database; the
@@ -199,20 +201,25 @@ async function main(): Promise<void> {
     const only = argv.find((a) => a.startsWith("--only="))?.slice(7);
     const none: Load = { perSecond: NaN, p50: NaN, p99: NaN, unexpected: 0, cpu: NaN };
     const bare = await measure(koa, { method: "GET", path: "/", expect: 200 });
+    // The second baseline: GET /api/v1/lists answers [] after only the per-call auth (the token,
+    // its person's standing and account, Casbin; src/api/auth.ts) — the most any authenticated
+    // endpoint can answer here.
+    const authOnly = only === "post" ? none : await measure(herald, { ...home, path: "/api/v1/lists" });
     const timeline = only === "post" ? none : await measure(herald, home);
     const created = only === "home" ? none : await measure(herald, post);
 
     const db = mysqlDb ? "MariaDB/MySQL" : "SQLite";
-    const row = (name: string, l: Load, ratio?: number) =>
+    const row = (name: string, l: Load, ...ratios: [string, Load][]) =>
       out(
-        `  ${name.padEnd(26)} ${l.perSecond.toFixed(0).padStart(7)}/s  p50 ${l.p50.toFixed(1).padStart(6)} ms  p99 ${l.p99.toFixed(1).padStart(6)} ms` +
-          `  cpu ${l.cpu.toFixed(2)} s/s${ratio === undefined ? "" : `  ÷ bare ${ratio.toFixed(2)}`}${l.unexpected ? `  (${l.unexpected} unexpected)` : ""}`,
+        `  ${name.padEnd(34)} ${l.perSecond.toFixed(0).padStart(7)}/s  p50 ${l.p50.toFixed(1).padStart(6)} ms  p99 ${l.p99.toFixed(1).padStart(6)} ms` +
+          `  cpu ${l.cpu.toFixed(2)} s/s${ratios.map(([n, base]) => `  ÷ ${n} ${(l.perSecond / base.perSecond).toFixed(2)}`).join("")}${l.unexpected ? `  (${l.unexpected} unexpected)` : ""}`,
       );
     out(`bench/api: ${db}, ${CONNECTIONS} connections, ${SECONDS} s each after ${WARMUP} s warm-up`);
     out(`  home page: ${items} statuses, ${bytes.length} bytes (the bare route answers the same bytes)`);
     row("bare Koa route", bare);
-    row("GET /api/v1/timelines/home", timeline, timeline.perSecond / bare.perSecond);
-    row("POST /api/v1/statuses", created, created.perSecond / bare.perSecond);
+    row("GET /api/v1/lists (auth only)", authOnly, ["bare", bare]);
+    row("GET /api/v1/timelines/home", timeline, ["bare", bare], ["auth-only", authOnly]);
+    row("POST /api/v1/statuses", created, ["bare", bare], ["auth-only", authOnly]);
     out(
       `  target: timeline ≥ 0.5 of the bare route: ${timeline.perSecond / bare.perSecond >= 0.5 ? "met" : "NOT met"}`,
     );

@@ -55,20 +55,29 @@ export function createApiAuth(deps: {
 }) {
   const { oauth, directory, accounts, authz } = deps;
 
-  /** The person and account behind a user token, or why the token no longer opens anything. */
-  async function standing(
-    token: Pick<ApiTokenRow, "personId" | "accountId">,
+  /** The person and account behind a user token (rows read now), or why it no longer opens anything. */
+  async function standingOf(
+    person: Person | null,
+    account: ActorRow | null,
+    deciderFor: (person: Person) => Promise<Decider>,
   ): Promise<{ person: Person; account: ActorRow; can: Decider } | { status: 401 | 403; reason: string }> {
-    const person = token.personId ? await directory.personById(token.personId) : null;
     if (!person || employmentStatus(person).kind !== "active")
       return { status: 401, reason: "its person is no longer a current employee" };
-    const account = token.accountId ? await accounts.byId(token.accountId) : null;
     if (!account || account.deletedAt) return { status: 401, reason: "its account is closed" };
     if (account.kind === "person" && account.personId !== person.id)
       return { status: 401, reason: "its account is not this person's" };
-    const can = await authz.decider(person);
+    const can = await deciderFor(person);
     for (const action of ACTING) if ((await can(action, account)).allow) return { person, account, can };
     return { status: 403, reason: `${person.userName} may no longer act for @${account.handle}` };
+  }
+
+  /** The person and account behind a user token, or why the token no longer opens anything. */
+  async function standing(token: Pick<ApiTokenRow, "personId" | "accountId">) {
+    const [person, account] = await Promise.all([
+      token.personId ? directory.personById(token.personId) : null,
+      token.accountId ? accounts.byId(token.accountId) : null,
+    ]);
+    return standingOf(person, account, (p) => authz.decider(p));
   }
 
   return {
@@ -90,9 +99,11 @@ export function createApiAuth(deps: {
         if (need === "optional" && header === "") return undefined as R;
         fail(401, "The access token is invalid", { "WWW-Authenticate": "Bearer" });
       }
-      const token = await oauth.resolve(m[1]);
-      if (!token) invalid("unknown, expired or revoked");
-      const app = await oauth.appById(token.appId);
+      // One query: the token, its app, person, account, the person's groups and the policy's
+      // version, all read now (a revocation or a removal counts on this very call).
+      const read = await oauth.resolveForCall(m[1]);
+      if (!read) invalid("unknown, expired or revoked");
+      const { token, app } = read;
       if (!app) invalid("its app is gone");
       if (scope && !covers(token.scopes.split(" "), scope))
         fail(403, "This action is outside the authorized scopes");
@@ -101,7 +112,9 @@ export function createApiAuth(deps: {
         if (need === "user") fail(422, "This method requires an authenticated user");
         return { kind: "app", token, app } as R;
       }
-      const s = await standing(token);
+      const s = await standingOf(read.person, read.account, (person) =>
+        authz.deciderFrom({ person, groups: read.groups, policyVersion: read.policyVersion }),
+      );
       if ("reason" in s) {
         if (s.status === 401) invalid(s.reason);
         fail(403, `This token no longer works: ${s.reason}`);

@@ -20,6 +20,9 @@ import {
   ApiTokenSchema,
 } from "./entities.ts";
 import { parseScopes, subsetOf } from "./scopes.ts";
+import { AuthzStateSchema } from "../authz/entities.ts";
+import { type ActorRow, ActorSchema } from "../federation/entities.ts";
+import { type GroupRef, joinedGroups, joinPersonAndGroups, type Person } from "../identity/directory.ts";
 
 /** Out-of-band: the code is shown to the person, who pastes it into the app (Mastodon's). */
 export const OOB = "urn:ietf:wg:oauth:2.0:oob";
@@ -73,6 +76,18 @@ export function checkRedirectUri(uri: string, production: boolean): string | und
   if (production && u.protocol === "http:" && !loopback)
     return `${uri}: http redirect URIs are allowed only to loopback; use https`;
   return undefined;
+}
+
+/** What one API call reads about its token, in one query (`resolveForCall`). */
+export interface CallRead {
+  readonly token: ApiTokenRow;
+  readonly app: ApiAppRow | null;
+  readonly person: Person | null;
+  readonly account: ActorRow | null;
+  /** The person's groups now (ordered as the directory orders them). */
+  readonly groups: readonly GroupRef[];
+  /** The Casbin policy's version now (src/authz/authz.ts). */
+  readonly policyVersion: number;
 }
 
 export interface IssuedToken {
@@ -369,6 +384,50 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
       const row = await db.run((em) => em.getRepository(ApiTokenSchema).findOneBy({ tokenHash }));
       if (!row || row.revokedAt || !sameHash(row.tokenHash, tokenHash)) return undefined;
       return row;
+    },
+
+    /**
+     * The live token presented with everything a call's decision reads, in ONE indexed query
+     * (the token's hash): its app, person, account, the person's groups now and the policy's
+     * version now. Nothing of it is kept: the next call reads it all again (src/api/auth.ts).
+     */
+    async resolveForCall(token: string): Promise<CallRead | undefined> {
+      if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return undefined;
+      const tokenHash = sha256(token);
+      const { entities, raw } = await db.run((em) =>
+        joinPersonAndGroups(
+          em
+            .getRepository(ApiTokenSchema)
+            .createQueryBuilder("t")
+            .leftJoinAndMapOne("t.callApp", ApiAppSchema.options.name, "app", "app.id = t.app_id")
+            .leftJoinAndMapOne(
+              "t.callAccount",
+              ActorSchema.options.name,
+              "account",
+              "account.id = t.account_id",
+            )
+            .addSelect(
+              `(SELECT s.version FROM ${AuthzStateSchema.options.tableName} s WHERE s.id = 1)`,
+              "call_policy",
+            )
+            .where("t.token_hash = :tokenHash", { tokenHash }),
+          "t.person_id",
+          "t.callPerson",
+        ).getRawAndEntities<Record<string, unknown>>(),
+      );
+      const joined = entities[0] as
+        (ApiTokenRow & { callApp?: ApiAppRow; callPerson?: Person; callAccount?: ActorRow }) | undefined;
+      if (!joined || joined.revokedAt || !sameHash(joined.tokenHash, tokenHash)) return undefined;
+      const { callApp, callPerson, callAccount, ...row } = joined;
+      const groups = joinedGroups(raw);
+      return {
+        token: row,
+        app: callApp ?? null,
+        person: callPerson ?? null,
+        account: callAccount ?? null,
+        groups,
+        policyVersion: Number(raw[0]?.call_policy ?? 0),
+      };
     },
 
     /** Records use at most once a minute per token (informational, for listings). */

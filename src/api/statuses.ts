@@ -196,12 +196,15 @@ export function createStatuses(deps: {
     });
   }
 
-  /** Local posts as Statuses, in the order given. */
-  async function local(posts: PostRow[]) {
+  /**
+   * Local posts as Statuses, in the order given. `known`: accounts the caller has already read in
+   * this request (the home timeline's own account), not read again.
+   */
+  async function local(posts: PostRow[], known: readonly ActorRow[] = []) {
     const facts = await localFacts(posts);
     const accountOf = wire.accountCache();
     // A page's posts share a few authors (the home timeline's: one): each read once.
-    const actors = new Map<string, Promise<ActorRow | null>>();
+    const actors = new Map<string, Promise<ActorRow | null>>(known.map((a) => [a.id, Promise.resolve(a)]));
     const out = [];
     for (const post of posts) {
       if (!actors.has(post.actorId)) actors.set(post.actorId, accounts.byId(post.actorId));

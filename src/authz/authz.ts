@@ -19,7 +19,7 @@ import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
-import type { Directory, Person } from "../identity/directory.ts";
+import type { Directory, GroupRef, Person } from "../identity/directory.ts";
 import { appendEvents } from "../identity/events.ts";
 import { employmentStatus } from "../identity/standing.ts";
 import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
@@ -150,8 +150,8 @@ export function createAuthz(deps: {
    * A caller only joins a reload that read at least the version it saw: a reload started for an
    * older version may have read grants from before a revocation this caller must honour.
    */
-  async function enforcer(): Promise<Enforcer> {
-    const version = await policyVersion();
+  async function enforcer(known?: number): Promise<Enforcer> {
+    const version = known ?? (await policyVersion());
     if (loaded && loaded.version >= version) return loaded.enforcer;
     if (loading && loading.version >= version) return loading.promise;
     const promise = (async () => {
@@ -186,6 +186,10 @@ export function createAuthz(deps: {
       return "no such person in the directory";
     if (status.kind === "former") return `${p.userName} is deactivated in the directory`;
     const [e, groups] = await Promise.all([enforcer(), directory.groupsOf(p.id)]);
+    return contextOf(p, groups, e);
+  }
+
+  function contextOf(p: Person, groups: readonly GroupRef[], e: Enforcer): PersonContext {
     const subjects: { sub: string; label: string }[] = [
       { sub: `user:${p.id}`, label: `user:${p.userName}` },
       ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
@@ -242,6 +246,21 @@ export function createAuthz(deps: {
   }
 
   /**
+   * Decisions for a current employee from what the caller read in the same request (their groups
+   * and the policy's version, e.g. in the client API's one query per call): the same rules as
+   * `decider`, no further reads unless the policy changed since this process loaded it. The caller
+   * has checked the person's standing.
+   */
+  async function deciderFrom(read: {
+    person: Person;
+    groups: readonly GroupRef[];
+    policyVersion: number;
+  }): Promise<Decider> {
+    const c = contextOf(read.person, read.groups, await enforcer(read.policyVersion));
+    return (action, account) => check(c, action, account);
+  }
+
+  /**
    * May this person do this on this account (an actor, or ORG for organization-wide actions)?
    * Reads the person's state and groups now, every time.
    */
@@ -260,6 +279,7 @@ export function createAuthz(deps: {
   return {
     decide,
     decider,
+    deciderFrom,
 
     /** A renamed account keeps who may act for it (accounts.onRename). */
     async moveAccount(em: EntityManager, fromId: string, toId: string): Promise<void> {

@@ -9,7 +9,14 @@
  * transaction that creates them (rule 6); handles are never recycled (rule 3).
  */
 import { randomUUID } from "node:crypto";
-import { type EntityManager, In, IsNull, MoreThan } from "typeorm";
+import {
+  type EntityManager,
+  In,
+  IsNull,
+  MoreThan,
+  type ObjectLiteral,
+  type SelectQueryBuilder,
+} from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import {
@@ -75,6 +82,34 @@ import { userNameKey } from "./user-names.ts";
 
 export type { Group, Person } from "./entities.ts";
 export type * from "./model.ts";
+
+/**
+ * For a caller's one-query read (the client API's per-call token lookup, src/api/oauth.ts): joins
+ * the person whose id is in `personIdColumn`, mapped onto `into`, and their groups (one row each)
+ * into `qb`. `joinedGroups` reads the groups back from the raw rows.
+ */
+export function joinPersonAndGroups<T extends ObjectLiteral>(
+  qb: SelectQueryBuilder<T>,
+  personIdColumn: string,
+  into: string,
+): SelectQueryBuilder<T> {
+  return qb
+    .leftJoinAndMapOne(into, PersonSchema.options.name, "jp", `jp.id = ${personIdColumn}`)
+    .leftJoin(GroupMemberSchema.options.name, "jm", `jm.person_id = ${personIdColumn}`)
+    .leftJoin(GroupSchema.options.name, "jg", "jg.id = jm.group_id")
+    .addSelect("jg.id", "joined_group_id")
+    .addSelect("jg.display_name", "joined_group_name")
+    .orderBy("jg.display_name_key");
+}
+
+/** The groups `joinPersonAndGroups` joined, in the directory's order. */
+export function joinedGroups(raw: readonly Record<string, unknown>[]): GroupRef[] {
+  return raw.flatMap((r) =>
+    r.joined_group_id
+      ? [{ id: String(r.joined_group_id), displayName: String(r.joined_group_name ?? "") }]
+      : [],
+  );
+}
 
 export function createDirectory(
   db: Database,

@@ -1,0 +1,164 @@
+/**
+ * What one client-API call costs and decides (#15, bench/api): the per-call decision — token, its
+ * app, person, account, the person's groups now and the policy's version now — is ONE statement,
+ * then Casbin in memory; the home timeline's page, its statuses and its author's counts are a fixed
+ * few more. Nothing of the decision is kept: a group removal or a revocation counts on the very
+ * next call. The counts (statuses, followers, following, last status) are exact after posts and a
+ * deletion.
+ */
+import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { after, before, describe, test } from "node:test";
+import { appTokenCreate } from "../../src/api/cli.ts";
+import { RATE_LIMIT_TABLE } from "../../src/http/rate-limit.ts";
+import type { PatchOperation } from "../../src/scim/patch.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const scimActor = { name: "test" };
+
+describe(`per-call reads of the client API on ${TEST_DB}`, () => {
+  let s: TestServer;
+  let token = "";
+  let janeId = "";
+  let groupId = "";
+  /**
+   * Statements sent on behalf of HTTP requests while `record` is set: each request runs in a
+   * context of its own (the background loops — delivery queue, events, leases — do not), and the
+   * rate limiter's store (MySQL's) is left out.
+   */
+  let record: string[] | undefined;
+  const inRequest = new AsyncLocalStorage<true>();
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(s.url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> & unknown[] };
+  };
+
+  /** The statements one call sends, after the background work has settled. */
+  const statementsOf = async (path: string) => {
+    await s.services.events.drain();
+    record = [];
+    const res = await call("GET", path);
+    const sent = record;
+    record = undefined;
+    assert.equal(res.status, 200);
+    return { sent, json: res.json };
+  };
+
+  const members = (op: "add" | "remove"): PatchOperation[] => [
+    { op, path: "members", value: [{ value: janeId }] },
+  ];
+
+  before(async () => {
+    s = await startTestServer();
+    janeId = String(
+      (await s.services.scim.createUser({ userName: "jane@corp.example", displayName: "Jane" }, scimActor))
+        .id,
+    );
+    // Two groups, the second one's grant carries her: the joined rows are one per group.
+    await s.services.scim.createGroup({ displayName: "Alumni", members: [{ value: janeId }] }, scimActor);
+    groupId = String(
+      (
+        await s.services.scim.createGroup(
+          { displayName: "Recruiting", members: [{ value: janeId }] },
+          scimActor,
+        )
+      ).id,
+    );
+    const created = await s.services.accounts.createShared("recruiting", "Recruiting at Corp", "test");
+    assert.ok(created.ok);
+    const subject = await s.services.authz.resolveSubject("Recruiting");
+    assert.ok(!("error" in subject));
+    assert.ok((await s.services.authz.grant(subject, "publisher", created.actor, "test")).ok);
+    await waitFor(async () => (await s.services.accounts.byHandle("recruiting"))?.keysReadyAt ?? undefined, {
+      timeoutMs: 60_000,
+      what: "@recruiting's keys",
+    });
+    const issued = await appTokenCreate(s.services, {
+      userName: "jane@corp.example",
+      account: "recruiting",
+      by: "test",
+    });
+    assert.ok(issued.ok);
+    token = issued.token;
+    // Listeners run in the order added, synchronously: Koa's runs inside this context.
+    s.server.prependListener("request", () => inRequest.enterWith(true));
+    const logger = s.services.db.dataSource.logger;
+    s.services.db.dataSource.logger = new Proxy(logger, {
+      get(target, key, receiver) {
+        if (key === "logQuery")
+          return (query: string, ...rest: unknown[]) => {
+            if (record && inRequest.getStore() && !query.includes(RATE_LIMIT_TABLE)) record.push(query);
+            return logger.logQuery(query, ...(rest as []));
+          };
+        return Reflect.get(target, key, receiver);
+      },
+    });
+  });
+
+  after(async () => {
+    await s?.close();
+  });
+
+  test("the per-call decision is one statement; the home timeline six in all", async () => {
+    for (let i = 0; i < 3; i++)
+      assert.equal((await call("POST", "/api/v1/statuses", { status: `Post ${i}` })).status, 200);
+
+    // GET /api/v1/lists answers [] after the per-call decision alone.
+    const authOnly = await statementsOf("/api/v1/lists");
+    assert.deepEqual(authOnly.json, []);
+    assert.equal(authOnly.sent.length, 1, authOnly.sent.join("\n"));
+    assert.match(authOnly.sent[0], /api_token/);
+    assert.match(authOnly.sent[0], /authz_state/);
+    assert.match(authOnly.sent[0], /group_member/);
+
+    // The token's statement, the page (own posts, received posts), the page's reactions and
+    // replies, and the author's counts.
+    const home = await statementsOf("/api/v1/timelines/home");
+    assert.equal(home.json.length, 3);
+    assert.equal(home.sent.length, 6, home.sent.join("\n"));
+  });
+
+  test("the account's counts are exact: posts, a deletion, the last status's date", async () => {
+    const before = await call("GET", "/api/v1/accounts/verify_credentials");
+    assert.equal(before.status, 200);
+    const posted = await call("POST", "/api/v1/statuses", { status: "One more" });
+    assert.equal(posted.status, 200);
+    const after = await call("GET", "/api/v1/accounts/verify_credentials");
+    assert.equal(after.json.statuses_count, Number(before.json.statuses_count) + 1);
+    assert.equal(after.json.statuses_count, 4);
+    assert.equal(after.json.followers_count, 0);
+    assert.equal(after.json.following_count, 0);
+    assert.equal(after.json.last_status_at, String(posted.json.created_at).slice(0, 10));
+    assert.equal((await call("DELETE", `/api/v1/statuses/${String(posted.json.id)}`)).status, 200);
+    const deleted = await call("GET", "/api/v1/accounts/verify_credentials");
+    assert.equal(deleted.json.statuses_count, 3);
+    const home = await call("GET", "/api/v1/timelines/home");
+    assert.deepEqual(
+      home.json.map((x) => (x as { account: { statuses_count: number } }).account.statuses_count),
+      [3, 3, 3],
+    );
+  });
+
+  test("nothing is kept: a group removal and a revocation count on the very next call", async () => {
+    await s.services.scim.patchGroup(groupId, members("remove"), scimActor);
+    const removed = await call("GET", "/api/v1/lists");
+    assert.equal(removed.status, 403);
+    assert.match(String(removed.json.error), /may no longer act for @recruiting/);
+    await s.services.scim.patchGroup(groupId, members("add"), scimActor);
+    assert.equal((await call("GET", "/api/v1/lists")).status, 200);
+    const [live] = (await s.services.oauth.list({ personId: janeId })).map((t) => t.token);
+    assert.ok(await s.services.oauth.revokeToken(live.id, "test"));
+    const revoked = await call("GET", "/api/v1/lists");
+    assert.equal(revoked.status, 401);
+    assert.match(String(revoked.json.error), /unknown, expired or revoked/);
+  });
+});
