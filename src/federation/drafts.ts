@@ -13,48 +13,11 @@ import type { ActorRow, Visibility } from "./entities.ts";
 import type { Posting } from "./posting.ts";
 import type { Directory, Person } from "../identity/directory.ts";
 import type { Authz } from "../authz/authz.ts";
-import { type EntityManager, EntitySchema, In, IsNull } from "typeorm";
+import { type EntityManager, In, IsNull } from "typeorm";
 import { type AttachedMedia, attachedMedia, MediaSchema } from "../media/entities.ts";
 
-/** `discarded`: its author's record was erased while it waited (src/identity/erase.ts). */
-export type DraftStatus = "pending" | "approved" | "rejected" | "withdrawn" | "discarded";
-
-export interface DraftRow {
-  id: string;
-  accountId: string;
-  authorPersonId: string;
-  text: string;
-  visibility: string;
-  inReplyToIri: string | null;
-  status: DraftStatus;
-  createdAt: Date;
-  decidedBy: string | null;
-  decidedAt: Date | null;
-  comment: string | null;
-  postId: string | null;
-  /** JSON: the images it carries, as `post.media` (src/media/entities.ts AttachedMedia[]); null: none. */
-  media?: string | null;
-}
-
-export const DraftSchema = new EntitySchema<DraftRow>({
-  name: "Draft",
-  tableName: "draft",
-  columns: {
-    id: { type: "varchar", primary: true },
-    accountId: { name: "account_id", type: "varchar" },
-    authorPersonId: { name: "author_person_id", type: "varchar" },
-    text: { type: "text" },
-    visibility: { type: "varchar" },
-    inReplyToIri: { name: "in_reply_to_iri", type: "varchar", nullable: true },
-    status: { type: "varchar" },
-    createdAt: { name: "created_at", type: "datetime" },
-    decidedBy: { name: "decided_by", type: "varchar", nullable: true },
-    decidedAt: { name: "decided_at", type: "datetime", nullable: true },
-    comment: { type: "text", nullable: true },
-    postId: { name: "post_id", type: "varchar", nullable: true },
-    media: { type: "text", nullable: true },
-  },
-});
+export { type DraftRow, DraftSchema, type DraftStatus } from "./draft-entities.ts";
+import { type DraftRow, DraftSchema } from "./draft-entities.ts";
 
 export type DraftOutcome =
   | { readonly ok: true; readonly draft: DraftRow; readonly postUrl?: URL }

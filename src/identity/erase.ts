@@ -23,7 +23,7 @@ import { type EntityManager, In } from "typeorm";
 import { ScheduledSchema } from "../api/records.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import { DraftSchema } from "../federation/drafts.ts";
+import { DraftSchema } from "../federation/draft-entities.ts";
 import { GroupMemberSchema, HandleSchema, type Person, PersonEmailSchema, PersonSchema } from "./entities.ts";
 import { appendEvents, DomainEventSchema, type DirectoryEvent } from "./events.ts";
 import { isValidHandle } from "./handles.ts";
