@@ -42,11 +42,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- the baseline: a bare Koa route (this file, --role=koa, answering BENCH_BODY's bytes) -------
 
-if (argv.includes("--role=koa")) {
+if (argv.includes("--role=koa") || argv.includes("--role=koa-db")) {
   const { default: Koa } = await import("koa");
   const body = readFileSync(process.env.BENCH_BODY ?? "", "utf8");
   const app = new Koa();
-  app.use((ctx) => {
+  // --role=koa-db: the same, after one indexed read of Herald's database per request (a primary-key
+  // lookup of one small row) through the driver Herald uses — the floor of any endpoint that must
+  // ask the database on every call, as the client API's per-call decision must on MySQL.
+  const read = argv.includes("--role=koa-db") ? await oneRead(process.env.BENCH_DATABASE_URL ?? "") : undefined;
+  app.use(async (ctx) => {
+    if (read) await read();
     ctx.set("Cache-Control", "no-store");
     ctx.type = "application/json; charset=utf-8";
     ctx.body = body;
@@ -55,6 +60,19 @@ if (argv.includes("--role=koa")) {
   process.on("SIGTERM", () => server.close(() => process.exit(0)));
 } else {
   await main();
+}
+
+/** One primary-key read of the api_sequence row, on SQLite (better-sqlite3) or MySQL (a mysql2 pool of 10, as TypeORM's). */
+async function oneRead(url: string): Promise<() => Promise<unknown>> {
+  const sql = "SELECT value FROM api_sequence WHERE name = 'id'";
+  if (url.startsWith("sqlite:")) {
+    const { default: Sqlite } = await import("better-sqlite3");
+    const stmt = new Sqlite(url.slice("sqlite:".length), { readonly: true }).prepare(sql);
+    return async () => stmt.get();
+  }
+  const mysql = await import("mysql2/promise");
+  const pool = mysql.createPool({ uri: url, connectionLimit: 10 });
+  return () => pool.query(sql);
 }
 
 // --- load ----------------------------------------------------------------------------------------
@@ -146,6 +164,7 @@ async function main(): Promise<void> {
     HERALD_API_BURST: "1000000",
   }) as Record<string, string>;
   let koa: Child | undefined;
+  let koaDb: Child | undefined;
   let herald: Child | undefined;
   try {
     // Seed through the composition root, then serve from a process of its own.
@@ -198,9 +217,17 @@ async function main(): Promise<void> {
       "/",
     );
 
+    const koaDbPort = await freePort();
+    koaDb = await startChild(
+      [fileURLToPath(import.meta.url), "--role=koa-db"],
+      { PORT: String(koaDbPort), BENCH_BODY: bodyFile, BENCH_DATABASE_URL: databaseUrl },
+      "/",
+    );
+
     const only = argv.find((a) => a.startsWith("--only="))?.slice(7);
     const none: Load = { perSecond: NaN, p50: NaN, p99: NaN, unexpected: 0, cpu: NaN };
     const bare = await measure(koa, { method: "GET", path: "/", expect: 200 });
+    const bareRead = await measure(koaDb, { method: "GET", path: "/", expect: 200 });
     // The second baseline: GET /api/v1/lists answers [] after only the per-call auth (the token,
     // its person's standing and account, Casbin; src/api/auth.ts) — the most any authenticated
     // endpoint can answer here.
@@ -217,14 +244,16 @@ async function main(): Promise<void> {
     out(`bench/api: ${db}, ${CONNECTIONS} connections, ${SECONDS} s each after ${WARMUP} s warm-up`);
     out(`  home page: ${items} statuses, ${bytes.length} bytes (the bare route answers the same bytes)`);
     row("bare Koa route", bare);
+    row("bare Koa + one database read", bareRead, ["bare", bare]);
     row("GET /api/v1/lists (auth only)", authOnly, ["bare", bare]);
-    row("GET /api/v1/timelines/home", timeline, ["bare", bare], ["auth-only", authOnly]);
+    row("GET /api/v1/timelines/home", timeline, ["bare", bare], ["one read", bareRead], ["auth-only", authOnly]);
     row("POST /api/v1/statuses", created, ["bare", bare], ["auth-only", authOnly]);
     out(
       `  target: timeline ≥ 0.5 of the bare route: ${timeline.perSecond / bare.perSecond >= 0.5 ? "met" : "NOT met"}`,
     );
   } finally {
     await stop(koa);
+    await stop(koaDb);
     await stop(herald);
     if (given && mysqlDb) {
       const mysql = await import("mysql2/promise");

@@ -121,10 +121,13 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
     accounts: services.accounts,
     authz: services.authz,
   });
-  const apiLimiter = limits.limiter("api", {
-    ratePerSecond: config.api.ratePerSecond,
-    burst: config.api.burst,
-  });
+  // Per process whatever the store (decision 0011, amended for #15): the client API's limit guards
+  // CPU per token, and a committed write per call would cost more than the call (bench/api).
+  const apiLimiter = limits.limiter(
+    "api",
+    { ratePerSecond: config.api.ratePerSecond, burst: config.api.burst },
+    { scope: "process" },
+  );
   app.use(
     oauthRoutes({
       config,

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { apiEntities } from "./api/entities.ts";
 import { numberApiRows } from "./api/ids.ts";
+import { watchFeeds } from "./api/feed.ts";
 import { apiRecordEntities } from "./api/records.ts";
 import { createOAuth, type OAuth } from "./api/oauth.ts";
 import { archiveEntities } from "./archive/entities.ts";
@@ -121,6 +122,8 @@ export function createServices(
   const keys = createKeyStore(db);
   // Posts, inbound messages, followers and reactions get the client API's sortable ids on insert.
   numberApiRows(db);
+  // …and every write a home timeline shows raises its feed version (the API's page cache).
+  watchFeeds(db);
   let verifier: Promise<Verifier> | undefined;
   // This process's caches (verification answers under a generation, served documents) drop with
   // every change: through their `process` event consumers wherever it was made, and at once after

@@ -10,7 +10,7 @@ import type { Context } from "koa";
 import type { Accounts } from "../federation/accounts.ts";
 import type { ActorRow } from "../federation/entities.ts";
 import type { Authz, Decider } from "../authz/authz.ts";
-import type { Directory, Person } from "../identity/directory.ts";
+import type { CallerPerson, Directory } from "../identity/directory.ts";
 import { employmentStatus } from "../identity/standing.ts";
 import { fail } from "../http/errors.ts";
 import type { ApiAppRow, ApiTokenRow } from "./entities.ts";
@@ -27,10 +27,12 @@ export interface UserCaller {
   readonly kind: "user";
   readonly token: ApiTokenRow;
   readonly app: ApiAppRow;
-  readonly person: Person;
+  readonly person: CallerPerson;
   readonly account: ActorRow;
   /** This request's decisions for the person (their groups and the policy read once, now). */
   readonly can: Decider;
+  /** The account's home-timeline versions, read with the decision (src/api/feed.ts). */
+  readonly feedVersion: string;
 }
 
 export type Caller = AppCaller | UserCaller;
@@ -57,10 +59,10 @@ export function createApiAuth(deps: {
 
   /** The person and account behind a user token (rows read now), or why it no longer opens anything. */
   async function standingOf(
-    person: Person | null,
+    person: CallerPerson | null,
     account: ActorRow | null,
-    deciderFor: (person: Person) => Promise<Decider>,
-  ): Promise<{ person: Person; account: ActorRow; can: Decider } | { status: 401 | 403; reason: string }> {
+    deciderFor: (person: CallerPerson) => Promise<Decider>,
+  ): Promise<{ person: CallerPerson; account: ActorRow; can: Decider } | { status: 401 | 403; reason: string }> {
     if (!person || employmentStatus(person).kind !== "active")
       return { status: 401, reason: "its person is no longer a current employee" };
     if (!account || account.deletedAt) return { status: 401, reason: "its account is closed" };
@@ -119,7 +121,7 @@ export function createApiAuth(deps: {
         if (s.status === 401) invalid(s.reason);
         fail(403, `This token no longer works: ${s.reason}`);
       }
-      return { kind: "user", token, app, ...s } as R;
+      return { kind: "user", token, app, ...s, feedVersion: read.feedVersion } as R;
     },
   };
 }

@@ -22,7 +22,9 @@ import {
 import { parseScopes, subsetOf } from "./scopes.ts";
 import { AuthzStateSchema } from "../authz/entities.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
-import { type GroupRef, joinedGroups, joinPersonAndGroups, type Person } from "../identity/directory.ts";
+import { type CallerPerson, type GroupRef, rawPersonAndGroups } from "../identity/directory.ts";
+import { rawColumns } from "../db/raw.ts";
+import { FEED_VERSION_COLUMN, globalFeedVersionSql } from "./feed.ts";
 
 /** Out-of-band: the code is shown to the person, who pastes it into the app (Mastodon's). */
 export const OOB = "urn:ietf:wg:oauth:2.0:oob";
@@ -82,12 +84,33 @@ export function checkRedirectUri(uri: string, production: boolean): string | und
 export interface CallRead {
   readonly token: ApiTokenRow;
   readonly app: ApiAppRow | null;
-  readonly person: Person | null;
+  /** Who the token's person is and their standing (not their whole directory record). */
+  readonly person: CallerPerson | null;
   readonly account: ActorRow | null;
   /** The person's groups now (ordered as the directory orders them). */
   readonly groups: readonly GroupRef[];
   /** The Casbin policy's version now (src/authz/authz.ts). */
   readonly policyVersion: number;
+  /**
+   * What the account's home timeline is at now (src/api/feed.ts): its own feed version and the
+   * global one, as one opaque string ("" without an account).
+   */
+  readonly feedVersion: string;
+}
+
+/** Tokens whose last read one process keeps (SQLite); past it, the map starts again. */
+const UNCHANGED_LIMIT = 10_000;
+
+/** A read's rows as fresh objects: whatever a request does to them stays in that request. */
+function copyOf(r: CallRead): CallRead {
+  return {
+    ...r,
+    token: { ...r.token },
+    app: r.app && { ...r.app },
+    person: r.person && { ...r.person },
+    account: r.account && { ...r.account },
+    groups: r.groups.map((g) => ({ ...g })),
+  };
 }
 
 export interface IssuedToken {
@@ -97,6 +120,57 @@ export interface IssuedToken {
 
 export function createOAuth(deps: { db: Database; production: boolean }) {
   const { db } = deps;
+
+  /**
+   * The per-call read as one hand-written statement (built once from the entities' columns, run
+   * through `Database.rows`): the token by its hash, joined with its app, account, person and the
+   * person's groups (one row per group), the policy's version and the feed versions (src/api/feed.ts).
+   */
+  let callStatement: ReturnType<typeof buildCallStatement> | undefined;
+  /** SQLite: each token's last read, with the change stamp it was read under (resolveForCall). */
+  const unchanged = new Map<string, { stamp: string; read: CallRead }>();
+  function buildCallStatement() {
+    const ds = db.dataSource;
+    const e = (s: string) => ds.driver.escape(s);
+    const col = (alias: string, column: string) => `${e(alias)}.${e(column)}`;
+    const table = (schema: { options: { tableName?: string } }) => e(schema.options.tableName!);
+    const token = rawColumns(ds, ApiTokenSchema, "t");
+    const app = rawColumns(ds, ApiAppSchema, "app");
+    const account = rawColumns(ds, ActorSchema, "account");
+    const joined = rawPersonAndGroups(ds, col("t", "person_id"));
+    const at = {
+      app: token.width,
+      account: token.width + app.width,
+      versions: token.width + app.width + account.width,
+      person: token.width + app.width + account.width + 3,
+    };
+    const sql =
+      `SELECT ${token.sql}, ${app.sql}, ${account.sql}, ${col("account", FEED_VERSION_COLUMN)}, ` +
+      `(SELECT ${col("s", "version")} FROM ${table(AuthzStateSchema)} ${e("s")} WHERE ${col("s", "id")} = 1), ` +
+      `(${globalFeedVersionSql(ds)}), ${joined.select} ` +
+      `FROM ${table(ApiTokenSchema)} ${e("t")} ` +
+      `LEFT JOIN ${table(ApiAppSchema)} ${e("app")} ON ${col("app", "id")} = ${col("t", "app_id")} ` +
+      `LEFT JOIN ${table(ActorSchema)} ${e("account")} ON ${col("account", "id")} = ${col("t", "account_id")} ` +
+      `${joined.joins} WHERE ${col("t", "token_hash")} = ? ORDER BY ${joined.orderBy}`;
+    return {
+      sql,
+      read(rows: readonly (readonly unknown[])[], tokenHash: string): CallRead | undefined {
+        const first = rows[0];
+        const row = first ? token.read(first, 0) : null;
+        if (!first || !row || row.revokedAt || !sameHash(row.tokenHash, tokenHash)) return undefined;
+        const accountRow = account.read(first, at.account);
+        return {
+          token: row,
+          app: app.read(first, at.app),
+          person: joined.person(first, at.person),
+          account: accountRow,
+          groups: joined.groups(rows, at.person),
+          policyVersion: Number(first[at.versions + 1] ?? 0),
+          feedVersion: accountRow ? `${Number(first[at.versions] ?? 0)}.${Number(first[at.versions + 2] ?? 0)}` : "",
+        };
+      },
+    };
+  }
 
   async function issueToken(input: {
     appId: string;
@@ -394,43 +468,20 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
     async resolveForCall(token: string): Promise<CallRead | undefined> {
       if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return undefined;
       const tokenHash = sha256(token);
-      const { entities, raw } = await db.run((em) =>
-        joinPersonAndGroups(
-          em
-            .getRepository(ApiTokenSchema)
-            .createQueryBuilder("t")
-            .leftJoinAndMapOne("t.callApp", ApiAppSchema.options.name, "app", "app.id = t.app_id")
-            .leftJoinAndMapOne(
-              "t.callAccount",
-              ActorSchema.options.name,
-              "account",
-              "account.id = t.account_id",
-            )
-            .addSelect(
-              `(SELECT s.version FROM ${AuthzStateSchema.options.tableName} s WHERE s.id = 1)`,
-              "call_policy",
-            )
-            .where("t.token_hash = :tokenHash", { tokenHash }),
-          "t.person_id",
-          "t.callPerson",
-        ).getRawAndEntities<Record<string, unknown>>(),
-      );
-      const joined = entities[0] as
-        (ApiTokenRow & { callApp?: ApiAppRow; callPerson?: Person; callAccount?: ActorRow }) | undefined;
-      if (!joined || joined.revokedAt || !sameHash(joined.tokenHash, tokenHash)) return undefined;
-      const { callApp, callPerson, callAccount, ...row } = joined;
-      const groups = joinedGroups(raw);
-      return {
-        token: row,
-        app: callApp ?? null,
-        person: callPerson ?? null,
-        account: callAccount ?? null,
-        groups,
-        policyVersion: Number(raw[0]?.call_policy ?? 0),
-      };
+      // SQLite: if nothing at all was written since this token's last read, by this process or
+      // another, that read still holds (Database.changeStamp; MySQL has no such counter).
+      const stamp = await db.changeStamp();
+      const kept = stamp === undefined ? undefined : unchanged.get(tokenHash);
+      if (kept && kept.stamp === stamp) return copyOf(kept.read);
+      const statement = (callStatement ??= buildCallStatement());
+      const read = statement.read(await db.rows(statement.sql, [tokenHash]), tokenHash);
+      if (stamp !== undefined && read) {
+        if (unchanged.size >= UNCHANGED_LIMIT) unchanged.clear();
+        unchanged.set(tokenHash, { stamp, read });
+      }
+      return read && copyOf(read);
     },
 
-    /** Records use at most once a minute per token (informational, for listings). */
     async touch(row: ApiTokenRow): Promise<void> {
       if (row.lastUsedAt && Date.now() - row.lastUsedAt.getTime() < 60_000) return;
       await db.run((em) =>

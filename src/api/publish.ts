@@ -8,11 +8,11 @@ import type { Decider } from "../authz/authz.ts";
 import type { Drafts } from "../federation/drafts.ts";
 import type { ActorRow, PostRow, Visibility } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
-import type { Person } from "../identity/directory.ts";
+import type { CallerPerson } from "../identity/directory.ts";
 
 /** Who speaks: the person, the account, this moment's decisions, and through which app and token. */
 export interface Speaker {
-  readonly person: Person;
+  readonly person: CallerPerson;
   readonly account: ActorRow;
   readonly can: Decider;
   readonly app: { readonly id: string | null; readonly name: string | null };

@@ -36,7 +36,12 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
       const repo = em.getRepository(RemoteAccountSchema);
       const row = await repo.findOneBy({ iriHash: iriKey });
       if (row) {
-        await repo.update({ iriHash: iriKey }, fields);
+        // Unchanged (an actor still unreachable): no write, so nothing cached goes stale for it
+        // (every write here raises the client API's global feed version, src/api/feed.ts).
+        const same = (Object.keys(fields) as (keyof typeof fields)[]).every((k) =>
+          k === "fetchedAt" ? row.fetchedAt.getTime() === fields.fetchedAt.getTime() : row[k] === fields[k],
+        );
+        if (!same) await repo.update({ iriHash: iriKey }, fields);
         return { ...row, ...fields };
       }
       const fresh = { id: await nextApiId(em.queryRunner!), iriHash: iriKey, ...fields };

@@ -11,6 +11,7 @@ import type Router from "@koa/router";
 import type { Context } from "koa";
 import { IsNull, type SelectQueryBuilder } from "typeorm";
 import type { Config } from "../config.ts";
+import { createFeedCache, type FeedCache } from "./feed.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
@@ -48,6 +49,8 @@ function notFound(): never {
 
 export function apiRoutes(deps: {
   config: Config;
+  /** The home timeline's page cache (src/api/feed.ts); one per process by default. */
+  feeds?: FeedCache;
   db: Database;
   auth: ApiAuth;
   oauth: OAuth;
@@ -65,6 +68,7 @@ export function apiRoutes(deps: {
   more?: readonly ((router: Router, params: (ctx: Context) => Promise<Params>) => void)[];
 }): Router {
   const { config, db, auth, accounts, posting, drafts } = deps;
+  const feeds = deps.feeds ?? createFeedCache();
   const wire = createWire(config, db);
   const router = caseSensitiveRouter();
   router.use(limitedBy(deps.limiter, apiKey));
@@ -231,6 +235,16 @@ export function apiRoutes(deps: {
 
   router.get(koa(ROUTES.mastodon.homeTimeline), async (ctx) => {
     const c = await auth.caller(ctx, "user", "read:statuses");
+    // The same page for everyone acting as this account until a version it was built under
+    // changes (src/api/feed.ts); the decision above ran first, as on every call.
+    const cacheKey = `${c.account.id} ${ctx.path}?${ctx.querystring}`;
+    const cached = feeds.get(cacheKey, c.feedVersion);
+    if (cached) {
+      if (cached.link) ctx.set("Link", cached.link);
+      ctx.type = "application/json";
+      ctx.body = cached.body;
+      return;
+    }
     const p = await params(ctx);
     // The account's own posts and the posts of accounts it follows that reached its inbox (decision
     // 0015), interleaved by id.
@@ -290,7 +304,10 @@ export function apiRoutes(deps: {
       p,
       out.map((x) => x.id),
     );
-    ctx.body = out;
+    const body = Buffer.from(JSON.stringify(out), "utf8");
+    feeds.set(cacheKey, { version: c.feedVersion, body, link: ctx.response.get("Link") || undefined });
+    ctx.type = "application/json";
+    ctx.body = body;
   });
 
   router.get(koa(ROUTES.mastodon.publicTimeline), async (ctx) => {

@@ -19,7 +19,7 @@ import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { type ActorRow, ActorSchema } from "../federation/entities.ts";
 import { type EntityManager, IsNull } from "typeorm";
-import type { Directory, GroupRef, Person } from "../identity/directory.ts";
+import type { CallerPerson, Directory, GroupRef, Person } from "../identity/directory.ts";
 import { appendEvents } from "../identity/events.ts";
 import { employmentStatus } from "../identity/standing.ts";
 import { AuthzStateSchema, type GrantRow, GrantSchema, type SubjectKind } from "./entities.ts";
@@ -124,7 +124,7 @@ export type Decider = (action: Action, account: ActorRow | typeof ORG) => Promis
 
 /** Who is asking, read afresh for each request: a refusal (string) or this. */
 interface PersonContext {
-  readonly person: Person;
+  readonly person: CallerPerson;
   readonly enforcer: Enforcer;
   readonly subjects: readonly { sub: string; label: string }[];
 }
@@ -178,7 +178,7 @@ export function createAuthz(deps: {
    * Everything a decision needs about a person, read now: their state, the subjects they are
    * (themselves and each group they are in right now) and the enforcer of the current policy.
    */
-  async function contextFor(person: Person | string): Promise<PersonContext | string> {
+  async function contextFor(person: CallerPerson | string): Promise<PersonContext | string> {
     const p = typeof person === "string" ? await directory.personById(person) : person;
     // The inactive-person rule: only a current employee (standing.ts) acts at all.
     const status = employmentStatus(p);
@@ -189,7 +189,7 @@ export function createAuthz(deps: {
     return contextOf(p, groups, e);
   }
 
-  function contextOf(p: Person, groups: readonly GroupRef[], e: Enforcer): PersonContext {
+  function contextOf(p: CallerPerson, groups: readonly GroupRef[], e: Enforcer): PersonContext {
     const subjects: { sub: string; label: string }[] = [
       { sub: `user:${p.id}`, label: `user:${p.userName}` },
       ...groups.map((g) => ({ sub: `group:${g.id}`, label: `group:${g.displayName}` })),
@@ -239,7 +239,7 @@ export function createAuthz(deps: {
    * Decisions for one person: their state, groups and the policy are read once, now, and every
    * question asked of the result uses them (one request's worth: a page that asks many).
    */
-  async function decider(person: Person | string): Promise<Decider> {
+  async function decider(person: CallerPerson | string): Promise<Decider> {
     const c = await contextFor(person);
     return (action, account) =>
       typeof c === "string" ? Promise.resolve({ allow: false, rule: c }) : check(c, action, account);
@@ -252,7 +252,7 @@ export function createAuthz(deps: {
    * has checked the person's standing.
    */
   async function deciderFrom(read: {
-    person: Person;
+    person: CallerPerson;
     groups: readonly GroupRef[];
     policyVersion: number;
   }): Promise<Decider> {
@@ -265,7 +265,7 @@ export function createAuthz(deps: {
    * Reads the person's state and groups now, every time.
    */
   async function decide(
-    person: Person | string,
+    person: CallerPerson | string,
     action: Action,
     account: ActorRow | typeof ORG,
   ): Promise<Decision> {

@@ -30,6 +30,20 @@ export interface Database {
   run<T>(fn: (em: EntityManager) => Promise<T>): Promise<T>;
   /** Raw SQL with `?` placeholders (both dialects). */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Raw SQL, each row an array of its columns in select order, values as the driver reads them
+   * (before TypeORM's hydration: `hydrator` in src/db/raw.ts). For hot paths: a row with dozens
+   * of columns costs a driver several times more as an object than as an array.
+   */
+  rows(sql: string, params?: readonly unknown[]): Promise<unknown[][]>;
+  /**
+   * SQLite: a value that changes whenever anything is written to the database, by this process
+   * (`total_changes()`, every row its one connection inserted, updated or deleted, committed or
+   * not) or by any other process (`data_version`, bumped by every commit of another connection).
+   * Equal stamps mean nothing was written in between: what was read then still holds. MySQL
+   * offers no such counter: undefined.
+   */
+  changeStamp(): Promise<string | undefined>;
   /** Applies pending migrations; returns the names of those applied. */
   migrate(): Promise<string[]>;
   pendingMigrations(): Promise<boolean>;
@@ -170,6 +184,23 @@ export function unavailable(url: string, err: unknown): DatabaseUnavailable | un
   }
 }
 
+/** The parts of better-sqlite3 and mysql2 that `rows` uses. */
+interface SqliteStatement {
+  raw(on: boolean): SqliteStatement;
+  all(...params: unknown[]): unknown[];
+}
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+}
+interface MysqlPool {
+  execute(
+    options: { sql: string; values: unknown[]; rowsAsArray: boolean },
+    cb: (err: Error | null, rows: unknown) => void,
+  ): void;
+}
+
+const CHANGE_STAMP = "SELECT total_changes(), (SELECT data_version FROM pragma_data_version())";
+
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked/;
 const DEADLOCK = /ER_LOCK_DEADLOCK|Deadlock found/;
 
@@ -179,6 +210,8 @@ function wrap(
   lock: ReturnType<typeof createMutex> | undefined,
 ): Database {
   const serial = <T>(fn: () => Promise<T>): Promise<T> => (lock ? lock(fn) : fn());
+  // `rows`' prepared statements (SQLite): a handful of fixed hot-path statements.
+  const statements = new Map<string, SqliteStatement>();
   const db: Database = {
     dialect,
     dataSource,
@@ -200,6 +233,34 @@ function wrap(
     },
     query(sql, params = []) {
       return serial(() => dataSource.query(sql, [...params]));
+    },
+    rows(sql, params = []) {
+      // Logged as TypeORM logs its own statements (SQL logging, and tests that count statements).
+      dataSource.logger.logQuery(sql, [...params]);
+      if (dialect === "sqlite")
+        return serial(async () => {
+          let stmt = statements.get(sql);
+          if (!stmt) {
+            const conn = (dataSource.driver as unknown as { databaseConnection: SqliteConnection })
+              .databaseConnection;
+            stmt = conn.prepare(sql).raw(true);
+            statements.set(sql, stmt);
+          }
+          return stmt.all(...params) as unknown[][];
+        });
+      const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
+      // A server-side prepared statement (mysql2 keeps it per connection): MySQL parses and plans
+      // a hot statement once, not on every call.
+      return new Promise((resolve, reject) =>
+        pool.execute({ sql, values: [...params], rowsAsArray: true }, (err, rows) =>
+          err ? reject(err) : resolve(rows as unknown[][]),
+        ),
+      );
+    },
+    async changeStamp() {
+      if (dialect !== "sqlite") return undefined;
+      const [row] = await db.rows(CHANGE_STAMP);
+      return `${String(row?.[0])}.${String(row?.[1])}`;
     },
     migrate() {
       return serial(async () => {

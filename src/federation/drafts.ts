@@ -11,7 +11,7 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "./accounts.ts";
 import type { ActorRow, Visibility } from "./entities.ts";
 import type { Posting } from "./posting.ts";
-import type { Directory, Person } from "../identity/directory.ts";
+import type { CallerPerson, Directory, Person } from "../identity/directory.ts";
 import type { Authz } from "../authz/authz.ts";
 import { type EntityManager, In, IsNull } from "typeorm";
 import { type AttachedMedia, attachedMedia, MediaSchema } from "../media/entities.ts";
@@ -79,7 +79,7 @@ export function createDrafts(deps: {
 
   return {
     async propose(
-      author: Person,
+      author: CallerPerson,
       account: ActorRow,
       input: { text: string; visibility: Visibility; inReplyTo?: string; mediaIds?: readonly string[] },
       meta: Record<string, unknown> = {},

@@ -9,15 +9,9 @@
  * transaction that creates them (rule 6); handles are never recycled (rule 3).
  */
 import { randomUUID } from "node:crypto";
-import {
-  type EntityManager,
-  In,
-  IsNull,
-  MoreThan,
-  type ObjectLiteral,
-  type SelectQueryBuilder,
-} from "typeorm";
+import { type DataSource, type EntityManager, In, IsNull, MoreThan } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
+import { rawColumns } from "../db/raw.ts";
 import type { Database } from "../db/database.ts";
 import {
   type Group,
@@ -83,32 +77,38 @@ import { userNameKey } from "./user-names.ts";
 export type { Group, Person } from "./entities.ts";
 export type * from "./model.ts";
 
-/**
- * For a caller's one-query read (the client API's per-call token lookup, src/api/oauth.ts): joins
- * the person whose id is in `personIdColumn`, mapped onto `into`, and their groups (one row each)
- * into `qb`. `joinedGroups` reads the groups back from the raw rows.
- */
-export function joinPersonAndGroups<T extends ObjectLiteral>(
-  qb: SelectQueryBuilder<T>,
-  personIdColumn: string,
-  into: string,
-): SelectQueryBuilder<T> {
-  return qb
-    .leftJoinAndMapOne(into, PersonSchema.options.name, "jp", `jp.id = ${personIdColumn}`)
-    .leftJoin(GroupMemberSchema.options.name, "jm", `jm.person_id = ${personIdColumn}`)
-    .leftJoin(GroupSchema.options.name, "jg", "jg.id = jm.group_id")
-    .addSelect("jg.id", "joined_group_id")
-    .addSelect("jg.display_name", "joined_group_name")
-    .orderBy("jg.display_name_key");
-}
+/** What a caller's one-statement read knows of its person: who, and their standing. */
+const CALLER_FIELDS = ["id", "userName", "displayName", "active", "deactivatedAt", "deletedAt"] as const;
+export type CallerPerson = Pick<Person, (typeof CALLER_FIELDS)[number]>;
 
-/** The groups `joinPersonAndGroups` joined, in the directory's order. */
-export function joinedGroups(raw: readonly Record<string, unknown>[]): GroupRef[] {
-  return raw.flatMap((r) =>
-    r.joined_group_id
-      ? [{ id: String(r.joined_group_id), displayName: String(r.joined_group_name ?? "") }]
-      : [],
-  );
+/**
+ * For a caller's one-statement read (the client API's per-call token lookup, src/api/oauth.ts,
+ * through `Database.rows`): the person whose id is in `personIdColumn` and their groups, one row
+ * per group, in the directory's order. `select` goes in the statement's select list, `joins`
+ * after its FROM, `orderBy` as its ORDER BY; `person` and `groups` read them back from the rows,
+ * starting at the select list's column `offset`.
+ */
+export function rawPersonAndGroups(ds: DataSource, personIdColumn: string) {
+  const e = (s: string) => ds.driver.escape(s);
+  const person = rawColumns(ds, PersonSchema, "jp", CALLER_FIELDS);
+  const table = (schema: { options: { tableName?: string } }) => e(schema.options.tableName!);
+  return {
+    select: `${person.sql}, ${e("jg")}.${e("id")}, ${e("jg")}.${e("display_name")}`,
+    width: person.width + 2,
+    joins:
+      `LEFT JOIN ${table(PersonSchema)} ${e("jp")} ON ${e("jp")}.${e("id")} = ${personIdColumn} ` +
+      `LEFT JOIN ${table(GroupMemberSchema)} ${e("jm")} ON ${e("jm")}.${e("person_id")} = ${personIdColumn} ` +
+      `LEFT JOIN ${table(GroupSchema)} ${e("jg")} ON ${e("jg")}.${e("id")} = ${e("jm")}.${e("group_id")}`,
+    orderBy: `${e("jg")}.${e("display_name_key")}`,
+    person: (row: readonly unknown[], offset: number): CallerPerson | null => person.read(row, offset),
+    groups: (rows: readonly (readonly unknown[])[], offset: number): GroupRef[] =>
+      rows.flatMap((r) => {
+        const id = r[offset + person.width];
+        return id === null || id === undefined
+          ? []
+          : [{ id: String(id), displayName: String(r[offset + person.width + 1] ?? "") }];
+      }),
+  };
 }
 
 export function createDirectory(

@@ -23,6 +23,7 @@ import { ProvisioningLog1763700000022 } from "./0022-provisioning-log.ts";
 import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 import { DraftAndRemoteMedia1763700000024 } from "./0024-draft-and-remote-media.ts";
 import { ErasureAndFollowerHistory1763700000025 } from "./0025-erasure-and-follower-history.ts";
+import { FeedVersions1763700000026 } from "./0026-feed-versions.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -51,4 +52,5 @@ export const migrations = [
   ArchiveLinks1763700000023,
   DraftAndRemoteMedia1763700000024,
   ErasureAndFollowerHistory1763700000025,
+  FeedVersions1763700000026,
 ];
