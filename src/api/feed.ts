@@ -48,7 +48,7 @@ const named = (accounts: unknown[], posts: unknown[] = []): Touch =>
   accounts.length + posts.length > 0 ? { accounts, posts } : "all";
 
 /** The tables a home timeline shows, and how a row of each names the accounts it touches. */
-const WATCHED: Readonly<Record<string, (r: Row) => Touch>> = {
+export const WATCHED: Readonly<Record<string, (r: Row) => Touch>> = {
   post: (r) => named(some(r.actorId)),
   // A received post or reply: its account's timeline, and the replied-to post's reply count.
   inbound_message: (r) => named(some(r.actorId), some(r.inReplyToPostId)),
