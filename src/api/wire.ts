@@ -56,6 +56,8 @@ export function createWire(config: WireConfig, db: Database) {
   const avatar = () => config.accounts.orgAvatarUrl ?? new URL(ROUTES.favicon, origin).href;
   const noteUri = (id: string) => new URL(href(ROUTES.ap.note, { id }), origin).href;
   const notePrefix = new URL(href(ROUTES.ap.note, { id: "" }), origin).href;
+  const actorUri = (id: string) => new URL(href(ROUTES.ap.actor, { identifier: id }), origin).href;
+  const actorPrefix = actorUri("");
 
   /** An account's counts and its last post's time, in one query (four subqueries on indexed columns). */
   async function counts(actorId: string) {
@@ -91,7 +93,7 @@ export function createWire(config: WireConfig, db: Database) {
       username: actor.handle,
       acct: actor.handle,
       url,
-      uri: new URL(href(ROUTES.ap.actor, { identifier: actor.id }), origin).href,
+      uri: actorUri(actor.id),
       display_name: actor.displayName,
       note,
       avatar: avatar(),
@@ -212,6 +214,9 @@ export function createWire(config: WireConfig, db: Database) {
     status,
     noteUri,
     notePrefix,
+    /** Our account's actor IRI (what a reaction row names when one of our accounts reacted). */
+    actorUri,
+    actorPrefix,
 
     async instanceV1(stats: { users: number; statuses: number }) {
       return {

@@ -2,7 +2,8 @@
  * What the client API needs from remote servers, kept here so ActivityStreams stays in
  * federation/: a remote actor described in plain fields (looked up by IRI or `@user@host`), and
  * our account's Like or Announce of a remote note — and their Undo — sent to its author (and, for
- * an Announce, to our followers). Lookups go through Fedify's document loader (its cache, its
+ * an Announce, to our followers); and our account's Announce of one of our own notes, to its
+ * followers. Lookups go through Fedify's document loader (its cache, its
  * private-address guard) with one deadline.
  */
 import { randomUUID } from "node:crypto";
@@ -71,6 +72,40 @@ export function createRemote(deps: {
     }
   }
 
+  const reactionId = (
+    ctx: Context<FederationContextData>,
+    actorId: string,
+    kind: "like" | "announce",
+    activityId: string,
+  ) => new URL(`#${kind === "like" ? "likes" : "announces"}/${activityId}`, ctx.getActorUri(actorId));
+
+  /** Our account's Like or Announce (addressed as Mastodon does: public, cc the author and our followers), or its Undo. */
+  function reaction(
+    ctx: Context<FederationContextData>,
+    actorId: string,
+    noteIri: string,
+    kind: "like" | "announce",
+    activityId: string,
+    author: URL,
+    undo: boolean,
+  ) {
+    const me = ctx.getActorUri(actorId);
+    const id = reactionId(ctx, actorId, kind, activityId);
+    const activity =
+      kind === "like"
+        ? new Like({ id, actor: me, object: new URL(noteIri) })
+        : new Announce({
+            id,
+            actor: me,
+            object: new URL(noteIri),
+            tos: [PUBLIC_COLLECTION],
+            ccs: [author, ctx.getFollowersUri(actorId)],
+          });
+    return undo
+      ? new Undo({ id: new URL(`#undo/${randomUUID()}`, me), actor: me, object: activity })
+      : activity;
+  }
+
   return {
     /** A remote actor by IRI or `@user@host`, or null when it cannot be found now. */
     async describe(ref: string): Promise<RemoteActorInfo | null> {
@@ -103,25 +138,33 @@ export function createRemote(deps: {
       const ctx = context();
       const author = await authorOf(ctx, noteIri);
       if (!author) return false;
-      const me = ctx.getActorUri(actorId);
-      const id = new URL(`#${kind === "like" ? "likes" : "announces"}/${activityId}`, me);
-      const activity =
-        kind === "like"
-          ? new Like({ id, actor: me, object: new URL(noteIri) })
-          : new Announce({
-              id,
-              actor: me,
-              object: new URL(noteIri),
-              tos: [PUBLIC_COLLECTION],
-              ccs: [author.id!, ctx.getFollowersUri(actorId)],
-            });
-      const sent = undo
-        ? new Undo({ id: new URL(`#undo/${randomUUID()}`, me), actor: me, object: activity })
-        : activity;
+      const sent = reaction(ctx, actorId, noteIri, kind, activityId, author.id!, undo);
       await ctx.sendActivity({ identifier: actorId }, author, sent);
       if (kind === "announce")
         await ctx.sendActivity({ identifier: actorId }, "followers", sent, { preferSharedInbox: true });
       return true;
+    },
+
+    /**
+     * Our account's Announce of a note of our own account `authorId` (a colleague's, or its
+     * own), or its Undo, sent to the booster's followers only: the author is on this server, where
+     * the boost is stored as a reaction (its count and notification), so nothing goes to it.
+     */
+    async announceLocal(
+      actorId: string,
+      noteIri: string,
+      authorId: string,
+      activityId: string,
+      undo = false,
+    ): Promise<void> {
+      const ctx = context();
+      const sent = reaction(ctx, actorId, noteIri, "announce", activityId, ctx.getActorUri(authorId), undo);
+      await ctx.sendActivity({ identifier: actorId }, "followers", sent, { preferSharedInbox: true });
+    },
+
+    /** The IRI of our account's Like or Announce `activityId` (what a reaction row keeps the hash of). */
+    reactionIri(actorId: string, kind: "like" | "announce", activityId: string): string {
+      return reactionId(context(), actorId, kind, activityId).href;
     },
   };
 }
