@@ -334,7 +334,8 @@ export function apiRoutes(deps: {
       if (post.deletedAt || !visibleTo(post, c)) notFound();
       const actor = await accounts.byId(post.actorId);
       if (!actor || actor.deletedAt) notFound();
-      ctx.body = (await statuses([post]))[0];
+      // `favourited`/`reblogged` as the caller's account did (src/api/status-actions.ts).
+      ctx.body = (await deps.statuses.local([post], [], c?.kind === "user" ? c.account : undefined))[0];
       return;
     }
     // A remote message one of the caller's account received.

@@ -27,7 +27,7 @@ import { apiIdOf, parseApiId } from "./ids.ts";
 import type { Params } from "./params.ts";
 import { str } from "./params.ts";
 import type { RemoteAccountRow } from "./records.ts";
-import { OutboundReactionSchema } from "./records.ts";
+import { type OutboundReactionRow, OutboundReactionSchema } from "./records.ts";
 import type { RemoteAccounts } from "./remote-accounts.ts";
 import type { AccountJson, Wire } from "./wire.ts";
 
@@ -144,6 +144,12 @@ export function remoteAccountJson(row: RemoteAccountRow, avatarFallback: string)
   };
 }
 
+/** Whether the viewing account favourited and boosted the note `objectHash` (its outbound reactions). */
+function viewed(mine: readonly OutboundReactionRow[], objectHash: string) {
+  const did = (kind: string) => mine.some((m) => m.objectHash === objectHash && m.kind === kind);
+  return { favourited: did("like"), reblogged: did("announce") };
+}
+
 export function createStatuses(deps: {
   config: Config;
   db: Database;
@@ -198,10 +204,20 @@ export function createStatuses(deps: {
 
   /**
    * Local posts as Statuses, in the order given. `known`: accounts the caller has already read in
-   * this request (the home timeline's own account), not read again.
+   * this request (the home timeline's own account), not read again. `viewer`: the account whose
+   * favourites and boosts of them `favourited`/`reblogged` show (one more query; none without).
    */
-  async function local(posts: PostRow[], known: readonly ActorRow[] = []) {
+  async function local(posts: PostRow[], known: readonly ActorRow[] = [], viewer?: ActorRow) {
     const facts = await localFacts(posts);
+    const mine =
+      viewer && posts.length
+        ? await db.run((em) =>
+            em.getRepository(OutboundReactionSchema).findBy({
+              accountId: viewer.id,
+              objectHash: In(posts.map((p) => iriHash(wire.noteUri(p.id)))),
+            }),
+          )
+        : [];
     const accountOf = wire.accountCache();
     // A page's posts share a few authors (the home timeline's: one): each read once.
     const actors = new Map<string, Promise<ActorRow | null>>(known.map((a) => [a.id, Promise.resolve(a)]));
@@ -231,6 +247,7 @@ export function createStatuses(deps: {
           replies_count: Number(facts.replies.find((r) => r.postId === post.id)?.n ?? 0),
           favourites_count: count("like"),
           reblogs_count: count("announce"),
+          ...(viewer ? viewed(mine, iriHash(wire.noteUri(post.id))) : {}),
         }),
       );
     }
@@ -256,7 +273,6 @@ export function createStatuses(deps: {
     for (const row of rows) {
       const author = await remoteAccounts.ensure(row.remoteActorIri);
       const target = targets.find((t) => t.id === row.inReplyToPostId);
-      const reacted = (kind: string) => mine.some((m) => m.objectHash === row.objectHash && m.kind === kind);
       const id = apiIdOf(row) ?? row.id;
       out.push({
         id,
@@ -283,8 +299,7 @@ export function createStatuses(deps: {
         poll: null,
         card: null,
         language: null,
-        favourited: reacted("like"),
-        reblogged: reacted("announce"),
+        ...viewed(mine, row.objectHash),
         muted: false,
         bookmarked: false,
         pinned: false,
