@@ -5,7 +5,8 @@
  *
  * - `mention`: replies, mentions and direct messages received (inbound rows);
  * - `follow` / `follow_request`: its followers, accepted or waiting for approval;
- * - `favourite` / `reblog`: likes and boosts of its posts.
+ * - `favourite` / `reblog`: likes and boosts of its posts, by remote accounts and by Herald's
+ *   other accounts (src/api/status-actions.ts; not its own).
  *
  * A notification's id is its source row's api id (one counter: they interleave). Dismissing one,
  * or clearing all, is remembered per person and account (someone else acting for @recruiting
@@ -16,11 +17,13 @@ import type { Context } from "koa";
 import { In } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
+import type { Accounts } from "../federation/accounts.ts";
 import {
   type FollowerRow,
   FollowerSchema,
   type InboundRow,
   InboundSchema,
+  iriHash,
   type PostRow,
   PostSchema,
   type ReactionRow,
@@ -65,8 +68,9 @@ export function notificationRoutes(deps: {
   wire: Wire;
   statuses: Statuses;
   remoteAccounts: RemoteAccounts;
+  accounts: Accounts;
 }) {
-  const { config, db, auth, wire, statuses, remoteAccounts } = deps;
+  const { config, db, auth, wire, statuses, remoteAccounts, accounts } = deps;
 
   async function reader(ctx: Context, scope: string): Promise<UserCaller> {
     const c = await auth.caller(ctx, "user", scope);
@@ -141,7 +145,9 @@ export function notificationRoutes(deps: {
           .innerJoin(PostSchema.options.name, "p", "p.id = r.post_id")
           .where("p.actor_id = :account AND p.deleted_at IS NULL", { account })
           .andWhere("r.kind IN (:...kinds)", { kinds })
-          .andWhere("r.remote_actor_iri IS NOT NULL");
+          .andWhere("r.remote_actor_iri IS NOT NULL")
+          // Its own favourite or boost of its post (through the client API) is no news to it.
+          .andWhere("r.remote_actor_hash <> :self", { self: iriHash(wire.actorUri(account)) });
         floor(qb, "r.api_id");
         const rows = await keyset(qb, "r.api_id", page, "r").getMany();
         const posts = rows.length
@@ -197,8 +203,15 @@ export function notificationRoutes(deps: {
           break;
         case "favourite":
         case "reblog": {
-          const [status] = await statuses.local([s.row.post]);
-          const who = await remoteAccounts.ensure(s.row.remoteActorIri!);
+          const [status] = await statuses.local([s.row.post], [], c.account);
+          const iri = s.row.remoteActorIri!;
+          // One of our accounts (a colleague's, a shared one) reacted through the client API.
+          if (iri.startsWith(wire.actorPrefix)) {
+            const who = await accounts.byId(iri.slice(wire.actorPrefix.length));
+            if (who && !who.deletedAt) out.push({ ...base, account: await wire.account(who), status });
+            break;
+          }
+          const who = await remoteAccounts.ensure(iri);
           out.push({ ...base, account: remoteAccountJson(who, fallback), status });
         }
       }

@@ -28,7 +28,7 @@ export function apiSlice2(services: Services, auth: ApiAuth) {
     scheduled: createScheduled({ config, db, auth, publisher }),
     more: [
       accountRoutes({ config, db, auth, wire, accounts, remoteAccounts }),
-      notificationRoutes({ config, db, auth, wire, statuses, remoteAccounts }),
+      notificationRoutes({ config, db, auth, wire, statuses, remoteAccounts, accounts }),
       statusActionRoutes({ db, auth, wire, statuses, posting, remote }),
     ],
   };
