@@ -2,17 +2,27 @@
  * What a client does to one status beyond create/get/delete (src/api/routes.ts): its context
  * (ancestors and descendants Herald knows: its own posts and the replies its accounts received),
  * an edit (PUT: posting's edit path — audited, archived as a new version, federated as an Update),
- * and favourite/reblog of a remote post the account received (a Like or Announce sent to its
- * author, and their Undo). Casbin decides: editing needs `post` on the account; a favourite or a
- * boost speaks as the account, so it needs `post` too.
+ * favourite/reblog of a remote post the account received (a Like or Announce sent to its
+ * author, and their Undo), and favourite/reblog of one of Herald's own posts it may see (kept
+ * here; a boost is announced to the account's followers). Casbin decides: editing needs `post` on
+ * the account; a favourite or a boost speaks as the account, so it needs `post` too.
  */
 import { randomUUID } from "node:crypto";
 import type Router from "@koa/router";
 import type { Context } from "koa";
-import { In, IsNull } from "typeorm";
+import { type EntityManager, In, IsNull } from "typeorm";
+import type { Decision } from "../authz/authz.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
-import { type InboundRow, InboundSchema, iriHash, type PostRow, PostSchema } from "../federation/entities.ts";
+import { isUniqueViolation } from "../db/errors.ts";
+import {
+  type InboundRow,
+  InboundSchema,
+  iriHash,
+  type PostRow,
+  PostSchema,
+  ReactionSchema,
+} from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
 import type { Remote } from "../federation/remote.ts";
 import { fail } from "../http/errors.ts";
@@ -21,7 +31,7 @@ import type { ApiAuth, UserCaller } from "./auth.ts";
 import { parseApiId } from "./ids.ts";
 import type { Params } from "./params.ts";
 import { str } from "./params.ts";
-import { OutboundReactionSchema } from "./records.ts";
+import { type OutboundReactionRow, OutboundReactionSchema } from "./records.ts";
 import type { Statuses } from "./statuses.ts";
 import { MAX_CHARACTERS, type Wire } from "./wire.ts";
 
@@ -111,13 +121,112 @@ export function statusActionRoutes(deps: {
     return {
       ancestors: [
         ...(await statuses.remote(remoteAncestors, c?.account)),
-        ...(await statuses.local(ancestors)),
+        ...(await statuses.local(ancestors, [], c?.account)),
       ],
       descendants: [
-        ...(await statuses.local(descendants.sort(byId))),
+        ...(await statuses.local(descendants.sort(byId), [], c?.account)),
         ...(await statuses.remote(received.sort(byId), c?.account)),
       ].sort((a, b) => Number(a.id) - Number(b.id)),
     };
+  }
+
+  /** Casbin: a favourite or a boost speaks as the account, so it needs `post` on it. */
+  async function speaksAs(c: UserCaller) {
+    const decision = await c.can("post", c.account);
+    if (!decision.allow) fail(403, `This action is not allowed: you may not speak as @${c.account.handle}`);
+    return decision;
+  }
+
+  /** What the account did (its outbound reaction) or its undoing, and who did it (the audit). */
+  async function recordReaction(
+    em: EntityManager,
+    c: UserCaller,
+    decision: Decision,
+    key: Pick<OutboundReactionRow, "accountId" | "objectHash" | "kind">,
+    undo: boolean,
+    target: { type: "post" | "inbound"; id: string; iri: string },
+    activityId: string,
+  ) {
+    if (undo) await em.getRepository(OutboundReactionSchema).delete(key);
+    else
+      await em.getRepository(OutboundReactionSchema).insert({
+        ...key,
+        objectIri: target.iri,
+        activityId,
+        personId: c.person.id,
+        createdAt: new Date(),
+      });
+    await recordAudit(em, {
+      actor: `person:${c.person.id}`,
+      action: `api.status.${undo ? "un" : ""}${key.kind === "like" ? "favourite" : "reblog"}`,
+      targetType: target.type,
+      targetId: target.id,
+      detail: {
+        account: c.account.handle,
+        object: target.iri,
+        app: c.app.name,
+        tokenId: c.token.id,
+        decision: decision.rule,
+      },
+    });
+  }
+
+  /**
+   * A favourite or boost of one of Herald's own posts (a colleague's, a shared account's, its own),
+   * as Mastodon does on one server. Kept twice, in one transaction: as what the account did (an
+   * outbound reaction: `favourited`/`reblogged`, and the id its Undo names) and as what the post
+   * received (a reaction row naming our account's actor IRI, as a remote like is kept: the count,
+   * and the author's notification). A like needs no delivery; a boost goes to the booster's
+   * followers as an Announce, and its undoing as an Undo.
+   */
+  async function reactLocal(
+    ctx: Context,
+    c: UserCaller,
+    post: PostRow,
+    kind: "like" | "announce",
+    undo: boolean,
+  ) {
+    const decision = await speaksAs(c);
+    // Mastodon refuses to boost a followers-only or direct post (its audience is not the booster's).
+    if (kind === "announce" && !undo && (post.visibility === "followers" || post.visibility === "direct"))
+      fail(422, "Validation failed: Reblog of a private or direct post is not allowed");
+    const noteIri = wire.noteUri(post.id);
+    const me = wire.actorUri(c.account.id);
+    const key = { accountId: c.account.id, objectHash: iriHash(noteIri), kind };
+    const received = { postId: post.id, kind, remoteActorHash: iriHash(me) };
+    let sent: string | null = null;
+    try {
+      sent = await db.transaction(async (em) => {
+        const existing = await em.getRepository(OutboundReactionSchema).findOneBy(key);
+        if (undo ? !existing : existing) return null;
+        const activityId = existing?.activityId ?? randomUUID();
+        await recordReaction(
+          em,
+          c,
+          decision,
+          key,
+          undo,
+          { type: "post", id: post.id, iri: noteIri },
+          activityId,
+        );
+        if (undo) await em.getRepository(ReactionSchema).delete(received);
+        else
+          await em.getRepository(ReactionSchema).insert({
+            ...received,
+            remoteActorIri: me,
+            activityHash: iriHash(remote.reactionIri(c.account.id, kind, activityId)),
+            createdAt: new Date(),
+          });
+        return activityId;
+      });
+    } catch (err) {
+      // The same favourite sent twice at once: the other request made it (idempotent).
+      if (!isUniqueViolation(err)) throw err;
+    }
+    // After the commit, through Fedify's persistent queue.
+    if (sent && kind === "announce")
+      await remote.announceLocal(c.account.id, noteIri, post.actorId, sent, undo);
+    ctx.body = (await statuses.local([post], [], c.account))[0];
   }
 
   async function react(ctx: Context, kind: "like" | "announce", undo: boolean) {
@@ -125,41 +234,18 @@ export function statusActionRoutes(deps: {
     const { post, inbound } = await byApiId(ctx.params.id);
     if (post) {
       if (!visible(post, c)) notFound();
-      fail(422, "Validation failed: Herald favourites and boosts remote posts only");
+      return reactLocal(ctx, c, post, kind, undo);
     }
     if (!inbound || inbound.actorId !== c.account.id) notFound();
-    const decision = await c.can("post", c.account);
-    if (!decision.allow) fail(403, `This action is not allowed: you may not speak as @${c.account.handle}`);
+    const decision = await speaksAs(c);
     const key = { accountId: c.account.id, objectHash: inbound.objectHash, kind };
     const existing = await db.run((em) => em.getRepository(OutboundReactionSchema).findOneBy(key));
     if (undo ? existing : !existing) {
       const activityId = existing?.activityId ?? randomUUID();
       if (!(await remote.react(c.account.id, inbound.objectIri, kind, activityId, undo)))
         fail(503, "The post's server cannot be reached now; try again later");
-      await db.transaction(async (em) => {
-        if (undo) await em.getRepository(OutboundReactionSchema).delete(key);
-        else
-          await em.getRepository(OutboundReactionSchema).insert({
-            ...key,
-            objectIri: inbound.objectIri,
-            activityId,
-            personId: c.person.id,
-            createdAt: new Date(),
-          });
-        await recordAudit(em, {
-          actor: `person:${c.person.id}`,
-          action: `api.status.${undo ? "un" : ""}${kind === "like" ? "favourite" : "reblog"}`,
-          targetType: "inbound",
-          targetId: inbound.id,
-          detail: {
-            account: c.account.handle,
-            object: inbound.objectIri,
-            app: c.app.name,
-            tokenId: c.token.id,
-            decision: decision.rule,
-          },
-        });
-      });
+      const target = { type: "inbound", id: inbound.id, iri: inbound.objectIri } as const;
+      await db.transaction((em) => recordReaction(em, c, decision, key, undo, target, activityId));
     }
     const [status] = await statuses.remote([inbound], c.account);
     ctx.body = status;
