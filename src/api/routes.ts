@@ -292,7 +292,7 @@ export function apiRoutes(deps: {
     // Each kind as one batch (its facts in a few queries, each author's account built once), then
     // back in the merged order: per-status calls cost ~8 queries each on the page's 20.
     const [local, remote] = await Promise.all([
-      deps.statuses.local(chosen.filter((r) => ours.has(r.id)) as PostRow[], [c.account]),
+      deps.statuses.local(chosen.filter((r) => ours.has(r.id)) as PostRow[], [c.account], c.account),
       deps.statuses.remote(chosen.filter((r) => !ours.has(r.id)) as InboundRow[], c.account),
     ]);
     const byId = new Map<string, (typeof local)[number] | (typeof remote)[number]>();

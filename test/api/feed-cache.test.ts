@@ -19,7 +19,13 @@ import { TEST_DB, waitFor } from "../helpers/env.ts";
 import { type Instance, startInstance } from "../helpers/instance.ts";
 import { runCli } from "../helpers/process.ts";
 
-type Status = { id: string; content: string; favourites_count: number; account: { note: string } };
+type Status = {
+  id: string;
+  content: string;
+  favourites_count: number;
+  favourited: boolean;
+  account: { note: string };
+};
 
 describe(`the home timeline's page cache on ${TEST_DB}`, () => {
   let corp: Instance;
@@ -154,6 +160,19 @@ describe(`the home timeline's page cache on ${TEST_DB}`, () => {
     await db.transaction((em) => em.getRepository(ReactionSchema).delete({ postId: newest.id }));
     const unliked = (await home()).find((x) => x.id === String(newest.apiId));
     assert.equal(unliked?.favourites_count, 0);
+  });
+
+  test("the account's own favourite shows on the next call, and its undoing", async () => {
+    // Jane's newest own post (Ann's received one is a remote post, liked on Ann's server).
+    const newest = (await home()).find((x) => !x.content.includes("Hello from Ann"))!;
+    assert.deepEqual([newest.favourited, newest.favourites_count], [false, 0]);
+    const fav = await call("POST", `/api/v1/statuses/${newest.id}/favourite`);
+    assert.equal(fav.status, 200, JSON.stringify(fav.json));
+    const liked = (await home()).find((x) => x.id === newest.id);
+    assert.deepEqual([liked?.favourited, liked?.favourites_count], [true, 1]);
+    assert.equal((await call("POST", `/api/v1/statuses/${newest.id}/unfavourite`)).status, 200);
+    const unliked = (await home()).find((x) => x.id === newest.id);
+    assert.deepEqual([unliked?.favourited, unliked?.favourites_count], [false, 0]);
   });
 
   test("a profile change shows on the next call", async () => {

@@ -108,7 +108,7 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
     await s?.close();
   });
 
-  test("the per-call decision is one statement (after the change stamp on SQLite); the home timeline six, then none", async () => {
+  test("the per-call decision is one statement (after the change stamp on SQLite); the home timeline seven, then one", async () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await call("POST", "/api/v1/statuses", { status: `Post ${i}` })).status, 200);
     // SQLite first reads its change stamp (src/db/database.ts): after writes it differs, so the
@@ -128,11 +128,12 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
     assert.match(decision[0], /feed_version/);
 
     // The token's statement, the page (own posts, received posts), the page's reactions and
-    // replies, and the author's counts — then, nothing having changed, the same page from memory.
+    // replies, the account's own favourites and boosts of them, and the author's counts — then,
+    // nothing having changed, the same page from memory.
     const home = await statementsOf("/api/v1/timelines/home");
     assert.equal(home.json.length, 3);
     // SQLite: the stamp, unchanged since /lists, so no decision statement; MySQL: the decision.
-    assert.equal(home.sent.length, 1 + 5, home.sent.join("\n"));
+    assert.equal(home.sent.length, 1 + 6, home.sent.join("\n"));
     const again = await statementsOf("/api/v1/timelines/home");
     assert.deepEqual(again.json, home.json);
     // SQLite: the stamp alone (nothing was written: the decision read before still holds). MySQL:
