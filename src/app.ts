@@ -80,6 +80,38 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   app.use(canonicalPaths());
   app.use(healthRoute(db, services.health));
   app.use(readyRoute(db, services.health));
+  // The Mastodon client API and its OAuth (src/api/): every call re-decides the token's person.
+  const apiAuth = createApiAuth({
+    oauth: services.oauth,
+    directory: services.directory,
+    accounts: services.accounts,
+    authz: services.authz,
+  });
+  // Per process whatever the store (decision 0011, amended for #15): the client API's limit guards
+  // CPU per token, and a committed write per call would cost more than the call (bench/api).
+  const apiLimiter = limits.limiter(
+    "api",
+    { ratePerSecond: config.api.ratePerSecond, burst: config.api.burst },
+    { scope: "process" },
+  );
+  // The client API's calls carry bearer tokens: no session, no Fedify, no SCIM, so its router
+  // comes before theirs (each request meets fewer middlewares; bench/api). Its OAuth pages, which
+  // need the session, stay below.
+  app.use(
+    apiRoutes({
+      config,
+      db,
+      auth: apiAuth,
+      oauth: services.oauth,
+      accounts: services.accounts,
+      directory: services.directory,
+      posting: services.posting,
+      drafts: services.drafts,
+      limiter: apiLimiter,
+      maxBodyBytes: config.api.maxBodyBytes,
+      ...apiSlice2(services, apiAuth),
+    }).routes(),
+  );
   // The stylesheet and the favicon: no session, no Fedify.
   app.use(assetRoutes().routes());
   // Pictures' files (src/media/routes.ts): no session, no Fedify.
@@ -114,20 +146,6 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
   });
   app.use(scim);
   app.use(wellKnownRoutes(config.origin).routes());
-  // The Mastodon client API and its OAuth (src/api/): every call re-decides the token's person.
-  const apiAuth = createApiAuth({
-    oauth: services.oauth,
-    directory: services.directory,
-    accounts: services.accounts,
-    authz: services.authz,
-  });
-  // Per process whatever the store (decision 0011, amended for #15): the client API's limit guards
-  // CPU per token, and a committed write per call would cost more than the call (bench/api).
-  const apiLimiter = limits.limiter(
-    "api",
-    { ratePerSecond: config.api.ratePerSecond, burst: config.api.burst },
-    { scope: "process" },
-  );
   app.use(
     oauthRoutes({
       config,
@@ -141,21 +159,6 @@ export function createApp(services: Services, saml?: SamlRuntime): Koa {
       }),
       apiLimiter,
       maxBodyBytes: config.api.maxBodyBytes,
-    }).routes(),
-  );
-  app.use(
-    apiRoutes({
-      config,
-      db,
-      auth: apiAuth,
-      oauth: services.oauth,
-      accounts: services.accounts,
-      directory: services.directory,
-      posting: services.posting,
-      drafts: services.drafts,
-      limiter: apiLimiter,
-      maxBodyBytes: config.api.maxBodyBytes,
-      ...apiSlice2(services, apiAuth),
     }).routes(),
   );
   app.use(

@@ -42,6 +42,9 @@ const ACTING = ["post", "draft", "view-inbox"] as const;
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
+/** Standings one process keeps (SQLite); past it, the map starts again. */
+const STANDINGS_LIMIT = 10_000;
+
 function invalid(reason: string): never {
   // RFC 6750 §3: a refused token says so in WWW-Authenticate.
   fail(401, `The access token is invalid: ${reason}`, {
@@ -82,6 +85,13 @@ export function createApiAuth(deps: {
     return standingOf(person, account, (p) => authz.decider(p));
   }
 
+  /**
+   * Standings decided from a read that is still the database's state (CallRead.unchangedSince):
+   * the same inputs, the same answer; any write anywhere makes a new key. The person and account
+   * in a kept standing are the read's; each call gets its own copies below.
+   */
+  const standings = new Map<string, Awaited<ReturnType<typeof standingOf>>>();
+
   return {
     standing,
 
@@ -114,14 +124,30 @@ export function createApiAuth(deps: {
         if (need === "user") fail(422, "This method requires an authenticated user");
         return { kind: "app", token, app } as R;
       }
-      const s = await standingOf(read.person, read.account, (person) =>
-        authz.deciderFrom({ person, groups: read.groups, policyVersion: read.policyVersion }),
-      );
+      // The same read as a moment ago (SQLite, nothing written since): the same standing.
+      const kept = read.unchangedSince === undefined ? undefined : standings.get(read.unchangedSince);
+      const s =
+        kept ??
+        (await standingOf(read.person, read.account, (person) =>
+          authz.deciderFrom({ person, groups: read.groups, policyVersion: read.policyVersion }),
+        ));
+      if (!kept && read.unchangedSince !== undefined) {
+        if (standings.size >= STANDINGS_LIMIT) standings.clear();
+        standings.set(read.unchangedSince, s);
+      }
       if ("reason" in s) {
         if (s.status === 401) invalid(s.reason);
         fail(403, `This token no longer works: ${s.reason}`);
       }
-      return { kind: "user", token, app, ...s, feedVersion: read.feedVersion } as R;
+      return {
+        kind: "user",
+        token,
+        app,
+        person: read.person ?? s.person,
+        account: read.account ?? s.account,
+        can: s.can,
+        feedVersion: read.feedVersion,
+      } as R;
     },
   };
 }

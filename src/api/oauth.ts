@@ -96,6 +96,12 @@ export interface CallRead {
    * global one, as one opaque string ("" without an account).
    */
   readonly feedVersion: string;
+  /**
+   * SQLite: this read's identity while nothing is written (the token's hash and the change stamp
+   * it was read under): equal values mean the same read, so what was decided from one holds for
+   * the other (src/api/auth.ts keeps the standing under it). Undefined on MySQL.
+   */
+  readonly unchangedSince?: string;
 }
 
 /** Tokens whose last read one process keeps (SQLite); past it, the map starts again. */
@@ -477,7 +483,9 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
       const read = statement.read(await db.rows(statement.sql, [tokenHash]), tokenHash);
       if (stamp !== undefined && read) {
         if (unchanged.size >= UNCHANGED_LIMIT) unchanged.clear();
-        unchanged.set(tokenHash, { stamp, read });
+        const kept = { ...read, unchangedSince: `${tokenHash} ${stamp}` };
+        unchanged.set(tokenHash, { stamp, read: kept });
+        return copyOf(kept);
       }
       return read && copyOf(read);
     },

@@ -11,7 +11,7 @@
  * pool: there `run`/`transaction` go straight to TypeORM.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { DataSource, type EntityManager, type EntitySchema } from "typeorm";
 import type { DatabaseConfig } from "../config.ts";
@@ -37,11 +37,10 @@ export interface Database {
    */
   rows(sql: string, params?: readonly unknown[]): Promise<unknown[][]>;
   /**
-   * SQLite: a value that changes whenever anything is written to the database, by this process
-   * (`total_changes()`, every row its one connection inserted, updated or deleted, committed or
-   * not) or by any other process (`data_version`, bumped by every commit of another connection).
-   * Equal stamps mean nothing was written in between: what was read then still holds. MySQL
-   * offers no such counter: undefined.
+   * SQLite: a value that changes with every commit to the database, by this process or any other
+   * (the CLI, a second server): the wal-index header in the `-shm` file, read directly. Equal
+   * stamps mean nothing was committed in between: what was read then still holds. Undefined on
+   * MySQL (no such counter) and when the file cannot be read (an in-memory database).
    */
   changeStamp(): Promise<string | undefined>;
   /** Applies pending migrations; returns the names of those applied. */
@@ -110,7 +109,7 @@ export async function createDatabase(
         sql === "BEGIN TRANSACTION" ? "BEGIN IMMEDIATE TRANSACTION" : sql,
         ...rest,
       )) as typeof runner.query;
-    return wrap(dataSource, "sqlite", createMutex());
+    return wrap(dataSource, "sqlite", createMutex(), config.path === ":memory:" ? undefined : `${config.path}-shm`);
   }
 
   const dataSource = new DataSource({
@@ -199,7 +198,7 @@ interface MysqlPool {
   ): void;
 }
 
-const CHANGE_STAMP = "SELECT total_changes(), (SELECT data_version FROM pragma_data_version())";
+const WAL_INDEX_HEADER_BYTES = 48;
 
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked/;
 const DEADLOCK = /ER_LOCK_DEADLOCK|Deadlock found/;
@@ -208,8 +207,13 @@ function wrap(
   dataSource: DataSource,
   dialect: Dialect,
   lock: ReturnType<typeof createMutex> | undefined,
+  /** SQLite in WAL mode: its wal-index file (`changeStamp`). */
+  shmPath?: string,
 ): Database {
   const serial = <T>(fn: () => Promise<T>): Promise<T> => (lock ? lock(fn) : fn());
+  // `changeStamp`'s file and buffer (SQLite).
+  let shm: number | undefined;
+  const header = Buffer.alloc(WAL_INDEX_HEADER_BYTES);
   // `rows`' prepared statements (SQLite): a handful of fixed hot-path statements.
   const statements = new Map<string, SqliteStatement>();
   const db: Database = {
@@ -258,9 +262,19 @@ function wrap(
       );
     },
     async changeStamp() {
-      if (dialect !== "sqlite") return undefined;
-      const [row] = await db.rows(CHANGE_STAMP);
-      return `${String(row?.[0])}.${String(row?.[1])}`;
+      if (!shmPath) return undefined;
+      try {
+        shm ??= openSync(shmPath, "r");
+        // The wal-index header (https://sqlite.org/walformat.html §2.1): its first copy, 48 bytes,
+        // rewritten by every commit of every connection (the change counter, the last frame, their
+        // checksums; a new salt after each WAL reset). Read without SQLite's locks: a torn read
+        // only ever differs, and a commit whose header is not written yet is not visible to any
+        // reader either. No statement, no read transaction, no mutex.
+        if (readSync(shm, header, 0, WAL_INDEX_HEADER_BYTES, 0) !== WAL_INDEX_HEADER_BYTES) return undefined;
+        return header.toString("base64");
+      } catch {
+        return undefined;
+      }
     },
     migrate() {
       return serial(async () => {
@@ -289,6 +303,8 @@ function wrap(
       await serial(() => dataSource.query("SELECT 1 AS ok"));
     },
     async close() {
+      if (shm !== undefined) closeSync(shm);
+      shm = undefined;
       if (dataSource.isInitialized) await serial(() => dataSource.destroy());
     },
   };
