@@ -474,8 +474,8 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
     async resolveForCall(token: string): Promise<CallRead | undefined> {
       if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return undefined;
       const tokenHash = sha256(token);
-      // SQLite: if nothing at all was written since this token's last read, by this process or
-      // another, that read still holds (Database.changeStamp; MySQL has no such counter).
+      // SQLite: if nothing was committed since this token's last read, by this process or another,
+      // that read still holds (Database.changeStamp; MySQL has no such counter).
       const stamp = await db.changeStamp();
       const kept = stamp === undefined ? undefined : unchanged.get(tokenHash);
       if (kept && kept.stamp === stamp) return copyOf(kept.read);
@@ -490,6 +490,7 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
       return read && copyOf(read);
     },
 
+    /** Records use at most once a minute per token (informational, for listings). */
     async touch(row: ApiTokenRow): Promise<void> {
       if (row.lastUsedAt && Date.now() - row.lastUsedAt.getTime() < 60_000) return;
       await db.run((em) =>

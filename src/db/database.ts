@@ -32,7 +32,7 @@ export interface Database {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /**
    * Raw SQL, each row an array of its columns in select order, values as the driver reads them
-   * (before TypeORM's hydration: `hydrator` in src/db/raw.ts). For hot paths: a row with dozens
+   * (before TypeORM's hydration: `rawColumns` in src/db/raw.ts reads them as entities). For hot paths: a row with dozens
    * of columns costs a driver several times more as an object than as an array.
    */
   rows(sql: string, params?: readonly unknown[]): Promise<unknown[][]>;

@@ -120,10 +120,8 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
      * if something was committed since the previous call read it (its change stamp moved).
      */
     let lastStamp: string | undefined = "(none yet)";
-    const decisions = (stampBefore: string | undefined) => {
-      const reread = TEST_DB === "mysql" || stampBefore !== lastStamp ? 1 : 0;
-      return reread;
-    };
+    const decisions = (stampBefore: string | undefined) =>
+      TEST_DB === "mysql" || stampBefore !== lastStamp ? 1 : 0;
 
     // GET /api/v1/lists answers [] after the per-call decision alone.
     const authOnly = await statementsOf("/api/v1/lists");
