@@ -49,7 +49,9 @@ if (argv.includes("--role=koa") || argv.includes("--role=koa-db")) {
   // --role=koa-db: the same, after one indexed read of Herald's database per request (a primary-key
   // lookup of one small row) through the driver Herald uses — the floor of any endpoint that must
   // ask the database on every call, as the client API's per-call decision must on MySQL.
-  const read = argv.includes("--role=koa-db") ? await oneRead(process.env.BENCH_DATABASE_URL ?? "") : undefined;
+  const read = argv.includes("--role=koa-db")
+    ? await oneRead(process.env.BENCH_DATABASE_URL ?? "")
+    : undefined;
   app.use(async (ctx) => {
     if (read) await read();
     ctx.set("Cache-Control", "no-store");
@@ -246,7 +248,13 @@ async function main(): Promise<void> {
     row("bare Koa route", bare);
     row("bare Koa + one database read", bareRead, ["bare", bare]);
     row("GET /api/v1/lists (auth only)", authOnly, ["bare", bare]);
-    row("GET /api/v1/timelines/home", timeline, ["bare", bare], ["one read", bareRead], ["auth-only", authOnly]);
+    row(
+      "GET /api/v1/timelines/home",
+      timeline,
+      ["bare", bare],
+      ["one read", bareRead],
+      ["auth-only", authOnly],
+    );
     row("POST /api/v1/statuses", created, ["bare", bare], ["auth-only", authOnly]);
     out(
       `  target: timeline ≥ 0.5 of the bare route: ${timeline.perSecond / bare.perSecond >= 0.5 ? "met" : "NOT met"}`,

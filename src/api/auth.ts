@@ -65,7 +65,9 @@ export function createApiAuth(deps: {
     person: CallerPerson | null,
     account: ActorRow | null,
     deciderFor: (person: CallerPerson) => Promise<Decider>,
-  ): Promise<{ person: CallerPerson; account: ActorRow; can: Decider } | { status: 401 | 403; reason: string }> {
+  ): Promise<
+    { person: CallerPerson; account: ActorRow; can: Decider } | { status: 401 | 403; reason: string }
+  > {
     if (!person || employmentStatus(person).kind !== "active")
       return { status: 401, reason: "its person is no longer a current employee" };
     if (!account || account.deletedAt) return { status: 401, reason: "its account is closed" };

@@ -73,8 +73,7 @@ export async function touchFeeds(q: QueryRunner, table: string, row: Row | undef
   }
   const raise = `UPDATE ${e("actor")} SET ${e(FEED_VERSION_COLUMN)} = ${e(FEED_VERSION_COLUMN)} + 1 WHERE ${e("id")} IN`;
   const marks = (n: number) => Array.from({ length: n }, () => "?").join(", ");
-  if (touch.accounts.length)
-    await q.query(`${raise} (${marks(touch.accounts.length)})`, [...touch.accounts]);
+  if (touch.accounts.length) await q.query(`${raise} (${marks(touch.accounts.length)})`, [...touch.accounts]);
   if (touch.posts.length)
     await q.query(
       `${raise} (SELECT ${e("actor_id")} FROM ${e("post")} WHERE ${e("id")} IN (${marks(touch.posts.length)}))`,
@@ -98,7 +97,11 @@ export const feedSubscriber: EntitySubscriberInterface = {
     await touchFeeds(event.queryRunner, tableOf(event), row as Row | undefined);
   },
   async afterRemove(event: RemoveEvent<Row>) {
-    await touchFeeds(event.queryRunner, tableOf(event), (event.entity ?? event.databaseEntity) as Row | undefined);
+    await touchFeeds(
+      event.queryRunner,
+      tableOf(event),
+      (event.entity ?? event.databaseEntity) as Row | undefined,
+    );
   },
 };
 

@@ -172,7 +172,9 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
           account: accountRow,
           groups: joined.groups(rows, at.person),
           policyVersion: Number(first[at.versions + 1] ?? 0),
-          feedVersion: accountRow ? `${Number(first[at.versions] ?? 0)}.${Number(first[at.versions + 2] ?? 0)}` : "",
+          feedVersion: accountRow
+            ? `${Number(first[at.versions] ?? 0)}.${Number(first[at.versions + 2] ?? 0)}`
+            : "",
         };
       },
     };

@@ -109,7 +109,12 @@ export async function createDatabase(
         sql === "BEGIN TRANSACTION" ? "BEGIN IMMEDIATE TRANSACTION" : sql,
         ...rest,
       )) as typeof runner.query;
-    return wrap(dataSource, "sqlite", createMutex(), config.path === ":memory:" ? undefined : `${config.path}-shm`);
+    return wrap(
+      dataSource,
+      "sqlite",
+      createMutex(),
+      config.path === ":memory:" ? undefined : `${config.path}-shm`,
+    );
   }
 
   const dataSource = new DataSource({

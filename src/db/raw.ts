@@ -27,7 +27,8 @@ export function rawColumns<T, K extends keyof T = keyof T>(
   const columns = meta.columns.filter(
     (c) => !c.isVirtual && (!only || (only as readonly PropertyKey[]).includes(c.propertyName)),
   );
-  if (only && columns.length !== only.length) throw new Error(`${meta.name}: no column for one of ${only.join(", ")}`);
+  if (only && columns.length !== only.length)
+    throw new Error(`${meta.name}: no column for one of ${only.join(", ")}`);
   const primary = columns.flatMap((c, i) => (c.isPrimary ? [i] : []));
   return {
     sql: columns.map((c) => `${driver.escape(alias)}.${driver.escape(c.databaseName)}`).join(", "),

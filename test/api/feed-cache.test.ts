@@ -200,7 +200,11 @@ describe(`the home timeline's page cache on ${TEST_DB}`, () => {
 });
 
 describe("the page cache's bounds", () => {
-  const page = (version: string, bytes: number) => ({ version, body: Buffer.alloc(bytes, 0x20), link: undefined });
+  const page = (version: string, bytes: number) => ({
+    version,
+    body: Buffer.alloc(bytes, 0x20),
+    link: undefined,
+  });
 
   test("a page is returned only for exactly its versions", () => {
     const cache = createFeedCache(10_000);

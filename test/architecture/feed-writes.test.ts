@@ -41,7 +41,9 @@ describe("writes to the tables a home timeline shows", () => {
     );
     const found = files(SRC)
       .filter((f) => !f.includes(`${path.sep}migrations${path.sep}`))
-      .flatMap((f) => [...readFileSync(f, "utf8").matchAll(raw)].map((m) => `${path.relative(SRC, f)}: ${m[0].trim()}`));
+      .flatMap((f) =>
+        [...readFileSync(f, "utf8").matchAll(raw)].map((m) => `${path.relative(SRC, f)}: ${m[0].trim()}`),
+      );
     assert.deepEqual(found, []);
   });
 });

@@ -22,7 +22,9 @@ export class FeedVersions1763700000026 implements MigrationInterface {
     await q.query(
       `ALTER TABLE ${quote("actor")} ADD COLUMN ${quote("feed_version")} ${mysql ? "bigint" : "integer"} NOT NULL DEFAULT 0`,
     );
-    await q.query(`INSERT INTO ${quote("api_sequence")} (${quote("name")}, ${quote("value")}) VALUES ('feed', 0)`);
+    await q.query(
+      `INSERT INTO ${quote("api_sequence")} (${quote("name")}, ${quote("value")}) VALUES ('feed', 0)`,
+    );
     await q.query(
       `CREATE INDEX ${quote("idx_inbound_reply_post")} ON ${quote("inbound_message")} (${quote("in_reply_to_post_id")})`,
     );
