@@ -4,6 +4,7 @@
  * post (or reply) publishes; who may only draft files a draft awaiting approval (decision 0013);
  * anyone else is refused. The audit record and the archive name the person, the app and the token.
  */
+import type { EntityManager } from "typeorm";
 import type { Decider } from "../authz/authz.ts";
 import type { Drafts } from "../federation/drafts.ts";
 import type { ActorRow, PostRow, Visibility } from "../federation/entities.ts";
@@ -34,6 +35,13 @@ export type Published =
   | { readonly kind: "draft"; readonly draftId: string }
   | { readonly kind: "refused"; readonly status: number; readonly message: string };
 
+/** For a scheduled status: whose images, and what to record in the same transaction. */
+export interface PublishFrom {
+  readonly scheduledStatusId: string;
+  /** Runs in the post's (or draft's) transaction; throwing undoes the post (or draft). */
+  readonly within: (em: EntityManager, made: { kind: "post" | "draft"; id: string }) => Promise<void>;
+}
+
 export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
   const { posting, drafts } = deps;
 
@@ -52,7 +60,12 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
   return {
     pressedSend,
 
-    async publish(s: Speaker, input: StatusInput, extra: Record<string, unknown> = {}): Promise<Published> {
+    async publish(
+      s: Speaker,
+      input: StatusInput,
+      extra: Record<string, unknown> = {},
+      from?: PublishFrom,
+    ): Promise<Published> {
       const direct = await s.can(input.inReplyTo ? "reply" : "post", s.account);
       if (!direct.allow) {
         const asDraft = await s.can("draft", s.account);
@@ -73,6 +86,10 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
             mediaIds: input.mediaIds,
           },
           pressedSend(s, asDraft.rule, extra),
+          from && {
+            scheduledStatusId: from.scheduledStatusId,
+            within: (em, draft) => from.within(em, { kind: "draft", id: draft.id }),
+          },
         );
         if (!r.ok) return { kind: "refused", status: r.status === 400 ? 422 : r.status, message: r.message };
         return { kind: "draft", draftId: r.draft.id };
@@ -86,7 +103,8 @@ export function createPublisher(deps: { posting: Posting; drafts: Drafts }) {
         mediaIds: input.mediaIds,
         author: { personId: s.person.id, label: s.person.displayName ?? s.person.userName },
         audit: pressedSend(s, direct.rule, extra),
-        provenance: { app: s.app.name, tokenId: s.tokenId },
+        provenance: { app: s.app.name, tokenId: s.tokenId, scheduledStatusId: from?.scheduledStatusId },
+        within: from && ((em, post) => from.within(em, { kind: "post", id: post.id })),
       });
       if (!result.ok)
         return {

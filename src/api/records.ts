@@ -137,6 +137,8 @@ export interface ScheduledRow {
   createdAt: Date;
   claimedBy: string | null;
   claimedAt: Date | null;
+  /** The random id of the worker's claim: publishing commits only while it is still this one. */
+  claimId?: string | null;
   postId: string | null;
   draftId: string | null;
   /** Why it was not published (refused, failed), for the person and the audit. */
@@ -159,6 +161,7 @@ export const ScheduledSchema = new EntitySchema<ScheduledRow>({
     createdAt: dt("created_at"),
     claimedBy: vc("claimed_by", true),
     claimedAt: dt("claimed_at", true),
+    claimId: vc("claim_id", true),
     postId: vc("post_id", true),
     draftId: vc("draft_id", true),
     outcome: vc("outcome", true),

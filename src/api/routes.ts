@@ -74,7 +74,7 @@ export function apiRoutes(deps: {
   router.use(limitedBy(deps.limiter, apiKey));
   const params = (ctx: Context) => apiParams(ctx, deps.maxBodyBytes);
   // First: /api/v1/accounts/relationships must not be taken for /api/v1/accounts/{id}.
-  deps.scheduled.routes(router, params, config);
+  deps.scheduled.routes(router, params);
   for (const mount of deps.more ?? []) mount(router, params);
 
   /** A local, open account by id (ids are UUIDs: anything else is simply not found). */
@@ -355,7 +355,7 @@ export function apiRoutes(deps: {
   /** What the app, the token and the person were, for the audit log and the archive. */
   const pressedSend = (c: UserCaller, decision: string) => publisher.pressedSend(speaker(c), decision, {});
 
-  type Made = { status: number; body: unknown; kind: "post" | "draft"; id: string };
+  type Made = { status: number; body: unknown; kind: "post" | "draft" | "scheduled"; id: string };
 
   /** A status a client sent, checked as Mastodon checks it (422 with the reason). */
   async function input(c: UserCaller, p: Params): Promise<StatusInput> {
@@ -434,6 +434,7 @@ export function apiRoutes(deps: {
   /** The answer a finished request with the same key got, rebuilt from what it made. */
   async function replay(c: UserCaller, kind: string, id: string): Promise<Made> {
     if (kind === "draft") return { status: 202, body: await draftStatus(c, id), kind, id };
+    if (kind === "scheduled") return { status: 200, body: await deps.scheduled.one(c, id), kind, id };
     const post = await db.run((em) => em.getRepository(PostSchema).findOneBy({ id }));
     if (!post) notFound();
     return { status: 200, body: (await statuses([post]))[0], kind: "post", id };
@@ -485,11 +486,14 @@ export function apiRoutes(deps: {
     const key = ctx.get("idempotency-key");
     if (key.length > 255) fail(422, "Validation failed: Idempotency-Key is too long");
     // With scheduled_at: a ScheduledStatus, published by the worker then (src/api/scheduled.ts).
-    if (str(p, "scheduled_at") !== undefined) {
-      ctx.body = await deps.scheduled.create(c, await input(c, p), p);
-      return;
-    }
-    const made = key ? await once(c, key, () => create(c, p)) : await create(c, p);
+    const make =
+      str(p, "scheduled_at") !== undefined
+        ? async (): Promise<Made> => {
+            const body = await deps.scheduled.create(c, await input(c, p), p);
+            return { status: 200, body, kind: "scheduled", id: body.id };
+          }
+        : () => create(c, p);
+    const made = key ? await once(c, key, make) : await make();
     ctx.status = made.status;
     ctx.body = made.body;
   });

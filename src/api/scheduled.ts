@@ -2,17 +2,24 @@
  * Scheduled statuses (docs.joinmastodon.org/methods/scheduled_statuses/): POST /api/v1/statuses
  * with `scheduled_at` at least five minutes ahead (as Mastodon) answers 200 with a
  * ScheduledStatus; the person lists, moves and cancels theirs (per the account their token acts
- * as). The worker publishes each one when due, once per cluster: only the process holding the
+ * as). Its images (`media_ids`, checked as for a post now) are held by it until it is published,
+ * and let go when it is cancelled.
+ *
+ * The worker publishes each one when due, exactly once per cluster: only the process holding the
  * cluster lease looks, and a row is claimed by one conditional UPDATE (state scheduled →
- * publishing) before anything is published, so two processes never both publish it (a crash
- * between claim and publish leaves it `publishing`: at most once, never twice). At publish time
- * Casbin decides again, for the person as they are then: a person removed from the group (or
- * gone) is not published for, and the row records why (`refused`, with an audit record); one who
- * may now only draft files a draft awaiting approval (`drafted`).
+ * publishing, with a random claim id) before anything is published. The post (or draft) and the
+ * row's `published` (or `drafted`) are committed in one transaction, and only while the claim is
+ * still the same: a claim older than CLAIM_TIMEOUT_MS (its process crashed, or hangs) is taken
+ * over by the next round, and if the first process wakes up after all, its commit finds the
+ * claim gone and writes nothing. At publish time Casbin decides again, for the person as they
+ * are then: a person removed from the group (or gone) is not published for, and the row records
+ * why (`refused`, with an audit record); one who may now only draft files a draft awaiting
+ * approval (`drafted`).
  */
+import { randomUUID } from "node:crypto";
 import type Router from "@koa/router";
 import type { Context } from "koa";
-import { LessThanOrEqual } from "typeorm";
+import { type EntityManager, IsNull, LessThanOrEqual } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { createPeriodic } from "../db/periodic.ts";
@@ -20,6 +27,8 @@ import { PostSchema, type Visibility } from "../federation/entities.ts";
 import { fail } from "../http/errors.ts";
 import { koa } from "../http/routes.ts";
 import { logger } from "../logging.ts";
+import type { AttachedMedia } from "../media/entities.ts";
+import { type Media, MediaTakenError } from "../media/service.ts";
 import type { ApiAuth, UserCaller } from "./auth.ts";
 import { nextApiId, parseApiId } from "./ids.ts";
 import type { OAuth } from "./oauth.ts";
@@ -27,6 +36,7 @@ import { type Params, str } from "./params.ts";
 import type { Publisher, StatusInput } from "./publish.ts";
 import { type ScheduledRow, ScheduledSchema } from "./records.ts";
 import { keyset, pageOf, setLink } from "./statuses.ts";
+import { mediaAttachment } from "./media-routes.ts";
 import { toMastodonVisibility } from "./wire.ts";
 import type { Config } from "../config.ts";
 
@@ -36,6 +46,11 @@ const log = logger("api", "scheduled");
 export const MINIMUM_OFFSET_MS = 5 * 60_000;
 /** Mastodon's TOTAL_LIMIT per user; here per person and account. */
 export const TOTAL_LIMIT = 300;
+/**
+ * A claim this old is taken over: its process crashed or hangs. Publishing one status takes
+ * seconds (mentions are looked up over the network, each with its own timeout).
+ */
+export const CLAIM_TIMEOUT_MS = 10 * 60_000;
 
 export const SCHEDULED_PATHS = {
   list: "/api/v1/scheduled_statuses",
@@ -48,16 +63,21 @@ interface ScheduledParams extends StatusInput {
   readonly appId?: string | null;
 }
 
-/** The ScheduledStatus entity, with Herald's extension saying what became of it. */
-function scheduledJson(row: ScheduledRow, postApiId: string | null) {
+/**
+ * The ScheduledStatus entity, with Herald's extension saying what became of it. `held`: the
+ * images it holds (in the order the client gave; none once published, drafted or cancelled).
+ */
+function scheduledJson(origin: URL, row: ScheduledRow, postApiId: string | null, held: AttachedMedia[] = []) {
   const p = JSON.parse(row.params) as ScheduledParams;
+  const mediaIds = p.mediaIds ?? [];
+  const media = mediaIds.flatMap((id) => held.filter((m) => m.id === id));
   return {
     id: String(row.id),
     scheduled_at: row.scheduledAt.toISOString(),
     params: {
       text: p.text,
       poll: null,
-      media_ids: null,
+      media_ids: mediaIds.length > 0 ? [...mediaIds] : null,
       sensitive: null,
       spoiler_text: null,
       visibility: toMastodonVisibility(p.visibility),
@@ -68,7 +88,7 @@ function scheduledJson(row: ScheduledRow, postApiId: string | null) {
       idempotency: null,
       with_rate_limit: false,
     },
-    media_attachments: [],
+    media_attachments: media.map((m) => mediaAttachment(origin, m)),
     herald: { state: row.state, outcome: row.outcome, status_id: postApiId, draft_id: row.draftId },
   };
 }
@@ -81,8 +101,27 @@ function parseWhen(text: string | undefined): Date {
   return new Date(t);
 }
 
-export function createScheduled(deps: { config: Config; db: Database; auth: ApiAuth; publisher: Publisher }) {
-  const { db, auth, publisher } = deps;
+type ScheduledMedia = Pick<Media, "attachable" | "holdForSchedule" | "heldBy" | "release">;
+
+export function createScheduled(deps: {
+  config: Config;
+  db: Database;
+  auth: ApiAuth;
+  publisher: Publisher;
+  media: ScheduledMedia;
+}) {
+  const { config, db, auth, publisher, media } = deps;
+
+  /** Rows as ScheduledStatus entities, with the images each holds (one query for all). */
+  async function shown(
+    rows: readonly ScheduledRow[],
+    postIds: ReadonlyMap<string, string | null> = new Map(),
+  ) {
+    const held = await media.heldBy(rows.map((r) => r.id));
+    return rows.map((r) =>
+      scheduledJson(config.origin, r, postIds.get(String(r.id)) ?? null, held.get(String(r.id)) ?? []),
+    );
+  }
 
   async function postApiId(row: ScheduledRow): Promise<string | null> {
     if (!row.postId) return null;
@@ -113,60 +152,79 @@ export function createScheduled(deps: { config: Config; db: Database; auth: ApiA
         (await c.can(input.inReplyTo ? "reply" : "post", c.account)).allow ||
         (await c.can("draft", c.account)).allow;
       if (!may) fail(403, `This action is not allowed: you may not post as @${c.account.handle}`);
+      const mediaIds = input.mediaIds ?? [];
+      const owner = { personId: c.person.id, accountId: c.account.id };
+      if (mediaIds.length > 0) {
+        const usable = await media.attachable(mediaIds, owner);
+        if (!usable.ok) fail(usable.status, usable.message);
+      }
       const params: ScheduledParams = {
         ...input,
         inReplyToId: str(p, "in_reply_to_id") ?? null,
         appId: c.app.id,
       };
-      const row = await db.transaction(async (em) => {
-        const repo = em.getRepository(ScheduledSchema);
-        const pending = await repo.countBy({
-          personId: c.person.id,
-          accountId: c.account.id,
-          state: "scheduled",
+      const row = await db
+        .transaction(async (em) => {
+          const repo = em.getRepository(ScheduledSchema);
+          const pending = await repo.countBy({
+            personId: c.person.id,
+            accountId: c.account.id,
+            state: "scheduled",
+          });
+          if (pending >= TOTAL_LIMIT)
+            fail(422, "Validation failed: Total limit of scheduled statuses exceeded");
+          const r: ScheduledRow = {
+            id: await nextApiId(em.queryRunner!),
+            personId: c.person.id,
+            accountId: c.account.id,
+            tokenId: c.token.id,
+            app: c.app.name,
+            params: JSON.stringify(params),
+            scheduledAt: at,
+            state: "scheduled",
+            createdAt: new Date(),
+            claimedBy: null,
+            claimedAt: null,
+            postId: null,
+            draftId: null,
+            outcome: null,
+            finishedAt: null,
+          };
+          await repo.insert(r);
+          await media.holdForSchedule(em, mediaIds, owner, r.id);
+          await recordAudit(em, {
+            actor: `person:${c.person.id}`,
+            action: "api.status.schedule",
+            targetType: "scheduled_status",
+            targetId: String(r.id),
+            detail: {
+              account: c.account.handle,
+              scheduledAt: at.toISOString(),
+              text: input.text,
+              ...publisher.pressedSend(
+                { person: c.person, account: c.account, can: c.can, app: c.app, tokenId: c.token.id },
+                "scheduled",
+                {},
+              ),
+            },
+          });
+          return r;
+        })
+        .catch((error: unknown) => {
+          if (error instanceof MediaTakenError)
+            fail(422, "Validation failed: a media attachment was attached to another status meanwhile");
+          throw error;
         });
-        if (pending >= TOTAL_LIMIT)
-          fail(422, "Validation failed: Total limit of scheduled statuses exceeded");
-        const r: ScheduledRow = {
-          id: await nextApiId(em.queryRunner!),
-          personId: c.person.id,
-          accountId: c.account.id,
-          tokenId: c.token.id,
-          app: c.app.name,
-          params: JSON.stringify(params),
-          scheduledAt: at,
-          state: "scheduled",
-          createdAt: new Date(),
-          claimedBy: null,
-          claimedAt: null,
-          postId: null,
-          draftId: null,
-          outcome: null,
-          finishedAt: null,
-        };
-        await repo.insert(r);
-        await recordAudit(em, {
-          actor: `person:${c.person.id}`,
-          action: "api.status.schedule",
-          targetType: "scheduled_status",
-          targetId: String(r.id),
-          detail: {
-            account: c.account.handle,
-            scheduledAt: at.toISOString(),
-            text: input.text,
-            ...publisher.pressedSend(
-              { person: c.person, account: c.account, can: c.can, app: c.app, tokenId: c.token.id },
-              "scheduled",
-              {},
-            ),
-          },
-        });
-        return r;
-      });
-      return scheduledJson(row, null);
+      return (await shown([row]))[0];
     },
 
-    routes(router: Router, params: (ctx: Context) => Promise<Params>, config: Pick<Config, "origin">) {
+    /** One of the caller's scheduled statuses as shown (an Idempotency-Key's replay). */
+    async one(c: UserCaller, id: string) {
+      const row = await mine(c, id);
+      return (await shown([row], new Map([[String(row.id), await postApiId(row)]])))[0];
+    },
+
+    routes(router: Router, params: (ctx: Context) => Promise<Params>) {
       router.get(koa(SCHEDULED_PATHS.list), async (ctx) => {
         const c = await auth.caller(ctx, "user", "read:statuses");
         const p = await params(ctx);
@@ -196,12 +254,12 @@ export function createScheduled(deps: { config: Config; db: Database; auth: ApiA
           p,
           list.map((r) => String(r.id)),
         );
-        ctx.body = list.map((r) => scheduledJson(r, null));
+        ctx.body = await shown(list);
       });
       router.get(koa(SCHEDULED_PATHS.one), async (ctx) => {
         const c = await auth.caller(ctx, "user", "read:statuses");
         const row = await mine(c, ctx.params.id);
-        ctx.body = scheduledJson(row, await postApiId(row));
+        ctx.body = (await shown([row], new Map([[String(row.id), await postApiId(row)]])))[0];
       });
       router.put(koa(SCHEDULED_PATHS.one), async (ctx) => {
         const c = await auth.caller(ctx, "user", "write:statuses");
@@ -212,15 +270,18 @@ export function createScheduled(deps: { config: Config; db: Database; auth: ApiA
           em.getRepository(ScheduledSchema).update({ id: row.id, state: "scheduled" }, { scheduledAt: at }),
         );
         if (!r.affected) fail(422, `Validation failed: this status is already ${row.state}`);
-        ctx.body = scheduledJson({ ...row, scheduledAt: at }, null);
+        ctx.body = (await shown([{ ...row, scheduledAt: at }]))[0];
       });
       router.delete(koa(SCHEDULED_PATHS.one), async (ctx) => {
         const c = await auth.caller(ctx, "user", "write:statuses");
         const row = await mine(c, ctx.params.id);
-        const r = await db.run((em) =>
-          em.getRepository(ScheduledSchema).delete({ id: row.id, state: "scheduled" }),
-        );
-        if (!r.affected) fail(422, `Validation failed: this status is already ${row.state}`);
+        // Cancelled: its images are let go with it (swept like any upload no post took).
+        const deleted = await db.transaction(async (em) => {
+          const r = await em.getRepository(ScheduledSchema).delete({ id: row.id, state: "scheduled" });
+          if (r.affected) await media.release(em, row.id);
+          return r.affected;
+        });
+        if (!deleted) fail(422, `Validation failed: this status is already ${row.state}`);
         ctx.body = {};
       });
     },
@@ -237,7 +298,15 @@ function paramsOf(row: ScheduledRow): StatusInput {
     visibility: p.visibility as Visibility,
     inReplyTo: p.inReplyTo,
     language: p.language,
+    mediaIds: p.mediaIds,
   };
+}
+
+/** The claim a round took was taken over meanwhile (it was older than CLAIM_TIMEOUT_MS). */
+class ClaimLostError extends Error {
+  constructor(id: number | string) {
+    super(`the claim on scheduled status ${id} was taken over by another worker`);
+  }
 }
 
 /**
@@ -257,9 +326,25 @@ export function createScheduledWorker(deps: {
   const { db, auth, publisher, holder } = deps;
   const intervalMs = deps.intervalMs ?? 1000;
 
-  async function finish(row: ScheduledRow, changes: Partial<ScheduledRow>, audit?: Record<string, unknown>) {
-    await db.transaction(async (em) => {
-      await em.getRepository(ScheduledSchema).update({ id: row.id }, { ...changes, finishedAt: new Date() });
+  /** The row as this round claimed it: still `publishing`, under this claim. */
+  const underClaim = (row: ScheduledRow, claimId: string) => ({
+    id: row.id,
+    state: "publishing" as const,
+    claimId,
+  });
+
+  /** Records the end (only while the claim is still this one); false if it was taken over. */
+  async function finish(
+    row: ScheduledRow,
+    claimId: string,
+    changes: Partial<ScheduledRow>,
+    audit?: Record<string, unknown>,
+  ): Promise<boolean> {
+    return db.transaction(async (em) => {
+      const r = await em
+        .getRepository(ScheduledSchema)
+        .update(underClaim(row, claimId), { ...changes, finishedAt: new Date() });
+      if (r.affected !== 1) return false;
       if (audit)
         await recordAudit(em, {
           actor: "system",
@@ -268,66 +353,117 @@ export function createScheduledWorker(deps: {
           targetId: String(row.id),
           detail: audit,
         });
+      return true;
     });
   }
 
-  async function publishOne(row: ScheduledRow): Promise<void> {
+  async function publishOne(row: ScheduledRow, claimId: string): Promise<void> {
     const who = { scheduledStatusId: String(row.id), personId: row.personId, accountId: row.accountId };
     const s = await auth.standing({ personId: row.personId, accountId: row.accountId });
     if ("reason" in s) {
       log.info("Scheduled status {id} not published: {reason}", { id: String(row.id), reason: s.reason });
-      await finish(row, { state: "refused", outcome: s.reason }, { ...who, reason: s.reason });
+      await finish(row, claimId, { state: "refused", outcome: s.reason }, { ...who, reason: s.reason });
       return;
     }
     const appRow = await deps.oauth.appById((JSON.parse(row.params) as ScheduledParams).appId ?? "");
+    // The post (or draft) and the row's new state commit together, while the claim is ours.
+    const within = async (em: EntityManager, made: { kind: "post" | "draft"; id: string }) => {
+      const r = await em
+        .getRepository(ScheduledSchema)
+        .update(
+          underClaim(row, claimId),
+          made.kind === "post"
+            ? { state: "published", postId: made.id, finishedAt: new Date() }
+            : { state: "drafted", draftId: made.id, finishedAt: new Date() },
+        );
+      if (r.affected !== 1) throw new ClaimLostError(row.id);
+    };
     const r = await publisher.publish(
       { ...s, app: { id: appRow?.id ?? null, name: row.app }, tokenId: row.tokenId },
       paramsOf(row),
       { scheduledStatusId: String(row.id) },
+      { scheduledStatusId: String(row.id), within },
     );
-    switch (r.kind) {
-      case "post":
-        await finish(row, { state: "published", postId: r.post.id });
-        return;
-      case "draft":
-        await finish(row, { state: "drafted", draftId: r.draftId });
-        return;
-      case "refused":
-        log.info("Scheduled status {id} not published: {reason}", { id: String(row.id), reason: r.message });
-        await finish(
-          row,
-          { state: "refused", outcome: r.message.slice(0, 1000) },
-          { ...who, reason: r.message },
-        );
+    if (r.kind === "refused") {
+      log.info("Scheduled status {id} not published: {reason}", { id: String(row.id), reason: r.message });
+      await finish(
+        row,
+        claimId,
+        { state: "refused", outcome: r.message.slice(0, 1000) },
+        { ...who, reason: r.message },
+      );
     }
+  }
+
+  /** Claims one row (due, or under a claim too old) with a new claim id; the id, or null. */
+  async function claim(row: ScheduledRow, now: Date): Promise<string | null> {
+    const claimId = randomUUID();
+    const taken = await db.run((em) =>
+      em
+        .getRepository(ScheduledSchema)
+        .update(
+          row.state === "scheduled"
+            ? { id: row.id, state: "scheduled" }
+            : { id: row.id, state: "publishing", claimId: row.claimId ?? IsNull() },
+          { state: "publishing", claimedBy: holder, claimedAt: now, claimId },
+        ),
+    );
+    return taken.affected === 1 ? claimId : null;
   }
 
   /** One round: claims and publishes what is due now; returns the ids this call published for. */
   async function publishDue(now = new Date()): Promise<string[]> {
-    const due = await db.run((em) =>
-      em.getRepository(ScheduledSchema).find({
+    const due = await db.run(async (em) => [
+      ...(await em.getRepository(ScheduledSchema).find({
         where: { state: "scheduled", scheduledAt: LessThanOrEqual(now) },
         order: { scheduledAt: "ASC" },
         take: 20,
-      }),
-    );
+      })),
+      // Claimed by a process that never finished (it crashed, or hangs): taken over.
+      ...(await em.getRepository(ScheduledSchema).find({
+        where: {
+          state: "publishing",
+          claimedAt: LessThanOrEqual(new Date(now.getTime() - CLAIM_TIMEOUT_MS)),
+        },
+        order: { scheduledAt: "ASC" },
+        take: 20,
+      })),
+    ]);
     const done: string[] = [];
     for (const row of due) {
       // The claim: one conditional UPDATE; whoever changes the row publishes it, nobody else.
-      const claimed = await db.run((em) =>
-        em
-          .getRepository(ScheduledSchema)
-          .update(
-            { id: row.id, state: "scheduled" },
-            { state: "publishing", claimedBy: holder, claimedAt: new Date() },
-          ),
-      );
-      if (claimed.affected !== 1) continue;
+      const claimId = await claim(row, now);
+      if (!claimId) continue;
+      if (row.state === "publishing") {
+        log.warn("Scheduled status {id} was claimed by {holder} at {at} and never finished: taken over.", {
+          id: String(row.id),
+          holder: row.claimedBy,
+          at: row.claimedAt,
+        });
+        await db.transaction((em) =>
+          recordAudit(em, {
+            actor: "system",
+            action: "api.scheduled.reclaimed",
+            targetType: "scheduled_status",
+            targetId: String(row.id),
+            detail: { from: row.claimedBy, claimedAt: row.claimedAt?.toISOString() ?? null, by: holder },
+          }),
+        );
+      }
       try {
-        await publishOne(row);
+        await publishOne(row, claimId);
       } catch (error) {
+        if (error instanceof ClaimLostError) {
+          log.warn("Scheduled status {id}: {error}; nothing was published by this round.", {
+            id: String(row.id),
+            error: error.message,
+          });
+          continue;
+        }
         log.error("Scheduled status {id} failed: {error}", { id: String(row.id), error });
-        await finish(row, { state: "failed", outcome: String(error).slice(0, 1000) }).catch(() => undefined);
+        await finish(row, claimId, { state: "failed", outcome: String(error).slice(0, 1000) }).catch(
+          () => undefined,
+        );
       }
       done.push(String(row.id));
     }

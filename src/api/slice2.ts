@@ -25,7 +25,7 @@ export function apiSlice2(services: Services, auth: ApiAuth) {
   const publisher = createPublisher({ posting, drafts });
   return {
     statuses,
-    scheduled: createScheduled({ config, db, auth, publisher }),
+    scheduled: createScheduled({ config, db, auth, publisher, media: services.media }),
     more: [
       accountRoutes({ config, db, auth, wire, accounts, remoteAccounts }),
       notificationRoutes({ config, db, auth, wire, statuses, remoteAccounts, accounts }),

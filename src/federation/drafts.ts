@@ -54,14 +54,21 @@ async function archivedMedia(em: EntityManager, shown: readonly AttachedMedia[])
 interface DraftMedia {
   attachable(
     ids: readonly string[],
-    owner: { personId: string; accountId: string },
+    owner: DraftMediaOwner,
   ): Promise<{ ok: true } | { ok: false; message: string }>;
   hold(
     em: EntityManager,
     ids: readonly string[],
-    owner: { personId: string; accountId: string },
+    owner: DraftMediaOwner,
     draftId: string,
   ): Promise<AttachedMedia[]>;
+}
+
+/** Whose images a draft takes: the author's for the account (a scheduled status's, when it files it). */
+interface DraftMediaOwner {
+  personId: string;
+  accountId: string;
+  scheduledStatusId?: number | string | null;
 }
 
 export function createDrafts(deps: {
@@ -83,6 +90,12 @@ export function createDrafts(deps: {
       account: ActorRow,
       input: { text: string; visibility: Visibility; inReplyTo?: string; mediaIds?: readonly string[] },
       meta: Record<string, unknown> = {},
+      from: {
+        /** The scheduled status filing it (its images are held by that scheduled status). */
+        readonly scheduledStatusId?: number | string | null;
+        /** Runs in the draft's own transaction after it is written (src/api/scheduled.ts). */
+        readonly within?: (em: EntityManager, draft: DraftRow) => Promise<void>;
+      } = {},
     ): Promise<DraftOutcome> {
       const decision = await authz.decide(author, "draft", account);
       if (!decision.allow)
@@ -93,7 +106,7 @@ export function createDrafts(deps: {
         return { ok: false, status: 400, message: "A draft needs some text." };
       if (text.length > 5000)
         return { ok: false, status: 400, message: "A post is limited to 5,000 characters." };
-      const owner = { personId: author.id, accountId: account.id };
+      const owner = { personId: author.id, accountId: account.id, scheduledStatusId: from.scheduledStatusId };
       if (mediaIds.length > 0) {
         const usable = deps.media
           ? await deps.media.attachable(mediaIds, owner)
@@ -138,6 +151,7 @@ export function createDrafts(deps: {
           subjectId: draft.id,
           content: { text, visibility: draft.visibility, ...(await archivedMedia(em, media)) },
         });
+        await from.within?.(em, draft);
       });
       return { ok: true, draft };
     },

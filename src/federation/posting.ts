@@ -8,6 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "@fedify/fedify";
+import type { EntityManager } from "typeorm";
 import {
   Accept,
   type Actor,
@@ -76,7 +77,14 @@ export interface PostInput {
     readonly draftId?: string | null;
     readonly app?: string | null;
     readonly tokenId?: string | null;
+    /** The scheduled status publishing it (its images are held by that scheduled status). */
+    readonly scheduledStatusId?: string | null;
   };
+  /**
+   * Runs in the post's own transaction after the post is written (a scheduled status records
+   * that it is published, or throws and nothing is: src/api/scheduled.ts).
+   */
+  readonly within?: (em: EntityManager, post: PostRow) => Promise<void>;
 }
 
 export type PostResult =
@@ -274,6 +282,7 @@ export function createPosting(deps: {
         personId: input.author.personId ?? "",
         accountId: actor.id,
         draftId: input.provenance?.draftId ?? null,
+        scheduledStatusId: input.provenance?.scheduledStatusId ?? null,
       };
       if (mediaIds.length > 0) {
         const usable = deps.media
@@ -381,12 +390,16 @@ export function createPosting(deps: {
             hashtags,
             to: recipients.map((r) => r.id?.href ?? null),
             draftId: input.provenance?.draftId ?? null,
+            ...(input.provenance?.scheduledStatusId
+              ? { scheduledStatusId: input.provenance.scheduledStatusId }
+              : {}),
             // The images as attached: which files (their SHA-256 is on the media row) and alt text.
             ...(media.length > 0
               ? { media: media.map((m) => ({ id: m.id, format: m.format, description: m.description })) }
               : {}),
           },
         });
+        await input.within?.(em, post);
       });
       const note = noteOf(ctx, config.origin, actor, post);
       const create = new Create({

@@ -18,6 +18,8 @@ export interface MediaRow {
   postId: string | null;
   /** The draft awaiting approval that holds it (not swept while it waits); null otherwise. */
   draftId: string | null;
+  /** The scheduled status that holds it until it is published (not swept while it waits). */
+  scheduledStatusId: number | string | null;
   format: ImageFormat;
   width: number;
   height: number;
@@ -137,6 +139,7 @@ export const MediaSchema = new EntitySchema<MediaRow>({
     tokenId: { name: "token_id", type: "varchar", nullable: true },
     postId: { name: "post_id", type: "varchar", nullable: true },
     draftId: { name: "draft_id", type: "varchar", nullable: true },
+    scheduledStatusId: { name: "scheduled_status_id", type: "bigint", nullable: true },
     format: { type: "varchar" },
     width: int("width"),
     height: int("height"),

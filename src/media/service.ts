@@ -43,6 +43,8 @@ export interface MediaOwner {
    * approval): held images are attachable by that draft's post only.
    */
   readonly draftId?: string | null;
+  /** The scheduled status that holds the images, when it is the one publishing (or filing) them. */
+  readonly scheduledStatusId?: number | string | null;
 }
 
 export interface MediaChanges {
@@ -81,6 +83,13 @@ function checkChanges(
   return out;
 }
 
+/** An image was attached (or held) by another post, draft or scheduled status meanwhile. */
+export class MediaTakenError extends Error {
+  constructor() {
+    super("a media attachment was taken by another post meanwhile");
+  }
+}
+
 export function createMedia(deps: {
   readonly db: Database;
   readonly store: MediaStore;
@@ -92,12 +101,19 @@ export function createMedia(deps: {
     storageKey(m.id, "small", m.smallFormat),
   ];
 
-  /** Which rows are this owner's to attach: unattached, and free or held by the owner's draft. */
+  /**
+   * Which rows are this owner's to attach: unattached, and free or held by the owner's draft (or
+   * scheduled status).
+   */
   const ownedBy = (owner: MediaOwner) => ({
     personId: owner.personId,
     accountId: owner.accountId,
     postId: IsNull(),
     draftId: owner.draftId ?? IsNull(),
+    scheduledStatusId:
+      owner.scheduledStatusId === undefined || owner.scheduledStatusId === null
+        ? IsNull()
+        : String(owner.scheduledStatusId),
   });
 
   /** An unattached image of this owner's, or null (someone else's is not found either). */
@@ -115,7 +131,7 @@ export function createMedia(deps: {
   ): Promise<AttachedMedia[]> {
     if (ids.length === 0) return [];
     const r = await em.getRepository(MediaSchema).update({ id: In([...ids]), ...ownedBy(owner) }, changes);
-    if (r.affected !== ids.length) throw new Error("a media attachment was taken by another post meanwhile");
+    if (r.affected !== ids.length) throw new MediaTakenError();
     const rows = await em.getRepository(MediaSchema).findBy({ id: In([...ids]) });
     return ids.map((id) => attachedOf(rows.find((m) => m.id === id)!));
   }
@@ -140,6 +156,7 @@ export function createMedia(deps: {
         tokenId: owner.tokenId,
         postId: null,
         draftId: null,
+        scheduledStatusId: null,
         format: p.original.format,
         width: p.original.width,
         height: p.original.height,
@@ -213,14 +230,14 @@ export function createMedia(deps: {
       owner: MediaOwner,
       postId: string,
     ): Promise<AttachedMedia[]> {
-      return take(em, ids, owner, { postId, draftId: null, attachedAt: new Date() });
+      return take(em, ids, owner, { postId, draftId: null, scheduledStatusId: null, attachedAt: new Date() });
     },
 
     /**
      * In the draft's transaction: a draft awaiting approval holds the images (in the order
      * given), so they are not swept while it waits and nothing else attaches them; its approval
      * attaches them to the post (`attach` with the draft as owner), its rejection lets the sweep
-     * remove them.
+     * remove them. A draft filed by a scheduled status takes them from that scheduled status.
      */
     async hold(
       em: EntityManager,
@@ -228,7 +245,53 @@ export function createMedia(deps: {
       owner: MediaOwner,
       draftId: string,
     ): Promise<AttachedMedia[]> {
-      return take(em, ids, { ...owner, draftId: null }, { draftId });
+      return take(em, ids, { ...owner, draftId: null }, { draftId, scheduledStatusId: null });
+    },
+
+    /**
+     * In the scheduled status's transaction: it holds the images (in the order given) until it
+     * is published or filed as a draft; `release` lets them go when it is cancelled.
+     */
+    async holdForSchedule(
+      em: EntityManager,
+      ids: readonly string[],
+      owner: MediaOwner,
+      scheduledStatusId: number | string,
+    ): Promise<AttachedMedia[]> {
+      return take(
+        em,
+        ids,
+        { ...owner, draftId: null, scheduledStatusId: null },
+        { scheduledStatusId: String(scheduledStatusId) },
+      );
+    },
+
+    /** What each scheduled status holds (in no order: its stored media_ids give the order). */
+    async heldBy(scheduledStatusIds: readonly (number | string)[]): Promise<Map<string, AttachedMedia[]>> {
+      const out = new Map<string, AttachedMedia[]>();
+      if (scheduledStatusIds.length === 0) return out;
+      const rows = await db.run((em) =>
+        em.getRepository(MediaSchema).findBy({
+          scheduledStatusId: In(scheduledStatusIds.map(String)),
+          postId: IsNull(),
+          draftId: IsNull(),
+        }),
+      );
+      for (const m of rows) {
+        const key = String(m.scheduledStatusId);
+        out.set(key, [...(out.get(key) ?? []), attachedOf(m)]);
+      }
+      return out;
+    },
+
+    /** In the cancelling transaction: the images a scheduled status held are free again. */
+    async release(em: EntityManager, scheduledStatusId: number | string): Promise<void> {
+      await em
+        .getRepository(MediaSchema)
+        .update(
+          { scheduledStatusId: String(scheduledStatusId), postId: IsNull() },
+          { scheduledStatusId: null },
+        );
     },
 
     /**
@@ -256,8 +319,9 @@ export function createMedia(deps: {
     },
 
     /**
-     * Removes uploads no post took within a day and no draft holds, and at once those of drafts
-     * rejected or withdrawn (rows and files); returns how many.
+     * Removes uploads no post took within a day and no draft or scheduled status holds, and at
+     * once those of drafts rejected or withdrawn and of scheduled statuses that ended without
+     * taking them (rows and files); returns how many.
      */
     async sweep(now = Date.now()): Promise<number> {
       const stale = await db.run(async (em) => [
@@ -265,6 +329,7 @@ export function createMedia(deps: {
           where: {
             postId: IsNull(),
             draftId: IsNull(),
+            scheduledStatusId: IsNull(),
             createdAt: LessThan(new Date(now - UNATTACHED_TTL_MS)),
           },
           order: { createdAt: "ASC" },
@@ -278,15 +343,30 @@ export function createMedia(deps: {
           .orderBy("m.created_at", "ASC")
           .take(500)
           .getMany()),
+        // Held by a scheduled status that will not publish them: refused, failed, discarded, gone.
+        ...(await em
+          .getRepository(MediaSchema)
+          .createQueryBuilder("m")
+          .leftJoin("api_scheduled_status", "s", "s.id = m.scheduled_status_id")
+          .where("m.scheduled_status_id IS NOT NULL AND m.post_id IS NULL AND m.draft_id IS NULL")
+          .andWhere("(s.id IS NULL OR s.state NOT IN (:...waiting))", {
+            waiting: ["scheduled", "publishing"],
+          })
+          .orderBy("m.created_at", "ASC")
+          .take(500)
+          .getMany()),
       ]);
       let removed = 0;
       for (const m of stale) {
         // Only if still unattached and held by the same draft (or none): a post may take it
         // between the read and here, and a draft only holds what it took unheld.
         const r = await db.run((em) =>
-          em
-            .getRepository(MediaSchema)
-            .delete({ id: m.id, postId: IsNull(), draftId: m.draftId ?? IsNull() }),
+          em.getRepository(MediaSchema).delete({
+            id: m.id,
+            postId: IsNull(),
+            draftId: m.draftId ?? IsNull(),
+            scheduledStatusId: m.scheduledStatusId === null ? IsNull() : String(m.scheduledStatusId),
+          }),
         );
         if (!r.affected) continue;
         await store.remove(keysOf(m));

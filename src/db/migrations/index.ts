@@ -24,6 +24,7 @@ import { ArchiveLinks1763700000023 } from "./0023-archive-links.ts";
 import { DraftAndRemoteMedia1763700000024 } from "./0024-draft-and-remote-media.ts";
 import { ErasureAndFollowerHistory1763700000025 } from "./0025-erasure-and-follower-history.ts";
 import { FeedVersions1763700000026 } from "./0026-feed-versions.ts";
+import { ScheduledMediaAndClaims1763700000027 } from "./0027-scheduled-media-and-claims.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -53,4 +54,5 @@ export const migrations = [
   DraftAndRemoteMedia1763700000024,
   ErasureAndFollowerHistory1763700000025,
   FeedVersions1763700000026,
+  ScheduledMediaAndClaims1763700000027,
 ];

@@ -1,0 +1,311 @@
+/**
+ * Scheduled statuses, against a real Herald driven by masto: a claim left by a crashed worker is
+ * taken over once it is CLAIM_TIMEOUT_MS old and published exactly once; a worker that wakes up
+ * after its claim was taken over publishes nothing; `media_ids` are checked as for a post, held
+ * (not swept, not attachable elsewhere) until the status is published (the post carries them),
+ * filed as a draft (the draft holds them), cancelled (let go) or refused (swept at once).
+ *
+ * The server's own worker looks at the real clock: every row here is due, or claimed, an hour or
+ * more ahead, so only the workers this test drives (with their own `now`) publish them.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createRestAPIClient, type mastodon, MastoHttpError } from "masto";
+import sharp from "sharp";
+import { createApiAuth } from "../../src/api/auth.ts";
+import { createPublisher, type Publisher } from "../../src/api/publish.ts";
+import { ScheduledSchema } from "../../src/api/records.ts";
+import { CLAIM_TIMEOUT_MS, createScheduledWorker } from "../../src/api/scheduled.ts";
+import { scheduledStatusWorker } from "../../src/api/slice2.ts";
+import { appTokenCreate } from "../../src/api/cli.ts";
+import { AuditEventSchema } from "../../src/db/audit.ts";
+import { DraftSchema } from "../../src/federation/draft-entities.ts";
+import { PostSchema } from "../../src/federation/entities.ts";
+import { attachedMedia, MediaSchema } from "../../src/media/entities.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const scimActor = { name: "scim-token:test" };
+const HOUR = 3_600_000;
+
+const png = async () =>
+  new Blob([
+    new Uint8Array(
+      await sharp({ create: { width: 80, height: 40, channels: 3, background: { r: 200, g: 90, b: 20 } } })
+        .png()
+        .toBuffer(),
+    ),
+  ]);
+
+async function refused(p: Promise<unknown>, status: number, error: RegExp) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof MastoHttpError, String(e));
+    assert.equal(e.statusCode, status, e.message);
+    assert.match(e.message, error);
+    return true;
+  });
+}
+
+describe(`scheduled statuses: taking over a crashed claim, and their images, on ${TEST_DB}`, () => {
+  let s: TestServer;
+  const ids: Record<string, string> = {};
+  const client: Record<string, mastodon.rest.Client> = {};
+  const tokens: Record<string, string> = {};
+
+  const rowOf = (id: string) =>
+    s.services.db.run((em) => em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(id) }));
+  const postsSaying = (text: string) =>
+    s.services.db.run((em) => em.getRepository(PostSchema).findBy({ contentText: text }));
+  const mediaRow = (id: string) => s.services.db.run((em) => em.getRepository(MediaSchema).findOneBy({ id }));
+  /** Schedules `text` at `at` (ms) through the API; the ScheduledStatus as answered. */
+  const schedule = async (who: string, text: string, at: number, mediaIds?: string[]) =>
+    (await client[who].v1.statuses.create({
+      status: text,
+      scheduledAt: new Date(at).toISOString(),
+      ...(mediaIds ? { mediaIds } : {}),
+    })) as unknown as mastodon.v1.ScheduledStatus;
+
+  before(async () => {
+    s = await startTestServer();
+    for (const who of ["jane", "pete", "dora"])
+      ids[who] = String(
+        (await s.services.scim.createUser({ userName: `${who}@corp.example`, displayName: who }, scimActor))
+          .id,
+      );
+    const pr = await s.services.accounts.createShared("pr", "Corp PR", "test");
+    assert.ok(pr.ok);
+    const subject = await s.services.authz.resolveSubject("user:dora@corp.example");
+    assert.ok(!("error" in subject));
+    assert.ok((await s.services.authz.grant(subject, "drafter", pr.actor, "test")).ok);
+    for (const handle of ["jane", "pete", "dora", "pr"])
+      await waitFor(async () => (await s.services.accounts.byHandle(handle))?.keysReadyAt ?? undefined, {
+        timeoutMs: 60_000,
+        what: `@${handle}'s keys`,
+      });
+    for (const [who, account] of [
+      ["jane", "jane"],
+      ["pete", "pete"],
+      ["dora", "pr"],
+    ]) {
+      const r = await appTokenCreate(s.services, {
+        userName: `${who}@corp.example`,
+        account,
+        scopes: "read write",
+        by: "test",
+      });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      tokens[who] = r.token;
+      client[who] = createRestAPIClient({ url: s.url, accessToken: r.token });
+    }
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  test("a claim left by a crashed worker is taken over after CLAIM_TIMEOUT_MS, and published once", async () => {
+    const at = Date.now() + HOUR;
+    const scheduled = await schedule("jane", "Published after a crash", at);
+    // A worker claimed it at its time and died before publishing.
+    await s.services.db.run((em) =>
+      em.getRepository(ScheduledSchema).update(
+        { id: Number(scheduled.id) },
+        {
+          state: "publishing",
+          claimedBy: "crashed-worker",
+          claimedAt: new Date(at),
+          claimId: "00000000-0000-4000-8000-000000000000",
+        },
+      ),
+    );
+    const rescuer = scheduledStatusWorker(s.services, "rescuer", () => true);
+    assert.deepEqual(await rescuer.publishDue(new Date(at + CLAIM_TIMEOUT_MS - 60_000)), []);
+    assert.equal((await rowOf(scheduled.id)).claimedBy, "crashed-worker", "a young claim is left alone");
+    assert.equal((await postsSaying("Published after a crash")).length, 0);
+
+    assert.deepEqual(await rescuer.publishDue(new Date(at + CLAIM_TIMEOUT_MS + 1000)), [scheduled.id]);
+    const posts = await postsSaying("Published after a crash");
+    assert.equal(posts.length, 1);
+    const row = await rowOf(scheduled.id);
+    assert.deepEqual([row.state, row.claimedBy, row.postId], ["published", "rescuer", posts[0].id]);
+    const audit = await s.services.db.run((em) =>
+      em
+        .getRepository(AuditEventSchema)
+        .findBy({ action: "api.scheduled.reclaimed", targetId: scheduled.id }),
+    );
+    assert.equal(audit.length, 1);
+    assert.equal((JSON.parse(audit[0].detail ?? "{}") as { from: string }).from, "crashed-worker");
+
+    // Later rounds find nothing more to do.
+    assert.deepEqual(await rescuer.publishDue(new Date(at + 3 * CLAIM_TIMEOUT_MS)), []);
+    assert.equal((await postsSaying("Published after a crash")).length, 1);
+  });
+
+  test("a worker that wakes up after its claim was taken over publishes nothing", async () => {
+    const at = Date.now() + 2 * HOUR;
+    const scheduled = await schedule("jane", "Only one of us publishes this", at);
+    // The slow worker stops between its claim and its post, until released.
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = createPublisher({ posting: s.services.posting, drafts: s.services.drafts });
+    const slowPublisher: Publisher = {
+      ...real,
+      async publish(...args) {
+        entered();
+        await gate;
+        return real.publish(...args);
+      },
+    };
+    const slow = createScheduledWorker({
+      db: s.services.db,
+      auth: createApiAuth({
+        oauth: s.services.oauth,
+        directory: s.services.directory,
+        accounts: s.services.accounts,
+        authz: s.services.authz,
+      }),
+      oauth: s.services.oauth,
+      publisher: slowPublisher,
+      holder: "slow",
+      held: () => true,
+    });
+    const slowRound = slow.publishDue(new Date(at));
+    await inside;
+    const fast = scheduledStatusWorker(s.services, "fast", () => true);
+    assert.deepEqual(await fast.publishDue(new Date(at + CLAIM_TIMEOUT_MS + 1000)), [scheduled.id]);
+    release();
+    assert.deepEqual(await slowRound, [], "the slow worker's post was not committed");
+
+    const posts = await postsSaying("Only one of us publishes this");
+    assert.equal(posts.length, 1);
+    const row = await rowOf(scheduled.id);
+    assert.deepEqual([row.state, row.claimedBy, row.postId], ["published", "fast", posts[0].id]);
+    const created = await s.services.db.run((em) =>
+      em.getRepository(AuditEventSchema).countBy({ action: "post.create", targetId: posts[0].id }),
+    );
+    assert.equal(created, 1);
+  });
+
+  test("an Idempotency-Key makes one scheduled status of a repeated request", async () => {
+    const send = () =>
+      fetch(`${s.url}/api/v1/statuses`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${tokens.jane}`,
+          "content-type": "application/json",
+          "idempotency-key": "schedule-once-7",
+        },
+        body: JSON.stringify({
+          status: "Scheduled once",
+          scheduled_at: new Date(Date.now() + 7 * HOUR).toISOString(),
+        }),
+      });
+    const first = await send();
+    const again = await send();
+    assert.deepEqual([first.status, again.status], [200, 200]);
+    const [a, b] = (await Promise.all([first.json(), again.json()])) as { id: string }[];
+    assert.equal(b.id, a.id);
+    const rows = await s.services.db.run((em) =>
+      em
+        .getRepository(ScheduledSchema)
+        .createQueryBuilder("s")
+        .where("s.params LIKE :text", { text: '%"Scheduled once"%' })
+        .getCount(),
+    );
+    assert.equal(rows, 1);
+  });
+
+  test("media_ids: held while it waits, carried by the post it becomes", async () => {
+    const m = await client.jane.v2.media.create({ file: await png(), description: "A banner for later" });
+    const at = Date.now() + 3 * HOUR;
+    const scheduled = await schedule("jane", "With a picture", at, [m.id]);
+    assert.deepEqual(scheduled.params.mediaIds, [m.id]);
+    assert.deepEqual(
+      scheduled.mediaAttachments.map((x) => [x.id, x.description]),
+      [[m.id, "A banner for later"]],
+    );
+    const fetched = await client.jane.v1.scheduledStatuses.$select(scheduled.id).fetch();
+    assert.deepEqual(
+      fetched.mediaAttachments.map((x) => x.id),
+      [m.id],
+    );
+    const listed = await client.jane.v1.scheduledStatuses.list();
+    assert.deepEqual(
+      listed.find((x) => x.id === scheduled.id)?.mediaAttachments.map((x) => x.id),
+      [m.id],
+    );
+    // Held: not attachable by a post now or another scheduled status, not swept after a day.
+    await refused(
+      client.jane.v1.statuses.create({ status: "Stealing it", mediaIds: [m.id] }),
+      422,
+      /not an unattached upload of yours/,
+    );
+    await refused(
+      schedule("jane", "Stealing it later", at, [m.id]),
+      422,
+      /not an unattached upload of yours/,
+    );
+    assert.equal(await s.services.media.sweep(Date.now() + 25 * HOUR), 0);
+    assert.equal((await mediaRow(m.id))?.scheduledStatusId?.toString(), scheduled.id);
+
+    const worker = scheduledStatusWorker(s.services, "media-worker", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at)), [scheduled.id]);
+    const [post] = await postsSaying("With a picture");
+    assert.deepEqual(
+      attachedMedia(post).map((x) => [x.id, x.description]),
+      [[m.id, "A banner for later"]],
+    );
+    const row = await mediaRow(m.id);
+    assert.deepEqual([row?.postId, row?.scheduledStatusId, row?.draftId], [post.id, null, null]);
+    const status = await client.jane.v1.statuses.$select(String(post.apiId)).fetch();
+    assert.deepEqual(
+      status.mediaAttachments.map((x) => [x.id, x.description]),
+      [[m.id, "A banner for later"]],
+    );
+  });
+
+  test("media_ids: a cancelled one lets its images go; a refused one's are swept at once", async () => {
+    const m = await client.jane.v2.media.create({ file: await png() });
+    const cancelled = await schedule("jane", "Cancelled", Date.now() + 4 * HOUR, [m.id]);
+    await client.jane.v1.scheduledStatuses.$select(cancelled.id).remove();
+    assert.equal((await mediaRow(m.id))?.scheduledStatusId, null);
+    const now = await client.jane.v1.statuses.create({ status: "Posted now instead", mediaIds: [m.id] });
+    assert.deepEqual(
+      now.mediaAttachments.map((x) => x.id),
+      [m.id],
+    );
+
+    // Pete leaves before it is due: refused, and what it held goes with the next sweep.
+    const p = await client.pete.v2.media.create({ file: await png() });
+    const at = Date.now() + 5 * HOUR;
+    const doomed = await schedule("pete", "Never published", at, [p.id]);
+    await s.services.scim.patchUser(ids.pete, [{ op: "replace", path: "active", value: false }], scimActor);
+    const worker = scheduledStatusWorker(s.services, "refusing-worker", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at)), [doomed.id]);
+    assert.equal((await rowOf(doomed.id)).state, "refused");
+    assert.equal(await s.services.media.sweep(Date.now()), 1);
+    assert.equal(await mediaRow(p.id), null);
+    assert.equal((await fetch(`${s.url}/media/${p.id}/original.png`)).status, 404);
+  });
+
+  test("media_ids: a drafter's scheduled status becomes a draft that holds its images", async () => {
+    const m = await client.dora.v2.media.create({ file: await png(), description: "Team photo" });
+    const at = Date.now() + 6 * HOUR;
+    const scheduled = await schedule("dora", "For approval, with a photo", at, [m.id]);
+    const worker = scheduledStatusWorker(s.services, "draft-worker", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at)), [scheduled.id]);
+    const row = await rowOf(scheduled.id);
+    assert.equal(row.state, "drafted");
+    const draft = await s.services.db.run((em) =>
+      em.getRepository(DraftSchema).findOneByOrFail({ id: row.draftId! }),
+    );
+    assert.deepEqual(
+      attachedMedia(draft).map((x) => [x.id, x.description]),
+      [[m.id, "Team photo"]],
+    );
+    const media = await mediaRow(m.id);
+    assert.deepEqual([media?.draftId, media?.scheduledStatusId, media?.postId], [draft.id, null, null]);
+    assert.equal((await postsSaying("For approval, with a photo")).length, 0);
+  });
+});
