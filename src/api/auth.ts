@@ -42,7 +42,7 @@ const ACTING = ["post", "draft", "view-inbox"] as const;
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
-/** Standings one process keeps (SQLite); past it, the map starts again. */
+/** Standings one process keeps; past it, the map starts again. */
 const STANDINGS_LIMIT = 10_000;
 
 function invalid(reason: string): never {
@@ -88,8 +88,9 @@ export function createApiAuth(deps: {
   }
 
   /**
-   * Standings decided from a read that is still the database's state (CallRead.unchangedSince):
-   * the same inputs, the same answer; any write anywhere makes a new key. The person and account
+   * Standings decided from a read, under its identity (CallRead.unchangedSince): the same inputs,
+   * the same answer; any write anywhere (SQLite) or any change to the rows read (MySQL) makes a
+   * new key. The person and account
    * in a kept standing are the read's; each call gets its own copies below.
    */
   const standings = new Map<string, Awaited<ReturnType<typeof standingOf>>>();
@@ -126,7 +127,8 @@ export function createApiAuth(deps: {
         if (need === "user") fail(422, "This method requires an authenticated user");
         return { kind: "app", token, app } as R;
       }
-      // The same read as a moment ago (SQLite, nothing written since): the same standing.
+      // The same rows as a moment ago (SQLite: nothing written since; MySQL: the same rows read
+      // again): the same standing.
       const kept = read.unchangedSince === undefined ? undefined : standings.get(read.unchangedSince);
       const s =
         kept ??

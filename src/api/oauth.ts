@@ -97,14 +97,15 @@ export interface CallRead {
    */
   readonly feedVersion: string;
   /**
-   * SQLite: this read's identity while nothing is written (the token's hash and the change stamp
-   * it was read under): equal values mean the same read, so what was decided from one holds for
-   * the other (src/api/auth.ts keeps the standing under it). Undefined on MySQL.
+   * This read's identity: the token's hash and the change stamp it was read under (SQLite), or a
+   * number given to each different set of rows the token's reads returned (MySQL). Equal values
+   * mean the same rows, so what was decided from one holds for the other (src/api/auth.ts keeps
+   * the standing under it).
    */
   readonly unchangedSince?: string;
 }
 
-/** Tokens whose last read one process keeps (SQLite); past it, the map starts again. */
+/** Tokens whose last read one process keeps; past it, the map starts again. */
 const UNCHANGED_LIMIT = 10_000;
 
 /** A read's rows as fresh objects: whatever a request does to them stays in that request. */
@@ -133,8 +134,50 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
    * person's groups (one row per group), the policy's version and the feed versions (src/api/feed.ts).
    */
   let callStatement: ReturnType<typeof buildCallStatement> | undefined;
-  /** SQLite: each token's last read, with the change stamp it was read under (resolveForCall). */
+  /**
+   * Each token's last read, with what it was read under: SQLite, the change stamp; MySQL, the
+   * rows themselves (resolveForCall).
+   */
   const unchanged = new Map<string, { stamp: string; read: CallRead }>();
+  /** MySQL: each token's read in progress, and the one that starts when it ends (freshRows). */
+  const reading = new Map<string, { current: Promise<unknown[][]>; next?: Promise<unknown[][]> }>();
+  let generation = 0;
+
+  /**
+   * MySQL: the token's rows, read by a statement that starts after this call began. Calls that
+   * arrive while one read is under way share the next one: any commit before a call began is
+   * seen by the read it gets (a revocation or a removal still counts on the very next call), and
+   * 64 concurrent calls of one token cost one statement at a time, not 64.
+   */
+  function freshRows(tokenHash: string): Promise<unknown[][]> {
+    const statement = (callStatement ??= buildCallStatement());
+    const run = () => db.rows(statement.sql, [tokenHash]);
+    const entry = reading.get(tokenHash);
+    if (!entry) {
+      const e: { current: Promise<unknown[][]>; next?: Promise<unknown[][]> } = {
+        current: run().finally(() => {
+          if (!e.next) reading.delete(tokenHash);
+        }),
+      };
+      reading.set(tokenHash, e);
+      return e.current;
+    }
+    if (entry.next) return entry.next;
+    const next: Promise<unknown[][]> = entry.current
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        entry.current = next;
+        entry.next = undefined;
+        return run().finally(() => {
+          if (!entry.next && entry.current === next) reading.delete(tokenHash);
+        });
+      });
+    entry.next = next;
+    return next;
+  }
   function buildCallStatement() {
     const ds = db.dataSource;
     const e = (s: string) => ds.driver.escape(s);
@@ -476,20 +519,33 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
     async resolveForCall(token: string): Promise<CallRead | undefined> {
       if (!token.startsWith(ACCESS_TOKEN_PREFIX) || token.length > 200) return undefined;
       const tokenHash = sha256(token);
-      // SQLite: if nothing was committed since this token's last read, by this process or another,
-      // that read still holds (Database.changeStamp; MySQL has no such counter).
-      const stamp = await db.changeStamp();
-      const kept = stamp === undefined ? undefined : unchanged.get(tokenHash);
-      if (kept && kept.stamp === stamp) return copyOf(kept.read);
       const statement = (callStatement ??= buildCallStatement());
-      const read = statement.read(await db.rows(statement.sql, [tokenHash]), tokenHash);
-      if (stamp !== undefined && read) {
+      // SQLite: if nothing was committed since this token's last read, by this process or another,
+      // that read still holds (Database.changeStamp).
+      const stamp = await db.changeStamp();
+      if (stamp !== undefined) {
+        const kept = unchanged.get(tokenHash);
+        if (kept && kept.stamp === stamp) return copyOf(kept.read);
+        const read = statement.read(await db.rows(statement.sql, [tokenHash]), tokenHash);
+        if (!read) return undefined;
         if (unchanged.size >= UNCHANGED_LIMIT) unchanged.clear();
-        const kept = { ...read, unchangedSince: `${tokenHash} ${stamp}` };
-        unchanged.set(tokenHash, { stamp, read: kept });
-        return copyOf(kept);
+        const fresh = { ...read, unchangedSince: `${tokenHash} ${stamp}` };
+        unchanged.set(tokenHash, { stamp, read: fresh });
+        return copyOf(fresh);
       }
-      return read && copyOf(read);
+      // MySQL has no such stamp: a read (shared by the calls that arrived while the one before it
+      // ran) that returns the very rows of the token's previous read is that read again, with the
+      // same identity (what was decided from it holds: src/api/auth.ts).
+      const rows = await freshRows(tokenHash);
+      const seen = JSON.stringify(rows);
+      const kept = unchanged.get(tokenHash);
+      if (kept && kept.stamp === seen) return copyOf(kept.read);
+      const read = statement.read(rows, tokenHash);
+      if (!read) return undefined;
+      if (unchanged.size >= UNCHANGED_LIMIT) unchanged.clear();
+      const fresh = { ...read, unchangedSince: `${tokenHash} m${++generation}` };
+      unchanged.set(tokenHash, { stamp: seen, read: fresh });
+      return copyOf(fresh);
     },
 
     /** Records use at most once a minute per token (informational, for listings). */
