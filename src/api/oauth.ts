@@ -106,6 +106,8 @@ export interface CallRead {
 }
 
 /** Tokens whose last read one process keeps; past it, the map starts again. */
+/** Tokens one decision statement reads at most (MySQL, calls that arrived together). */
+const CALL_BATCH = 64;
 const UNCHANGED_LIMIT = 10_000;
 
 /** A read's rows as fresh objects: whatever a request does to them stays in that request. */
@@ -139,45 +141,52 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
    * rows themselves (resolveForCall).
    */
   const unchanged = new Map<string, { stamp: string; read: CallRead }>();
-  /** MySQL: each token's read in progress, and the one that starts when it ends (freshRows). */
-  const reading = new Map<string, { current: Promise<unknown[][]>; next?: Promise<unknown[][]> }>();
+  /** MySQL: the tokens whose calls wait for the next read, and whether one is under way. */
+  const waiting = new Map<string, { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void }[]>();
+  let underWay = false;
   let generation = 0;
 
   /**
-   * MySQL: the token's rows, read by a statement that starts after this call began. Calls that
-   * arrive while one read is under way share the next one: any commit before a call began is
-   * seen by the read it gets (a revocation or a removal still counts on the very next call), and
-   * 64 concurrent calls of one token cost one statement at a time, not 64.
+   * MySQL: the token's rows, read by a statement that starts after this call began. One read is
+   * under way at a time; the calls that arrive meanwhile, of any tokens, are read together by the
+   * next one (up to CALL_BATCH tokens a statement): any commit before a call began is seen by the
+   * read it gets (a revocation or a removal still counts on the very next call), and 64
+   * concurrent calls cost a statement at a time, not 64.
    */
   function freshRows(tokenHash: string): Promise<unknown[][]> {
-    const statement = (callStatement ??= buildCallStatement());
-    const run = () => db.rows(statement.sql, [tokenHash]);
-    const entry = reading.get(tokenHash);
-    if (!entry) {
-      const e: { current: Promise<unknown[][]>; next?: Promise<unknown[][]> } = {
-        current: run().finally(() => {
-          if (!e.next) reading.delete(tokenHash);
-        }),
-      };
-      reading.set(tokenHash, e);
-      return e.current;
-    }
-    if (entry.next) return entry.next;
-    const next: Promise<unknown[][]> = entry.current
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => {
-        entry.current = next;
-        entry.next = undefined;
-        return run().finally(() => {
-          if (!entry.next && entry.current === next) reading.delete(tokenHash);
-        });
-      });
-    entry.next = next;
-    return next;
+    return new Promise((resolve, reject) => {
+      const calls = waiting.get(tokenHash);
+      if (calls) calls.push({ resolve, reject });
+      else waiting.set(tokenHash, [{ resolve, reject }]);
+      if (!underWay) void readWaiting();
+    });
   }
+
+  async function readWaiting(): Promise<void> {
+    underWay = true;
+    try {
+      const statement = (callStatement ??= buildCallStatement());
+      while (waiting.size > 0) {
+        const batch = [...waiting].slice(0, CALL_BATCH);
+        for (const [hash] of batch) waiting.delete(hash);
+        try {
+          const rows = await db.rows(
+            statement.sql(batch.length),
+            batch.map(([hash]) => hash),
+          );
+          for (const [hash, calls] of batch) {
+            const mine = rows.filter((r) => r[0] === hash);
+            for (const c of calls) c.resolve(mine);
+          }
+        } catch (error) {
+          for (const [, calls] of batch) for (const c of calls) c.reject(error);
+        }
+      }
+    } finally {
+      underWay = false;
+    }
+  }
+
   function buildCallStatement() {
     const ds = db.dataSource;
     const e = (s: string) => ds.driver.escape(s);
@@ -187,25 +196,35 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
     const app = rawColumns(ds, ApiAppSchema, "app");
     const account = rawColumns(ds, ActorSchema, "account");
     const joined = rawPersonAndGroups(ds, col("t", "person_id"));
+    // Each row starts with the token's hash (which token of a batch it belongs to).
     const at = {
-      app: token.width,
-      account: token.width + app.width,
-      versions: token.width + app.width + account.width,
-      person: token.width + app.width + account.width + 3,
+      token: 1,
+      app: 1 + token.width,
+      account: 1 + token.width + app.width,
+      versions: 1 + token.width + app.width + account.width,
+      person: 1 + token.width + app.width + account.width + 3,
     };
-    const sql =
-      `SELECT ${token.sql}, ${app.sql}, ${account.sql}, ${col("account", FEED_VERSION_COLUMN)}, ` +
+    const head =
+      `SELECT ${col("t", "token_hash")}, ${token.sql}, ${app.sql}, ${account.sql}, ${col("account", FEED_VERSION_COLUMN)}, ` +
       `(SELECT ${col("s", "version")} FROM ${table(AuthzStateSchema)} ${e("s")} WHERE ${col("s", "id")} = 1), ` +
       `(${globalFeedVersionSql(ds)}), ${joined.select} ` +
       `FROM ${table(ApiTokenSchema)} ${e("t")} ` +
       `LEFT JOIN ${table(ApiAppSchema)} ${e("app")} ON ${col("app", "id")} = ${col("t", "app_id")} ` +
       `LEFT JOIN ${table(ActorSchema)} ${e("account")} ON ${col("account", "id")} = ${col("t", "account_id")} ` +
-      `${joined.joins} WHERE ${col("t", "token_hash")} = ? ORDER BY ${joined.orderBy}`;
+      `${joined.joins} WHERE ${col("t", "token_hash")} `;
+    const texts: string[] = [];
     return {
-      sql,
+      /** The statement for `n` tokens' hashes (one text per n, each prepared once). */
+      sql(n: number): string {
+        return (texts[n] ??=
+          head +
+          (n === 1 ? "= ?" : `IN (${Array.from({ length: n }, () => "?").join(", ")})`) +
+          ` ORDER BY ${col("t", "token_hash")}, ${joined.orderBy}`);
+      },
+      /** The read of one token from its rows (in the statement's order). */
       read(rows: readonly (readonly unknown[])[], tokenHash: string): CallRead | undefined {
         const first = rows[0];
-        const row = first ? token.read(first, 0) : null;
+        const row = first ? token.read(first, at.token) : null;
         if (!first || !row || row.revokedAt || !sameHash(row.tokenHash, tokenHash)) return undefined;
         const accountRow = account.read(first, at.account);
         return {
@@ -526,7 +545,7 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
       if (stamp !== undefined) {
         const kept = unchanged.get(tokenHash);
         if (kept && kept.stamp === stamp) return copyOf(kept.read);
-        const read = statement.read(await db.rows(statement.sql, [tokenHash]), tokenHash);
+        const read = statement.read(await db.rows(statement.sql(1), [tokenHash]), tokenHash);
         if (!read) return undefined;
         if (unchanged.size >= UNCHANGED_LIMIT) unchanged.clear();
         const fresh = { ...read, unchangedSince: `${tokenHash} ${stamp}` };

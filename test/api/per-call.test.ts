@@ -238,6 +238,25 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
     },
   );
 
+  test(
+    "MySQL: calls of different tokens that arrive together are read by one statement, each its own",
+    { skip: TEST_DB !== "mysql" && "SQLite reuses a read while its change stamp holds instead" },
+    async () => {
+      const tokens: { token: string; hash: string }[] = [];
+      for (let i = 0; i < 10; i++) tokens.push(await newToken());
+      const { result, statements } = await watchingDecisions(() =>
+        Promise.all(tokens.map((t) => s.services.oauth.resolveForCall(t.token))),
+      );
+      // The first call's read starts at once; the nine that arrive meanwhile share the next.
+      assert.equal(statements, 2);
+      assert.deepEqual(
+        result.map((r) => r?.token.tokenHash),
+        tokens.map((t) => t.hash),
+      );
+      assert.ok(result.every((r) => r?.groups.length === 2 && r.account?.handle === "recruiting"));
+    },
+  );
+
   test("a call that begins after a revocation is refused, even while an earlier call's read is under way", async () => {
     const { token: t, hash } = await newToken();
     let release!: () => void;
