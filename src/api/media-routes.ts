@@ -98,7 +98,7 @@ export function mediaApiRoutes(deps: {
 
   router.get(koa(ROUTES.media.one), async (ctx) => {
     const c = await auth.caller(ctx, "user", "write:media");
-    const row = await media.ownUnattached(ctx.params.id, owner(c));
+    const row = await media.ownEditable(ctx.params.id, owner(c));
     if (!row) fail(404, "Record not found");
     ctx.body = mediaAttachment(config.origin, attachedOf(row));
   });

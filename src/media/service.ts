@@ -116,6 +116,24 @@ export function createMedia(deps: {
         : String(owner.scheduledStatusId),
   });
 
+  /**
+   * An image of this owner's its owner may still see and change through the API: not yet posted,
+   * not waiting with a draft for approval (the approver saw it as it is); held by a scheduled
+   * status, it may (as on Mastodon: fixing the alt text before it goes out).
+   */
+  async function ownEditable(id: string, owner: MediaOwner): Promise<MediaRow | null> {
+    if (!UUID.test(id)) return null;
+    return db.run((em) =>
+      em.getRepository(MediaSchema).findOneBy({
+        id,
+        personId: owner.personId,
+        accountId: owner.accountId,
+        postId: IsNull(),
+        draftId: IsNull(),
+      }),
+    );
+  }
+
   /** An unattached image of this owner's, or null (someone else's is not found either). */
   async function ownUnattached(id: string, owner: MediaOwner): Promise<MediaRow | null> {
     if (!UUID.test(id)) return null;
@@ -139,6 +157,7 @@ export function createMedia(deps: {
   return {
     limits,
     ownUnattached,
+    ownEditable,
 
     async upload(
       owner: MediaOwner & { readonly tokenId: string | null },
@@ -183,13 +202,16 @@ export function createMedia(deps: {
       return { ok: true, media: row };
     },
 
-    /** Alt text and focal point of an unattached image (attached ones are part of their post). */
+    /**
+     * Alt text and focal point of an image not yet posted (attached ones are part of their post;
+     * a draft's wait with it for approval as they are).
+     */
     async update(
       id: string,
       owner: MediaOwner,
       changes: MediaChanges,
     ): Promise<{ ok: true; media: MediaRow } | Refused> {
-      const row = await ownUnattached(id, owner);
+      const row = await ownEditable(id, owner);
       if (!row) return refused(404, "Record not found");
       const checked = checkChanges(changes);
       if (!checked.ok) return checked;
@@ -197,7 +219,20 @@ export function createMedia(deps: {
       if (checked.description !== undefined) set.description = checked.description;
       if (checked.focus !== undefined) set.focus = checked.focus;
       if (Object.keys(set).length > 0)
-        await db.run((em) => em.getRepository(MediaSchema).update({ id: row.id, ...ownedBy(owner) }, set));
+        await db.run((em) =>
+          em
+            .getRepository(MediaSchema)
+            .update(
+              {
+                id: row.id,
+                personId: owner.personId,
+                accountId: owner.accountId,
+                postId: IsNull(),
+                draftId: IsNull(),
+              },
+              set,
+            ),
+        );
       return { ok: true, media: { ...row, ...set } };
     },
 

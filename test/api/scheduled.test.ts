@@ -248,21 +248,32 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     );
     assert.equal(await s.services.media.sweep(Date.now() + 25 * HOUR), 0);
     assert.equal((await mediaRow(m.id))?.scheduledStatusId?.toString(), scheduled.id);
+    // Its alt text may still be fixed before it goes out (as on Mastodon).
+    await client.jane.v1.media.$select(m.id).update({ description: "Our banner: we are hiring" });
+    assert.equal((await client.jane.v1.media.$select(m.id).fetch()).description, "Our banner: we are hiring");
+    assert.deepEqual(
+      (await client.jane.v1.scheduledStatuses.$select(scheduled.id).fetch()).mediaAttachments.map(
+        (x) => x.description,
+      ),
+      ["Our banner: we are hiring"],
+    );
 
     const worker = scheduledStatusWorker(s.services, "media-worker", () => true);
     assert.deepEqual(await worker.publishDue(new Date(at)), [scheduled.id]);
     const [post] = await postsSaying("With a picture");
     assert.deepEqual(
       attachedMedia(post).map((x) => [x.id, x.description]),
-      [[m.id, "A banner for later"]],
+      [[m.id, "Our banner: we are hiring"]],
     );
     const row = await mediaRow(m.id);
     assert.deepEqual([row?.postId, row?.scheduledStatusId, row?.draftId], [post.id, null, null]);
     const status = await client.jane.v1.statuses.$select(String(post.apiId)).fetch();
     assert.deepEqual(
       status.mediaAttachments.map((x) => [x.id, x.description]),
-      [[m.id, "A banner for later"]],
+      [[m.id, "Our banner: we are hiring"]],
     );
+    // Posted: part of the post now, no longer changed on its own.
+    await refused(client.jane.v1.media.$select(m.id).update({ description: "Later edit" }), 404, /not found/);
   });
 
   test("media_ids: a cancelled one lets its images go; a refused one's are swept at once", async () => {
