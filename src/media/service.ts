@@ -220,18 +220,16 @@ export function createMedia(deps: {
       if (checked.focus !== undefined) set.focus = checked.focus;
       if (Object.keys(set).length > 0)
         await db.run((em) =>
-          em
-            .getRepository(MediaSchema)
-            .update(
-              {
-                id: row.id,
-                personId: owner.personId,
-                accountId: owner.accountId,
-                postId: IsNull(),
-                draftId: IsNull(),
-              },
-              set,
-            ),
+          em.getRepository(MediaSchema).update(
+            {
+              id: row.id,
+              personId: owner.personId,
+              accountId: owner.accountId,
+              postId: IsNull(),
+              draftId: IsNull(),
+            },
+            set,
+          ),
         );
       return { ok: true, media: { ...row, ...set } };
     },
