@@ -12,7 +12,7 @@ import { fail } from "../http/errors.ts";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { koa, ROUTES } from "../http/routes.ts";
-import type { RemoteMedia } from "../federation/remote-media.ts";
+import { type RemoteMedia, remoteMediaKind } from "../federation/remote-media.ts";
 import { type AttachedMedia, attachedOf, mediaUrl } from "../media/entities.ts";
 import { readMultipart } from "../media/multipart.ts";
 import type { Media } from "../media/service.ts";
@@ -51,18 +51,22 @@ export function mediaAttachment(origin: URL, m: AttachedMedia) {
 }
 
 /**
- * A received post's image as a MediaAttachment: Herald keeps no copy (src/federation/
- * remote-media.ts), so `url`, `preview_url` and `remote_url` are all the image on its own server.
- * `id`: the status's id and the image's place in it (digits, unique per image).
+ * A received post's image, video or audio as a MediaAttachment: Herald keeps no copy (src/
+ * federation/remote-media.ts), so `url` and `remote_url` are the file on its own server; an
+ * image's `preview_url` is the image itself, a video's or audio's the preview its note gave (its
+ * `icon`, never fetched), or null. No "gifv": a GIF-as-video cannot be told from a video by what
+ * the note says, so it is a "video". `id`: the status's id and the attachment's place in it
+ * (digits, unique per attachment).
  */
 export function remoteMediaAttachment(statusId: string, index: number, m: RemoteMedia) {
+  const type = remoteMediaKind(m);
   return {
     id: `${statusId}${index}`,
-    type: "image",
+    type,
     url: m.url,
-    preview_url: m.url,
+    preview_url: type === "image" ? m.url : (m.previewUrl ?? null),
     remote_url: m.url,
-    preview_remote_url: null,
+    preview_remote_url: type === "image" ? null : (m.previewUrl ?? null),
     text_url: null,
     meta: m.width && m.height ? { original: size(m.width, m.height) } : {},
     description: m.description,

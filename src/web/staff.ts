@@ -27,7 +27,7 @@ import { isMultipart, readMultipart } from "../media/multipart.ts";
 import { MAX_DESCRIPTION, type Media } from "../media/service.ts";
 import type { AppTokenPages } from "./app-tokens.ts";
 import { postMedia } from "./public.ts";
-import { remoteMedia } from "../federation/remote-media.ts";
+import { remoteMedia, remoteMediaKind } from "../federation/remote-media.ts";
 import { orgIdentity } from "./design.ts";
 
 const VISIBILITIES: Record<Visibility, string> = {
@@ -116,22 +116,30 @@ export function staffRoutes(deps: {
   /**
    * A received post's images, loaded from their own server (Herald keeps no copy; the page CSP
    * allows https images), with the alt text its author gave; no referrer goes with the request.
+   * A video or audio is a plain link to it on its server, named by its alt text (no player: the
+   * CSP keeps media-src to Herald itself).
    */
   const remoteImages = (row: { readonly media?: string | null }): Html | "" => {
-    const images = remoteMedia(row);
-    if (images.length === 0) return "";
+    const items = remoteMedia(row);
+    if (items.length === 0) return "";
     return html`<div class="post-media">
-      ${images.map(
-        (m) =>
-          html`<a href="${safeHref(m.url)}" rel="nofollow noopener noreferrer"
-            ><img
-              src="${safeHref(m.url)}"
-              alt="${m.description ?? "Image without a description"}"
-              ${m.width && m.height ? html`width="${m.width}" height="${m.height}"` : ""}
-              loading="lazy"
-              referrerpolicy="no-referrer"
-          /></a>`,
-      )}
+      ${items.map((m) => {
+        const kind = remoteMediaKind(m);
+        if (kind !== "image") {
+          const what = `${kind === "video" ? "Video" : "Audio"}: ${m.description ?? "no description"}`;
+          return html`<a class="remote-media" href="${safeHref(m.url)}" rel="nofollow noopener noreferrer"
+            >${`${what} (opens on its server)`}</a
+          >`;
+        }
+        return html`<a href="${safeHref(m.url)}" rel="nofollow noopener noreferrer"
+          ><img
+            src="${safeHref(m.url)}"
+            alt="${m.description ?? "Image without a description"}"
+            ${m.width && m.height ? html`width="${m.width}" height="${m.height}"` : ""}
+            loading="lazy"
+            referrerpolicy="no-referrer"
+        /></a>`;
+      })}
     </div>`;
   };
 
