@@ -14,8 +14,8 @@
 import type { EntitySubscriberInterface, InsertEvent, QueryRunner } from "typeorm";
 import type { Database } from "../db/database.ts";
 
-/** Tables whose rows get an `api_id` on insert (migration 0020). */
-const NUMBERED = new Set(["post", "inbound_message", "follower", "reaction"]);
+/** Tables whose rows get an `api_id` on insert (migrations 0020, 0028: a boost's wrapper status). */
+const NUMBERED = new Set(["post", "inbound_message", "follower", "reaction", "api_outbound_reaction"]);
 
 export const ID_SCALE = 1024;
 

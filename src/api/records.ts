@@ -104,6 +104,8 @@ export interface OutboundReactionRow {
   activityId: string;
   personId: string | null;
   createdAt: Date;
+  /** A boost's own status id (migration 0028; likes get one too, unused). */
+  apiId?: number | string | null;
 }
 
 export const OutboundReactionSchema = new EntitySchema<OutboundReactionRow>({
@@ -117,6 +119,7 @@ export const OutboundReactionSchema = new EntitySchema<OutboundReactionRow>({
     activityId: vc("activity_id"),
     personId: vc("person_id", true),
     createdAt: dt("created_at"),
+    apiId: { name: "api_id", type: "bigint", nullable: true },
   },
 });
 

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import type Router from "@koa/router";
 import type { Context } from "koa";
-import { IsNull, type SelectQueryBuilder } from "typeorm";
+import { type EntityManager, IsNull, type SelectQueryBuilder } from "typeorm";
 import type { Config } from "../config.ts";
 import { createFeedCache, type FeedCache } from "./feed.ts";
 import { recordAudit } from "../db/audit.ts";
@@ -39,7 +39,8 @@ import { parseApiId } from "./ids.ts";
 import { createPublisher, type Speaker, type StatusInput } from "./publish.ts";
 import type { Scheduled } from "./scheduled.ts";
 import { apiParams, bool, list, type Params, str } from "./params.ts";
-import { keyset, merged, pageOf, setLink, type Statuses } from "./statuses.ts";
+import { keyset, merged, type Page, pageOf, setLink, type Statuses } from "./statuses.ts";
+import { type OutboundReactionRow, OutboundReactionSchema } from "./records.ts";
 import { createWire, fromMastodonVisibility, MAX_CHARACTERS } from "./wire.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -115,6 +116,25 @@ export function apiRoutes(deps: {
   }
 
   const statuses = (rows: PostRow[]) => deps.statuses.local(rows);
+  type StatusOrBoost =
+    | Awaited<ReturnType<Statuses["boosts"]>>[number]
+    | Awaited<ReturnType<Statuses["local"]>>[number]
+    | Awaited<ReturnType<Statuses["remote"]>>[number];
+
+  /** An account's boosts in the window `page` (each a status of its own: src/api/statuses.ts). */
+  const boostsOf = (em: EntityManager, accountId: string, page: Page) =>
+    keyset(
+      em
+        .getRepository(OutboundReactionSchema)
+        .createQueryBuilder("b")
+        .where("b.account_id = :accountId AND b.kind = :announce AND b.api_id IS NOT NULL", {
+          accountId,
+          announce: "announce",
+        }),
+      "b.api_id",
+      page,
+      "b",
+    ).getMany();
 
   /** A remote message the caller's account received, by its api id. */
   async function inboundFor(c: UserCaller, id: string): Promise<InboundRow | null> {
@@ -222,13 +242,40 @@ export function apiRoutes(deps: {
       return;
     }
     const own = c?.kind === "user" && c.account.id === actor.id;
-    const rows = await paged(ctx, p, (qb) => {
+    const where = (qb: SelectQueryBuilder<PostRow>) => {
       qb.andWhere("p.actor_id = :actorId", { actorId: actor.id });
       if (!own) qb.andWhere("p.visibility IN (:...shown)", { shown: ["public", "unlisted"] });
       if (bool(p, "exclude_replies")) qb.andWhere("p.in_reply_to_iri IS NULL");
       if (bool(p, "only_media")) qb.andWhere("p.media IS NOT NULL");
-    });
-    ctx.body = await statuses(rows);
+    };
+    const page = pageOf(p);
+    if (bool(p, "exclude_reblogs") || bool(p, "only_media") || !page) {
+      ctx.body = await statuses(await paged(ctx, p, where));
+      return;
+    }
+    // The account's posts and its boosts (each a status of its own), interleaved by id.
+    const [posts, boosted] = await Promise.all([
+      paged(ctx, p, where),
+      db.run((em) => boostsOf(em, actor.id, page)),
+    ]);
+    const chosen = merged<PostRow | OutboundReactionRow>(page, [posts, boosted], (r) => Number(r.apiId));
+    const boosts = new Set<PostRow | OutboundReactionRow>(boosted);
+    const viewer = c?.kind === "user" ? c.account : undefined;
+    const [local, wrappers] = await Promise.all([
+      statuses(chosen.filter((r) => !boosts.has(r)) as PostRow[]),
+      deps.statuses.boosts(chosen.filter((r) => boosts.has(r)) as OutboundReactionRow[], actor, viewer),
+    ]);
+    const byId = new Map<string, StatusOrBoost>();
+    for (const x of [...local, ...wrappers])
+      if (own || !x.reblog || ["public", "unlisted"].includes(x.reblog.visibility)) byId.set(x.id, x);
+    const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
+    setLink(
+      ctx,
+      config,
+      p,
+      out.map((x) => x.id),
+    );
+    ctx.body = out;
   });
 
   // --- timelines ---------------------------------------------------------------------------------
@@ -257,7 +304,7 @@ export function apiRoutes(deps: {
     const media = bool(p, "only_media");
     const withMedia = <Q extends { andWhere(where: string): Q }>(qb: Q, alias: string) =>
       media ? qb.andWhere(`${alias}.media IS NOT NULL`) : qb;
-    const [own, received] = await db.run(async (em) => [
+    const [own, received, boosted] = await db.run(async (em) => [
       await keyset(
         withMedia(
           em
@@ -286,17 +333,26 @@ export function apiRoutes(deps: {
         page,
         "i",
       ).getMany(),
+      // The account's boosts, each its own status wrapping the boosted one (as on Mastodon).
+      media ? [] : await boostsOf(em, c.account.id, page),
     ]);
-    const chosen = merged<PostRow | InboundRow>(page, [own, received], (r) => Number(r.apiId));
-    const ours = new Set(own.map((r) => r.id));
+    type Row = PostRow | InboundRow | OutboundReactionRow;
+    const chosen = merged<Row>(page, [own, received, boosted], (r) => Number(r.apiId));
+    const ours = new Set<Row>(own);
+    const boosts = new Set<Row>(boosted);
     // Each kind as one batch (its facts in a few queries, each author's account built once), then
     // back in the merged order: per-status calls cost ~8 queries each on the page's 20.
-    const [local, remote] = await Promise.all([
-      deps.statuses.local(chosen.filter((r) => ours.has(r.id)) as PostRow[], [c.account], c.account),
-      deps.statuses.remote(chosen.filter((r) => !ours.has(r.id)) as InboundRow[], c.account),
+    const [local, remote, wrappers] = await Promise.all([
+      deps.statuses.local(chosen.filter((r) => ours.has(r)) as PostRow[], [c.account], c.account),
+      deps.statuses.remote(chosen.filter((r) => !ours.has(r) && !boosts.has(r)) as InboundRow[], c.account),
+      deps.statuses.boosts(
+        chosen.filter((r) => boosts.has(r)) as OutboundReactionRow[],
+        c.account,
+        c.account,
+      ),
     ]);
-    const byId = new Map<string, (typeof local)[number] | (typeof remote)[number]>();
-    for (const x of [...local, ...remote]) byId.set(x.id, x);
+    const byId = new Map<string, StatusOrBoost>();
+    for (const x of [...local, ...remote, ...wrappers]) byId.set(x.id, x);
     const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
     setLink(
       ctx,

@@ -21,7 +21,14 @@ export function apiSlice2(services: Services, auth: ApiAuth) {
   const wire = createWire(config, db);
   const remote = createRemote({ federation, config });
   const remoteAccounts = createRemoteAccounts({ db, remote });
-  const statuses = createStatuses({ config, db, wire, accounts, remoteAccounts });
+  const statuses = createStatuses({
+    config,
+    db,
+    wire,
+    accounts,
+    remoteAccounts,
+    boostUri: (accountId, activityId) => remote.reactionIri(accountId, "announce", activityId),
+  });
   const publisher = createPublisher({ posting, drafts });
   return {
     statuses,

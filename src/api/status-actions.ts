@@ -226,7 +226,22 @@ export function statusActionRoutes(deps: {
     // After the commit, through Fedify's persistent queue.
     if (sent && kind === "announce")
       await remote.announceLocal(c.account.id, noteIri, post.actorId, sent, undo);
-    ctx.body = (await statuses.local([post], [], c.account))[0];
+    ctx.body = (await boosted(c, kind, undo, key)) ?? (await statuses.local([post], [], c.account))[0];
+  }
+
+  /**
+   * What a boost answers, as on Mastodon: the booster's own status wrapping the boosted one (its
+   * `reblog`); an unboost or a favourite answers with the post itself (undefined here).
+   */
+  async function boosted(
+    c: UserCaller,
+    kind: "like" | "announce",
+    undo: boolean,
+    key: Pick<OutboundReactionRow, "accountId" | "objectHash" | "kind">,
+  ) {
+    if (kind !== "announce" || undo) return undefined;
+    const row = await db.run((em) => em.getRepository(OutboundReactionSchema).findOneBy(key));
+    return row ? (await statuses.boosts([row], c.account, c.account))[0] : undefined;
   }
 
   async function react(ctx: Context, kind: "like" | "announce", undo: boolean) {
@@ -248,7 +263,7 @@ export function statusActionRoutes(deps: {
       await db.transaction((em) => recordReaction(em, c, decision, key, undo, target, activityId));
     }
     const [status] = await statuses.remote([inbound], c.account);
-    ctx.body = status;
+    ctx.body = (await boosted(c, kind, undo, key)) ?? status;
   }
 
   return (router: Router, params: (ctx: Context) => Promise<Params>) => {

@@ -8,7 +8,7 @@
  * `min_id`, `limit`, and the Link header).
  */
 import type { Context } from "koa";
-import { In, type SelectQueryBuilder, type ObjectLiteral } from "typeorm";
+import { In, IsNull, type SelectQueryBuilder, type ObjectLiteral } from "typeorm";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
@@ -144,6 +144,17 @@ export function remoteAccountJson(row: RemoteAccountRow, avatarFallback: string)
   };
 }
 
+/** The fields of a status Herald does not keep for it (no app, mentions, tags or counts). */
+const unadorned = () => ({
+  application: null,
+  mentions: [] as never[],
+  tags: [] as never[],
+  emojis: [] as never[],
+  reblogs_count: 0,
+  favourites_count: 0,
+  replies_count: 0,
+});
+
 /** Whether the viewing account favourited and boosted the note `objectHash` (its outbound reactions). */
 function viewed(mine: readonly OutboundReactionRow[], objectHash: string) {
   const did = (kind: string) => mine.some((m) => m.objectHash === objectHash && m.kind === kind);
@@ -156,6 +167,8 @@ export function createStatuses(deps: {
   wire: Wire;
   accounts: Accounts;
   remoteAccounts: RemoteAccounts;
+  /** The IRI of an account's Announce (a boost wrapper's `uri`). */
+  boostUri?: (accountId: string, activityId: string) => string;
 }) {
   const { db, wire, accounts, remoteAccounts } = deps;
   const avatar = wire.avatar;
@@ -286,13 +299,7 @@ export function createStatuses(deps: {
         sensitive: false,
         spoiler_text: "",
         media_attachments: remoteMedia(row).map((m, i) => remoteMediaAttachment(id, i, m)),
-        application: null,
-        mentions: [],
-        tags: [],
-        emojis: [],
-        reblogs_count: 0,
-        favourites_count: 0,
-        replies_count: 0,
+        ...unadorned(),
         in_reply_to_id: target ? (apiIdOf(target) ?? null) : null,
         in_reply_to_account_id: target ? target.actorId : null,
         reblog: null,
@@ -309,7 +316,79 @@ export function createStatuses(deps: {
     return out;
   }
 
-  return { local, remote };
+  /**
+   * An account's boosts (its outbound `announce` reactions numbered by migration 0028) as Mastodon
+   * shows them: a status of its own, by the booster, whose `reblog` is the boosted post as
+   * `viewer` sees it. Boosts whose post is gone (or has no id) are left out.
+   */
+  async function boosts(rows: OutboundReactionRow[], booster: ActorRow, viewer?: ActorRow) {
+    const numbered = rows.filter((r) => r.kind === "announce" && apiIdOf(r) !== undefined);
+    if (numbered.length === 0) return [];
+    const localIds = numbered
+      .filter((r) => r.objectIri.startsWith(wire.notePrefix))
+      .map((r) => r.objectIri.slice(wire.notePrefix.length));
+    const remoteHashes = numbered
+      .filter((r) => !r.objectIri.startsWith(wire.notePrefix))
+      .map((r) => r.objectHash);
+    const [posts, inbound] = await db.run(async (em) => [
+      localIds.length
+        ? await em.getRepository(PostSchema).findBy({ id: In(localIds), deletedAt: IsNull() })
+        : [],
+      remoteHashes.length
+        ? await em
+            .getRepository(InboundSchema)
+            .findBy({ actorId: booster.id, objectHash: In(remoteHashes), deletedAt: IsNull() })
+        : [],
+    ]);
+    const shownPosts = (posts as PostRow[]).filter((p) => apiIdOf(p) !== undefined);
+    const [ours, theirs] = await Promise.all([
+      local(shownPosts, [booster], viewer),
+      remote(inbound as InboundRow[], viewer),
+    ]);
+    const byHash = new Map<
+      string,
+      Awaited<ReturnType<typeof local>>[number] | Awaited<ReturnType<typeof remote>>[number]
+    >();
+    shownPosts.forEach((p, i) => ours[i] && byHash.set(iriHash(wire.noteUri(p.id)), ours[i]));
+    (inbound as InboundRow[]).forEach((r, i) => theirs[i] && byHash.set(r.objectHash, theirs[i]));
+    const author = await wire.account(booster);
+    const out = [];
+    for (const r of numbered) {
+      const inner = byHash.get(r.objectHash);
+      if (!inner) continue;
+      const uri =
+        deps.boostUri?.(booster.id, r.activityId) ?? `${wire.actorUri(booster.id)}#announce-${r.activityId}`;
+      out.push({
+        id: apiIdOf(r)!,
+        uri,
+        url: uri,
+        created_at: r.createdAt.toISOString(),
+        edited_at: null,
+        account: author,
+        content: "",
+        visibility: "public" as const,
+        sensitive: false,
+        spoiler_text: "",
+        media_attachments: [],
+        ...unadorned(),
+        in_reply_to_id: null,
+        in_reply_to_account_id: null,
+        reblog: inner,
+        poll: null,
+        card: null,
+        language: null,
+        favourited: inner.favourited,
+        reblogged: inner.reblogged,
+        muted: false,
+        bookmarked: false,
+        pinned: false,
+        filtered: [],
+      });
+    }
+    return out;
+  }
+
+  return { local, remote, boosts };
 }
 
 export type Statuses = ReturnType<typeof createStatuses>;

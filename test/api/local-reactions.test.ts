@@ -38,7 +38,7 @@ describe(`favourites and boosts of Herald's own posts (${TEST_DB})`, () => {
       },
       body: body ? JSON.stringify(body) : undefined,
     });
-    return { status: res.status, body: (await res.json()) as Json };
+    return { status: res.status, body: (await res.json()) as Json, link: res.headers.get("link") };
   }
   const act = (who: keyof typeof tokens, id: string, action: string) =>
     api(who, "POST", `/api/v1/statuses/${id}/${action}`);
@@ -213,11 +213,11 @@ describe(`favourites and boosts of Herald's own posts (${TEST_DB})`, () => {
 
     const first = await act("jane", id, "reblog");
     assert.equal(first.status, 200, JSON.stringify(first.body));
-    assert.equal(first.body.reblogged, true);
-    assert.equal(first.body.reblogs_count, 1);
+    assert.equal((first.body.reblog as Json).reblogged, true);
+    assert.equal((first.body.reblog as Json).reblogs_count, 1);
     const again = await act("jane", id, "reblog");
-    assert.equal(again.body.reblogged, true);
-    assert.equal(again.body.reblogs_count, 1);
+    assert.equal((again.body.reblog as Json).reblogged, true);
+    assert.equal((again.body.reblog as Json).reblogs_count, 1);
 
     const got = await delivered(from, (d) => d.some((x) => x.activity.type === "Announce"));
     assert.equal(got.length, 1);
@@ -244,6 +244,94 @@ describe(`favourites and boosts of Herald's own posts (${TEST_DB})`, () => {
     assert.equal(await reactions(post.id, "announce"), 0);
     assert.equal((await bobs("reblog")).length, 0);
     assert.equal((await audited("api.status.unreblog", post.id)).length, 1);
+  });
+
+  test("a boost is a status of its own: the reblog answer, @recruiting's home timeline and statuses, paged; gone after unreblog", async () => {
+    const id = await bobPosts("Bob's careers fair stand");
+    const wrappersOf = (list: Json) =>
+      (list as unknown as Json[]).filter((x) => (x.reblog as Json | null)?.id === id);
+    const home = async (query = "") => {
+      const res = await api("jane", "GET", `/api/v1/timelines/home${query}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res;
+    };
+    const accountId = String((await api("jane", "GET", "/api/v1/accounts/verify_credentials")).body.id);
+    const statusesOf = async (query = "") => {
+      const res = await api("bob", "GET", `/api/v1/accounts/${accountId}/statuses${query}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res;
+    };
+    // Cached before the boost (src/api/feed.ts): the boost must change the page.
+    assert.equal(wrappersOf((await home()).body).length, 0);
+    assert.equal(wrappersOf((await home()).body).length, 0);
+
+    const boost = await act("jane", id, "reblog");
+    assert.equal(boost.status, 200, JSON.stringify(boost.body));
+    const w = boost.body;
+    const inner = w.reblog as Json;
+    assert.notEqual(w.id, id);
+    assert.match(String(w.id), /^[0-9]+$/);
+    assert.ok(Number(w.id) > Number(id));
+    assert.equal((w.account as Json).acct, "recruiting");
+    assert.equal((w.account as Json).id, accountId);
+    assert.equal(w.content, "");
+    assert.equal(w.visibility, "public");
+    assert.equal(w.reblogged, true);
+    assert.equal(w.in_reply_to_id, null);
+    assert.deepEqual(w.media_attachments, []);
+    assert.match(String(w.uri), new RegExp(`^${origin}/`));
+    assert.equal(inner.id, id);
+    assert.equal((inner.account as Json).acct, "bob");
+    assert.equal(inner.reblogged, true);
+    assert.equal(inner.reblogs_count, 1);
+    assert.equal(inner.reblog, null);
+    assert.match(String(inner.content), /careers fair stand/);
+    // Sent again: the same boost, the same wrapper.
+    assert.equal((await act("jane", id, "reblog")).body.id, w.id);
+
+    // @recruiting posts after the boost: newest first, the post then the boost.
+    const later = await api("jane", "POST", "/api/v1/statuses", { status: "Recruiting's own news" });
+    assert.equal(later.status, 200);
+    const page = await home();
+    const list = page.body as unknown as Json[];
+    assert.equal(wrappersOf(page.body).length, 1);
+    assert.equal(list[0].id, later.body.id);
+    // The same wrapper (only @recruiting's counts moved: it has posted since).
+    assert.deepEqual({ ...list[1], account: null }, { ...w, account: null });
+    // Its id pages: just before the later post, and nothing of it after itself.
+    const one = await home(`?limit=1&max_id=${String(later.body.id)}`);
+    assert.deepEqual(
+      (one.body as unknown as Json[]).map((x) => x.id),
+      [w.id],
+    );
+    assert.match(String(one.link), /max_id=/);
+    const older = await home(`?max_id=${String(w.id)}`);
+    assert.equal(wrappersOf(older.body).length, 0);
+    assert.ok((older.body as unknown as Json[]).every((x) => Number(x.id) < Number(w.id)));
+    const newer = await home(`?min_id=${String(w.id)}`);
+    assert.deepEqual(
+      (newer.body as unknown as Json[]).map((x) => x.id),
+      [later.body.id],
+    );
+
+    // @recruiting's statuses, as Bob sees them: the same wrapper, once, after the later post.
+    const shown = (await statusesOf()).body as unknown as Json[];
+    assert.equal(wrappersOf(shown as unknown as Json).length, 1);
+    assert.deepEqual(
+      shown.slice(0, 2).map((x) => x.id),
+      [later.body.id, w.id],
+    );
+    assert.equal(((shown[1].reblog as Json).account as Json).acct, "bob");
+    assert.equal(wrappersOf((await statusesOf("?exclude_reblogs=true")).body).length, 0);
+
+    const undone = await act("jane", id, "unreblog");
+    assert.equal(undone.status, 200);
+    assert.equal(undone.body.id, id);
+    assert.equal(undone.body.reblog, null);
+    assert.equal(undone.body.reblogged, false);
+    assert.equal(wrappersOf((await home()).body).length, 0);
+    assert.equal(wrappersOf((await statusesOf()).body).length, 0);
+    assert.equal(((await home()).body as unknown as Json[])[0].id, later.body.id);
   });
 
   test("refused: a drafter (403), a post the caller cannot see (404), a followers-only boost (422)", async () => {

@@ -25,6 +25,7 @@ import { DraftAndRemoteMedia1763700000024 } from "./0024-draft-and-remote-media.
 import { ErasureAndFollowerHistory1763700000025 } from "./0025-erasure-and-follower-history.ts";
 import { FeedVersions1763700000026 } from "./0026-feed-versions.ts";
 import { ScheduledMediaAndClaims1763700000027 } from "./0027-scheduled-media-and-claims.ts";
+import { BoostIds1763700000028 } from "./0028-boost-ids.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -55,4 +56,5 @@ export const migrations = [
   ErasureAndFollowerHistory1763700000025,
   FeedVersions1763700000026,
   ScheduledMediaAndClaims1763700000027,
+  BoostIds1763700000028,
 ];
