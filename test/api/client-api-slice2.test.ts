@@ -308,6 +308,18 @@ describe(`the client API, slice 2, through masto on ${TEST_DB}`, () => {
     assert.equal(faved.favourited, true);
     const boosted = await jane.v1.statuses.$select(mention.status!.id).reblog();
     assert.equal(boosted.reblogged, true);
+    // As on Mastodon: the boost is a status of @recruiting's own wrapping the remote reply, once on
+    // its home timeline (by its own id) until it is undone.
+    assert.notEqual(boosted.id, mention.status!.id);
+    assert.equal(boosted.account.id, post.account.id);
+    assert.equal(boosted.reblog?.id, mention.status!.id);
+    assert.equal(boosted.reblog?.reblogged, true);
+    assert.equal(boosted.reblog?.account.acct, mention.status!.account.acct);
+    const boostsHome = async () =>
+      (await jane.v1.timelines.home.list({ limit: 40 }))
+        .filter((x) => x.reblog?.id === mention.status!.id)
+        .map((x) => x.id);
+    assert.deepEqual(await boostsHome(), [boosted.id]);
     const replyPostId = reply.ok ? reply.post.id : "";
     const reactionsAtB = () =>
       b.s.services.db.run((em) => em.getRepository(ReactionSchema).countBy({ postId: replyPostId }));
@@ -316,6 +328,7 @@ describe(`the client API, slice 2, through masto on ${TEST_DB}`, () => {
     });
     assert.equal((await jane.v1.statuses.$select(mention.status!.id).unfavourite()).favourited, false);
     assert.equal((await jane.v1.statuses.$select(mention.status!.id).unreblog()).reblogged, false);
+    assert.deepEqual(await boostsHome(), []);
     await waitFor(async () => ((await reactionsAtB()) === 0 ? true : undefined), { what: "the Undos at B" });
     // @recruiting may favourite its own post too (counted; no notification to itself, below).
     const ownFave = await jane.v1.statuses.$select(post.id).favourite();
