@@ -142,6 +142,8 @@ export interface ScheduledRow {
   claimedAt: Date | null;
   /** The random id of the worker's claim: publishing commits only while it is still this one. */
   claimId?: string | null;
+  /** How many times a worker claimed it (migration 0029); null before the first. */
+  attempts?: number | null;
   postId: string | null;
   draftId: string | null;
   /** Why it was not published (refused, failed), for the person and the audit. */
@@ -165,6 +167,7 @@ export const ScheduledSchema = new EntitySchema<ScheduledRow>({
     claimedBy: vc("claimed_by", true),
     claimedAt: dt("claimed_at", true),
     claimId: vc("claim_id", true),
+    attempts: { name: "attempts", type: "integer", nullable: true },
     postId: vc("post_id", true),
     draftId: vc("draft_id", true),
     outcome: vc("outcome", true),

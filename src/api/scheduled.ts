@@ -11,7 +11,10 @@
  * row's `published` (or `drafted`) are committed in one transaction, and only while the claim is
  * still the same: a claim older than CLAIM_TIMEOUT_MS (its process crashed, or hangs) is taken
  * over by the next round, and if the first process wakes up after all, its commit finds the
- * claim gone and writes nothing. At publish time Casbin decides again, for the person as they
+ * claim gone and writes nothing. Each claim is counted: a row whose claims were left behind
+ * MAX_ATTEMPTS times (its publishing kills or hangs the worker) ends `failed` instead of being
+ * tried forever, and a claim without an id (taken by a version before 0027) is never taken over.
+ * At publish time Casbin decides again, for the person as they
  * are then: a person removed from the group (or gone) is not published for, and the row records
  * why (`refused`, with an audit record); one who may now only draft files a draft awaiting
  * approval (`drafted`).
@@ -19,7 +22,7 @@
 import { randomUUID } from "node:crypto";
 import type Router from "@koa/router";
 import type { Context } from "koa";
-import { type EntityManager, IsNull, LessThanOrEqual } from "typeorm";
+import { type EntityManager, IsNull, LessThanOrEqual, Not } from "typeorm";
 import { recordAudit } from "../db/audit.ts";
 import type { Database } from "../db/database.ts";
 import { createPeriodic } from "../db/periodic.ts";
@@ -51,6 +54,8 @@ export const TOTAL_LIMIT = 300;
  * seconds (mentions are looked up over the network, each with its own timeout).
  */
 export const CLAIM_TIMEOUT_MS = 10 * 60_000;
+/** Claims left behind this many times (crashed or hung workers) end the row as `failed`. */
+export const MAX_ATTEMPTS = 3;
 
 export const SCHEDULED_PATHS = {
   list: "/api/v1/scheduled_statuses",
@@ -395,8 +400,15 @@ export function createScheduledWorker(deps: {
     }
   }
 
-  /** Claims one row (due, or under a claim too old) with a new claim id; the id, or null. */
+  /**
+   * Claims one row (due, or under a claim too old) with a new claim id, counting the attempt; the
+   * id, or null. A claim without an id is never taken over: it was taken by a version that
+   * published without a claim check (migration 0029 ended those rows). The claim time is when
+   * the claim is taken (not when the round began, which would age it by the round's length), or
+   * the round's `now` if that is later (tests run rounds at times to come).
+   */
   async function claim(row: ScheduledRow, now: Date): Promise<string | null> {
+    if (row.state === "publishing" && !row.claimId) return null;
     const claimId = randomUUID();
     const taken = await db.run((em) =>
       em
@@ -404,11 +416,45 @@ export function createScheduledWorker(deps: {
         .update(
           row.state === "scheduled"
             ? { id: row.id, state: "scheduled" }
-            : { id: row.id, state: "publishing", claimId: row.claimId ?? IsNull() },
-          { state: "publishing", claimedBy: holder, claimedAt: now, claimId },
+            : { id: row.id, state: "publishing", claimId: row.claimId! },
+          {
+            state: "publishing",
+            claimedBy: holder,
+            claimedAt: new Date(Math.max(now.getTime(), Date.now())),
+            claimId,
+            attempts: (row.attempts ?? 0) + 1,
+          },
         ),
     );
     return taken.affected === 1 ? claimId : null;
+  }
+
+  /**
+   * A claim left behind MAX_ATTEMPTS times (each time its worker crashed or hung while publishing
+   * it) is not tried again: the row ends `failed`, audited, and its images are swept as for any
+   * failed one. True if this round ended it.
+   */
+  async function giveUp(row: ScheduledRow): Promise<boolean> {
+    const outcome =
+      `Not published: ${row.attempts} attempts to publish it never finished (the worker stopped or ` +
+      `hung each time). Schedule it again, or post it now; if it fails again, tell your administrator.`;
+    return db.transaction(async (em) => {
+      const r = await em
+        .getRepository(ScheduledSchema)
+        .update(
+          { id: row.id, state: "publishing", claimId: row.claimId! },
+          { state: "failed", outcome, finishedAt: new Date() },
+        );
+      if (r.affected !== 1) return false;
+      await recordAudit(em, {
+        actor: "system",
+        action: "api.scheduled.failed",
+        targetType: "scheduled_status",
+        targetId: String(row.id),
+        detail: { attempts: row.attempts, lastClaimedBy: row.claimedBy, reason: "attempts" },
+      });
+      return true;
+    });
   }
 
   /** One round: claims and publishes what is due now; returns the ids this call published for. */
@@ -423,6 +469,7 @@ export function createScheduledWorker(deps: {
       ...(await em.getRepository(ScheduledSchema).find({
         where: {
           state: "publishing",
+          claimId: Not(IsNull()),
           claimedAt: LessThanOrEqual(new Date(now.getTime() - CLAIM_TIMEOUT_MS)),
         },
         order: { scheduledAt: "ASC" },
@@ -431,6 +478,14 @@ export function createScheduledWorker(deps: {
     ]);
     const done: string[] = [];
     for (const row of due) {
+      if (row.state === "publishing" && (row.attempts ?? 0) >= MAX_ATTEMPTS) {
+        if (await giveUp(row))
+          log.error("Scheduled status {id} given up after {attempts} attempts that never finished.", {
+            id: String(row.id),
+            attempts: row.attempts,
+          });
+        continue;
+      }
       // The claim: one conditional UPDATE; whoever changes the row publishes it, nobody else.
       const claimId = await claim(row, now);
       if (!claimId) continue;

@@ -15,10 +15,14 @@ import sharp from "sharp";
 import { createApiAuth } from "../../src/api/auth.ts";
 import { createPublisher, type Publisher } from "../../src/api/publish.ts";
 import { ScheduledSchema } from "../../src/api/records.ts";
-import { CLAIM_TIMEOUT_MS, createScheduledWorker } from "../../src/api/scheduled.ts";
+import { CLAIM_TIMEOUT_MS, createScheduledWorker, MAX_ATTEMPTS } from "../../src/api/scheduled.ts";
 import { scheduledStatusWorker } from "../../src/api/slice2.ts";
 import { appTokenCreate } from "../../src/api/cli.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
+import {
+  LEFT_BY_EARLIER_VERSION,
+  settleEarlierRows,
+} from "../../src/db/migrations/0029-scheduled-attempts.ts";
 import { DraftSchema } from "../../src/federation/draft-entities.ts";
 import { PostSchema } from "../../src/federation/entities.ts";
 import { attachedMedia, MediaSchema } from "../../src/media/entities.ts";
@@ -52,6 +56,21 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
   const client: Record<string, mastodon.rest.Client> = {};
   const tokens: Record<string, string> = {};
 
+  /** A worker of this server's database that publishes through `publisher`. */
+  const workerWith = (publisher: Publisher, holder: string) =>
+    createScheduledWorker({
+      db: s.services.db,
+      auth: createApiAuth({
+        oauth: s.services.oauth,
+        directory: s.services.directory,
+        accounts: s.services.accounts,
+        authz: s.services.authz,
+      }),
+      oauth: s.services.oauth,
+      publisher,
+      holder,
+      held: () => true,
+    });
   const rowOf = (id: string) =>
     s.services.db.run((em) => em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(id) }));
   const postsSaying = (text: string) =>
@@ -157,19 +176,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
         return real.publish(...args);
       },
     };
-    const slow = createScheduledWorker({
-      db: s.services.db,
-      auth: createApiAuth({
-        oauth: s.services.oauth,
-        directory: s.services.directory,
-        accounts: s.services.accounts,
-        authz: s.services.authz,
-      }),
-      oauth: s.services.oauth,
-      publisher: slowPublisher,
-      holder: "slow",
-      held: () => true,
-    });
+    const slow = workerWith(slowPublisher, "slow");
     const slowRound = slow.publishDue(new Date(at));
     await inside;
     const fast = scheduledStatusWorker(s.services, "fast", () => true);
@@ -318,5 +325,124 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     const media = await mediaRow(m.id);
     assert.deepEqual([media?.draftId, media?.scheduledStatusId, media?.postId], [draft.id, null, null]);
     assert.equal((await postsSaying("For approval, with a photo")).length, 0);
+  });
+
+  /** Migration 0029's data step, run now on the test database. */
+  async function settle() {
+    const runner = s.services.db.dataSource.createQueryRunner();
+    try {
+      await settleEarlierRows(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** A worker whose publishing never finishes (its process hangs or dies mid-post). */
+  const hangingWorker = (holder: string) =>
+    workerWith(
+      {
+        ...createPublisher({ posting: s.services.posting, drafts: s.services.drafts }),
+        publish: () => new Promise(() => undefined),
+      },
+      holder,
+    );
+  /** Publishes what earlier tests left due before `at`, so a round at `at` meets only this test's rows. */
+  const drain = (at: number) =>
+    scheduledStatusWorker(s.services, "drain", () => true).publishDue(new Date(at - 1));
+  const audits = (action: string, id: string) =>
+    s.services.db.run((em) => em.getRepository(AuditEventSchema).findBy({ action, targetId: id }));
+
+  test("a claim without an id (an earlier version's, which may have posted) is never taken over; migration 0029 ends it failed", async () => {
+    const at = Date.now() + 7 * HOUR;
+    await drain(at);
+    const scheduled = await schedule("jane", "Claimed by an earlier version", at);
+    await s.services.db.run((em) =>
+      em
+        .getRepository(ScheduledSchema)
+        .update(
+          { id: Number(scheduled.id) },
+          { state: "publishing", claimedBy: "old-version", claimedAt: new Date(at), claimId: null },
+        ),
+    );
+    const worker = scheduledStatusWorker(s.services, "new-version", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at + 3 * CLAIM_TIMEOUT_MS)), []);
+    assert.equal((await postsSaying("Claimed by an earlier version")).length, 0);
+    assert.deepEqual(
+      [(await rowOf(scheduled.id)).state, (await rowOf(scheduled.id)).claimedBy],
+      ["publishing", "old-version"],
+    );
+    assert.equal((await audits("api.scheduled.reclaimed", scheduled.id)).length, 0);
+
+    await settle();
+    const row = await rowOf(scheduled.id);
+    assert.deepEqual([row.state, row.outcome], ["failed", LEFT_BY_EARLIER_VERSION]);
+    assert.ok(row.finishedAt);
+    assert.deepEqual(await worker.publishDue(new Date(at + 6 * CLAIM_TIMEOUT_MS)), []);
+    assert.equal((await postsSaying("Claimed by an earlier version")).length, 0);
+  });
+
+  test("images of a status scheduled before 0027 (not held) are held by migration 0029, and published with it", async () => {
+    const at = Date.now() + 8 * HOUR;
+    await drain(at);
+    const m = await client.jane.v2.media.create({ file: await png(), description: "Held late" });
+    const scheduled = await schedule("jane", "Scheduled before images were held", at, [m.id]);
+    // Another row naming Dora's upload (no API lets it; a hand-edited row): never held for Jane's.
+    const p = await client.dora.v2.media.create({ file: await png() });
+    const other = await schedule("jane", "Names someone else's image", at + HOUR);
+    await s.services.db.run(async (em) => {
+      await em.getRepository(MediaSchema).update({ id: m.id }, { scheduledStatusId: null });
+      const row = await em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(other.id) });
+      await em
+        .getRepository(ScheduledSchema)
+        .update({ id: row.id }, { params: JSON.stringify({ ...JSON.parse(row.params), mediaIds: [p.id] }) });
+    });
+    assert.equal((await mediaRow(m.id))?.scheduledStatusId, null);
+
+    await settle();
+    assert.equal((await mediaRow(m.id))?.scheduledStatusId?.toString(), scheduled.id);
+    assert.equal((await mediaRow(p.id))?.scheduledStatusId, null, "Dora's upload is not Jane's to hold");
+    await client.jane.v1.scheduledStatuses.$select(other.id).remove();
+
+    const worker = scheduledStatusWorker(s.services, "late-hold-worker", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at)), [scheduled.id]);
+    const posts = await postsSaying("Scheduled before images were held");
+    assert.equal(posts.length, 1);
+    assert.deepEqual(
+      attachedMedia(posts[0]).map((x) => [x.id, x.description]),
+      [[m.id, "Held late"]],
+    );
+    assert.equal((await rowOf(scheduled.id)).attempts, 1);
+  });
+
+  test(`a claim left behind ${MAX_ATTEMPTS} times (the worker dies publishing it each time) ends failed, audited, its image swept`, async () => {
+    const at = Date.now() + 10 * HOUR;
+    await drain(at);
+    const m = await client.jane.v2.media.create({ file: await png() });
+    const scheduled = await schedule("jane", "Crashes the worker every time", at, [m.id]);
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const holder = `dying-worker-${i}`;
+      void hangingWorker(holder).publishDue(new Date(at + i * (CLAIM_TIMEOUT_MS + 1000)));
+      await waitFor(async () => ((await rowOf(scheduled.id)).claimedBy === holder ? true : undefined), {
+        what: `${holder}'s claim`,
+      });
+      assert.equal((await rowOf(scheduled.id)).attempts, i + 1);
+    }
+    const worker = scheduledStatusWorker(s.services, "last-worker", () => true);
+    assert.deepEqual(await worker.publishDue(new Date(at + MAX_ATTEMPTS * (CLAIM_TIMEOUT_MS + 1000))), []);
+    const row = await rowOf(scheduled.id);
+    assert.deepEqual(
+      [row.state, row.attempts, row.claimedBy],
+      ["failed", MAX_ATTEMPTS, `dying-worker-${MAX_ATTEMPTS - 1}`],
+    );
+    assert.match(row.outcome ?? "", /3 attempts to publish it never finished/);
+    assert.equal((await postsSaying("Crashes the worker every time")).length, 0);
+    assert.equal((await audits("api.scheduled.reclaimed", scheduled.id)).length, MAX_ATTEMPTS - 1);
+    const failed = await audits("api.scheduled.failed", scheduled.id);
+    assert.equal(failed.length, 1);
+    assert.equal((JSON.parse(failed[0].detail ?? "{}") as { attempts: number }).attempts, MAX_ATTEMPTS);
+    // Nothing more is tried, and what it held goes with the next sweep.
+    assert.deepEqual(await worker.publishDue(new Date(at + 10 * CLAIM_TIMEOUT_MS)), []);
+    assert.equal(await s.services.media.sweep(Date.now()), 1);
+    assert.equal(await mediaRow(m.id), null);
   });
 });
