@@ -32,7 +32,7 @@ import { parseApiId } from "./ids.ts";
 import type { Params } from "./params.ts";
 import { str } from "./params.ts";
 import { type OutboundReactionRow, OutboundReactionSchema } from "./records.ts";
-import type { Statuses } from "./statuses.ts";
+import { remoteVisibility, type Statuses } from "./statuses.ts";
 import { MAX_CHARACTERS, type Wire } from "./wire.ts";
 
 export const STATUS_ACTION_PATHS = {
@@ -253,11 +253,17 @@ export function statusActionRoutes(deps: {
     }
     if (!inbound || inbound.actorId !== c.account.id) notFound();
     const decision = await speaksAs(c);
+    // As for our own posts: a followers-only or direct message was addressed to this account, not
+    // to its followers, and a boost would pass it on to them (and to the public).
+    if (kind === "announce" && !undo && ["private", "direct"].includes(remoteVisibility(inbound)))
+      fail(422, "Validation failed: Reblog of a private or direct post is not allowed");
     const key = { accountId: c.account.id, objectHash: inbound.objectHash, kind };
     const existing = await db.run((em) => em.getRepository(OutboundReactionSchema).findOneBy(key));
     if (undo ? existing : !existing) {
       const activityId = existing?.activityId ?? randomUUID();
-      if (!(await remote.react(c.account.id, inbound.objectIri, kind, activityId, undo)))
+      if (
+        !(await remote.react(c.account.id, inbound.objectIri, kind, activityId, undo, inbound.remoteActorIri))
+      )
         fail(503, "The post's server cannot be reached now; try again later");
       const target = { type: "inbound", id: inbound.id, iri: inbound.objectIri } as const;
       await db.transaction((em) => recordReaction(em, c, decision, key, undo, target, activityId));

@@ -103,7 +103,7 @@ export function setLink(ctx: Context, config: Pick<Config, "origin">, p: Params,
 const PUBLIC = new Set(["https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"]);
 
 /** A remote message's visibility from its addressing (Mastodon's conventions). */
-function remoteVisibility(row: InboundRow): "public" | "unlisted" | "private" | "direct" {
+export function remoteVisibility(row: InboundRow): "public" | "unlisted" | "private" | "direct" {
   if (row.kind === "direct") return "direct";
   let raw: { to?: unknown; cc?: unknown } = {};
   try {

@@ -134,9 +134,13 @@ export function createRemote(deps: {
       kind: "like" | "announce",
       activityId: string,
       undo = false,
+      authorIri?: string,
     ): Promise<boolean> {
       const ctx = context();
-      const author = await authorOf(ctx, noteIri);
+      // The author as the inbox received the note from them (its actor document is public); the
+      // note itself is fetched only when that is not known — a followers-only or direct note is
+      // not served to an unsigned fetch, so that lookup fails for exactly those.
+      const author = authorIri ? await actor(authorIri) : await authorOf(ctx, noteIri);
       if (!author) return false;
       const sent = reaction(ctx, actorId, noteIri, kind, activityId, author.id!, undo);
       await ctx.sendActivity({ identifier: actorId }, author, sent);

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createRestAPIClient, type mastodon, MastoHttpError } from "masto";
 import { IsNull } from "typeorm";
-import { ScheduledSchema } from "../../src/api/records.ts";
+import { OutboundReactionSchema, ScheduledSchema } from "../../src/api/records.ts";
 import { scheduledStatusWorker } from "../../src/api/slice2.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
 import { FollowerSchema, InboundSchema, PostSchema, ReactionSchema } from "../../src/federation/entities.ts";
@@ -361,6 +361,41 @@ describe(`the client API, slice 2, through masto on ${TEST_DB}`, () => {
     await refused(jane.v1.notifications.$select(all[3].id).fetch(), 404);
     await jane.v1.notifications.clear();
     assert.deepEqual(await jane.v1.notifications.list(), []);
+
+    // A followers-only post of @news, received because @recruiting follows it: it may be
+    // favourited, never boosted (a boost would pass it on to @recruiting's followers and the public).
+    const privatePost = await b.s.services.posting.post({
+      actorId: newsId,
+      text: "Beta News, for followers only",
+      author: { personId: null, label: "cli:test" },
+      visibility: "followers",
+    });
+    assert.ok(privatePost.ok);
+    const received = await waitFor(
+      async () =>
+        (await jane.v1.timelines.home.list({ limit: 40 })).find((x) => /for followers only/.test(x.content)),
+      { what: "@news's followers-only post in @recruiting's home timeline" },
+    );
+    assert.equal(received.visibility, "private");
+    await refused(jane.v1.statuses.$select(received.id).reblog(), 422);
+    assert.equal((await jane.v1.statuses.$select(received.id).favourite()).favourited, true);
+    const privateAtB = () =>
+      b.s.services.db.run((em) =>
+        em.getRepository(ReactionSchema).findBy({ postId: privatePost.ok ? privatePost.post.id : "" }),
+      );
+    await waitFor(async () => ((await privateAtB()).length === 1 ? true : undefined), {
+      what: "the Like of the followers-only post at B",
+    });
+    assert.deepEqual(
+      (await privateAtB()).map((r) => r.kind),
+      ["like"],
+    );
+    assert.equal(
+      await a.s.services.db.run((em) =>
+        em.getRepository(OutboundReactionSchema).countBy({ accountId: recruitingId, kind: "announce" }),
+      ),
+      0,
+    );
   });
 
   test("markers, search and update_credentials", async () => {
