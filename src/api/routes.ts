@@ -87,13 +87,8 @@ export function apiRoutes(deps: {
 
   // --- pagination (max_id / since_id / min_id / limit by api id, Link header) --------------------
 
-  async function paged(
-    ctx: Context,
-    p: Params,
-    where: (qb: SelectQueryBuilder<PostRow>) => void,
-  ): Promise<PostRow[]> {
-    const page = pageOf(p);
-    if (!page) return [];
+  /** Posts matching `where` in the window `page`, newest first. */
+  async function postsIn(page: Page, where: (qb: SelectQueryBuilder<PostRow>) => void): Promise<PostRow[]> {
     const rows = await db.run((em) => {
       const qb = em
         .getRepository(PostSchema)
@@ -105,7 +100,17 @@ export function apiRoutes(deps: {
       where(qb);
       return keyset(qb, "p.api_id", page).getMany();
     });
-    const list = page.min !== undefined ? rows.reverse() : rows;
+    return page.min !== undefined ? rows.reverse() : rows;
+  }
+
+  async function paged(
+    ctx: Context,
+    p: Params,
+    where: (qb: SelectQueryBuilder<PostRow>) => void,
+  ): Promise<PostRow[]> {
+    const page = pageOf(p);
+    if (!page) return [];
+    const list = await postsIn(page, where);
     setLink(
       ctx,
       config,
@@ -253,28 +258,35 @@ export function apiRoutes(deps: {
       ctx.body = await statuses(await paged(ctx, p, where));
       return;
     }
-    // The account's posts and its boosts (each a status of its own), interleaved by id.
-    const [posts, boosted] = await Promise.all([
-      paged(ctx, p, where),
-      db.run((em) => boostsOf(em, actor.id, page)),
-    ]);
-    const chosen = merged<PostRow | OutboundReactionRow>(page, [posts, boosted], (r) => Number(r.apiId));
-    const boosts = new Set<PostRow | OutboundReactionRow>(boosted);
+    // The account's posts and its boosts (each a status of its own), interleaved by id. A boost
+    // of a post the caller may not see is left out; the page is then filled from the rows past
+    // it (a few windows at most), and the Link header names the rows considered, shown or not,
+    // so paging on never repeats or skips one.
     const viewer = c?.kind === "user" ? c.account : undefined;
-    const [local, wrappers] = await Promise.all([
-      statuses(chosen.filter((r) => !boosts.has(r)) as PostRow[]),
-      deps.statuses.boosts(chosen.filter((r) => boosts.has(r)) as OutboundReactionRow[], actor, viewer),
-    ]);
-    const byId = new Map<string, StatusOrBoost>();
-    for (const x of [...local, ...wrappers])
-      if (own || !x.reblog || ["public", "unlisted"].includes(x.reblog.visibility)) byId.set(x.id, x);
-    const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
-    setLink(
-      ctx,
-      config,
-      p,
-      out.map((x) => x.id),
-    );
+    const out: StatusOrBoost[] = [];
+    const considered: string[] = [];
+    let window = page;
+    for (let round = 0; round < 4; round++) {
+      const [posts, boosted] = await Promise.all([
+        postsIn(window, where),
+        db.run((em) => boostsOf(em, actor.id, window)),
+      ]);
+      const chosen = merged<PostRow | OutboundReactionRow>(window, [posts, boosted], (r) => Number(r.apiId));
+      const boosts = new Set<PostRow | OutboundReactionRow>(boosted);
+      const [local, wrappers] = await Promise.all([
+        statuses(chosen.filter((r) => !boosts.has(r)) as PostRow[]),
+        deps.statuses.boosts(chosen.filter((r) => boosts.has(r)) as OutboundReactionRow[], actor, viewer),
+      ]);
+      const byId = new Map<string, StatusOrBoost>();
+      for (const x of [...local, ...wrappers])
+        if (own || !x.reblog || ["public", "unlisted"].includes(x.reblog.visibility)) byId.set(x.id, x);
+      considered.push(...chosen.map((r) => String(r.apiId)));
+      out.push(...chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []));
+      // Filled, or nothing more to find; min_id pages (newer than a cursor) are not refilled.
+      if (out.length >= page.limit || chosen.length < window.limit || page.min !== undefined) break;
+      window = { limit: page.limit - out.length, max: Number(considered.at(-1)), since: page.since };
+    }
+    setLink(ctx, config, p, considered);
     ctx.body = out;
   });
 
