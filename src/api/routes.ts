@@ -366,11 +366,12 @@ export function apiRoutes(deps: {
     const byId = new Map<string, StatusOrBoost>();
     for (const x of [...local, ...remote, ...wrappers]) byId.set(x.id, x);
     const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
+    // The cursors are the rows considered: a boost whose post is gone is left out, not the end.
     setLink(
       ctx,
       config,
       p,
-      out.map((x) => x.id),
+      chosen.map((r) => String(r.apiId)),
     );
     const body = Buffer.from(JSON.stringify(out), "utf8");
     feeds.set(cacheKey, { version: c.feedVersion, body, link: ctx.response.get("Link") || undefined });

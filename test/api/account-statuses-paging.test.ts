@@ -94,4 +94,25 @@ describe(`accounts/:id/statuses paging past hidden boosts (${TEST_DB})`, () => {
     );
     assert.match(second.link ?? "", new RegExp(`max_id=${wrappers[0]}>; rel="next"`));
   });
+
+  test("the home timeline's Link goes past boosts whose posts are gone", async () => {
+    // Jane's home: her six boosts (the test above), newest first; 4, 3 and 2 are of deleted posts.
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let url: string | undefined = "/api/v1/timelines/home?limit=2";
+    for (let i = 0; url && i < 10; i++) {
+      const page = await call("GET", url, tokens.jane);
+      assert.equal(page.status, 200);
+      const list = page.body as Json[];
+      sizes.push(list.length);
+      seen.push(...list.map((x) => String((x.reblog as Json).content)));
+      url = /<([^>]+)>; rel="next"/.exec(page.link ?? "")?.[1];
+    }
+    assert.deepEqual(
+      seen.map((c) => /post (\d)/.exec(c)?.[1]),
+      ["6", "5", "1"],
+    );
+    // Pages of two rows: 6 and 5; 4 and 3 (nothing to show, but not the end); 2 and 1; the end.
+    assert.deepEqual(sizes, [2, 0, 1, 0]);
+  });
 });
