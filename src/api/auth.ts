@@ -14,7 +14,7 @@ import type { CallerPerson, Directory } from "../identity/directory.ts";
 import { employmentStatus } from "../identity/standing.ts";
 import { fail } from "../http/errors.ts";
 import type { ApiAppRow, ApiTokenRow } from "./entities.ts";
-import type { OAuth } from "./oauth.ts";
+import { DecisionUnavailableError, type OAuth } from "./oauth.ts";
 import { covers } from "./scopes.ts";
 
 export interface AppCaller {
@@ -116,7 +116,11 @@ export function createApiAuth(deps: {
       }
       // One query: the token, its app, person, account, the person's groups and the policy's
       // version, all read now (a revocation or a removal counts on this very call).
-      const read = await oauth.resolveForCall(m[1]);
+      const read = await oauth.resolveForCall(m[1]).catch((error: unknown) => {
+        // The database is slow or unreachable: say so, and when to try again (never a 500).
+        if (error instanceof DecisionUnavailableError) fail(503, error.message, { "Retry-After": "1" });
+        throw error;
+      });
       if (!read) invalid("unknown, expired or revoked");
       const { token, app } = read;
       if (!app) invalid("its app is gone");

@@ -105,10 +105,36 @@ export interface CallRead {
   readonly unchangedSince?: string;
 }
 
-/** Tokens whose last read one process keeps; past it, the map starts again. */
 /** Tokens one decision statement reads at most (MySQL, calls that arrived together). */
 const CALL_BATCH = 64;
+/**
+ * The statement sizes a batch is padded to (by repeating its last hash), so a connection holds a
+ * handful of prepared statements, not one per batch size.
+ */
+const BATCH_SIZES = [1, 4, 16, CALL_BATCH] as const;
+/** Tokens whose last read one process keeps; past it, the map starts again. */
 const UNCHANGED_LIMIT = 10_000;
+
+/** MySQL decision reads: how they are shared, bounded and timed out (tests shorten them). */
+export interface DecisionReads {
+  /** Reads under way at once at most. */
+  readonly lanes: number;
+  /** A read still under way after this long lets the next one start beside it (ms). */
+  readonly slowMs: number;
+  /** A read not answered in this long is abandoned: its calls are answered 503 (ms). */
+  readonly timeoutMs: number;
+  /** Distinct tokens waiting for a read at most; calls of more are answered 503 at once. */
+  readonly maxWaiting: number;
+}
+
+export const DECISION_READS: DecisionReads = { lanes: 4, slowMs: 250, timeoutMs: 5000, maxWaiting: 4096 };
+
+/** A call whose decision could not be read now (the database is slow or unreachable). */
+export class DecisionUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`The access token could not be checked now (${reason}); try again in a moment`);
+  }
+}
 
 /** A read's rows as fresh objects: whatever a request does to them stays in that request. */
 function copyOf(r: CallRead): CallRead {
@@ -127,8 +153,9 @@ export interface IssuedToken {
   readonly row: ApiTokenRow;
 }
 
-export function createOAuth(deps: { db: Database; production: boolean }) {
+export function createOAuth(deps: { db: Database; production: boolean; reads?: Partial<DecisionReads> }) {
   const { db } = deps;
+  const reads: DecisionReads = { ...DECISION_READS, ...deps.reads };
 
   /**
    * The per-call read as one hand-written statement (built once from the entities' columns, run
@@ -141,49 +168,80 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
    * rows themselves (resolveForCall).
    */
   const unchanged = new Map<string, { stamp: string; read: CallRead }>();
-  /** MySQL: the tokens whose calls wait for the next read, and whether one is under way. */
+  /**
+   * MySQL: the tokens whose calls wait for the next read (in arrival order: a Map iterates so),
+   * the reads under way, and when the newest of them started.
+   */
   const waiting = new Map<string, { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void }[]>();
-  let underWay = false;
+  let lanes = 0;
+  let newestStart = 0;
   let generation = 0;
 
   /**
-   * MySQL: the token's rows, read by a statement that starts after this call began. One read is
-   * under way at a time; the calls that arrive meanwhile, of any tokens, are read together by the
-   * next one (up to CALL_BATCH tokens a statement): any commit before a call began is seen by the
-   * read it gets (a revocation or a removal still counts on the very next call), and 64
-   * concurrent calls cost a statement at a time, not 64.
+   * MySQL: the token's rows, read by a statement that starts after this call began. The calls
+   * that arrive while a read is under way, of any tokens, are read together by the next one (up
+   * to CALL_BATCH tokens a statement): any commit before a call began is seen by the read it
+   * gets (a revocation or a removal still counts on the very next call), and 64 concurrent calls
+   * cost a statement at a time, not 64. One read at a time, unless it is slow: then another
+   * starts beside it (up to `lanes`), so one stuck statement does not hold every call of the
+   * process; a read past `timeoutMs` is abandoned and its calls answered 503.
    */
   function freshRows(tokenHash: string): Promise<unknown[][]> {
     return new Promise((resolve, reject) => {
       const calls = waiting.get(tokenHash);
       if (calls) calls.push({ resolve, reject });
+      else if (waiting.size >= reads.maxWaiting)
+        return reject(new DecisionUnavailableError("too many calls are waiting for the database"));
       else waiting.set(tokenHash, [{ resolve, reject }]);
-      if (!underWay) void readWaiting();
+      // None under way, or the newest has been under way too long: this call's read starts now.
+      if (lanes === 0 || (lanes < reads.lanes && Date.now() - newestStart >= reads.slowMs)) void lane();
     });
   }
 
-  async function readWaiting(): Promise<void> {
-    underWay = true;
+  /** Takes the next batch: the first CALL_BATCH waiting tokens, in arrival order. */
+  function nextBatch() {
+    const batch: [string, { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void }[]][] = [];
+    for (const entry of waiting) {
+      batch.push(entry);
+      if (batch.length === CALL_BATCH) break;
+    }
+    for (const [hash] of batch) waiting.delete(hash);
+    return batch;
+  }
+
+  /** One lane: reads batches while calls wait. */
+  async function lane(): Promise<void> {
+    lanes++;
     try {
       const statement = (callStatement ??= buildCallStatement());
       while (waiting.size > 0) {
-        const batch = [...waiting].slice(0, CALL_BATCH);
-        for (const [hash] of batch) waiting.delete(hash);
+        const batch = nextBatch();
+        const size = BATCH_SIZES.find((n) => n >= batch.length) ?? CALL_BATCH;
+        const hashes = batch.map(([hash]) => hash);
+        while (hashes.length < size) hashes.push(hashes[hashes.length - 1]);
+        newestStart = Date.now();
+        // Still under way after slowMs, with calls waiting: the next read starts beside it.
+        const slow = setTimeout(() => {
+          if (waiting.size > 0 && lanes < reads.lanes && Date.now() - newestStart >= reads.slowMs)
+            void lane();
+        }, reads.slowMs);
         try {
-          const rows = await db.rows(
-            statement.sql(batch.length),
-            batch.map(([hash]) => hash),
-          );
+          const rows = await db.rows(statement.sql(size), hashes, { timeoutMs: reads.timeoutMs });
           for (const [hash, calls] of batch) {
             const mine = rows.filter((r) => r[0] === hash);
             for (const c of calls) c.resolve(mine);
           }
         } catch (error) {
-          for (const [, calls] of batch) for (const c of calls) c.reject(error);
+          const failed = /timeout/i.test(String((error as { code?: string }).code ?? error))
+            ? new DecisionUnavailableError(`the database did not answer in ${reads.timeoutMs} ms`)
+            : error;
+          for (const [, calls] of batch) for (const c of calls) c.reject(failed);
+        } finally {
+          clearTimeout(slow);
         }
       }
     } finally {
-      underWay = false;
+      lanes--;
     }
   }
 
@@ -214,7 +272,7 @@ export function createOAuth(deps: { db: Database; production: boolean }) {
       `${joined.joins} WHERE ${col("t", "token_hash")} `;
     const texts: string[] = [];
     return {
-      /** The statement for `n` tokens' hashes (one text per n, each prepared once). */
+      /** The statement for `n` tokens' hashes (one text per n, each prepared once; n of BATCH_SIZES). */
       sql(n: number): string {
         return (texts[n] ??=
           head +

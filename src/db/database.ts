@@ -35,7 +35,11 @@ export interface Database {
    * (before TypeORM's hydration: `rawColumns` in src/db/raw.ts reads them as entities). For hot paths: a row with dozens
    * of columns costs a driver several times more as an object than as an array.
    */
-  rows(sql: string, params?: readonly unknown[]): Promise<unknown[][]>;
+  rows(
+    sql: string,
+    params?: readonly unknown[],
+    options?: { readonly timeoutMs?: number },
+  ): Promise<unknown[][]>;
   /**
    * SQLite: a value that changes with every commit to the database, by this process or any other
    * (the CLI, a second server): the wal-index header in the `-shm` file, read directly. Equal
@@ -198,7 +202,7 @@ interface SqliteConnection {
 }
 interface MysqlPool {
   execute(
-    options: { sql: string; values: unknown[]; rowsAsArray: boolean },
+    options: { sql: string; values: unknown[]; rowsAsArray: boolean; timeout?: number },
     cb: (err: Error | null, rows: unknown) => void,
   ): void;
 }
@@ -243,7 +247,7 @@ function wrap(
     query(sql, params = []) {
       return serial(() => dataSource.query(sql, [...params]));
     },
-    rows(sql, params = []) {
+    rows(sql, params = [], options = {}) {
       // Logged as TypeORM logs its own statements (SQL logging, and tests that count statements).
       dataSource.logger.logQuery(sql, [...params]);
       if (dialect === "sqlite")
@@ -259,10 +263,12 @@ function wrap(
         });
       const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
       // A server-side prepared statement (mysql2 keeps it per connection): MySQL parses and plans
-      // a hot statement once, not on every call.
+      // a hot statement once, not on every call. `timeoutMs` (MySQL only: SQLite reads a local
+      // file): past it mysql2 gives up on the statement, closes its connection, and errs.
       return new Promise((resolve, reject) =>
-        pool.execute({ sql, values: [...params], rowsAsArray: true }, (err, rows) =>
-          err ? reject(err) : resolve(rows as unknown[][]),
+        pool.execute(
+          { sql, values: [...params], rowsAsArray: true, timeout: options.timeoutMs },
+          (err, rows) => (err ? reject(err) : resolve(rows as unknown[][])),
         ),
       );
     },
