@@ -189,7 +189,7 @@ export function statusActionRoutes(deps: {
     const decision = await speaksAs(c);
     // Mastodon refuses to boost a followers-only or direct post (its audience is not the booster's).
     if (kind === "announce" && !undo && (post.visibility === "followers" || post.visibility === "direct"))
-      fail(422, "Validation failed: Reblog of a private or direct post is not allowed");
+      notBoosted();
     const noteIri = wire.noteUri(post.id);
     const me = wire.actorUri(c.account.id);
     const key = { accountId: c.account.id, objectHash: iriHash(noteIri), kind };
@@ -244,6 +244,14 @@ export function statusActionRoutes(deps: {
     return row ? (await statuses.boosts([row], c.account, c.account))[0] : undefined;
   }
 
+  /**
+   * As Mastodon answers (StatusPolicy#reblog? fails, NotPermittedError): 403 "This action is not
+   * allowed", which clients show as is.
+   */
+  function notBoosted(): never {
+    fail(403, "This action is not allowed: a followers-only or direct post is not boosted");
+  }
+
   async function react(ctx: Context, kind: "like" | "announce", undo: boolean) {
     const c = await auth.caller(ctx, "user", kind === "like" ? "write:favourites" : "write:statuses");
     const { post, inbound } = await byApiId(ctx.params.id);
@@ -256,7 +264,7 @@ export function statusActionRoutes(deps: {
     // As for our own posts: a followers-only or direct message was addressed to this account, not
     // to its followers, and a boost would pass it on to them (and to the public).
     if (kind === "announce" && !undo && ["private", "direct"].includes(remoteVisibility(inbound)))
-      fail(422, "Validation failed: Reblog of a private or direct post is not allowed");
+      notBoosted();
     const key = { accountId: c.account.id, objectHash: inbound.objectHash, kind };
     const existing = await db.run((em) => em.getRepository(OutboundReactionSchema).findOneBy(key));
     if (undo ? existing : !existing) {

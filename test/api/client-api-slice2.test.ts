@@ -377,7 +377,7 @@ describe(`the client API, slice 2, through masto on ${TEST_DB}`, () => {
       { what: "@news's followers-only post in @recruiting's home timeline" },
     );
     assert.equal(received.visibility, "private");
-    await refused(jane.v1.statuses.$select(received.id).reblog(), 422);
+    await refused(jane.v1.statuses.$select(received.id).reblog(), 403);
     assert.equal((await jane.v1.statuses.$select(received.id).favourite()).favourited, true);
     const privateAtB = () =>
       b.s.services.db.run((em) =>

@@ -1,0 +1,164 @@
+/**
+ * Boosting a received post through the client API follows Mastodon (StatusPolicy#reblog?): a
+ * followers-only or direct post of someone else is refused with 403 "This action is not allowed"
+ * (its audience is not the booster's followers), and nothing is sent; a public or unlisted one is
+ * boosted, its Announce sent to its author. The posts reach Jane's account from a real server on
+ * loopback (signed deliveries), so their visibility is what Herald reads from their addressing.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { OutboundReactionSchema } from "../../src/api/records.ts";
+import { FollowingSchema, InboundSchema, iriHash } from "../../src/federation/entities.ts";
+import { apiToken } from "../helpers/api-token.ts";
+import { type FakeActor, type FakeRemote, startFakeRemote } from "../helpers/fake-remote.ts";
+import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+type Json = Record<string, unknown>;
+const AS = "https://www.w3.org/ns/activitystreams";
+const PUBLIC = "https://www.w3.org/ns/activitystreams#Public";
+
+describe(`boosts of received posts by visibility (${TEST_DB})`, () => {
+  let s: TestServer;
+  let remote: FakeRemote;
+  let news: FakeActor;
+  let origin: string;
+  let janeId: string;
+  let janeIri: string;
+  let token: string;
+  let n = 0;
+
+  before(async () => {
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    s = await startTestServer({ PORT: String(port), HERALD_ORIGIN: origin });
+    remote = await startFakeRemote(["news"]);
+    news = remote.actor("news");
+    const personId = String(
+      (
+        await s.services.scim.createUser(
+          { userName: "jane@corp.example", displayName: "Jane" },
+          { name: "scim-token:test" },
+        )
+      ).id,
+    );
+    const jane = await waitFor(
+      async () => {
+        const row = await s.services.accounts.byPerson(personId);
+        return row?.keysReadyAt ? row : undefined;
+      },
+      { what: "Jane's account", timeoutMs: 60_000 },
+    );
+    janeId = jane.id;
+    janeIri = `${origin}/ap/actors/${janeId}`;
+    token = await apiToken(s, personId, janeId, { app: "Phone", scopes: ["read", "write"] });
+    // Jane follows @news (accepted), so its followers-only posts are hers to read.
+    await s.services.db.run((em) =>
+      em.getRepository(FollowingSchema).insert({
+        actorId: janeId,
+        targetHash: iriHash(news.id),
+        targetIri: news.id.href,
+        targetInboxIri: news.inbox.href,
+        followId: "f1",
+        status: "accepted",
+        createdAt: new Date(),
+      }),
+    );
+  });
+
+  after(async () => {
+    await remote?.close();
+    await s?.close();
+  });
+
+  /** @news's note, addressed as given, delivered to Herald's shared inbox. */
+  async function received(name: string, addressing: Json): Promise<string> {
+    const id = `${remote.origin}/notes/${name}`;
+    const note = { id, type: "Note", attributedTo: news.id.href, content: `<p>${name}</p>`, ...addressing };
+    const res = await remote.signedPost(
+      `${origin}/ap/inbox`,
+      {
+        "@context": AS,
+        id: `${remote.origin}/activities/${++n}`,
+        type: "Create",
+        actor: news.id.href,
+        ...addressing,
+        object: note,
+      },
+      news,
+    );
+    assert.equal(res.status, 202, await res.text());
+    return id;
+  }
+
+  async function reblog(apiId: string) {
+    const res = await fetch(`${origin}/api/v1/statuses/${apiId}/reblog`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: (await res.json()) as Json };
+  }
+
+  const announcesSent = () =>
+    remote.deliveries.filter((d) => d.path === news.inbox.pathname && d.activity.type === "Announce");
+
+  test("followers-only and direct: 403, nothing sent; public and unlisted: boosted", async () => {
+    const followers = `${news.id.href}/followers`;
+    const iris = {
+      public: await received("public", { to: [PUBLIC], cc: [followers] }),
+      unlisted: await received("unlisted", { to: [followers], cc: [PUBLIC] }),
+      private: await received("private", { to: [followers] }),
+      direct: await received("direct", {
+        to: [janeIri],
+        tag: [{ type: "Mention", href: janeIri, name: "@jane" }],
+      }),
+    };
+    const rows = await waitFor(
+      async () => {
+        const all = await s.services.db.run((em) =>
+          em.getRepository(InboundSchema).findBy({ actorId: janeId }),
+        );
+        return all.length === 4 ? all : undefined;
+      },
+      { what: "@news's four posts, stored for Jane" },
+    );
+    const apiId = (iri: string) => String(rows.find((r) => r.objectIri === iri)?.apiId);
+
+    for (const visibility of ["private", "direct"] as const) {
+      const r = await reblog(apiId(iris[visibility]));
+      assert.equal(r.status, 403, `${visibility}: ${JSON.stringify(r.body)}`);
+      assert.match(String(r.body.error), /^This action is not allowed/);
+    }
+    for (const visibility of ["public", "unlisted"] as const) {
+      const r = await reblog(apiId(iris[visibility]));
+      assert.equal(r.status, 200, `${visibility}: ${JSON.stringify(r.body)}`);
+      assert.equal((r.body.reblog as Json).id, apiId(iris[visibility]));
+      assert.equal((r.body.reblog as Json).visibility, visibility);
+    }
+
+    // Exactly the two boosts kept and sent, none of the refused ones.
+    const kept = await s.services.db.run((em) =>
+      em.getRepository(OutboundReactionSchema).findBy({ accountId: janeId, kind: "announce" }),
+    );
+    assert.deepEqual(
+      kept.map((k) => k.objectHash).sort(),
+      [iriHash(iris.public), iriHash(iris.unlisted)].sort(),
+    );
+    await waitFor(async () => (announcesSent().length >= 2 ? true : undefined), {
+      what: "the two Announces at @news's inbox",
+    });
+    await waitFor(
+      async () => {
+        const [row] = await s.services.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM delivery_queue");
+        return Number(row.n) === 0 || undefined;
+      },
+      { what: "the queue to drain" },
+    );
+    assert.deepEqual(
+      announcesSent()
+        .map((d) => d.activity.object)
+        .sort(),
+      [iris.public, iris.unlisted].sort(),
+    );
+  });
+});
