@@ -372,7 +372,9 @@ export function createMedia(deps: {
           .getRepository(MediaSchema)
           .createQueryBuilder("m")
           .innerJoin("draft", "d", "d.id = m.draft_id")
-          .where("m.post_id IS NULL AND d.status IN (:...over)", { over: ["rejected", "withdrawn"] })
+          .where("m.post_id IS NULL AND d.status IN (:...over)", {
+            over: ["rejected", "withdrawn", "discarded"],
+          })
           .orderBy("m.created_at", "ASC")
           .take(500)
           .getMany()),

@@ -9,7 +9,7 @@
  *   their alt text on the approval page and approves; the reply carries them as Documents to
  *   Beta, whose staff inbox, statuses, notifications and context show them. The archive lists the
  *   images (file hash, alt text) in the draft's and the approval's records.
- * - A rejected draft's image is swept at once.
+ * - A rejected (or discarded) draft's image is swept at once.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -394,6 +394,24 @@ describe(`a drafter's images and a remote post's images between two Heralds (${T
     assert.equal(await a.s.services.media.sweep(), 1);
     assert.equal(await a.s.services.db.run((em) => em.getRepository(MediaSchema).countBy({ id: image })), 0);
     assert.equal((await fetch(`${a.origin}/media/${image}/small.png`)).status, 404);
+  });
+
+  test("a discarded draft's image is swept at once too", async () => {
+    const image = await upload(a, doraToken, await png("#26a269", 300, 200), "Never to be posted");
+    const made = await api(
+      a,
+      doraToken,
+      "/api/v1/statuses",
+      postJson({ status: "Gone", media_ids: [image] }),
+    );
+    assert.equal(made.status, 202);
+    assert.equal(await a.s.services.media.sweep(), 0, "held while it waits");
+    // Discarded as erasure discards a person's waiting drafts (src/identity/erase.ts).
+    await a.s.services.db.run((em) =>
+      em.getRepository(DraftSchema).update({ id: String(made.body.id) }, { status: "discarded" }),
+    );
+    assert.equal(await a.s.services.media.sweep(), 1);
+    assert.equal(await a.s.services.db.run((em) => em.getRepository(MediaSchema).countBy({ id: image })), 0);
   });
 
   test("only_media: exactly the statuses with attachments", async () => {
