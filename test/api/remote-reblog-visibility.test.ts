@@ -11,17 +11,17 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { OutboundReactionSchema } from "../../src/api/records.ts";
-import { FollowingSchema, InboundSchema, iriHash } from "../../src/federation/entities.ts";
-import { apiToken } from "../helpers/api-token.ts";
-import { type FakeActor, type FakeRemote, startFakeRemote } from "../helpers/fake-remote.ts";
-import { freePort, TEST_DB, waitFor } from "../helpers/env.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { InboundSchema, iriHash } from "../../src/federation/entities.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import type { FakeActor, FakeRemote } from "../helpers/fake-remote.ts";
+import { type FollowerOfRemote, startFollowerOfRemote } from "../helpers/follower-of-remote.ts";
+import type { TestServer } from "../helpers/server.ts";
 
 type Json = Record<string, unknown>;
-const AS = "https://www.w3.org/ns/activitystreams";
 const PUBLIC = "https://www.w3.org/ns/activitystreams#Public";
 
 describe(`boosts of received posts by visibility (${TEST_DB})`, () => {
+  let t: FollowerOfRemote;
   let s: TestServer;
   let remote: FakeRemote;
   let news: FakeActor;
@@ -29,68 +29,24 @@ describe(`boosts of received posts by visibility (${TEST_DB})`, () => {
   let janeId: string;
   let janeIri: string;
   let token: string;
-  let n = 0;
 
   before(async () => {
-    const port = await freePort();
-    origin = `http://127.0.0.1:${port}`;
-    s = await startTestServer({ PORT: String(port), HERALD_ORIGIN: origin });
-    remote = await startFakeRemote(["news"]);
+    t = await startFollowerOfRemote(["news"]);
+    ({ s, remote, origin, janeId, janeIri, token } = t);
     news = remote.actor("news");
-    const personId = String(
-      (
-        await s.services.scim.createUser(
-          { userName: "jane@corp.example", displayName: "Jane" },
-          { name: "scim-token:test" },
-        )
-      ).id,
-    );
-    const jane = await waitFor(
-      async () => {
-        const row = await s.services.accounts.byPerson(personId);
-        return row?.keysReadyAt ? row : undefined;
-      },
-      { what: "Jane's account", timeoutMs: 60_000 },
-    );
-    janeId = jane.id;
-    janeIri = `${origin}/ap/actors/${janeId}`;
-    token = await apiToken(s, personId, janeId, { app: "Phone", scopes: ["read", "write"] });
-    // Jane follows @news (accepted), so its followers-only posts are hers to read.
-    await s.services.db.run((em) =>
-      em.getRepository(FollowingSchema).insert({
-        actorId: janeId,
-        targetHash: iriHash(news.id),
-        targetIri: news.id.href,
-        targetInboxIri: news.inbox.href,
-        followId: "f1",
-        status: "accepted",
-        createdAt: new Date(),
-      }),
-    );
+    // Jane follows @news, so its followers-only posts are hers to read.
+    await t.follow(news);
   });
 
   after(async () => {
-    await remote?.close();
-    await s?.close();
+    await t?.close();
   });
 
   /** @news's note, addressed as given, delivered to Herald's shared inbox. */
   async function received(name: string, addressing: Json): Promise<string> {
     const id = `${remote.origin}/notes/${name}`;
     const note = { id, type: "Note", attributedTo: news.id.href, content: `<p>${name}</p>`, ...addressing };
-    const res = await remote.signedPost(
-      `${origin}/ap/inbox`,
-      {
-        "@context": AS,
-        id: `${remote.origin}/activities/${++n}`,
-        type: "Create",
-        actor: news.id.href,
-        ...addressing,
-        object: note,
-      },
-      news,
-    );
-    assert.equal(res.status, 202, await res.text());
+    await t.deliver(news, { type: "Create", actor: news.id.href, ...addressing, object: note });
     return id;
   }
 
@@ -133,15 +89,7 @@ describe(`boosts of received posts by visibility (${TEST_DB})`, () => {
         tag: [{ type: "Mention", href: janeIri, name: "@jane" }],
       }),
     };
-    const rows = await waitFor(
-      async () => {
-        const all = await s.services.db.run((em) =>
-          em.getRepository(InboundSchema).findBy({ actorId: janeId }),
-        );
-        return all.length === 4 ? all : undefined;
-      },
-      { what: "@news's four posts, stored for Jane" },
-    );
+    const rows = await stored(4);
     const apiId = (iri: string) => String(rows.find((r) => r.objectIri === iri)?.apiId);
 
     for (const visibility of ["private", "direct"] as const) {
@@ -167,13 +115,7 @@ describe(`boosts of received posts by visibility (${TEST_DB})`, () => {
     await waitFor(async () => (announcesSent().length >= 2 ? true : undefined), {
       what: "the two Announces at @news's inbox",
     });
-    await waitFor(
-      async () => {
-        const [row] = await s.services.db.query<{ n: number }>("SELECT COUNT(*) AS n FROM delivery_queue");
-        return Number(row.n) === 0 || undefined;
-      },
-      { what: "the queue to drain" },
-    );
+    await t.settled();
     assert.deepEqual(
       announcesSent()
         .map((d) => d.activity.object)
