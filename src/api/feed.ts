@@ -57,6 +57,7 @@ export const WATCHED: Readonly<Record<string, (r: Row) => Touch>> = {
   following: (r) => named(some(r.actorId)),
   actor: (r) => named(some(r.id)),
   api_outbound_reaction: (r) => named(some(r.accountId)),
+  inbound_boost: (r) => named(some(r.actorId)),
   api_remote_account: () => "all",
 };
 

@@ -14,8 +14,18 @@
 import type { EntitySubscriberInterface, InsertEvent, QueryRunner } from "typeorm";
 import type { Database } from "../db/database.ts";
 
-/** Tables whose rows get an `api_id` on insert (migrations 0020, 0028: a boost's wrapper status). */
-const NUMBERED = new Set(["post", "inbound_message", "follower", "reaction", "api_outbound_reaction"]);
+/**
+ * Tables whose rows get an `api_id` on insert (migrations 0020, 0028: a boost's wrapper status;
+ * 0030: a received boost's).
+ */
+const NUMBERED = new Set([
+  "post",
+  "inbound_message",
+  "follower",
+  "reaction",
+  "api_outbound_reaction",
+  "inbound_boost",
+]);
 
 export const ID_SCALE = 1024;
 

@@ -20,6 +20,8 @@ import type { Drafts } from "../federation/drafts.ts";
 import {
   type ActorRow,
   ActorSchema,
+  type InboundBoostRow,
+  InboundBoostSchema,
   type InboundRow,
   InboundSchema,
   type PostRow,
@@ -124,7 +126,8 @@ export function apiRoutes(deps: {
   type StatusOrBoost =
     | Awaited<ReturnType<Statuses["boosts"]>>[number]
     | Awaited<ReturnType<Statuses["local"]>>[number]
-    | Awaited<ReturnType<Statuses["remote"]>>[number];
+    | Awaited<ReturnType<Statuses["remote"]>>[number]
+    | Awaited<ReturnType<Statuses["receivedBoosts"]>>[number];
 
   /** An account's boosts in the window `page` (each a status of its own: src/api/statuses.ts). */
   const boostsOf = (em: EntityManager, accountId: string, page: Page) =>
@@ -316,7 +319,7 @@ export function apiRoutes(deps: {
     const media = bool(p, "only_media");
     const withMedia = <Q extends { andWhere(where: string): Q }>(qb: Q, alias: string) =>
       media ? qb.andWhere(`${alias}.media IS NOT NULL`) : qb;
-    const [own, received, boosted] = await db.run(async (em) => [
+    const [own, received, boosted, theirBoosts] = await db.run(async (em) => [
       await keyset(
         withMedia(
           em
@@ -347,24 +350,41 @@ export function apiRoutes(deps: {
       ).getMany(),
       // The account's boosts, each its own status wrapping the boosted one (as on Mastodon).
       media ? [] : await boostsOf(em, c.account.id, page),
+      // Boosts by the accounts it follows of other servers' posts (migration 0030).
+      media
+        ? []
+        : await keyset(
+            em
+              .getRepository(InboundBoostSchema)
+              .createQueryBuilder("rb")
+              .where("rb.actor_id = :actorId AND rb.api_id IS NOT NULL", { actorId: c.account.id }),
+            "rb.api_id",
+            page,
+            "rb",
+          ).getMany(),
     ]);
-    type Row = PostRow | InboundRow | OutboundReactionRow;
-    const chosen = merged<Row>(page, [own, received, boosted], (r) => Number(r.apiId));
+    type Row = PostRow | InboundRow | OutboundReactionRow | InboundBoostRow;
+    const chosen = merged<Row>(page, [own, received, boosted, theirBoosts], (r) => Number(r.apiId));
     const ours = new Set<Row>(own);
     const boosts = new Set<Row>(boosted);
+    const theirs = new Set<Row>(theirBoosts);
     // Each kind as one batch (its facts in a few queries, each author's account built once), then
     // back in the merged order: per-status calls cost ~8 queries each on the page's 20.
-    const [local, remote, wrappers] = await Promise.all([
+    const [local, remote, wrappers, theirWrappers] = await Promise.all([
       deps.statuses.local(chosen.filter((r) => ours.has(r)) as PostRow[], [c.account], c.account),
-      deps.statuses.remote(chosen.filter((r) => !ours.has(r) && !boosts.has(r)) as InboundRow[], c.account),
+      deps.statuses.remote(
+        chosen.filter((r) => !ours.has(r) && !boosts.has(r) && !theirs.has(r)) as InboundRow[],
+        c.account,
+      ),
       deps.statuses.boosts(
         chosen.filter((r) => boosts.has(r)) as OutboundReactionRow[],
         c.account,
         c.account,
       ),
+      deps.statuses.receivedBoosts(chosen.filter((r) => theirs.has(r)) as InboundBoostRow[], c.account),
     ]);
     const byId = new Map<string, StatusOrBoost>();
-    for (const x of [...local, ...remote, ...wrappers]) byId.set(x.id, x);
+    for (const x of [...local, ...remote, ...wrappers, ...theirWrappers]) byId.set(x.id, x);
     const out = chosen.flatMap((r) => byId.get(String(r.apiId)) ?? []);
     // The cursors are the rows considered: a boost whose post is gone is left out, not the end.
     setLink(

@@ -14,6 +14,7 @@ import type { Database } from "../db/database.ts";
 import type { Accounts } from "../federation/accounts.ts";
 import {
   type ActorRow,
+  type InboundBoostRow,
   type InboundRow,
   InboundSchema,
   iriHash,
@@ -358,37 +359,83 @@ export function createStatuses(deps: {
       if (!inner) continue;
       const uri =
         deps.boostUri?.(booster.id, r.activityId) ?? `${wire.actorUri(booster.id)}#announce-${r.activityId}`;
-      out.push({
-        id: apiIdOf(r)!,
-        uri,
-        url: uri,
-        created_at: r.createdAt.toISOString(),
-        edited_at: null,
-        account: author,
-        content: "",
-        visibility: "public" as const,
-        sensitive: false,
-        spoiler_text: "",
-        media_attachments: [],
-        ...unadorned(),
-        in_reply_to_id: null,
-        in_reply_to_account_id: null,
-        reblog: inner,
-        poll: null,
-        card: null,
-        language: null,
-        favourited: inner.favourited,
-        reblogged: inner.reblogged,
-        muted: false,
-        bookmarked: false,
-        pinned: false,
-        filtered: [],
-      });
+      out.push(wrapper(apiIdOf(r)!, uri, r.createdAt, author, inner));
     }
     return out;
   }
 
-  return { local, remote, boosts };
+  /**
+   * Boosts received from remote accounts that `viewer` follows, of posts that are not Herald's
+   * (migration 0030), as Mastodon shows them: the booster's status whose `reblog` is the post as
+   * its own server served it (its id the row's second one from the counter).
+   */
+  async function receivedBoosts(rows: InboundBoostRow[], viewer: ActorRow | undefined) {
+    const inner = await remote(
+      rows.map((r) => ({
+        id: r.activityHash,
+        actorId: r.actorId,
+        objectHash: r.objectHash,
+        objectIri: r.objectIri,
+        remoteActorIri: r.authorIri,
+        kind: "post" as const,
+        contentHtml: r.contentHtml,
+        inReplyToPostId: null,
+        url: r.url,
+        publishedAt: r.publishedAt,
+        receivedAt: r.receivedAt,
+        updatedAt: null,
+        deletedAt: null,
+        raw: r.raw,
+        media: r.media,
+        apiId: r.objectApiId,
+      })),
+      viewer,
+    );
+    const out = [];
+    for (const [i, r] of rows.entries()) {
+      const booster = remoteAccountJson(await remoteAccounts.ensure(r.boosterIri), avatar());
+      out.push(wrapper(apiIdOf(r)!, r.activityIri, r.receivedAt, booster, inner[i]));
+    }
+    return out;
+  }
+
+  /** A boost's own status: `account`'s, empty, whose `reblog` is `inner`. */
+  function wrapper<A, I extends { favourited: boolean; reblogged: boolean }>(
+    id: string,
+    uri: string,
+    createdAt: Date,
+    account: A,
+    inner: I,
+  ) {
+    return {
+      id,
+      uri,
+      url: uri,
+      created_at: createdAt.toISOString(),
+      edited_at: null,
+      account,
+      content: "",
+      visibility: "public" as const,
+      sensitive: false,
+      spoiler_text: "",
+      media_attachments: [],
+      ...unadorned(),
+      in_reply_to_id: null,
+      in_reply_to_account_id: null,
+      reblog: inner,
+      poll: null,
+      card: null,
+      language: null,
+      favourited: inner.favourited,
+      reblogged: inner.reblogged,
+      muted: false,
+      bookmarked: false,
+      pinned: false,
+      filtered: [],
+    };
+  }
+
+  return { local, remote, boosts, receivedBoosts };
 }
 
 export type Statuses = ReturnType<typeof createStatuses>;

@@ -287,6 +287,55 @@ export const DomainBlockSchema = new EntitySchema<DomainBlockRow>({
   },
 });
 
+/**
+ * A boost by a remote account that `actorId` follows, of a post that is not Herald's (migration
+ * 0030; src/federation/received-boosts.ts).
+ */
+export interface InboundBoostRow {
+  /** The Herald account that follows the booster. */
+  actorId: string;
+  activityHash: string;
+  activityIri: string;
+  boosterIri: string;
+  objectHash: string;
+  objectIri: string;
+  authorIri: string;
+  contentHtml: string | null;
+  url: string | null;
+  publishedAt: Date | null;
+  /** The post as fetched (compact JSON-LD): its addressing gives its visibility. */
+  raw: string | null;
+  /** JSON: the images the post says it carries (RemoteMedia[], never fetched); null: none. */
+  media: string | null;
+  receivedAt: Date;
+  /** The wrapper status's id (src/api/ids.ts): set on insert. */
+  apiId?: number | string | null;
+  /** The boosted post's status id, taken from the same counter when the row is stored. */
+  objectApiId?: number | string | null;
+}
+
+export const InboundBoostSchema = new EntitySchema<InboundBoostRow>({
+  name: "InboundBoost",
+  tableName: "inbound_boost",
+  columns: {
+    actorId: { name: "actor_id", type: "varchar", primary: true },
+    activityHash: { name: "activity_hash", type: "varchar", primary: true },
+    activityIri: { name: "activity_iri", type: "varchar" },
+    boosterIri: { name: "booster_iri", type: "varchar" },
+    objectHash: { name: "object_hash", type: "varchar" },
+    objectIri: { name: "object_iri", type: "varchar" },
+    authorIri: { name: "author_iri", type: "varchar" },
+    contentHtml: { name: "content_html", type: "text", nullable: true },
+    url: { type: "varchar", nullable: true },
+    publishedAt: { name: "published_at", type: "datetime", nullable: true },
+    raw: { type: "text", nullable: true },
+    media: { type: "text", nullable: true },
+    receivedAt: { name: "received_at", type: "datetime" },
+    apiId: { name: "api_id", type: "bigint", nullable: true },
+    objectApiId: { name: "object_api_id", type: "bigint", nullable: true },
+  },
+});
+
 export const federationEntities = [
   ActorSchema,
   ActorKeySchema,
@@ -297,4 +346,5 @@ export const federationEntities = [
   InboundSchema,
   ReactionSchema,
   DomainBlockSchema,
+  InboundBoostSchema,
 ];

@@ -39,6 +39,7 @@ import {
   FollowingSchema,
   type InboundKind,
   type InboundRow,
+  InboundBoostSchema,
   InboundSchema,
   iriHash,
   PostSchema,
@@ -47,6 +48,7 @@ import {
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { recordFollow, removeFollowers } from "./follower-history.ts";
 import { ourFollowId, sendFollow } from "./follows.ts";
+import { receiveBoost } from "./received-boosts.ts";
 import { remoteMediaOf } from "./remote-media.ts";
 import { ROUTES } from "../http/routes.ts";
 
@@ -424,6 +426,12 @@ export function inboxListeners(deps: InboxDeps) {
               remoteActorHash: iriHash(undo.actorId!),
             }),
           );
+        if (object instanceof Announce && object.id)
+          await db.run((em) =>
+            em
+              .getRepository(InboundBoostSchema)
+              .delete({ activityHash: iriHash(object.id!), boosterIri: undo.actorId!.href }),
+          );
       }
     }),
     // The embedded Follow is ours (its id is on our origin, the Accept's actor is not), so Fedify
@@ -466,10 +474,19 @@ export function inboxListeners(deps: InboxDeps) {
       if (!del.actorId || !del.objectId) return;
       const hash = iriHash(del.objectId);
       if (del.objectId.href === del.actorId.href) {
-        // The remote actor itself is gone: it follows nobody here any more.
+        // The remote actor itself is gone: it follows nobody here any more, and its boosts and
+        // the boosts of its posts go with it.
         await db.transaction((em) => removeFollowers(em, { followerHash: hash }));
+        await db.run(async (em) => {
+          await em.getRepository(InboundBoostSchema).delete({ boosterIri: del.actorId!.href });
+          await em.getRepository(InboundBoostSchema).delete({ authorIri: del.actorId!.href });
+        });
         return;
       }
+      // Boosts of it are forgotten with it (only its author may delete it).
+      await db.run((em) =>
+        em.getRepository(InboundBoostSchema).delete({ objectHash: hash, authorIri: del.actorId!.href }),
+      );
       await db.transaction(async (em) => {
         const where = { objectHash: hash, remoteActorIri: del.actorId!.href, deletedAt: IsNull() };
         const copies = await em.getRepository(InboundSchema).findBy(where);
@@ -510,7 +527,15 @@ export function inboxListeners(deps: InboxDeps) {
       }
     }),
     like: guarded<Like>(async (ctx, like) => reaction(ctx, like, "like")),
-    announce: guarded<Announce>(async (ctx, announce) => reaction(ctx, announce, "announce")),
+    announce: guarded<Announce>(async (ctx, announce) => {
+      if (ourPostId(ctx, announce.objectId)) return reaction(ctx, announce, "announce");
+      // Another server's post boosted by an account someone here follows: their home timeline
+      // (neither the booster's server nor the post's may be a blocked one).
+      if (!announce.id || !announce.actorId || !announce.objectId) return;
+      if ((await isBlocked(announce.actorId)) || (await isBlocked(announce.objectId))) return;
+      const http = deps.remoteMediaHttp ?? false;
+      await receiveBoost(db, ctx, http, announce.id, announce.actorId, announce.objectId);
+    }),
     block: guarded<Block>(async (ctx, block) => {
       const ourId = ourActorId(ctx, block.objectId);
       if (ourId && block.actorId) {

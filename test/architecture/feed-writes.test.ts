@@ -21,13 +21,14 @@ function files(dir: string): string[] {
 describe("writes to the tables a home timeline shows", () => {
   const tables = Object.keys(WATCHED);
 
-  test("the subscriber watches the eight tables the timeline reads", () => {
+  test("the subscriber watches the nine tables the timeline reads", () => {
     assert.deepEqual(tables.sort(), [
       "actor",
       "api_outbound_reaction",
       "api_remote_account",
       "follower",
       "following",
+      "inbound_boost",
       "inbound_message",
       "post",
       "reaction",

@@ -45,6 +45,7 @@ describe(`database on ${TEST_DB}`, () => {
       "following",
       "post",
       "inbound_message",
+      "inbound_boost",
       "reaction",
       "domain_block",
     ]) {

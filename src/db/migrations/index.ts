@@ -27,6 +27,7 @@ import { FeedVersions1763700000026 } from "./0026-feed-versions.ts";
 import { ScheduledMediaAndClaims1763700000027 } from "./0027-scheduled-media-and-claims.ts";
 import { BoostIds1763700000028 } from "./0028-boost-ids.ts";
 import { ScheduledAttempts1763700000029 } from "./0029-scheduled-attempts.ts";
+import { ReceivedBoosts1763700000030 } from "./0030-received-boosts.ts";
 import { OldBoostIds1763700000031 } from "./0031-old-boost-ids.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
@@ -60,5 +61,6 @@ export const migrations = [
   ScheduledMediaAndClaims1763700000027,
   BoostIds1763700000028,
   ScheduledAttempts1763700000029,
+  ReceivedBoosts1763700000030,
   OldBoostIds1763700000031,
 ];

@@ -1,0 +1,175 @@
+/**
+ * A boost by a remote account that a Herald account follows, of another server's post, shows in
+ * that account's home timeline as Mastodon shows it: the booster's status whose `reblog` is the
+ * post (migration 0030, src/federation/received-boosts.ts). The post is fetched from its own
+ * server — a copy the booster embeds is not believed — and kept only if it is public or unlisted;
+ * a boost by someone no one here follows fetches nothing; the booster's Undo, the author's Delete
+ * of the post and the booster's deletion of its account take it away. Alice (the booster), Carol (the author) and Mallory live on a real server
+ * on loopback that signs their deliveries.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { InboundBoostSchema } from "../../src/federation/entities.ts";
+import { TEST_DB, waitFor } from "../helpers/env.ts";
+import type { FakeActor, FakeRemote } from "../helpers/fake-remote.ts";
+import { type FollowerOfRemote, startFollowerOfRemote } from "../helpers/follower-of-remote.ts";
+
+type Json = Record<string, unknown>;
+const AS = "https://www.w3.org/ns/activitystreams";
+const PUBLIC = "https://www.w3.org/ns/activitystreams#Public";
+
+describe(`received boosts in the home timeline (${TEST_DB})`, () => {
+  let t: FollowerOfRemote;
+  let remote: FakeRemote;
+  let alice: FakeActor;
+  let carol: FakeActor;
+  let mallory: FakeActor;
+
+  before(async () => {
+    t = await startFollowerOfRemote(["alice", "carol", "mallory"]);
+    remote = t.remote;
+    [alice, carol, mallory] = ["alice", "carol", "mallory"].map((x) => remote.actor(x));
+    // Jane follows Alice; no one here follows Carol or Mallory.
+    await t.follow(alice);
+  });
+
+  after(async () => {
+    await t?.close();
+  });
+
+  /** Carol's note as her server serves it. */
+  function carolWrites(name: string, addressing: Json = { to: [PUBLIC] }): string {
+    const id = `${remote.origin}/notes/${name}`;
+    remote.put(`/notes/${name}`, {
+      "@context": AS,
+      id,
+      type: "Note",
+      attributedTo: carol.id.href,
+      content: `<p>Carol's ${name}</p>`,
+      published: "2026-12-05T09:00:00Z",
+      ...addressing,
+    });
+    return id;
+  }
+
+  const announce = (as: FakeActor, object: unknown, id?: string) =>
+    t.deliver(as, { ...(id ? { id } : {}), type: "Announce", actor: as.id.href, to: [PUBLIC], object });
+
+  const kept = () => t.s.services.db.run((em) => em.getRepository(InboundBoostSchema).find());
+
+  async function home(): Promise<Json[]> {
+    const res = await fetch(`${t.origin}/api/v1/timelines/home?limit=40`, {
+      headers: { authorization: `Bearer ${t.token}` },
+    });
+    assert.equal(res.status, 200);
+    return (await res.json()) as Json[];
+  }
+
+  test("Alice's boost of Carol's post: a wrapper in Jane's home, the post as Carol's server serves it", async () => {
+    const own = await fetch(`${t.origin}/api/v1/statuses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ status: "Jane's own" }),
+    });
+    assert.equal(own.status, 200);
+    const ownId = String(((await own.json()) as Json).id);
+
+    const note = carolWrites("first", {
+      to: [PUBLIC],
+      attachment: [
+        {
+          type: "Document",
+          mediaType: "image/png",
+          url: `${remote.origin}/media/chart.png`,
+          name: "A chart",
+        },
+      ],
+    });
+    // Alice embeds a copy with other words: not believed, the note is fetched.
+    const boost = await announce(alice, {
+      id: note,
+      type: "Note",
+      attributedTo: carol.id.href,
+      to: [PUBLIC],
+      content: "<p>words Carol never wrote</p>",
+    });
+    await waitFor(async () => ((await kept()).length === 1 ? true : undefined), { what: "the boost kept" });
+    // The same delivery again: still one.
+    await announce(alice, note, boost);
+    await t.settled();
+    assert.equal((await kept()).length, 1);
+
+    const list = await home();
+    assert.equal(list.length, 2);
+    const [wrapper, mine] = list;
+    assert.equal(mine.id, ownId);
+    assert.equal(wrapper.uri, boost);
+    assert.equal(wrapper.content, "");
+    assert.equal((wrapper.account as Json).uri, alice.id.href);
+    const inner = wrapper.reblog as Json;
+    assert.equal(inner.uri, note);
+    assert.equal(inner.content, "<p>Carol's first</p>");
+    assert.equal(inner.visibility, "public");
+    assert.equal((inner.account as Json).uri, carol.id.href);
+    const media = inner.media_attachments as Json[];
+    assert.equal(media.length, 1);
+    assert.equal(media[0].url, `${remote.origin}/media/chart.png`);
+    assert.equal(media[0].description, "A chart");
+    assert.notEqual(inner.id, wrapper.id);
+    assert.ok(BigInt(String(wrapper.id)) > BigInt(ownId), "the boost is newer than Jane's post");
+  });
+
+  test("not kept: a boost by someone no one here follows (nothing fetched), of a followers-only post", async () => {
+    const before = (await kept()).length;
+    const unfollowed = carolWrites("second");
+    await announce(mallory, unfollowed);
+    const privatePost = carolWrites("third", { to: [`${carol.id.href}/followers`] });
+    await announce(alice, privatePost);
+    await t.settled();
+    await waitFor(async () => (remote.requests.includes("/notes/third") ? true : undefined), {
+      what: "the followers-only note fetched",
+    });
+    assert.equal((await kept()).length, before);
+    assert.equal(
+      remote.requests.filter((r) => r === "/notes/second").length,
+      0,
+      "Mallory's boost made Herald fetch",
+    );
+    assert.equal((await home()).length, 2);
+  });
+
+  test("Alice's Undo and Carol's Delete take boosts away; Mallory's Undo of Alice's does not", async () => {
+    const [first] = await kept();
+    const second = carolWrites("fourth");
+    const boost2 = await announce(alice, second);
+    await waitFor(async () => ((await kept()).length === 2 ? true : undefined), { what: "the second boost" });
+    assert.equal((await home()).length, 3);
+
+    const embedded = {
+      id: first.activityIri,
+      type: "Announce",
+      actor: alice.id.href,
+      object: first.objectIri,
+    };
+    await t.deliver(mallory, { type: "Undo", actor: mallory.id.href, object: embedded });
+    await t.settled();
+    assert.equal((await kept()).length, 2);
+
+    await t.deliver(alice, { type: "Undo", actor: alice.id.href, object: embedded });
+    await waitFor(async () => ((await kept()).length === 1 ? true : undefined), { what: "the Undo" });
+    assert.equal((await kept())[0].activityIri, boost2);
+
+    await t.deliver(carol, { type: "Delete", actor: carol.id.href, object: second });
+    await waitFor(async () => ((await kept()).length === 0 ? true : undefined), { what: "the Delete" });
+    assert.equal((await home()).length, 1);
+
+    // Alice's account is deleted: her boosts go with it.
+    await announce(alice, carolWrites("fifth"));
+    await waitFor(async () => ((await kept()).length === 1 ? true : undefined), { what: "the third boost" });
+    await t.deliver(alice, { type: "Delete", actor: alice.id.href, object: alice.id.href });
+    await waitFor(async () => ((await kept()).length === 0 ? true : undefined), { what: "Alice's Delete" });
+    const left = await home();
+    assert.equal(left.length, 1);
+    assert.equal(left[0].reblog, null);
+  });
+});
