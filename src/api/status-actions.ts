@@ -24,6 +24,7 @@ import {
   ReactionSchema,
 } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
+import { boostedByApiId } from "../federation/received-boosts.ts";
 import type { Remote } from "../federation/remote.ts";
 import { fail } from "../http/errors.ts";
 import { koa } from "../http/routes.ts";
@@ -63,7 +64,10 @@ export function statusActionRoutes(deps: {
     if (apiId === undefined) return { post: null, inbound: null };
     return db.run(async (em) => ({
       post: await em.getRepository(PostSchema).findOneBy({ apiId, deletedAt: IsNull() }),
-      inbound: await em.getRepository(InboundSchema).findOneBy({ apiId, deletedAt: IsNull() }),
+      inbound:
+        (await em.getRepository(InboundSchema).findOneBy({ apiId, deletedAt: IsNull() })) ??
+        // A post seen only boosted by an account the caller's follows (migration 0030).
+        (await boostedByApiId(em, apiId)),
     }));
   };
   const visible = (post: PostRow, c: UserCaller | undefined) =>

@@ -15,6 +15,7 @@ import type { Accounts } from "../federation/accounts.ts";
 import {
   type ActorRow,
   type InboundBoostRow,
+  InboundBoostSchema,
   type InboundRow,
   InboundSchema,
   iriHash,
@@ -22,6 +23,7 @@ import {
   PostSchema,
   ReactionSchema,
 } from "../federation/entities.ts";
+import { boostedAsInbound } from "../federation/received-boosts.ts";
 import { remoteMedia } from "../federation/remote-media.ts";
 import { remoteMediaAttachment } from "./media-routes.ts";
 import { apiIdOf, parseApiId } from "./ids.ts";
@@ -331,7 +333,7 @@ export function createStatuses(deps: {
     const remoteHashes = numbered
       .filter((r) => !r.objectIri.startsWith(wire.notePrefix))
       .map((r) => r.objectHash);
-    const [posts, inbound] = await db.run(async (em) => [
+    const [posts, received] = await db.run(async (em) => [
       localIds.length
         ? await em.getRepository(PostSchema).findBy({ id: In(localIds), deletedAt: IsNull() })
         : [],
@@ -341,17 +343,27 @@ export function createStatuses(deps: {
             .findBy({ actorId: booster.id, objectHash: In(remoteHashes), deletedAt: IsNull() })
         : [],
     ]);
+    // A post the account saw only boosted by someone it follows (migration 0030).
+    const unseen = remoteHashes.filter((h) => !(received as InboundRow[]).some((r) => r.objectHash === h));
+    const boostedOnly = unseen.length
+      ? await db.run((em) =>
+          em.getRepository(InboundBoostSchema).findBy({ actorId: booster.id, objectHash: In(unseen) }),
+        )
+      : [];
+    const inbound = [
+      ...(received as InboundRow[]),
+      ...boostedOnly
+        .filter((r, i) => boostedOnly.findIndex((x) => x.objectHash === r.objectHash) === i)
+        .map(boostedAsInbound),
+    ];
     const shownPosts = (posts as PostRow[]).filter((p) => apiIdOf(p) !== undefined);
-    const [ours, theirs] = await Promise.all([
-      local(shownPosts, [booster], viewer),
-      remote(inbound as InboundRow[], viewer),
-    ]);
+    const [ours, theirs] = await Promise.all([local(shownPosts, [booster], viewer), remote(inbound, viewer)]);
     const byHash = new Map<
       string,
       Awaited<ReturnType<typeof local>>[number] | Awaited<ReturnType<typeof remote>>[number]
     >();
     shownPosts.forEach((p, i) => ours[i] && byHash.set(iriHash(wire.noteUri(p.id)), ours[i]));
-    (inbound as InboundRow[]).forEach((r, i) => theirs[i] && byHash.set(r.objectHash, theirs[i]));
+    inbound.forEach((r, i) => theirs[i] && byHash.set(r.objectHash, theirs[i]));
     const author = await wire.account(booster);
     const out = [];
     for (const r of numbered) {
@@ -370,27 +382,7 @@ export function createStatuses(deps: {
    * its own server served it (its id the row's second one from the counter).
    */
   async function receivedBoosts(rows: InboundBoostRow[], viewer: ActorRow | undefined) {
-    const inner = await remote(
-      rows.map((r) => ({
-        id: r.activityHash,
-        actorId: r.actorId,
-        objectHash: r.objectHash,
-        objectIri: r.objectIri,
-        remoteActorIri: r.authorIri,
-        kind: "post" as const,
-        contentHtml: r.contentHtml,
-        inReplyToPostId: null,
-        url: r.url,
-        publishedAt: r.publishedAt,
-        receivedAt: r.receivedAt,
-        updatedAt: null,
-        deletedAt: null,
-        raw: r.raw,
-        media: r.media,
-        apiId: r.objectApiId,
-      })),
-      viewer,
-    );
+    const inner = await remote(rows.map(boostedAsInbound), viewer);
     const out = [];
     for (const [i, r] of rows.entries()) {
       const booster = remoteAccountJson(await remoteAccounts.ensure(r.boosterIri), avatar());

@@ -16,7 +16,14 @@ import { nextApiId } from "../api/ids.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
-import { FollowingSchema, InboundBoostSchema, iriHash } from "./entities.ts";
+import type { EntityManager } from "typeorm";
+import {
+  FollowingSchema,
+  type InboundBoostRow,
+  InboundBoostSchema,
+  type InboundRow,
+  iriHash,
+} from "./entities.ts";
 import { remoteMediaOf } from "./remote-media.ts";
 
 const log = logger("federation", "received-boosts");
@@ -112,4 +119,35 @@ export async function receiveBoost(
     }
   }
   return stored;
+}
+
+/**
+ * The boosted post of `r` as a received post of `r.actorId` (by its own id, `objectApiId`), so it
+ * is shown, favourited and boosted as one; its `id` is the boost's hash, there being no row.
+ */
+export function boostedAsInbound(r: InboundBoostRow): InboundRow {
+  return {
+    id: r.activityHash,
+    actorId: r.actorId,
+    objectHash: r.objectHash,
+    objectIri: r.objectIri,
+    remoteActorIri: r.authorIri,
+    kind: "post",
+    contentHtml: r.contentHtml,
+    inReplyToPostId: null,
+    url: r.url,
+    publishedAt: r.publishedAt,
+    receivedAt: r.receivedAt,
+    updatedAt: null,
+    deletedAt: null,
+    raw: r.raw,
+    media: r.media,
+    apiId: r.objectApiId,
+  };
+}
+
+/** A boosted post by its status id (`objectApiId`), as a received post of the account. */
+export async function boostedByApiId(em: EntityManager, apiId: number): Promise<InboundRow | null> {
+  const row = await em.getRepository(InboundBoostSchema).findOneBy({ objectApiId: apiId });
+  return row ? boostedAsInbound(row) : null;
 }

@@ -119,6 +119,53 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     assert.ok(BigInt(String(wrapper.id)) > BigInt(ownId), "the boost is newer than Jane's post");
   });
 
+  test("the boosted post is Jane's to open, favourite and boost: Carol's server gets the Like and Announce", async () => {
+    const api = async (method: string, path: string) => {
+      const res = await fetch(`${t.origin}/api/v1/statuses/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${t.token}` },
+      });
+      return { status: res.status, body: (await res.json()) as Json };
+    };
+    const [wrapper] = await home();
+    const inner = wrapper.reblog as Json;
+    const id = String(inner.id);
+    const opened = await api("GET", id);
+    assert.equal(opened.status, 200);
+    assert.equal(opened.body.uri, inner.uri);
+    assert.equal(opened.body.content, "<p>Carol's first</p>");
+
+    const faved = await api("POST", `${id}/favourite`);
+    assert.equal(faved.status, 200, JSON.stringify(faved.body));
+    assert.equal(faved.body.favourited, true);
+    const boosted = await api("POST", `${id}/reblog`);
+    assert.equal(boosted.status, 200, JSON.stringify(boosted.body));
+    assert.equal((boosted.body.reblog as Json).id, id);
+    assert.equal((boosted.body.account as Json).id, t.janeId);
+    await t.settled();
+    const atCarol = () =>
+      remote.deliveries
+        .filter((d) => d.path === carol.inbox.pathname)
+        .map((d) => `${String(d.activity.type)} ${String(d.activity.object)}`);
+    await waitFor(async () => (atCarol().length >= 2 ? true : undefined), { what: "the Like and Announce" });
+    assert.deepEqual(atCarol().sort(), [`Announce ${inner.uri}`, `Like ${inner.uri}`]);
+    // Jane's boost above Alice's, both showing the post favourited by her.
+    const list = await home();
+    assert.equal(list.length, 3);
+    const [jane, alices, own] = list;
+    assert.equal((jane.account as Json).id, t.janeId);
+    assert.equal((jane.reblog as Json).id, id);
+    assert.equal((jane.reblog as Json).favourited, true);
+    assert.equal((alices.account as Json).uri, alice.id.href);
+    assert.equal((alices.reblog as Json).favourited, true);
+    assert.equal(own.reblog, null);
+
+    // Undone, as it was: the next tests count Alice's boosts in Jane's home.
+    assert.equal((await api("POST", `${id}/unreblog`)).status, 200);
+    assert.equal((await api("POST", `${id}/unfavourite`)).status, 200);
+    assert.equal((await home()).length, 2);
+  });
+
   test("not kept: a boost by someone no one here follows (nothing fetched), of a followers-only post", async () => {
     const before = (await kept()).length;
     const unfollowed = carolWrites("second");
