@@ -1,15 +1,23 @@
 import type { MigrationInterface, QueryRunner } from "typeorm";
 import { dialectOf } from "../columns.ts";
 
-/** Every table whose rows take an id from the one client-API counter (decision 0015). */
-const NUMBERED = ["post", "inbound_message", "follower", "reaction", "api_outbound_reaction"];
+/** Every column that takes ids from the one client-API counter (decision 0015; 0030's two). */
+const NUMBERED: [table: string, column: string][] = [
+  ["post", "api_id"],
+  ["inbound_message", "api_id"],
+  ["follower", "api_id"],
+  ["reaction", "api_id"],
+  ["api_outbound_reaction", "api_id"],
+  ["inbound_boost", "api_id"],
+  ["inbound_boost", "object_api_id"],
+];
 
 /**
  * Boosts kept before migration 0028 have no id of their own, so they were not shown as the
  * wrapper statuses they are on Mastodon. Each gets one now, where it belongs in time: ids are
  * `max(last + 1, ms × 1024)` (src/api/ids.ts), so the 1,024 values of a boost's millisecond are
  * free unless something else was numbered in that very millisecond; the first free one above
- * `ms × 1024` is taken, checked against all five numbered tables (the unique indexes are per
+ * `ms × 1024` is taken, checked against every numbered table (the unique indexes are per
  * table). The counter is then raised past every id handed out, so no later row can take one.
  * A boost whose millisecond has no free value (1,024 rows numbered in it) keeps none, as before.
  */
@@ -31,9 +39,9 @@ export class OldBoostIds1763700000031 implements MigrationInterface {
     for (const r of ordered) {
       const floor = r.ms * 1024;
       const used = new Set<number>(given);
-      for (const table of NUMBERED) {
+      for (const [table, column] of NUMBERED) {
         const found = (await q.query(
-          `SELECT ${quote("api_id")} AS v FROM ${quote(table)} WHERE ${quote("api_id")} BETWEEN ? AND ?`,
+          `SELECT ${quote(column)} AS v FROM ${quote(table)} WHERE ${quote(column)} BETWEEN ? AND ?`,
           [floor, floor + 1023],
         )) as { v: number | string }[];
         for (const f of found) used.add(Number(f.v));
