@@ -123,7 +123,10 @@ export interface DecisionReads {
   readonly slowMs: number;
   /** A read not answered in this long is abandoned: its calls are answered 503 (ms). */
   readonly timeoutMs: number;
-  /** Distinct tokens waiting for a read at most; calls of more are answered 503 at once. */
+  /**
+   * Distinct tokens waiting for a read at most; calls of more are answered 503 at once, unless
+   * their token was read as valid before by this process.
+   */
   readonly maxWaiting: number;
 }
 
@@ -190,7 +193,9 @@ export function createOAuth(deps: { db: Database; production: boolean; reads?: P
     return new Promise((resolve, reject) => {
       const calls = waiting.get(tokenHash);
       if (calls) calls.push({ resolve, reject });
-      else if (waiting.size >= reads.maxWaiting)
+      // Past the bound, only a token this process has read as valid may still wait (at most
+      // UNCHANGED_LIMIT of them): made-up tokens fill the room, but cannot lock real ones out.
+      else if (waiting.size >= reads.maxWaiting && !unchanged.has(tokenHash))
         return reject(new DecisionUnavailableError("too many calls are waiting for the database"));
       else waiting.set(tokenHash, [{ resolve, reject }]);
       // None under way, or the newest has been under way too long: this call's read starts now.

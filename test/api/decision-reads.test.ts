@@ -17,6 +17,12 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const isDecision = (sql: string) => /api_token/.test(sql);
 const randomToken = () => `${ACCESS_TOKEN_PREFIX}${randomBytes(24).toString("base64url")}`;
+/** A call's outcome: a valid or unknown token, or refused for now (503). */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    (r) => (r ? "valid" : "unknown"),
+    (e: unknown) => (e instanceof DecisionUnavailableError ? "unavailable" : `error: ${String(e)}`),
+  );
 
 describe(
   `decision reads under trouble on ${TEST_DB}`,
@@ -38,6 +44,19 @@ describe(
           return db.rows(sql, params, options);
         },
       };
+    }
+
+    /** An OAuth whose `n`th decision read is stuck until `release` (room for 3 waiting tokens). */
+    function stuckRead(n: number) {
+      let release!: () => void;
+      const stuck = new Promise<void>((r) => (release = r));
+      let reads = 0;
+      const oauth = createOAuth({
+        db: gated(() => (++reads === n ? stuck : Promise.resolve())),
+        production: false,
+        reads: { slowMs: 60_000, maxWaiting: 3 },
+      });
+      return { oauth, release, reads: () => reads };
     }
 
     before(async () => {
@@ -88,34 +107,30 @@ describe(
     });
 
     test("the calls waiting for a read are bounded: past maxWaiting tokens, 503 at once", async () => {
-      let release!: () => void;
-      const stuck = new Promise<void>((r) => (release = r));
-      let reads = 0;
-      const oauth = createOAuth({
-        db: gated(() => (++reads === 1 ? stuck : Promise.resolve())),
-        production: false,
-        reads: { slowMs: 60_000, maxWaiting: 3 },
-      });
-      const outcome = (p: Promise<unknown>) =>
-        p.then(
-          () => "answered",
-          (e: unknown) => (e instanceof DecisionUnavailableError ? "unavailable" : `error: ${String(e)}`),
-        );
+      const { oauth, release, reads } = stuckRead(1);
       // The first is read at once (and stuck); three wait; a fifth and sixth find no room.
       const calls = [outcome(oauth.resolveForCall(randomToken()))];
-      await waitFor(async () => (reads === 1 ? true : undefined), { what: "the first read" });
+      await waitFor(async () => (reads() === 1 ? true : undefined), { what: "the first read" });
       for (let i = 0; i < 5; i++) calls.push(outcome(oauth.resolveForCall(randomToken())));
-      // Another call of a token already waiting joins it: no room needed.
       await new Promise((r) => setTimeout(r, 20));
       release();
-      assert.deepEqual(await Promise.all(calls), [
-        "answered",
-        "answered",
-        "answered",
-        "answered",
-        "unavailable",
-        "unavailable",
-      ]);
+      assert.deepEqual(await Promise.all(calls), [...Array(4).fill("unknown"), "unavailable", "unavailable"]);
+    });
+
+    test("made-up tokens filling the room do not lock out a token read as valid before", async () => {
+      const { oauth, release, reads } = stuckRead(2);
+      // Jane's token is read once (valid): this process knows it.
+      assert.ok(await oauth.resolveForCall(token));
+      // A made-up token's read is stuck; three more fill the room; a fourth finds none; Jane's
+      // call still waits for the next read, and gets it.
+      const calls = [outcome(oauth.resolveForCall(randomToken()))];
+      await waitFor(async () => (reads() === 2 ? true : undefined), { what: "the stuck read" });
+      for (let i = 0; i < 4; i++) calls.push(outcome(oauth.resolveForCall(randomToken())));
+      calls.push(outcome(oauth.resolveForCall(token)));
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      assert.deepEqual(await Promise.all(calls), [...Array(4).fill("unknown"), "unavailable", "valid"]);
+      assert.equal(reads(), 3);
     });
 
     test("batches of 1 to 20 tokens are read by 4 statement texts (sizes 1, 4, 16, 64)", async () => {
