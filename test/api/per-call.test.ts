@@ -114,7 +114,7 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
     await s?.close();
   });
 
-  test("the per-call decision is one statement (none on SQLite while nothing is committed); the home timeline eight, then at most the decision", async () => {
+  test("the per-call decision is one statement (none on SQLite while nothing is committed); the home timeline nine, then at most the decision", async () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await call("POST", "/api/v1/statuses", { status: `Post ${i}` })).status, 200);
     const isDecision = (sql: string) => /api_token/.test(sql);
@@ -141,14 +141,15 @@ describe(`per-call reads of the client API on ${TEST_DB}`, () => {
     assert.match(authOnly.sent[0], /feed_version/);
     lastStamp = authOnly.stampBefore;
 
-    // The page (own posts, received posts, the account's boosts: each a status of its own), the
-    // page's reactions and replies, the account's own favourites and boosts of them, and the
-    // author's counts: seven, after the decision if read.
+    // The page (own posts, received posts, the account's boosts and the boosts it received from
+    // accounts it follows: each a status of its own), the page's reactions and replies, the
+    // account's own favourites and boosts of them, and the author's counts: eight, after the
+    // decision if read.
     const home = await statementsOf("/api/v1/timelines/home");
     assert.equal(home.json.length, 3);
     const homeDecisions = decisions(home);
     assert.equal(home.sent.filter(isDecision).length, homeDecisions, home.sent.join("\n"));
-    assert.equal(home.sent.length, homeDecisions + 7, home.sent.join("\n"));
+    assert.equal(home.sent.length, homeDecisions + 8, home.sent.join("\n"));
     lastStamp = home.stampBefore;
 
     // Nothing it shows changed: the same page from memory, no statement of its own.
