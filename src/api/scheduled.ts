@@ -11,9 +11,11 @@
  * row's `published` (or `drafted`) are committed in one transaction, and only while the claim is
  * still the same: a claim older than CLAIM_TIMEOUT_MS (its process crashed, or hangs) is taken
  * over by the next round, and if the first process wakes up after all, its commit finds the
- * claim gone and writes nothing. Each claim is counted: a row whose claims were left behind
- * MAX_ATTEMPTS times (its publishing kills or hangs the worker) ends `failed` instead of being
- * tried forever, and a claim without an id (taken by a version before 0027) is never taken over.
+ * claim gone and writes nothing. Each claim is counted: a row whose publishing threw goes back
+ * to `scheduled` for the next round, and its MAX_ATTEMPTS-th claim that throws, or finds the
+ * previous ones left behind (its publishing kills or hangs the worker), ends it `failed` instead
+ * of it being tried forever. A claim without an id (taken by a version before 0027, which
+ * published without a claim check) is never taken over.
  * At publish time Casbin decides again, for the person as they
  * are then: a person removed from the group (or gone) is not published for, and the row records
  * why (`refused`, with an audit record); one who may now only draft files a draft awaiting
@@ -457,6 +459,55 @@ export function createScheduledWorker(deps: {
     });
   }
 
+  /**
+   * Publishing threw (a bug, or an outage: not a refusal, which is an answer). Nothing was
+   * published (the post and the row's new state commit together), so the row goes back to
+   * `scheduled` for the next round, under this claim only; its MAX_ATTEMPTS-th claim ends it
+   * `failed` instead, audited with the error (the person sees what to do, not the stack), and its
+   * images are swept. An outage that also stops this write leaves the claim to be taken over
+   * after CLAIM_TIMEOUT_MS, which counts as an attempt too.
+   */
+  async function failedOnce(row: ScheduledRow, claimId: string, error: unknown): Promise<void> {
+    const attempts = (row.attempts ?? 0) + 1;
+    if (attempts < MAX_ATTEMPTS) {
+      log.warn("Scheduled status {id} failed (attempt {attempts} of {max}), tried again: {error}", {
+        id: String(row.id),
+        attempts,
+        max: MAX_ATTEMPTS,
+        error,
+      });
+      await db.run((em) =>
+        em
+          .getRepository(ScheduledSchema)
+          .update(underClaim(row, claimId), { state: "scheduled", claimId: null }),
+      );
+      return;
+    }
+    log.error("Scheduled status {id} failed {attempts} times, given up: {error}", {
+      id: String(row.id),
+      attempts,
+      error,
+    });
+    await finish(
+      row,
+      claimId,
+      {
+        state: "failed",
+        outcome:
+          `Not published: publishing it failed ${attempts} times (an error in Herald, recorded in ` +
+          `the audit log). Schedule it again, or post it now; if it fails again, tell your administrator.`,
+      },
+      {
+        scheduledStatusId: String(row.id),
+        personId: row.personId,
+        accountId: row.accountId,
+        attempts,
+        reason: "error",
+        error: String(error).slice(0, 1000),
+      },
+    );
+  }
+
   /** One round: claims and publishes what is due now; returns the ids this call published for. */
   async function publishDue(now = new Date()): Promise<string[]> {
     const due = await db.run(async (em) => [
@@ -515,9 +566,11 @@ export function createScheduledWorker(deps: {
           });
           continue;
         }
-        log.error("Scheduled status {id} failed: {error}", { id: String(row.id), error });
-        await finish(row, claimId, { state: "failed", outcome: String(error).slice(0, 1000) }).catch(
-          () => undefined,
+        await failedOnce(row, claimId, error).catch((e: unknown) =>
+          log.error("Scheduled status {id}: recording its failure failed: {error}", {
+            id: String(row.id),
+            error: e,
+          }),
         );
       }
       done.push(String(row.id));

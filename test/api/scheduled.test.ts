@@ -445,4 +445,39 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     assert.equal(await s.services.media.sweep(Date.now()), 1);
     assert.equal(await mediaRow(m.id), null);
   });
+  test(`a status whose publishing throws every time is claimed exactly ${MAX_ATTEMPTS} times, then ends failed, audited, its image swept`, async () => {
+    const at = Date.now() + 11 * HOUR;
+    await drain(at);
+    const m = await client.jane.v2.media.create({ file: await png() });
+    const scheduled = await schedule("jane", "Throws every time", at, [m.id]);
+    let calls = 0;
+    const throwing = workerWith(
+      {
+        ...createPublisher({ posting: s.services.posting, drafts: s.services.drafts }),
+        publish: () => {
+          calls++;
+          return Promise.reject(new Error("simulated bug in publishing"));
+        },
+      },
+      "throwing-worker",
+    );
+    const states: string[] = [];
+    for (let round = 0; round < MAX_ATTEMPTS + 2; round++) {
+      await throwing.publishDue(new Date(at));
+      states.push((await rowOf(scheduled.id)).state);
+    }
+    assert.equal(calls, MAX_ATTEMPTS);
+    assert.deepEqual(states, ["scheduled", "scheduled", "failed", "failed", "failed"]);
+    const row = await rowOf(scheduled.id);
+    assert.equal(row.attempts, MAX_ATTEMPTS);
+    assert.match(row.outcome ?? "", /publishing it failed 3 times/);
+    assert.doesNotMatch(row.outcome ?? "", /simulated bug/, "the error is for the audit log, not the person");
+    assert.equal((await postsSaying("Throws every time")).length, 0);
+    const failed = await audits("api.scheduled.failed", scheduled.id);
+    assert.equal(failed.length, 1);
+    const detail = JSON.parse(failed[0].detail ?? "{}") as { attempts: number; error: string };
+    assert.deepEqual([detail.attempts, detail.error], [MAX_ATTEMPTS, "Error: simulated bug in publishing"]);
+    assert.equal(await s.services.media.sweep(Date.now()), 1);
+    assert.equal(await mediaRow(m.id), null);
+  });
 });
