@@ -329,9 +329,12 @@ export function createScheduledWorker(deps: {
   holder: string;
   held: () => boolean;
   intervalMs?: number;
+  /** The time a claim is taken at (tests make a round last minutes); Date.now by default. */
+  clock?: () => number;
 }) {
   const { db, auth, publisher, holder } = deps;
   const intervalMs = deps.intervalMs ?? 1000;
+  const clock = deps.clock ?? Date.now;
 
   /** The row as this round claimed it: still `publishing`, under this claim. */
   const underClaim = (row: ScheduledRow, claimId: string) => ({
@@ -406,8 +409,11 @@ export function createScheduledWorker(deps: {
    * Claims one row (due, or under a claim too old) with a new claim id, counting the attempt; the
    * id, or null. A claim without an id is never taken over: it was taken by a version that
    * published without a claim check (migration 0029 ended those rows). The claim time is when
-   * the claim is taken (not when the round began, which would age it by the round's length), or
-   * the round's `now` if that is later (tests run rounds at times to come).
+   * the claim is taken, not when the round began: a round publishes one row after another, and a
+   * row claimed minutes into it would look minutes older than it is, and be taken over from a
+   * worker still publishing it. It is the round's `now` if that is later: tests run rounds at
+   * times to come, and a claim dated before its round would look CLAIM_TIMEOUT_MS old to the
+   * next round at once. In production `now` is the round's start, always earlier.
    */
   async function claim(row: ScheduledRow, now: Date): Promise<string | null> {
     if (row.state === "publishing" && !row.claimId) return null;
@@ -422,7 +428,7 @@ export function createScheduledWorker(deps: {
           {
             state: "publishing",
             claimedBy: holder,
-            claimedAt: new Date(Math.max(now.getTime(), Date.now())),
+            claimedAt: new Date(Math.max(now.getTime(), clock())),
             claimId,
             attempts: (row.attempts ?? 0) + 1,
           },

@@ -57,7 +57,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
   const tokens: Record<string, string> = {};
 
   /** A worker of this server's database that publishes through `publisher`. */
-  const workerWith = (publisher: Publisher, holder: string) =>
+  const workerWith = (publisher: Publisher, holder: string, clock?: () => number) =>
     createScheduledWorker({
       db: s.services.db,
       auth: createApiAuth({
@@ -70,6 +70,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
       publisher,
       holder,
       held: () => true,
+      clock,
     });
   const rowOf = (id: string) =>
     s.services.db.run((em) => em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(id) }));
@@ -479,5 +480,44 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     assert.deepEqual([detail.attempts, detail.error], [MAX_ATTEMPTS, "Error: simulated bug in publishing"]);
     assert.equal(await s.services.media.sweep(Date.now()), 1);
     assert.equal(await mediaRow(m.id), null);
+  });
+  test("a claim's time is when it is taken: a row claimed 9 minutes into a long round is not taken over 1.5 minutes later", async () => {
+    const at = Date.now() + 12 * HOUR;
+    await drain(at);
+    await schedule("jane", "First of a long round", at);
+    const second = await schedule("jane", "Second of a long round", at + 1000);
+    const start = at + 1000;
+    let clock = start;
+    let reachedSecond!: () => void;
+    const atSecond = new Promise<void>((resolve) => (reachedSecond = resolve));
+    const real = createPublisher({ posting: s.services.posting, drafts: s.services.drafts });
+    const long = workerWith(
+      {
+        ...real,
+        publish: (...args) => {
+          if (args[2]?.scheduledStatusId === second.id) {
+            reachedSecond();
+            return new Promise(() => undefined);
+          }
+          clock += 9 * 60_000; // the first one takes nine minutes
+          return real.publish(...args);
+        },
+      },
+      "long-round",
+      () => clock,
+    );
+    void long.publishDue(new Date(start));
+    await atSecond;
+    const claimed = await rowOf(second.id);
+    assert.deepEqual([claimed.claimedBy, claimed.claimedAt?.getTime()], ["long-round", start + 9 * 60_000]);
+    assert.equal((await postsSaying("First of a long round")).length, 1);
+
+    const rescuer = scheduledStatusWorker(s.services, "long-round-rescuer", () => true);
+    assert.deepEqual(await rescuer.publishDue(new Date(start + CLAIM_TIMEOUT_MS + 90_000)), []);
+    assert.equal((await rowOf(second.id)).claimedBy, "long-round");
+    assert.equal((await postsSaying("Second of a long round")).length, 0);
+    // Once its own claim is CLAIM_TIMEOUT_MS old, it is taken over and published once.
+    assert.deepEqual(await rescuer.publishDue(new Date(start + 9 * 60_000 + CLAIM_TIMEOUT_MS)), [second.id]);
+    assert.equal((await postsSaying("Second of a long round")).length, 1);
   });
 });
