@@ -326,6 +326,7 @@ export function createScheduledWorker(deps: {
   auth: Pick<ApiAuth, "standing">;
   oauth: Pick<OAuth, "appById">;
   publisher: Publisher;
+  media: Pick<Media, "holdUnheld">;
   holder: string;
   held: () => boolean;
   intervalMs?: number;
@@ -375,6 +376,19 @@ export function createScheduledWorker(deps: {
       await finish(row, claimId, { state: "refused", outcome: s.reason }, { ...who, reason: s.reason });
       return;
     }
+    const input = paramsOf(row);
+    if (input.mediaIds && input.mediaIds.length > 0) {
+      const held = await deps.media.holdUnheld(
+        input.mediaIds,
+        { personId: row.personId, accountId: row.accountId },
+        row.id,
+      );
+      if (held > 0)
+        log.info("Scheduled status {id} now holds {count} image(s) it named but did not hold.", {
+          id: String(row.id),
+          count: held,
+        });
+    }
     const appRow = await deps.oauth.appById((JSON.parse(row.params) as ScheduledParams).appId ?? "");
     // The post (or draft) and the row's new state commit together, while the claim is ours.
     const within = async (em: EntityManager, made: { kind: "post" | "draft"; id: string }) => {
@@ -390,7 +404,7 @@ export function createScheduledWorker(deps: {
     };
     const r = await publisher.publish(
       { ...s, app: { id: appRow?.id ?? null, name: row.app }, tokenId: row.tokenId },
-      paramsOf(row),
+      input,
       { scheduledStatusId: String(row.id) },
       { scheduledStatusId: String(row.id), within },
     );

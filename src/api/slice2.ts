@@ -54,6 +54,7 @@ export function scheduledStatusWorker(services: Services, holder: string, held: 
     auth,
     oauth: services.oauth,
     publisher: createPublisher({ posting: services.posting, drafts: services.drafts }),
+    media: services.media,
     holder,
     held,
   });

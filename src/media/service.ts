@@ -299,6 +299,27 @@ export function createMedia(deps: {
       );
     },
 
+    /**
+     * Before a scheduled status publishes: those of `ids` that are its owner's, unattached and
+     * held by nobody become held by it; how many. A status scheduled by a version before 0027
+     * held nothing (migration 0029 made those pending then hold theirs; one scheduled by an old
+     * process during a rolling deploy comes later), and publishing takes only images it holds.
+     * Someone else's, or one another post, draft or status took, stays as it is.
+     */
+    async holdUnheld(ids: readonly string[], owner: MediaOwner, scheduledStatusId: number | string) {
+      const valid = ids.filter((id) => UUID.test(id));
+      if (valid.length === 0) return 0;
+      const r = await db.run((em) =>
+        em
+          .getRepository(MediaSchema)
+          .update(
+            { id: In(valid), ...ownedBy({ ...owner, draftId: null, scheduledStatusId: null }) },
+            { scheduledStatusId: String(scheduledStatusId) },
+          ),
+      );
+      return r.affected ?? 0;
+    },
+
     /** What each scheduled status holds (in no order: its stored media_ids give the order). */
     async heldBy(scheduledStatusIds: readonly (number | string)[]): Promise<Map<string, AttachedMedia[]>> {
       const out = new Map<string, AttachedMedia[]>();

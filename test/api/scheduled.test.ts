@@ -68,6 +68,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
       }),
       oauth: s.services.oauth,
       publisher,
+      media: s.services.media,
       holder,
       held: () => true,
       clock,
@@ -350,6 +351,18 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
   /** Publishes what earlier tests left due before `at`, so a round at `at` meets only this test's rows. */
   const drain = (at: number) =>
     scheduledStatusWorker(s.services, "drain", () => true).publishDue(new Date(at - 1));
+  /**
+   * As a version before 0027 left things: `unheld` is held by no status (it named it all the
+   * same), and `row` names `foreign` (someone else's upload; no API lets it: a hand-edited row).
+   */
+  const asBefore0027 = (unheld: string, row: string, foreign: string) =>
+    s.services.db.run(async (em) => {
+      await em.getRepository(MediaSchema).update({ id: unheld }, { scheduledStatusId: null });
+      const r = await em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(row) });
+      await em
+        .getRepository(ScheduledSchema)
+        .update({ id: r.id }, { params: JSON.stringify({ ...JSON.parse(r.params), mediaIds: [foreign] }) });
+    });
   const audits = (action: string, id: string) =>
     s.services.db.run((em) => em.getRepository(AuditEventSchema).findBy({ action, targetId: id }));
 
@@ -390,13 +403,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     // Another row naming Dora's upload (no API lets it; a hand-edited row): never held for Jane's.
     const p = await client.dora.v2.media.create({ file: await png() });
     const other = await schedule("jane", "Names someone else's image", at + HOUR);
-    await s.services.db.run(async (em) => {
-      await em.getRepository(MediaSchema).update({ id: m.id }, { scheduledStatusId: null });
-      const row = await em.getRepository(ScheduledSchema).findOneByOrFail({ id: Number(other.id) });
-      await em
-        .getRepository(ScheduledSchema)
-        .update({ id: row.id }, { params: JSON.stringify({ ...JSON.parse(row.params), mediaIds: [p.id] }) });
-    });
+    await asBefore0027(m.id, other.id, p.id);
     assert.equal((await mediaRow(m.id))?.scheduledStatusId, null);
 
     await settle();
@@ -446,6 +453,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     assert.equal(await s.services.media.sweep(Date.now()), 1);
     assert.equal(await mediaRow(m.id), null);
   });
+
   test(`a status whose publishing throws every time is claimed exactly ${MAX_ATTEMPTS} times, then ends failed, audited, its image swept`, async () => {
     const at = Date.now() + 11 * HOUR;
     await drain(at);
@@ -481,6 +489,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     assert.equal(await s.services.media.sweep(Date.now()), 1);
     assert.equal(await mediaRow(m.id), null);
   });
+
   test("a claim's time is when it is taken: a row claimed 9 minutes into a long round is not taken over 1.5 minutes later", async () => {
     const at = Date.now() + 12 * HOUR;
     await drain(at);
@@ -519,5 +528,34 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     // Once its own claim is CLAIM_TIMEOUT_MS old, it is taken over and published once.
     assert.deepEqual(await rescuer.publishDue(new Date(start + 9 * 60_000 + CLAIM_TIMEOUT_MS)), [second.id]);
     assert.equal((await postsSaying("Second of a long round")).length, 1);
+  });
+
+  test("images a status names but does not hold (scheduled by an old process after migration 0029) are held at publish and posted; someone else's are not", async () => {
+    const at = Date.now() + 13 * HOUR;
+    await drain(at);
+    const m = await client.jane.v2.media.create({ file: await png(), description: "Held at publish" });
+    const scheduled = await schedule("jane", "Scheduled by an old process", at, [m.id]);
+    const p = await client.dora.v2.media.create({ file: await png() });
+    const other = await schedule("jane", "Names Dora's image", at);
+    await asBefore0027(m.id, other.id, p.id);
+    assert.equal((await mediaRow(m.id))?.scheduledStatusId, null);
+
+    const worker = scheduledStatusWorker(s.services, "hold-at-publish", () => true);
+    assert.deepEqual((await worker.publishDue(new Date(at))).sort(), [scheduled.id, other.id].sort());
+    const posts = await postsSaying("Scheduled by an old process");
+    assert.equal(posts.length, 1);
+    assert.deepEqual(
+      attachedMedia(posts[0]).map((x) => [x.id, x.description]),
+      [[m.id, "Held at publish"]],
+    );
+    assert.equal((await rowOf(scheduled.id)).state, "published");
+    assert.equal((await rowOf(other.id)).state, "refused");
+    assert.equal((await postsSaying("Names Dora's image")).length, 0);
+    const dora = await mediaRow(p.id);
+    assert.deepEqual(
+      [dora?.scheduledStatusId, dora?.postId],
+      [null, null],
+      "Dora's upload is not Jane's to hold",
+    );
   });
 });
