@@ -366,33 +366,75 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
   const audits = (action: string, id: string) =>
     s.services.db.run((em) => em.getRepository(AuditEventSchema).findBy({ action, targetId: id }));
 
-  test("a claim without an id (an earlier version's, which may have posted) is never taken over; migration 0029 ends it failed", async () => {
+  test("a claim without an id (an earlier version's, which may have posted) is never taken over; migration 0029 ends it failed, or published or drafted if the audit log holds what it made", async () => {
     const at = Date.now() + 7 * HOUR;
     await drain(at);
     const scheduled = await schedule("jane", "Claimed by an earlier version", at);
-    await s.services.db.run((em) =>
-      em
-        .getRepository(ScheduledSchema)
-        .update(
-          { id: Number(scheduled.id) },
-          { state: "publishing", claimedBy: "old-version", claimedAt: new Date(at), claimId: null },
-        ),
-    );
+    const posted = await schedule("jane", "Posted by an earlier version", at);
+    const drafted = await schedule("dora", "Drafted by an earlier version", at);
+    // The earlier version published as the worker does, with no claim check, then died before
+    // updating its rows: the post (or draft) and its audit record naming the status are there.
+    const auth = createApiAuth({
+      oauth: s.services.oauth,
+      directory: s.services.directory,
+      accounts: s.services.accounts,
+      authz: s.services.authz,
+    });
+    const old = createPublisher({ posting: s.services.posting, drafts: s.services.drafts });
+    const made: Record<string, string> = {};
+    for (const [r, text] of [
+      [posted, "Posted by an earlier version"],
+      [drafted, "Drafted by an earlier version"],
+    ] as const) {
+      const row = await rowOf(r.id);
+      const st = await auth.standing(row);
+      assert.ok(!("reason" in st));
+      const p = await old.publish(
+        { ...st, app: { id: null, name: row.app }, tokenId: row.tokenId },
+        { text, visibility: "public" },
+        { scheduledStatusId: r.id },
+      );
+      made[r.id] = p.kind === "post" ? p.post.id : p.kind === "draft" ? p.draftId : assert.fail(p.message);
+    }
+    for (const r of [scheduled, posted, drafted])
+      await s.services.db.run((em) =>
+        em
+          .getRepository(ScheduledSchema)
+          .update(
+            { id: Number(r.id) },
+            { state: "publishing", claimedBy: "old-version", claimedAt: new Date(at), claimId: null },
+          ),
+      );
     const worker = scheduledStatusWorker(s.services, "new-version", () => true);
     assert.deepEqual(await worker.publishDue(new Date(at + 3 * CLAIM_TIMEOUT_MS)), []);
     assert.equal((await postsSaying("Claimed by an earlier version")).length, 0);
-    assert.deepEqual(
-      [(await rowOf(scheduled.id)).state, (await rowOf(scheduled.id)).claimedBy],
-      ["publishing", "old-version"],
-    );
-    assert.equal((await audits("api.scheduled.reclaimed", scheduled.id)).length, 0);
+    assert.equal((await postsSaying("Posted by an earlier version")).length, 1);
+    for (const r of [scheduled, posted, drafted]) {
+      const row = await rowOf(r.id);
+      assert.deepEqual([row.state, row.claimedBy], ["publishing", "old-version"]);
+      assert.equal((await audits("api.scheduled.reclaimed", r.id)).length, 0);
+    }
 
     await settle();
     const row = await rowOf(scheduled.id);
     assert.deepEqual([row.state, row.outcome], ["failed", LEFT_BY_EARLIER_VERSION]);
     assert.ok(row.finishedAt);
+    const p = await rowOf(posted.id);
+    assert.deepEqual([p.state, p.postId, p.outcome], ["published", made[posted.id], null]);
+    const d = await rowOf(drafted.id);
+    assert.deepEqual([d.state, d.draftId, d.outcome], ["drafted", made[drafted.id], null]);
+    for (const [r, state] of [
+      [scheduled, "failed"],
+      [posted, "published"],
+      [drafted, "drafted"],
+    ] as const) {
+      const a = await audits(`api.scheduled.${state}`, r.id);
+      assert.equal(a.length, 1, `${r.id} ${state}`);
+      assert.equal((JSON.parse(a[0].detail ?? "{}") as { reason: string }).reason, "left-by-earlier-version");
+    }
     assert.deepEqual(await worker.publishDue(new Date(at + 6 * CLAIM_TIMEOUT_MS)), []);
     assert.equal((await postsSaying("Claimed by an earlier version")).length, 0);
+    assert.equal((await postsSaying("Posted by an earlier version")).length, 1);
   });
 
   test("images of a status scheduled before 0027 (not held) are held by migration 0029, and published with it", async () => {
