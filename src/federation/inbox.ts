@@ -532,6 +532,9 @@ export function inboxListeners(deps: InboxDeps) {
       // Another server's post boosted by an account someone here follows: their home timeline
       // (neither the booster's server nor the post's may be a blocked one).
       if (!announce.id || !announce.actorId || !announce.objectId) return;
+      // An activity id lives on its actor's server: one naming another server's id could take
+      // the place of that server's real boost (the rows are keyed by it).
+      if (announce.id.origin !== announce.actorId.origin) return;
       if ((await isBlocked(announce.actorId)) || (await isBlocked(announce.objectId))) return;
       const http = deps.remoteMediaHttp ?? false;
       await receiveBoost(db, ctx, http, announce.id, announce.actorId, announce.objectId);

@@ -185,6 +185,19 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     assert.equal((await home()).length, 2);
   });
 
+  test("not kept: a boost whose id is not on its booster's server (it could take a real boost's place)", async () => {
+    const before = (await kept()).length;
+    const post = carolWrites("elsewhere");
+    await announce(alice, post, "https://elsewhere.example/announces/1");
+    await t.settled();
+    assert.equal((await kept()).length, before);
+    assert.equal(
+      remote.requests.filter((r) => r === "/notes/elsewhere").length,
+      0,
+      "a boost under another server's id made Herald fetch",
+    );
+  });
+
   test("Alice's Undo and Carol's Delete take boosts away; Mallory's Undo of Alice's does not", async () => {
     const [first] = await kept();
     const second = carolWrites("fourth");
