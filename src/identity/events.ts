@@ -372,8 +372,23 @@ export function createEventDispatcher(
     return rows.length === BATCH;
   }
 
+  /**
+   * Delivers everything pending to one consumer, after any delivery to it already under way (its
+   * loop's, or another drain's): a drain that began while the loop was inside a handler would
+   * otherwise find that event's work taken and return before it is done.
+   */
+  const inFlight = new Map<EventConsumer, Promise<void>>();
+  function drainConsumer(consumer: EventConsumer): Promise<void> {
+    const next = (inFlight.get(consumer) ?? Promise.resolve()).then(() => drainNow(consumer));
+    inFlight.set(consumer, next);
+    void next.finally(() => {
+      if (inFlight.get(consumer) === next) inFlight.delete(consumer);
+    });
+    return next;
+  }
+
   /** Delivers everything pending to one consumer; a failure stops it until the next round. */
-  async function drainConsumer(consumer: EventConsumer): Promise<void> {
+  async function drainNow(consumer: EventConsumer): Promise<void> {
     try {
       while ((await drainOne(consumer)) && !controller.signal.aborted);
     } catch (error) {
