@@ -274,7 +274,7 @@ export function statusActionRoutes(deps: {
     if (undo ? existing : !existing) {
       const activityId = existing?.activityId ?? randomUUID();
       if (
-        !(await remote.react(c.account.id, inbound.objectIri, kind, activityId, undo, inbound.remoteActorIri))
+        !(await remote.react(c.account.id, inbound.objectIri, inbound.remoteActorIri, kind, activityId, undo))
       )
         fail(503, "The post's server cannot be reached now; try again later");
       const target = { type: "inbound", id: inbound.id, iri: inbound.objectIri } as const;

@@ -14,7 +14,6 @@ import {
   Like,
   lookupObject,
   type LookupObjectOptions,
-  Note,
   PUBLIC_COLLECTION,
   Undo,
 } from "@fedify/vocab";
@@ -56,18 +55,6 @@ export function createRemote(deps: {
       return isActor(found) && found.id ? found : null;
     } catch (error) {
       log.info("Could not look up {ref}: {error}", { ref, error });
-      return null;
-    }
-  }
-
-  /** The author of a remote note (its attribution), or null if it cannot be fetched. */
-  async function authorOf(ctx: Context<FederationContextData>, noteIri: string) {
-    try {
-      const note = await lookup(ctx, noteIri);
-      const author = note instanceof Note ? await note.getAttribution() : null;
-      return author && isActor(author) && author.id ? author : null;
-    } catch (error) {
-      log.info("Could not fetch {iri}: {error}", { iri: noteIri, error });
       return null;
     }
   }
@@ -126,21 +113,20 @@ export function createRemote(deps: {
 
     /**
      * Sends our account's Like or Announce of a remote note (kind), or its Undo (`undo` holds the
-     * activity id sent before). False when the note's author cannot be reached now.
+     * activity id sent before), to the note's author `authorIri` — as the inbox received the note
+     * from them: its actor document is public, while a followers-only or direct note is not
+     * served to an unsigned fetch. False when the author cannot be reached now.
      */
     async react(
       actorId: string,
       noteIri: string,
+      authorIri: string,
       kind: "like" | "announce",
       activityId: string,
       undo = false,
-      authorIri?: string,
     ): Promise<boolean> {
       const ctx = context();
-      // The author as the inbox received the note from them (its actor document is public); the
-      // note itself is fetched only when that is not known — a followers-only or direct note is
-      // not served to an unsigned fetch, so that lookup fails for exactly those.
-      const author = authorIri ? await actor(authorIri) : await authorOf(ctx, noteIri);
+      const author = await actor(authorIri);
       if (!author) return false;
       const sent = reaction(ctx, actorId, noteIri, kind, activityId, author.id!, undo);
       await ctx.sendActivity({ identifier: actorId }, author, sent);
