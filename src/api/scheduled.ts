@@ -460,23 +460,13 @@ export function createScheduledWorker(deps: {
     const outcome =
       `Not published: ${row.attempts} attempts to publish it never finished (the worker stopped or ` +
       `hung each time). Schedule it again, or post it now; if it fails again, tell your administrator.`;
-    return db.transaction(async (em) => {
-      const r = await em
-        .getRepository(ScheduledSchema)
-        .update(
-          { id: row.id, state: "publishing", claimId: row.claimId! },
-          { state: "failed", outcome, finishedAt: new Date() },
-        );
-      if (r.affected !== 1) return false;
-      await recordAudit(em, {
-        actor: "system",
-        action: "api.scheduled.failed",
-        targetType: "scheduled_status",
-        targetId: String(row.id),
-        detail: { attempts: row.attempts, lastClaimedBy: row.claimedBy, reason: "attempts" },
-      });
-      return true;
-    });
+    // Under the claim left behind: only if no other round ended or took it over meanwhile.
+    return finish(
+      row,
+      row.claimId!,
+      { state: "failed", outcome },
+      { attempts: row.attempts, lastClaimedBy: row.claimedBy, reason: "attempts" },
+    );
   }
 
   /**
