@@ -175,7 +175,8 @@ export function createOAuth(deps: { db: Database; production: boolean; reads?: P
    * MySQL: the tokens whose calls wait for the next read (in arrival order: a Map iterates so),
    * the reads under way, and when the newest of them started.
    */
-  const waiting = new Map<string, { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void }[]>();
+  type Waiter = { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void };
+  const waiting = new Map<string, Waiter[]>();
   let lanes = 0;
   let newestStart = 0;
   let generation = 0;
@@ -198,14 +199,19 @@ export function createOAuth(deps: { db: Database; production: boolean; reads?: P
       else if (waiting.size >= reads.maxWaiting && !unchanged.has(tokenHash))
         return reject(new DecisionUnavailableError("too many calls are waiting for the database"));
       else waiting.set(tokenHash, [{ resolve, reject }]);
-      // None under way, or the newest has been under way too long: this call's read starts now.
-      if (lanes === 0 || (lanes < reads.lanes && Date.now() - newestStart >= reads.slowMs)) void lane();
+      if (lanes === 0) void lane();
+      else startBesideSlow();
     });
+  }
+
+  /** Calls wait and the newest read under way is slow: the next one starts beside it (up to `lanes`). */
+  function startBesideSlow(): void {
+    if (waiting.size > 0 && lanes < reads.lanes && Date.now() - newestStart >= reads.slowMs) void lane();
   }
 
   /** Takes the next batch: the first CALL_BATCH waiting tokens, in arrival order. */
   function nextBatch() {
-    const batch: [string, { resolve: (rows: unknown[][]) => void; reject: (e: unknown) => void }[]][] = [];
+    const batch: [string, Waiter[]][] = [];
     for (const entry of waiting) {
       batch.push(entry);
       if (batch.length === CALL_BATCH) break;
@@ -226,10 +232,7 @@ export function createOAuth(deps: { db: Database; production: boolean; reads?: P
         while (hashes.length < size) hashes.push(hashes[hashes.length - 1]);
         newestStart = Date.now();
         // Still under way after slowMs, with calls waiting: the next read starts beside it.
-        const slow = setTimeout(() => {
-          if (waiting.size > 0 && lanes < reads.lanes && Date.now() - newestStart >= reads.slowMs)
-            void lane();
-        }, reads.slowMs);
+        const slow = setTimeout(startBesideSlow, reads.slowMs);
         try {
           const rows = await db.rows(statement.sql(size), hashes, { timeoutMs: reads.timeoutMs });
           for (const [hash, calls] of batch) {
