@@ -383,12 +383,13 @@ export function createStatuses(deps: {
    */
   async function receivedBoosts(rows: InboundBoostRow[], viewer: ActorRow | undefined) {
     const inner = await remote(rows.map(boostedAsInbound), viewer);
-    const out = [];
-    for (const [i, r] of rows.entries()) {
-      const booster = remoteAccountJson(await remoteAccounts.ensure(r.boosterIri), avatar());
-      out.push(wrapper(apiIdOf(r)!, r.activityIri, r.receivedAt, booster, inner[i]));
-    }
-    return out;
+    // Each booster's account once, however many of the page's boosts are theirs.
+    const boosters = new Map<string, ReturnType<typeof remoteAccountJson>>();
+    for (const iri of new Set(rows.map((r) => r.boosterIri)))
+      boosters.set(iri, remoteAccountJson(await remoteAccounts.ensure(iri), avatar()));
+    return rows.map((r, i) =>
+      wrapper(apiIdOf(r)!, r.activityIri, r.receivedAt, boosters.get(r.boosterIri)!, inner[i]),
+    );
   }
 
   /** A boost's own status: `account`'s, empty, whose `reblog` is `inner`. */
