@@ -56,6 +56,16 @@ describe(`migration 0031 (ids for boosts kept before 0028) on ${TEST_DB}`, () =>
     await s?.close();
   });
 
+  /** Runs migration 0031 on the test database as it is now. */
+  async function migrate() {
+    const runner = s.services.db.dataSource.createQueryRunner();
+    try {
+      await new OldBoostIds1763700000031().up(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+
   test("two old boosts in one millisecond get two free ids of it, show as wrappers, and the counter moves past them", async () => {
     const posted: string[] = [];
     for (const status of ["Bob's first", "Bob's second"]) {
@@ -82,12 +92,7 @@ describe(`migration 0031 (ids for boosts kept before 0028) on ${TEST_DB}`, () =>
       (await api(jane, "GET", `/api/v1/accounts/${janeAccount}/statuses`)).body as Json[];
     assert.equal((await statuses()).length, 0, "before the migration the old boosts are not shown");
 
-    const runner = s.services.db.dataSource.createQueryRunner();
-    try {
-      await new OldBoostIds1763700000031().up(runner);
-    } finally {
-      await runner.release();
-    }
+    await migrate();
 
     const rows = await s.services.db.query<{ api_id: number | string }>(
       "SELECT api_id FROM api_outbound_reaction WHERE kind = 'announce' ORDER BY api_id",
@@ -120,12 +125,7 @@ describe(`migration 0031 (ids for boosts kept before 0028) on ${TEST_DB}`, () =>
     assert.deepEqual(new Set(shown.map((x) => (x.reblog as Json).id)), new Set(posted));
 
     // Run again: nothing left to number, nothing changes.
-    const again = s.services.db.dataSource.createQueryRunner();
-    try {
-      await new OldBoostIds1763700000031().up(again);
-    } finally {
-      await again.release();
-    }
+    await migrate();
     const after = await s.services.db.query<{ api_id: number | string }>(
       "SELECT api_id FROM api_outbound_reaction WHERE kind = 'announce' ORDER BY api_id",
     );
