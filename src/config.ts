@@ -119,7 +119,13 @@ export interface Config {
     /** The organization's scam guidance on /verify, one point per entry (undefined: the default). */
     readonly guidance: readonly string[] | undefined;
   };
-  readonly inbox: { readonly ratePerSecond: number; readonly burst: number; readonly maxBodyBytes: number };
+  readonly inbox: {
+    readonly ratePerSecond: number;
+    readonly burst: number;
+    readonly maxBodyBytes: number;
+    /** Boosts by one followed remote account kept per account here (the newest; src/federation/received-boosts.ts). */
+    readonly boostsPerBooster: number;
+  };
   /**
    * Where rate limits are counted: `database` (MySQL/MariaDB only) shares one count among every
    * process on the database; `memory` counts per process (N processes: N× the limits).
@@ -261,6 +267,7 @@ const envSchema = z.object({
   HERALD_INBOX_RATE_PER_SECOND: positiveInt.default(100),
   HERALD_INBOX_BURST: positiveInt.default(500),
   HERALD_INBOX_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  HERALD_RECEIVED_BOOSTS_PER_BOOSTER: positiveInt.max(100_000).default(200),
   HERALD_REMOTE_FETCH_MAX_BYTES: positiveInt.default(1_048_576),
   HERALD_REMOTE_FETCH_TIMEOUT_MS: positiveInt.default(10_000),
   HERALD_SCIM_RATE_PER_SECOND: positiveInt.default(1000),
@@ -542,6 +549,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       ratePerSecond: e.HERALD_INBOX_RATE_PER_SECOND,
       burst: e.HERALD_INBOX_BURST,
       maxBodyBytes: e.HERALD_INBOX_MAX_BODY_BYTES,
+      boostsPerBooster: e.HERALD_RECEIVED_BOOSTS_PER_BOOSTER,
     },
     rateLimitStore: e.HERALD_RATE_LIMIT_STORE ?? (database.kind === "mysql" ? "database" : "memory"),
     remoteFetch: {

@@ -28,7 +28,7 @@ import {
   PostSchema,
 } from "../federation/entities.ts";
 import { type Posting, renderText } from "../federation/posting.ts";
-import { boostedByApiId } from "../federation/received-boosts.ts";
+import { receivedByApiId } from "../federation/received-boosts.ts";
 import { fail } from "../http/errors.ts";
 import { caseSensitiveRouter } from "../http/paths.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
@@ -149,15 +149,7 @@ export function apiRoutes(deps: {
   async function inboundFor(c: UserCaller, id: string): Promise<InboundRow | null> {
     const apiId = parseApiId(id);
     if (apiId === undefined) return null;
-    return db.run(async (em) => {
-      const row =
-        (await em
-          .getRepository(InboundSchema)
-          .findOneBy({ apiId, actorId: c.account.id, deletedAt: IsNull() })) ??
-        // A post seen only boosted by an account it follows (migration 0030).
-        (await boostedByApiId(em, apiId));
-      return row?.actorId === c.account.id ? row : null;
-    });
+    return db.run((em) => receivedByApiId(em, apiId, c.account.id));
   }
 
   /** A local post by its api id (anything else is simply not found). */

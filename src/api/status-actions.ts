@@ -24,7 +24,7 @@ import {
   ReactionSchema,
 } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
-import { boostedByApiId } from "../federation/received-boosts.ts";
+import { receivedByApiId } from "../federation/received-boosts.ts";
 import type { Remote } from "../federation/remote.ts";
 import { fail } from "../http/errors.ts";
 import { koa } from "../http/routes.ts";
@@ -59,15 +59,13 @@ export function statusActionRoutes(deps: {
 }) {
   const { db, auth, wire, statuses, posting, remote } = deps;
 
-  const byApiId = async (id: string) => {
+  /** A local post, or a remote one the caller's account received (`account`), by its api id. */
+  const byApiId = async (id: string, account?: string) => {
     const apiId = parseApiId(id);
     if (apiId === undefined) return { post: null, inbound: null };
     return db.run(async (em) => ({
       post: await em.getRepository(PostSchema).findOneBy({ apiId, deletedAt: IsNull() }),
-      inbound:
-        (await em.getRepository(InboundSchema).findOneBy({ apiId, deletedAt: IsNull() })) ??
-        // A post seen only boosted by an account the caller's follows (migration 0030).
-        (await boostedByApiId(em, apiId)),
+      inbound: account === undefined ? null : await receivedByApiId(em, apiId, account),
     }));
   };
   const visible = (post: PostRow, c: UserCaller | undefined) =>
@@ -258,12 +256,12 @@ export function statusActionRoutes(deps: {
 
   async function react(ctx: Context, kind: "like" | "announce", undo: boolean) {
     const c = await auth.caller(ctx, "user", kind === "like" ? "write:favourites" : "write:statuses");
-    const { post, inbound } = await byApiId(ctx.params.id);
+    const { post, inbound } = await byApiId(ctx.params.id, c.account.id);
     if (post) {
       if (!visible(post, c)) notFound();
       return reactLocal(ctx, c, post, kind, undo);
     }
-    if (!inbound || inbound.actorId !== c.account.id) notFound();
+    if (!inbound) notFound();
     const decision = await speaksAs(c);
     // As for our own posts: a followers-only or direct message was addressed to this account, not
     // to its followers, and a boost would pass it on to them (and to the public).
@@ -288,10 +286,9 @@ export function statusActionRoutes(deps: {
     router.get(koa(STATUS_ACTION_PATHS.context), async (ctx) => {
       const c = await auth.caller(ctx, "optional", "read:statuses");
       const user = c?.kind === "user" ? c : undefined;
-      const { post, inbound } = await byApiId(ctx.params.id);
+      const { post, inbound } = await byApiId(ctx.params.id, user?.account.id);
       if (post && visible(post, user)) ctx.body = await context(user, post, null);
-      else if (inbound && user && inbound.actorId === user.account.id)
-        ctx.body = await context(user, null, inbound);
+      else if (inbound && user) ctx.body = await context(user, null, inbound);
       else notFound();
     });
 

@@ -297,9 +297,12 @@ export interface InboundBoostRow {
   activityHash: string;
   activityIri: string;
   boosterIri: string;
+  /** iriHash of the booster and of the author (migration 0032); null only in rows an earlier version stored. */
+  boosterHash: string | null;
   objectHash: string;
   objectIri: string;
   authorIri: string;
+  authorHash: string | null;
   contentHtml: string | null;
   url: string | null;
   publishedAt: Date | null;
@@ -322,9 +325,11 @@ export const InboundBoostSchema = new EntitySchema<InboundBoostRow>({
     activityHash: { name: "activity_hash", type: "varchar", primary: true },
     activityIri: { name: "activity_iri", type: "varchar" },
     boosterIri: { name: "booster_iri", type: "varchar" },
+    boosterHash: { name: "booster_hash", type: "varchar", nullable: true },
     objectHash: { name: "object_hash", type: "varchar" },
     objectIri: { name: "object_iri", type: "varchar" },
     authorIri: { name: "author_iri", type: "varchar" },
+    authorHash: { name: "author_hash", type: "varchar", nullable: true },
     contentHtml: { name: "content_html", type: "text", nullable: true },
     url: { type: "varchar", nullable: true },
     publishedAt: { name: "published_at", type: "datetime", nullable: true },

@@ -76,7 +76,10 @@ export function cursorProblem(path: string, cursor: string | string[]): string |
 }
 
 export function createHeraldFederation(
-  config: Pick<Config, "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName" | "remoteFetch">,
+  config: Pick<
+    Config,
+    "mode" | "origin" | "handleDomain" | "queue" | "accounts" | "orgName" | "remoteFetch" | "inbox"
+  >,
   db: Database,
   deps?: Omit<FederationDeps, "db">,
 ): HeraldFederation {
@@ -301,6 +304,7 @@ export function createHeraldFederation(
     blockedDomains,
     archive,
     remoteMediaHttp: config.mode !== "production",
+    boostsPerBooster: config.inbox.boostsPerBooster,
   });
   log.debug("Federation dispatchers registered.");
   return federation;

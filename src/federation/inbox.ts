@@ -39,7 +39,6 @@ import {
   FollowingSchema,
   type InboundKind,
   type InboundRow,
-  InboundBoostSchema,
   InboundSchema,
   iriHash,
   PostSchema,
@@ -48,7 +47,7 @@ import {
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { recordFollow, removeFollowers } from "./follower-history.ts";
 import { ourFollowId, sendFollow } from "./follows.ts";
-import { receiveBoost } from "./received-boosts.ts";
+import { forgetBoosts, receiveBoost } from "./received-boosts.ts";
 import { remoteMediaOf } from "./remote-media.ts";
 import { ROUTES } from "../http/routes.ts";
 
@@ -62,6 +61,8 @@ interface InboxDeps {
   readonly archive: Archive;
   /** Whether received posts' images may be http URLs (outside production: loopback peers). */
   readonly remoteMediaHttp?: boolean;
+  /** Boosts by one followed account kept per account here (src/federation/received-boosts.ts). */
+  readonly boostsPerBooster?: number;
 }
 
 type Ctx = InboxContext<FederationContextData>;
@@ -428,9 +429,7 @@ export function inboxListeners(deps: InboxDeps) {
           );
         if (object instanceof Announce && object.id)
           await db.run((em) =>
-            em
-              .getRepository(InboundBoostSchema)
-              .delete({ activityHash: iriHash(object.id!), boosterIri: undo.actorId!.href }),
+            forgetBoosts(em, { activityHash: iriHash(object.id!) }, "booster", undo.actorId!),
           );
       }
     }),
@@ -478,15 +477,13 @@ export function inboxListeners(deps: InboxDeps) {
         // the boosts of its posts go with it.
         await db.transaction((em) => removeFollowers(em, { followerHash: hash }));
         await db.run(async (em) => {
-          await em.getRepository(InboundBoostSchema).delete({ boosterIri: del.actorId!.href });
-          await em.getRepository(InboundBoostSchema).delete({ authorIri: del.actorId!.href });
+          await forgetBoosts(em, {}, "booster", del.actorId!);
+          await forgetBoosts(em, {}, "author", del.actorId!);
         });
         return;
       }
       // Boosts of it are forgotten with it (only its author may delete it).
-      await db.run((em) =>
-        em.getRepository(InboundBoostSchema).delete({ objectHash: hash, authorIri: del.actorId!.href }),
-      );
+      await db.run((em) => forgetBoosts(em, { objectHash: hash }, "author", del.actorId!));
       await db.transaction(async (em) => {
         const where = { objectHash: hash, remoteActorIri: del.actorId!.href, deletedAt: IsNull() };
         const copies = await em.getRepository(InboundSchema).findBy(where);
@@ -537,7 +534,8 @@ export function inboxListeners(deps: InboxDeps) {
       if (announce.id.origin !== announce.actorId.origin) return;
       if ((await isBlocked(announce.actorId)) || (await isBlocked(announce.objectId))) return;
       const http = deps.remoteMediaHttp ?? false;
-      await receiveBoost(db, ctx, http, announce.id, announce.actorId, announce.objectId);
+      const kept = deps.boostsPerBooster ?? 200;
+      await receiveBoost(db, ctx, http, announce.id, announce.actorId, announce.objectId, kept);
     }),
     block: guarded<Block>(async (ctx, block) => {
       const ourId = ourActorId(ctx, block.objectId);

@@ -16,12 +16,13 @@ import { nextApiId } from "../api/ids.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
-import type { EntityManager } from "typeorm";
+import { type EntityManager, type FindOptionsWhere, IsNull, LessThan } from "typeorm";
 import {
   FollowingSchema,
   type InboundBoostRow,
   InboundBoostSchema,
   type InboundRow,
+  InboundSchema,
   iriHash,
 } from "./entities.ts";
 import { remoteMediaOf } from "./remote-media.ts";
@@ -58,9 +59,49 @@ async function fetchBoosted(
   return addressed.some((u) => PUBLIC.has(u)) ? { note, document: doc.document } : null;
 }
 
+/** What a received boost keeps of the boosted post. */
+type BoostedPost = Pick<
+  InboundBoostRow,
+  | "objectHash"
+  | "objectIri"
+  | "authorIri"
+  | "authorHash"
+  | "contentHtml"
+  | "url"
+  | "publishedAt"
+  | "raw"
+  | "media"
+>;
+
+async function fetchPost(
+  loaders: { documentLoader: DocumentLoader; contextLoader: DocumentLoader },
+  allowHttp: boolean,
+  objectIri: URL,
+): Promise<BoostedPost | null> {
+  const fetched = await fetchBoosted(loaders.documentLoader, loaders.contextLoader, objectIri);
+  if (!fetched) return null;
+  const { note, document } = fetched;
+  const images = await remoteMediaOf(note, () => Promise.resolve(document), allowHttp);
+  return {
+    objectHash: iriHash(note.id!),
+    objectIri: note.id!.href,
+    authorIri: note.attributionId!.href,
+    authorHash: iriHash(note.attributionId!),
+    contentHtml: note.content?.toString() ?? null,
+    // Only web links: a remote `javascript:` URL must never reach a client.
+    url: note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : null,
+    publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
+    raw: JSON.stringify(await note.toJsonLd({ format: "compact" })),
+    media: images.length > 0 ? JSON.stringify(images) : null,
+  };
+}
+
 /**
  * Keeps `booster`'s boost `activityIri` of `objectIri` for each Herald account following it
- * (accepted), once whatever the repeats. Nothing is fetched when no one here follows the booster.
+ * (accepted), once whatever the repeats: a booster boosts a post once (a later Announce of it is
+ * the same boost, as on Mastodon), and only its `perBooster` newest boosts are kept per account,
+ * so a followed account sending Announce after Announce cannot grow the table without bound.
+ * Nothing is fetched when no one here follows the booster, or when all who do hold the boost.
  */
 export async function receiveBoost(
   db: Database,
@@ -70,55 +111,84 @@ export async function receiveBoost(
   activityIri: URL,
   booster: URL,
   objectIri: URL,
+  perBooster: number,
 ): Promise<number> {
   const following = await db.run((em) =>
     em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(booster), status: "accepted" }),
   );
   const activityHash = iriHash(activityIri);
+  const boosterHash = iriHash(booster);
+  const objectHash = iriHash(objectIri);
   const missing = [];
-  for (const f of following)
-    if (
-      !(await db.run((em) =>
-        em.getRepository(InboundBoostSchema).existsBy({ actorId: f.actorId, activityHash }),
-      ))
-    )
-      missing.push(f.actorId);
+  for (const f of following) {
+    const actorId = f.actorId;
+    const held = await db.run((em) =>
+      em.getRepository(InboundBoostSchema).exists({
+        where: [
+          { actorId, activityHash },
+          { actorId, boosterHash, objectHash },
+          // Stored by an earlier version (no hash) during a rolling upgrade.
+          { actorId, boosterHash: IsNull(), boosterIri: booster.href, objectHash },
+        ],
+      }),
+    );
+    if (!held) missing.push(actorId);
+  }
   if (missing.length === 0) return 0;
-  const fetched = await fetchBoosted(loaders.documentLoader, loaders.contextLoader, objectIri);
-  if (!fetched) return 0;
-  const { note, document } = fetched;
-  const images = await remoteMediaOf(note, () => Promise.resolve(document), allowHttp);
-  const raw = JSON.stringify(await note.toJsonLd({ format: "compact" }));
-  const url = note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : null;
+  // Boosts of one post by several accounts within minutes cost one fetch: the loader's cache
+  // (src/federation/loader.ts).
+  const post = await fetchPost(loaders, allowHttp, objectIri);
+  if (!post) return 0;
   let stored = 0;
   for (const actorId of missing) {
     try {
       await db.transaction(async (em) => {
-        await em.getRepository(InboundBoostSchema).insert({
+        const repo = em.getRepository(InboundBoostSchema);
+        await repo.insert({
+          ...post,
           actorId,
           activityHash,
           activityIri: activityIri.href,
           boosterIri: booster.href,
-          objectHash: iriHash(note.id!),
-          objectIri: note.id!.href,
-          authorIri: note.attributionId!.href,
-          contentHtml: note.content?.toString() ?? null,
-          // Only web links: a remote `javascript:` URL must never reach a client.
-          url,
-          publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
-          raw,
-          media: images.length > 0 ? JSON.stringify(images) : null,
+          boosterHash,
           receivedAt: new Date(),
           objectApiId: await nextApiId(em.queryRunner!),
         });
+        // The booster's oldest boosts beyond its share leave this account's home timeline.
+        const [last] = await repo.find({
+          select: { apiId: true },
+          where: { actorId, boosterHash },
+          order: { apiId: "DESC" },
+          skip: perBooster - 1,
+          take: 1,
+        });
+        if (last?.apiId != null)
+          await repo.delete({ actorId, boosterHash, apiId: LessThan(Number(last.apiId)) });
       });
       stored++;
     } catch (err) {
-      // The same Announce delivered twice at once: the other delivery kept it.
+      // The same Announce (or another of the same post) delivered twice at once: the other kept it.
       if (!isUniqueViolation(err)) throw err;
     }
   }
   return stored;
+}
+
+/**
+ * Forgets the received boosts matching `where` whose booster (or author) is `iri`: by the hash
+ * beside the IRI (indexed, migration 0032), and by the IRI itself in rows stored without one.
+ */
+export async function forgetBoosts(
+  em: EntityManager,
+  where: FindOptionsWhere<InboundBoostRow>,
+  by: "booster" | "author",
+  iri: URL,
+): Promise<void> {
+  const repo = em.getRepository(InboundBoostSchema);
+  const [hash, text] =
+    by === "booster" ? (["boosterHash", "boosterIri"] as const) : (["authorHash", "authorIri"] as const);
+  await repo.delete({ ...where, [hash]: iriHash(iri) });
+  await repo.delete({ ...where, [hash]: IsNull(), [text]: iri.href });
 }
 
 /**
@@ -146,8 +216,21 @@ export function boostedAsInbound(r: InboundBoostRow): InboundRow {
   };
 }
 
-/** A boosted post by its status id (`objectApiId`), as a received post of the account. */
-export async function boostedByApiId(em: EntityManager, apiId: number): Promise<InboundRow | null> {
-  const row = await em.getRepository(InboundBoostSchema).findOneBy({ objectApiId: apiId });
-  return row ? boostedAsInbound(row) : null;
+/**
+ * A remote post `accountId` received (and its sender has not withdrawn), or saw boosted by an
+ * account it follows, by its status id; another account's is not found.
+ */
+export async function receivedByApiId(
+  em: EntityManager,
+  apiId: number,
+  accountId: string,
+): Promise<InboundRow | null> {
+  const row = await em
+    .getRepository(InboundSchema)
+    .findOneBy({ apiId, actorId: accountId, deletedAt: IsNull() });
+  if (row) return row;
+  const boost = await em
+    .getRepository(InboundBoostSchema)
+    .findOneBy({ objectApiId: apiId, actorId: accountId });
+  return boost ? boostedAsInbound(boost) : null;
 }

@@ -4,8 +4,10 @@
  * post (migration 0030, src/federation/received-boosts.ts). The post is fetched from its own
  * server — a copy the booster embeds is not believed — and kept only if it is public or unlisted;
  * a boost by someone no one here follows fetches nothing; the booster's Undo, the author's Delete
- * of the post and the booster's deletion of its account take it away. Alice (the booster), Carol (the author) and Mallory live on a real server
- * on loopback that signs their deliveries.
+ * of the post and the booster's deletion of its account take it away. A booster boosts a post
+ * once (its later Announces of the post are the same boost), and only a booster's newest boosts
+ * are kept (HERALD_RECEIVED_BOOSTS_PER_BOOSTER, 3 here). Alice and Dave (boosters), Carol (the
+ * author) and Mallory live on a real server on loopback that signs their deliveries.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -24,13 +26,17 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
   let alice: FakeActor;
   let carol: FakeActor;
   let mallory: FakeActor;
+  let dave: FakeActor;
 
   before(async () => {
-    t = await startFollowerOfRemote(["alice", "carol", "mallory"]);
+    t = await startFollowerOfRemote(["alice", "carol", "mallory", "dave"], {
+      HERALD_RECEIVED_BOOSTS_PER_BOOSTER: "3",
+    });
     remote = t.remote;
-    [alice, carol, mallory] = ["alice", "carol", "mallory"].map((x) => remote.actor(x));
-    // Jane follows Alice; no one here follows Carol or Mallory.
+    [alice, carol, mallory, dave] = ["alice", "carol", "mallory", "dave"].map((x) => remote.actor(x));
+    // Jane follows Alice and Dave; no one here follows Carol or Mallory.
     await t.follow(alice);
+    await t.follow(dave);
   });
 
   after(async () => {
@@ -231,5 +237,63 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     const left = await home();
     assert.equal(left.length, 1);
     assert.equal(left[0].reblog, null);
+  });
+
+  const fetches = (name: string) => remote.requests.filter((r) => r === `/notes/${name}`).length;
+
+  test("a booster boosts a post once; boosts of it by two accounts within minutes cost one fetch", async () => {
+    assert.equal((await kept()).length, 0);
+    const note = carolWrites("sixth");
+    const first = await announce(alice, note);
+    await waitFor(async () => ((await kept()).length === 1 ? true : undefined), { what: "Alice's boost" });
+    // Alice's server announces it again under a new id: the same boost.
+    await announce(alice, note);
+    await t.settled();
+    assert.deepEqual(
+      (await kept()).map((r) => r.activityIri),
+      [first],
+    );
+    // Dave boosts it too: his own wrapper, from the copy fetched for Alice's (the loader's cache).
+    const daves = await announce(dave, note);
+    await waitFor(async () => ((await kept()).length === 2 ? true : undefined), { what: "Dave's boost" });
+    assert.equal(fetches("sixth"), 1);
+    const list = await home();
+    assert.equal(list.length, 3);
+    assert.deepEqual(
+      list.slice(0, 2).map((w) => [w.uri, (w.reblog as Json).content]),
+      [
+        [daves, "<p>Carol's sixth</p>"],
+        [first, "<p>Carol's sixth</p>"],
+      ],
+    );
+  });
+
+  test("only a booster's 3 newest boosts are kept: older ones leave the home timeline", async () => {
+    // Alice's boosts of b3 and b4 are her fourth and fifth: each makes room.
+    for (const name of ["b1", "b2", "b3", "b4"]) {
+      await announce(alice, carolWrites(name));
+      await waitFor(
+        async () => (await kept()).some((r) => r.objectIri.endsWith(`/notes/${name}`)) || undefined,
+        { what: `Alice's boost of ${name}` },
+      );
+    }
+    const rows = await kept();
+    const by = (a: FakeActor) =>
+      rows
+        .filter((r) => r.boosterIri === a.id.href)
+        .map((r) => r.objectIri.split("/").at(-1))
+        .sort();
+    assert.deepEqual(by(alice), ["b2", "b3", "b4"]);
+    assert.deepEqual(by(dave), ["sixth"]);
+    const list = await home();
+    assert.equal(list.length, 5);
+    assert.deepEqual(
+      list.slice(0, 4).map((w) =>
+        String((w.reblog as Json).uri)
+          .split("/")
+          .at(-1),
+      ),
+      ["b4", "b3", "b2", "sixth"],
+    );
   });
 });

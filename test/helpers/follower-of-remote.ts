@@ -28,10 +28,13 @@ export interface FollowerOfRemote {
   close(): Promise<void>;
 }
 
-export async function startFollowerOfRemote(actors: string[]): Promise<FollowerOfRemote> {
+export async function startFollowerOfRemote(
+  actors: string[],
+  env: Record<string, string> = {},
+): Promise<FollowerOfRemote> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const s = await startTestServer({ PORT: String(port), HERALD_ORIGIN: origin });
+  const s = await startTestServer({ ...env, PORT: String(port), HERALD_ORIGIN: origin });
   const remote = await startFakeRemote(actors);
   const personId = String(
     (await s.services.scim.createUser({ userName: "jane@corp.example" }, { name: "scim-token:test" })).id,

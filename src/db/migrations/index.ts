@@ -29,6 +29,7 @@ import { BoostIds1763700000028 } from "./0028-boost-ids.ts";
 import { ScheduledAttempts1763700000029 } from "./0029-scheduled-attempts.ts";
 import { ReceivedBoosts1763700000030 } from "./0030-received-boosts.ts";
 import { OldBoostIds1763700000031 } from "./0031-old-boost-ids.ts";
+import { ReceivedBoostIndexes1763700000032 } from "./0032-received-boost-indexes.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -63,4 +64,5 @@ export const migrations = [
   ScheduledAttempts1763700000029,
   ReceivedBoosts1763700000030,
   OldBoostIds1763700000031,
+  ReceivedBoostIndexes1763700000032,
 ];
