@@ -30,6 +30,7 @@ import { ScheduledAttempts1763700000029 } from "./0029-scheduled-attempts.ts";
 import { ReceivedBoosts1763700000030 } from "./0030-received-boosts.ts";
 import { OldBoostIds1763700000031 } from "./0031-old-boost-ids.ts";
 import { ReceivedBoostIndexes1763700000032 } from "./0032-received-boost-indexes.ts";
+import { SanitizeRemoteHtml1763700000033 } from "./0033-sanitize-remote-html.ts";
 
 /** Every migration, in order. Applied migrations are never edited: add a new one. */
 export const migrations = [
@@ -65,4 +66,5 @@ export const migrations = [
   ReceivedBoosts1763700000030,
   OldBoostIds1763700000031,
   ReceivedBoostIndexes1763700000032,
+  SanitizeRemoteHtml1763700000033,
 ];
