@@ -189,8 +189,12 @@ export function statusActionRoutes(deps: {
     undo: boolean,
   ) {
     const decision = await speaksAs(c);
-    // Mastodon refuses to boost a followers-only or direct post (its audience is not the booster's).
-    if (kind === "announce" && !undo && (post.visibility === "followers" || post.visibility === "direct"))
+    // Mastodon refuses to boost a followers-only or direct post (its audience is not the booster's),
+    // except its author's own followers-only post, boosted to the same followers
+    // (StatusPolicy#reblog?: `!private? || owned?`).
+    const own = post.actorId === c.account.id;
+    const followersOnly = post.visibility === "followers";
+    if (kind === "announce" && !undo && ((followersOnly && !own) || post.visibility === "direct"))
       notBoosted();
     const noteIri = wire.noteUri(post.id);
     const me = wire.actorUri(c.account.id);
@@ -227,7 +231,7 @@ export function statusActionRoutes(deps: {
     }
     // After the commit, through Fedify's persistent queue.
     if (sent && kind === "announce")
-      await remote.announceLocal(c.account.id, noteIri, post.actorId, sent, undo);
+      await remote.announceLocal(c.account.id, noteIri, post.actorId, sent, undo, followersOnly);
     ctx.body = (await boosted(c, kind, undo, key)) ?? (await statuses.local([post], [], c.account))[0];
   }
 

@@ -393,7 +393,7 @@ export function createStatuses(deps: {
   }
 
   /** A boost's own status: `account`'s, empty, whose `reblog` is `inner`. */
-  function wrapper<A, I extends { favourited: boolean; reblogged: boolean }>(
+  function wrapper<A, I extends { favourited: boolean; reblogged: boolean; visibility: string }>(
     id: string,
     uri: string,
     createdAt: Date,
@@ -408,7 +408,8 @@ export function createStatuses(deps: {
       edited_at: null,
       account,
       content: "",
-      visibility: "public" as const,
+      // A boost of a followers-only post (its author's own) is as private as the post, as on Mastodon.
+      visibility: inner.visibility === "private" ? ("private" as const) : ("public" as const),
       sensitive: false,
       spoiler_text: "",
       media_attachments: [],

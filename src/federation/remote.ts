@@ -66,7 +66,11 @@ export function createRemote(deps: {
     activityId: string,
   ) => new URL(`#${kind === "like" ? "likes" : "announces"}/${activityId}`, ctx.getActorUri(actorId));
 
-  /** Our account's Like or Announce (addressed as Mastodon does: public, cc the author and our followers), or its Undo. */
+  /**
+   * Our account's Like or Announce, or its Undo, addressed as Mastodon does: public, cc the author
+   * and our followers; the boost of a followers-only post (only its author's, `followersOnly`) to
+   * our followers, cc the author.
+   */
   function reaction(
     ctx: Context<FederationContextData>,
     actorId: string,
@@ -75,6 +79,7 @@ export function createRemote(deps: {
     activityId: string,
     author: URL,
     undo: boolean,
+    followersOnly = false,
   ) {
     const me = ctx.getActorUri(actorId);
     const id = reactionId(ctx, actorId, kind, activityId);
@@ -85,8 +90,9 @@ export function createRemote(deps: {
             id,
             actor: me,
             object: new URL(noteIri),
-            tos: [PUBLIC_COLLECTION],
-            ccs: [author, ctx.getFollowersUri(actorId)],
+            ...(followersOnly
+              ? { tos: [ctx.getFollowersUri(actorId)], ccs: [author] }
+              : { tos: [PUBLIC_COLLECTION], ccs: [author, ctx.getFollowersUri(actorId)] }),
           });
     return undo
       ? new Undo({ id: new URL(`#undo/${randomUUID()}`, me), actor: me, object: activity })
@@ -146,9 +152,11 @@ export function createRemote(deps: {
       authorId: string,
       activityId: string,
       undo = false,
+      followersOnly = false,
     ): Promise<void> {
       const ctx = context();
-      const sent = reaction(ctx, actorId, noteIri, "announce", activityId, ctx.getActorUri(authorId), undo);
+      const author = ctx.getActorUri(authorId);
+      const sent = reaction(ctx, actorId, noteIri, "announce", activityId, author, undo, followersOnly);
       await ctx.sendActivity({ identifier: actorId }, "followers", sent, { preferSharedInbox: true });
     },
 

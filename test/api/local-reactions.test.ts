@@ -5,8 +5,9 @@
  * `favourited` to @recruiting only, and gives Bob exactly one `favourite` notification; the boost
  * reaches @recruiting's follower (a real server on loopback that records every delivery) as
  * exactly one Announce, and its undoing as one Undo. Casbin is asked as for a remote post (a
- * drafter may not), a post the caller cannot see stays 404, a followers-only post is not boosted,
- * and every action names the human in the audit.
+ * drafter may not), a post the caller cannot see stays 404, a direct post is not boosted, a
+ * followers-only one only by its own account and to its followers, and every action names the
+ * human in the audit.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -334,7 +335,7 @@ describe(`favourites and boosts of Herald's own posts (${TEST_DB})`, () => {
     assert.equal(((await home()).body as unknown as Json[])[0].id, later.body.id);
   });
 
-  test("refused: a drafter (403), a post the caller cannot see (404), a followers-only boost (403, as Mastodon)", async () => {
+  test("refused: a drafter (403), a post the caller cannot see (404), a boost of a direct post (403, as Mastodon)", async () => {
     const id = await bobPosts("Bob's public note");
     const post = await postRow(id);
     for (const action of ["favourite", "reblog"]) {
@@ -350,15 +351,61 @@ describe(`favourites and boosts of Herald's own posts (${TEST_DB})`, () => {
       assert.equal((await act("jane", hidden, action)).status, 404);
     assert.equal((await act("jane", "999999999", "favourite")).status, 404);
 
-    const own = await act("bob", hidden, "reblog");
+    // A direct post is not boosted, even by its author.
+    const direct = await bobPosts("Only for those it names", "direct");
+    const own = await act("bob", direct, "reblog");
     assert.equal(own.status, 403);
     assert.match(String(own.body.error), /^This action is not allowed: a followers-only or direct post/);
-    const hiddenRow = await postRow(hidden);
-    assert.equal(await reactions(hiddenRow.id, "announce"), 0);
+    assert.equal(await reactions((await postRow(direct)).id, "announce"), 0);
     // Bob may favourite his own post; that is no notification to him.
     const mine = await act("bob", hidden, "favourite");
     assert.equal(mine.status, 200);
     assert.equal(mine.body.favourites_count, 1);
     assert.equal((await bobs("favourite")).length, 0);
+  });
+
+  test("@recruiting boosts its own followers-only post: a private wrapper, one Announce to its followers only, hidden from others", async () => {
+    const posted = await api("jane", "POST", "/api/v1/statuses", {
+      status: "For our followers: the interview guide",
+      visibility: "private",
+    });
+    assert.equal(posted.status, 200, JSON.stringify(posted.body));
+    const id = String(posted.body.id);
+    const noteIri = `${origin}/ap/posts/${(await postRow(id)).id}`;
+    const from = remote.deliveries.length;
+    // Wait for the post's own Create first: only the boost is counted below.
+    await delivered(from, (d) => d.some((x) => x.activity.type === "Create"));
+    const mark = remote.deliveries.length;
+
+    const boost = await act("jane", id, "reblog");
+    assert.equal(boost.status, 200, JSON.stringify(boost.body));
+    assert.equal(boost.body.visibility, "private");
+    assert.equal((boost.body.reblog as Json).id, id);
+    assert.equal((boost.body.reblog as Json).visibility, "private");
+    assert.equal((boost.body.reblog as Json).reblogged, true);
+
+    const got = await delivered(mark, (d) => d.some((x) => x.activity.type === "Announce"));
+    assert.equal(got.length, 1);
+    assert.equal(got[0].path, "/users/watcher/inbox");
+    assert.equal(got[0].activity.type, "Announce");
+    assert.equal(got[0].activity.object, noteIri);
+    assert.deepEqual(got[0].activity.to, `${recruitingIri}/followers`);
+    assert.deepEqual(got[0].activity.cc, recruitingIri);
+
+    // @recruiting's statuses: the wrapper for itself, not for Bob (he does not follow it).
+    const accountId = String((await api("jane", "GET", "/api/v1/accounts/verify_credentials")).body.id);
+    const wrappers = async (who: "jane" | "bob") =>
+      ((await api(who, "GET", `/api/v1/accounts/${accountId}/statuses`)).body as unknown as Json[]).filter(
+        (x) => (x.reblog as Json | null)?.id === id,
+      ).length;
+    assert.equal(await wrappers("jane"), 1);
+    assert.equal(await wrappers("bob"), 0);
+
+    const mid = remote.deliveries.length;
+    assert.equal((await act("jane", id, "unreblog")).status, 200);
+    const undos = await delivered(mid, (d) => d.some((x) => x.activity.type === "Undo"));
+    assert.equal(undos.length, 1);
+    assert.equal((undos[0].activity.object as Json).id, got[0].activity.id);
+    assert.equal(await wrappers("jane"), 0);
   });
 });
