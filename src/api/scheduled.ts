@@ -12,9 +12,9 @@
  * still the same: a claim older than CLAIM_TIMEOUT_MS (its process crashed, or hangs) is taken
  * over by the next round, and if the first process wakes up after all, its commit finds the
  * claim gone and writes nothing. Each claim is counted: a row whose publishing threw goes back
- * to `scheduled` for the next round, and its MAX_ATTEMPTS-th claim that throws, or finds the
- * previous ones left behind (its publishing kills or hangs the worker), ends it `failed` instead
- * of it being tried forever. A claim without an id (taken by a version before 0027, which
+ * to `scheduled`, tried again RETRY_AFTER_MS after that claim, and its MAX_ATTEMPTS-th claim
+ * that throws, or finds the previous ones left behind (its publishing kills or hangs the
+ * worker), ends it `failed` instead of it being tried forever. A claim without an id (taken by a version before 0027, which
  * published without a claim check) is never taken over.
  * At publish time Casbin decides again, for the person as they
  * are then: a person removed from the group (or gone) is not published for, and the row records
@@ -58,6 +58,12 @@ export const TOTAL_LIMIT = 300;
 export const CLAIM_TIMEOUT_MS = 10 * 60_000;
 /** Claims left behind this many times (crashed or hung workers) end the row as `failed`. */
 export const MAX_ATTEMPTS = 3;
+/**
+ * A row whose publishing threw is tried again no sooner than this after its claim: an outage
+ * (a database failover, a restart) is given minutes to pass, not used up by MAX_ATTEMPTS rounds
+ * a second apart.
+ */
+export const RETRY_AFTER_MS = 2 * 60_000;
 
 export const SCHEDULED_PATHS = {
   list: "/api/v1/scheduled_statuses",
@@ -472,8 +478,8 @@ export function createScheduledWorker(deps: {
   /**
    * Publishing threw (a bug, or an outage: not a refusal, which is an answer). Nothing was
    * published (the post and the row's new state commit together), so the row goes back to
-   * `scheduled` for the next round, under this claim only; its MAX_ATTEMPTS-th claim ends it
-   * `failed` instead, audited with the error (the person sees what to do, not the stack), and its
+   * `scheduled`, under this claim only, for a round RETRY_AFTER_MS after this claim; its
+   * MAX_ATTEMPTS-th claim ends it `failed` instead, audited with the error (the person sees what to do, not the stack), and its
    * images are swept. An outage that also stops this write leaves the claim to be taken over
    * after CLAIM_TIMEOUT_MS, which counts as an attempt too.
    */
@@ -522,7 +528,15 @@ export function createScheduledWorker(deps: {
   async function publishDue(now = new Date()): Promise<string[]> {
     const due = await db.run(async (em) => [
       ...(await em.getRepository(ScheduledSchema).find({
-        where: { state: "scheduled", scheduledAt: LessThanOrEqual(now) },
+        where: [
+          { state: "scheduled", scheduledAt: LessThanOrEqual(now), claimedAt: IsNull() },
+          // Back after a publish that threw: once RETRY_AFTER_MS have passed since that claim.
+          {
+            state: "scheduled",
+            scheduledAt: LessThanOrEqual(now),
+            claimedAt: LessThanOrEqual(new Date(now.getTime() - RETRY_AFTER_MS)),
+          },
+        ],
         order: { scheduledAt: "ASC" },
         take: 20,
       })),

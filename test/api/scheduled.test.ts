@@ -15,7 +15,12 @@ import sharp from "sharp";
 import { createApiAuth } from "../../src/api/auth.ts";
 import { createPublisher, type Publisher } from "../../src/api/publish.ts";
 import { ScheduledSchema } from "../../src/api/records.ts";
-import { CLAIM_TIMEOUT_MS, createScheduledWorker, MAX_ATTEMPTS } from "../../src/api/scheduled.ts";
+import {
+  CLAIM_TIMEOUT_MS,
+  createScheduledWorker,
+  MAX_ATTEMPTS,
+  RETRY_AFTER_MS,
+} from "../../src/api/scheduled.ts";
 import { scheduledStatusWorker } from "../../src/api/slice2.ts";
 import { appTokenCreate } from "../../src/api/cli.ts";
 import { AuditEventSchema } from "../../src/db/audit.ts";
@@ -496,7 +501,7 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
     assert.equal(await mediaRow(m.id), null);
   });
 
-  test(`a status whose publishing throws every time is claimed exactly ${MAX_ATTEMPTS} times, then ends failed, audited, its image swept`, async () => {
+  test(`a status whose publishing throws every time is claimed exactly ${MAX_ATTEMPTS} times, ${RETRY_AFTER_MS / 60_000} minutes apart, then ends failed, audited, its image swept`, async () => {
     const at = Date.now() + 11 * HOUR;
     await drain(at);
     const m = await client.jane.v2.media.create({ file: await png() });
@@ -512,12 +517,18 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
       },
       "throwing-worker",
     );
+    // Each round twice: at once, and again a second later (before RETRY_AFTER_MS: not tried).
     const states: string[] = [];
+    const tried: number[] = [];
     for (let round = 0; round < MAX_ATTEMPTS + 2; round++) {
-      await throwing.publishDue(new Date(at));
+      for (const later of [0, 1000]) {
+        await throwing.publishDue(new Date(at + round * (RETRY_AFTER_MS + 1000) + later));
+        tried.push(calls);
+      }
       states.push((await rowOf(scheduled.id)).state);
     }
     assert.equal(calls, MAX_ATTEMPTS);
+    assert.deepEqual(tried, [1, 1, 2, 2, 3, 3, 3, 3, 3, 3]);
     assert.deepEqual(states, ["scheduled", "scheduled", "failed", "failed", "failed"]);
     const row = await rowOf(scheduled.id);
     assert.equal(row.attempts, MAX_ATTEMPTS);
