@@ -49,18 +49,24 @@ const LINK_SCHEMES = [
 const CLASSES = [/^(h|p|u|dt|e)-/, "mention", "hashtag", "invisible", "ellipsis", "quote-inline"];
 
 /**
- * The name an allowed heading is renamed to while it is cleaned, then written out as
- * `<p><strong>`. The sanitiser renames each tag once, by its input name, so the only way this
- * name reaches the output is from a heading: the same name in the input is renamed to a tag
- * that is not allowed (DROPPED) and goes.
+ * No tag is renamed while it is cleaned: sanitize-html 2.18.1 remembers a rename by depth and does
+ * not forget it when the renamed tag is then dropped, so a later tag at that depth would be closed
+ * under the new name. Headings stay h1–h6 and are written as `<p><strong>` afterwards (only an
+ * allowed heading can put `<hN` in the output: text and attribute values come out escaped), and a
+ * link of another scheme is excluded when it closes, keeping its content.
  */
-const HEADING = "herald-heading";
-const DROPPED = "herald-dropped";
+const HEADING_OPEN = /<h[1-6](?:\s[^>]*)?>/g;
+const HEADING_CLOSE = /<\/h[1-6]>/g;
 
 /** The scheme of an href as Sanitize reads it (`scheme:` before any `/` or `#`), lower case; null when relative. */
 function schemeOf(href: string): string | null {
   const m = /^\s*([^/#]*?):/.exec(href);
   return m ? m[1].toLowerCase() : null;
+}
+
+function linkable(href: string | undefined): boolean {
+  const scheme = schemeOf(href ?? "");
+  return scheme !== null && LINK_SCHEMES.includes(scheme);
 }
 
 function translate(attribs: sanitizeHtml.Attributes): sanitizeHtml.Attributes {
@@ -69,12 +75,10 @@ function translate(attribs: sanitizeHtml.Attributes): sanitizeHtml.Attributes {
   return rest;
 }
 
-const heading: sanitizeHtml.Transformer = () => ({ tagName: HEADING, attribs: {} });
-
 const OPTIONS: sanitizeHtml.IOptions = {
   allowedTags: [
     ...["p", "br", "span", "a", "del", "s", "pre", "blockquote", "code", "b", "strong", "u", "i", "em"],
-    ...["ul", "ol", "li", "ruby", "rt", "rp", HEADING],
+    ...["ul", "ol", "li", "ruby", "rt", "rp", "h1", "h2", "h3", "h4", "h5", "h6"],
   ],
   allowedAttributes: {
     "*": ["lang"],
@@ -98,15 +102,13 @@ const OPTIONS: sanitizeHtml.IOptions = {
   disallowedTagsMode: "discard",
   nestingLimit: MAX_DEPTH,
   transformTags: {
-    a: (_tag, attribs) => {
-      const scheme = schemeOf(attribs.href ?? "");
-      if (scheme === null || !LINK_SCHEMES.includes(scheme)) return { tagName: DROPPED, attribs: {} };
-      return { tagName: "a", attribs: { ...translate(attribs), rel: "nofollow noopener", target: "_blank" } };
-    },
+    a: (_tag, attribs) => ({
+      tagName: "a",
+      attribs: { ...translate(attribs), rel: "nofollow noopener", target: "_blank" },
+    }),
     span: (_tag, attribs) => ({ tagName: "span", attribs: translate(attribs) }),
-    ...{ h1: heading, h2: heading, h3: heading, h4: heading, h5: heading, h6: heading },
-    [HEADING]: () => ({ tagName: DROPPED, attribs: {} }),
   },
+  exclusiveFilter: (frame) => (frame.tag === "a" && !linkable(frame.attribs.href) ? "excludeTag" : false),
 };
 
 /** `html` from another server, cleaned with Mastodon's allow-list (see above); at most MAX_REMOTE_HTML characters of it are read. */
@@ -118,6 +120,6 @@ export function sanitizeRemoteHtml(html: string): string {
     input = input.slice(0, end);
   }
   return sanitizeHtml(input, OPTIONS)
-    .replaceAll(`<${HEADING}>`, "<p><strong>")
-    .replaceAll(`</${HEADING}>`, "</strong></p>");
+    .replace(HEADING_OPEN, "<p><strong>")
+    .replace(HEADING_CLOSE, "</strong></p>");
 }
