@@ -49,6 +49,7 @@ import { recordFollow, removeFollowers } from "./follower-history.ts";
 import { ourFollowId, sendFollow } from "./follows.ts";
 import { forgetBoosts, receiveBoost } from "./received-boosts.ts";
 import { remoteMediaOf } from "./remote-media.ts";
+import { sanitizeRemoteHtml } from "./sanitize.ts";
 import { ROUTES } from "../http/routes.ts";
 
 const log = logger("federation", "inbox");
@@ -204,7 +205,7 @@ export function inboxListeners(deps: InboxDeps) {
       return;
     }
     const objectHash = iriHash(note.id);
-    const content = note.content?.toString() ?? null;
+    const content = note.content == null ? null : sanitizeRemoteHtml(note.content.toString());
     const images = await remoteMediaOf(note, sentNote(activity, note), deps.remoteMediaHttp ?? false);
     const media = images.length > 0 ? JSON.stringify(images) : null;
     if (update) {

@@ -26,6 +26,7 @@ import {
   iriHash,
 } from "./entities.ts";
 import { remoteMediaOf } from "./remote-media.ts";
+import { sanitizeRemoteHtml } from "./sanitize.ts";
 
 const log = logger("federation", "received-boosts");
 
@@ -87,7 +88,7 @@ async function fetchPost(
     objectIri: note.id!.href,
     authorIri: note.attributionId!.href,
     authorHash: iriHash(note.attributionId!),
-    contentHtml: note.content?.toString() ?? null,
+    contentHtml: note.content == null ? null : sanitizeRemoteHtml(note.content.toString()),
     // Only web links: a remote `javascript:` URL must never reach a client.
     url: note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : null,
     publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,

@@ -20,6 +20,7 @@ import {
 import type { Config } from "../config.ts";
 import { logger } from "../logging.ts";
 import type { FederationContextData, HeraldFederation } from "./context.ts";
+import { sanitizeRemoteHtml } from "./sanitize.ts";
 
 const log = logger("federation", "remote");
 
@@ -112,8 +113,9 @@ export function createRemote(deps: {
         host: a.id.host,
         displayName: a.name?.toString() ?? "",
         url: url && /^https?:$/.test(new URL(url).protocol) ? url : null,
-        avatar: icon?.url instanceof URL ? icon.url.href : null,
-        summary: a.summary?.toString() ?? null,
+        // Web links only, as for url: a `javascript:` URL must never reach a client.
+        avatar: icon?.url instanceof URL && /^https?:$/.test(icon.url.protocol) ? icon.url.href : null,
+        summary: a.summary == null ? null : sanitizeRemoteHtml(a.summary.toString()),
       };
     },
 
