@@ -22,7 +22,7 @@ import sanitizeHtml from "sanitize-html";
  * with the rest of what is not allowed). Real posts are far below it (Mastodon 500 characters,
  * Misskey 3,000, Pleroma 5,000 by default; long-form articles tens of kilobytes). The document
  * loader lets through up to 1 MiB; this bounds what a row keeps of one note or bio and the work
- * of cleaning it: about 10 ms for 128 KiB of ordinary markup, 0.35 s at worst (40,000 unclosed
+ * of cleaning it: about 20 ms for 128 KiB of ordinary markup, 0.3 s at worst (40,000 unclosed
  * `<b>` tags) on the development machine, once per received note or bio.
  */
 export const MAX_REMOTE_HTML = 128 * 1024;
