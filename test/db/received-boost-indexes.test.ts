@@ -78,6 +78,35 @@ describe(`received boost indexes, migration 0032 (${TEST_DB})`, () => {
     );
   });
 
+  test("a run cut short (columns added, one index made) is finished by the next", async () => {
+    await run("down");
+    const quote = (x: string) => (TEST_DB === "mysql" ? `\`${x}\`` : `"${x}"`);
+    for (const column of ["booster_hash", "author_hash"])
+      await t.db.query(`ALTER TABLE ${quote("inbound_boost")} ADD COLUMN ${quote(column)} varchar(64) NULL`);
+    await t.db.query(
+      `CREATE UNIQUE INDEX ${quote("uq_inbound_boost_object_api_id")} ON ${quote("inbound_boost")} (${quote("object_api_id")})`,
+    );
+    // A boost the cut-short run got to, one it did not, and its repeat.
+    await t.db.query(
+      `UPDATE ${quote("inbound_boost")} SET ${quote("booster_hash")} = ?, ${quote("author_hash")} = ? WHERE ${quote("activity_hash")} = ?`,
+      [iriHash(BOB), iriHash(CAROL), iriHash("https://remote.example/announces/b1")],
+    );
+    await t.db.query(
+      `UPDATE ${quote("inbound_boost")} SET ${quote("booster_hash")} = NULL, ${quote("author_hash")} = NULL WHERE ${quote("activity_hash")} <> ?`,
+      [iriHash("https://remote.example/announces/b1")],
+    );
+    await oldRow(JANE, "https://remote.example/announces/a3", ALICE, 18);
+    await run("up");
+    assert.deepEqual(
+      (await rows()).map((r) => [r.actorId, r.activityIri.split("/").at(-1), r.boosterHash]),
+      [
+        [JANE, "a1", iriHash(ALICE)],
+        [JANE, "b1", iriHash(BOB)],
+        [DORA, "a2", iriHash(ALICE)],
+      ],
+    );
+  });
+
   test("a row without hashes (an earlier version's, mid-upgrade) is forgotten by its booster's Undo, not another's", async () => {
     await oldRow(JANE, "https://remote.example/announces/a9", ALICE, 20);
     const a9 = { activityHash: iriHash("https://remote.example/announces/a9") };

@@ -2,6 +2,19 @@ import { createHash } from "node:crypto";
 import type { MigrationInterface, QueryRunner } from "typeorm";
 import { addNullableColumns, dialectOf } from "../columns.ts";
 
+/** Rows read at a time. */
+const BATCH = 500;
+
+const INDEXES: [name: string, columns: string[], unique: boolean][] = [
+  ["uq_inbound_boost_object_api_id", ["object_api_id"], true],
+  ["uq_inbound_boost_reblog", ["actor_id", "booster_hash", "object_hash"], true],
+  ["idx_inbound_boost_activity", ["activity_hash"], false],
+  ["idx_inbound_boost_booster", ["booster_hash"], false],
+  // A booster's newest boosts for one account (only so many are kept).
+  ["idx_inbound_boost_actor_booster_api", ["actor_id", "booster_hash", "api_id"], false],
+  ["idx_inbound_boost_author", ["author_hash"], false],
+];
+
 /**
  * Received boosts (0030) are looked up without scanning the table: by the boosted post's status
  * id (every `GET /statuses/:id` of an id that is no post of ours), by the Announce (an Undo), by
@@ -11,71 +24,70 @@ import { addNullableColumns, dialectOf } from "../columns.ts";
  *
  * A booster boosts a post once, as on Mastodon (one reblog per account and status): a new
  * Announce of a post it already boosted is the same boost. The unique (account, booster, post)
- * says so, and bounds what one followed account can make Herald keep. Rows it already holds twice
- * keep the earliest. Rows stored without the hashes by a process of an earlier version during a
+ * says so, and bounds what one followed account can make Herald keep. Of rows already held
+ * twice, the earliest is kept. Rows are read in batches, and a run cut short is finished by the
+ * next. Rows stored without the hashes by a process of an earlier version during a
  * rolling upgrade are still found by their IRIs (src/federation/received-boosts.ts).
  */
 export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
   name = "ReceivedBoostIndexes1763700000032";
 
   async up(q: QueryRunner): Promise<void> {
-    const quote = (s: string) => (dialectOf(q) === "mysql" ? `\`${s}\`` : `"${s}"`);
+    const mysql = dialectOf(q) === "mysql";
+    const quote = (s: string) => (mysql ? `\`${s}\`` : `"${s}"`);
     const table = quote("inbound_boost");
-    await addNullableColumns(q, "inbound_boost", [
-      { name: "booster_hash", sqliteType: "varchar(64)", mysqlType: "varchar(64)" },
-      { name: "author_hash", sqliteType: "varchar(64)", mysqlType: "varchar(64)" },
-    ]);
-    const rows = (await q.query(
-      `SELECT ${["actor_id", "activity_hash", "booster_iri", "author_iri", "object_hash", "api_id"].map(quote).join(", ")} FROM ${table}`,
-    )) as {
-      actor_id: string;
-      activity_hash: string;
-      booster_iri: string;
-      author_iri: string;
-      object_hash: string;
-      api_id: number | string | null;
-    }[];
-    const order = (r: (typeof rows)[number]) => (r.api_id === null ? Infinity : Number(r.api_id));
-    const seen = new Set<string>();
-    for (const r of rows.sort(
-      (a, b) => order(a) - order(b) || a.activity_hash.localeCompare(b.activity_hash),
-    )) {
-      const key = `${r.actor_id} ${r.booster_iri} ${r.object_hash}`;
-      const where = `WHERE ${quote("actor_id")} = ? AND ${quote("activity_hash")} = ?`;
-      if (seen.has(key)) {
-        await q.query(`DELETE FROM ${table} ${where}`, [r.actor_id, r.activity_hash]);
-        continue;
+    // Each step is skipped when done, so a run cut short (MySQL commits each ALTER and CREATE
+    // INDEX as it goes) is finished by the next.
+    const missing = [];
+    for (const name of ["booster_hash", "author_hash"])
+      if (!(await q.hasColumn("inbound_boost", name)))
+        missing.push({ name, sqliteType: "varchar(64)", mysqlType: "varchar(64)" });
+    if (missing.length > 0) await addNullableColumns(q, "inbound_boost", missing);
+    // A batch at a time, oldest boost first, until no row is without its hashes: each row gets
+    // them, or goes if its account already holds that booster's boost of that post.
+    const col = (names: string[]) => names.map(quote).join(", ");
+    for (;;) {
+      const rows = (await q.query(
+        `SELECT ${col(["actor_id", "activity_hash", "booster_iri", "author_iri", "object_hash"])} FROM ${table} WHERE ${quote("booster_hash")} IS NULL ORDER BY ${col(["api_id", "actor_id", "activity_hash"])} LIMIT ${BATCH}`,
+      )) as {
+        actor_id: string;
+        activity_hash: string;
+        booster_iri: string;
+        author_iri: string;
+        object_hash: string;
+      }[];
+      for (const r of rows) {
+        const key = `WHERE ${quote("actor_id")} = ? AND ${quote("activity_hash")} = ?`;
+        const boosterHash = sha256(r.booster_iri);
+        const [held] = (await q.query(
+          `SELECT 1 AS held FROM ${table} WHERE ${quote("actor_id")} = ? AND ${quote("booster_hash")} = ? AND ${quote("object_hash")} = ?`,
+          [r.actor_id, boosterHash, r.object_hash],
+        )) as unknown[];
+        if (held) await q.query(`DELETE FROM ${table} ${key}`, [r.actor_id, r.activity_hash]);
+        else
+          await q.query(
+            `UPDATE ${table} SET ${quote("booster_hash")} = ?, ${quote("author_hash")} = ? ${key}`,
+            [boosterHash, sha256(r.author_iri), r.actor_id, r.activity_hash],
+          );
       }
-      seen.add(key);
-      await q.query(
-        `UPDATE ${table} SET ${quote("booster_hash")} = ?, ${quote("author_hash")} = ? ${where}`,
-        [sha256(r.booster_iri), sha256(r.author_iri), r.actor_id, r.activity_hash],
-      );
+      if (rows.length < BATCH) break;
     }
-    const index = (name: string, columns: string[], unique = false) =>
-      q.query(
-        `CREATE ${unique ? "UNIQUE " : ""}INDEX ${quote(name)} ON ${table} (${columns.map(quote).join(", ")})`,
-      );
-    await index("uq_inbound_boost_object_api_id", ["object_api_id"], true);
-    await index("uq_inbound_boost_reblog", ["actor_id", "booster_hash", "object_hash"], true);
-    await index("idx_inbound_boost_activity", ["activity_hash"]);
-    await index("idx_inbound_boost_booster", ["booster_hash"]);
-    // A booster's newest boosts for one account (only so many are kept).
-    await index("idx_inbound_boost_actor_booster_api", ["actor_id", "booster_hash", "api_id"]);
-    await index("idx_inbound_boost_author", ["author_hash"]);
+    for (const [name, columns, unique] of INDEXES) {
+      const [exists] = (await q.query(
+        mysql
+          ? `SELECT 1 AS found FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'inbound_boost' AND index_name = ?`
+          : `SELECT 1 AS found FROM sqlite_master WHERE type = 'index' AND name = ?`,
+        [name],
+      )) as unknown[];
+      if (!exists)
+        await q.query(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${quote(name)} ON ${table} (${col(columns)})`);
+    }
   }
 
   async down(q: QueryRunner): Promise<void> {
     const mysql = dialectOf(q) === "mysql";
     const quote = (s: string) => (mysql ? `\`${s}\`` : `"${s}"`);
-    for (const name of [
-      "idx_inbound_boost_author",
-      "idx_inbound_boost_actor_booster_api",
-      "idx_inbound_boost_booster",
-      "idx_inbound_boost_activity",
-      "uq_inbound_boost_reblog",
-      "uq_inbound_boost_object_api_id",
-    ])
+    for (const [name] of [...INDEXES].reverse())
       await q.query(
         mysql ? `DROP INDEX ${quote(name)} ON ${quote("inbound_boost")}` : `DROP INDEX ${quote(name)}`,
       );
