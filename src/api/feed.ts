@@ -98,11 +98,12 @@ export const feedSubscriber: EntitySubscriberInterface = {
     await touchFeeds(event.queryRunner, tableOf(event), row as Row | undefined);
   },
   async afterRemove(event: RemoveEvent<Row>) {
-    await touchFeeds(
-      event.queryRunner,
-      tableOf(event),
-      (event.entity ?? event.databaseEntity) as Row | undefined,
-    );
+    // TypeORM clears a removed entity's primary columns before this event: its key is `entityId`.
+    const row =
+      event.entity || event.databaseEntity
+        ? { ...event.databaseEntity, ...event.entity, ...(event.entityId as Row | undefined) }
+        : undefined;
+    await touchFeeds(event.queryRunner, tableOf(event), row);
   },
 };
 

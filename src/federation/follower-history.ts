@@ -29,8 +29,8 @@ export async function removeFollowers(
   const rows = await em.getRepository(FollowerSchema).find({ where });
   if (rows.length === 0) return [];
   const at = new Date();
-  for (const r of rows)
-    await em.getRepository(FollowerSchema).delete({ actorId: r.actorId, followerHash: r.followerHash });
+  // By key, so the feed subscriber raises only their accounts' versions (src/api/feed.ts).
+  await em.getRepository(FollowerSchema).remove(rows.map((r) => ({ ...r })));
   const left = rows.filter((r) => r.status === "accepted");
   if (left.length > 0)
     await em.getRepository(FollowerEventSchema).insert(

@@ -421,13 +421,17 @@ export function inboxListeners(deps: InboxDeps) {
           });
         }
       } else if (object instanceof Like || object instanceof Announce) {
+        // Found first and removed by key: the feed subscriber raises only the post's author's
+        // version (src/api/feed.ts), and nothing at all when the Undo matches nothing here.
         if (object.id)
-          await db.run((em) =>
-            em.getRepository(ReactionSchema).delete({
+          await db.run(async (em) => {
+            const repo = em.getRepository(ReactionSchema);
+            const rows = await repo.findBy({
               activityHash: iriHash(object.id!),
               remoteActorHash: iriHash(undo.actorId!),
-            }),
-          );
+            });
+            if (rows.length > 0) await repo.remove(rows);
+          });
         if (object instanceof Announce && object.id)
           await db.run((em) =>
             forgetBoosts(em, { activityHash: iriHash(object.id!) }, "booster", undo.actorId!),

@@ -164,7 +164,7 @@ export async function receiveBoost(
           take: 1,
         });
         if (last?.apiId != null)
-          await repo.delete({ actorId, boosterHash, apiId: LessThan(Number(last.apiId)) });
+          await removeRows(em, { actorId, boosterHash, apiId: LessThan(Number(last.apiId)) });
       });
       stored++;
     } catch (err) {
@@ -185,11 +185,21 @@ export async function forgetBoosts(
   by: "booster" | "author",
   iri: URL,
 ): Promise<void> {
-  const repo = em.getRepository(InboundBoostSchema);
   const [hash, text] =
     by === "booster" ? (["boosterHash", "boosterIri"] as const) : (["authorHash", "authorIri"] as const);
-  await repo.delete({ ...where, [hash]: iriHash(iri) });
-  await repo.delete({ ...where, [hash]: IsNull(), [text]: iri.href });
+  await removeRows(em, { ...where, [hash]: iriHash(iri) });
+  await removeRows(em, { ...where, [hash]: IsNull(), [text]: iri.href });
+}
+
+/**
+ * Deletes the rows matching `where` one by one, by key: the feed subscriber (src/api/feed.ts) then
+ * raises the versions of their accounts only, where a delete by criteria raises everyone's (it
+ * cannot tell whose rows went), even when nothing matched — as most Deletes and Undos received do.
+ */
+async function removeRows(em: EntityManager, where: FindOptionsWhere<InboundBoostRow>): Promise<void> {
+  const repo = em.getRepository(InboundBoostSchema);
+  const rows = await repo.find({ select: { actorId: true, activityHash: true }, where });
+  if (rows.length > 0) await repo.remove(rows);
 }
 
 /**

@@ -296,4 +296,40 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
       ["b4", "b3", "b2", "sixth"],
     );
   });
+
+  test("a Delete or Undo that matches nothing here leaves every cached home as it is; Alice's Undo moves Jane's only", async () => {
+    const versions = async () => {
+      const [g] = await t.s.services.db.query<{ v: number | string }>(
+        "SELECT value AS v FROM api_sequence WHERE name = 'feed'",
+      );
+      const [j] = await t.s.services.db.query<{ v: number | string }>(
+        "SELECT feed_version AS v FROM actor WHERE id = ?",
+        [t.janeId],
+      );
+      return { global: Number(g.v), jane: Number(j.v) };
+    };
+    await t.settled();
+    const before = await versions();
+    await t.deliver(carol, {
+      type: "Delete",
+      actor: carol.id.href,
+      object: `${remote.origin}/notes/never-seen`,
+    });
+    await t.deliver(alice, {
+      type: "Undo",
+      actor: alice.id.href,
+      object: { id: `${remote.origin}/announces/never-sent`, type: "Announce", actor: alice.id.href },
+    });
+    await t.settled();
+    assert.deepEqual(await versions(), before);
+
+    const [b4] = (await kept()).filter((r) => r.objectIri.endsWith("/notes/b4"));
+    await t.deliver(alice, {
+      type: "Undo",
+      actor: alice.id.href,
+      object: { id: b4.activityIri, type: "Announce", actor: alice.id.href },
+    });
+    await waitFor(async () => ((await kept()).length === 3 ? true : undefined), { what: "the Undo of b4" });
+    assert.deepEqual(await versions(), { global: before.global, jane: before.jane + 1 });
+  });
 });
