@@ -1,19 +1,56 @@
 /**
  * Remote accounts as the client API shows them (those who reply, mention, follow, like or boost,
  * and those found by search): a numeric id from the api_id counter, kept with what their actor
- * document said (refreshed after a day). An actor that cannot be fetched now is still shown, by
- * what its IRI says, and looked up again next time.
+ * document said. An actor that cannot be fetched now is still shown, by what its IRI says.
+ *
+ * Only an actor seen for the first time is looked up before answering (its account needs an id).
+ * One known already is answered as kept, and looked up again in the background when its row is a
+ * day old or its last lookup failed — at most one lookup per actor at a time in a process, and
+ * none for RETRY_MS after one failed — so a page of posts by the accounts of a server that no
+ * longer answers costs no waiting (each lookup may take up to the fetch timeout).
  */
 import type { Database } from "../db/database.ts";
+import { isUniqueViolation } from "../db/errors.ts";
+import { logger } from "../logging.ts";
 import { iriHash } from "../federation/entities.ts";
 import type { Remote } from "../federation/remote.ts";
 import { nextApiId } from "./ids.ts";
 import { type RemoteAccountRow, RemoteAccountSchema } from "./records.ts";
 
+const log = logger("api", "remote-accounts");
+
 const FRESH_MS = 86_400_000;
+/** After a failed background lookup, an actor is not looked up again for this long (per process). */
+export const RETRY_MS = 10 * 60_000;
+/** Actors whose failure a process remembers (the oldest forgotten first). */
+const REMEMBERED = 10_000;
 
 export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
   const { db, remote } = deps;
+  const refreshing = new Set<string>();
+  const failedAt = new Map<string, number>();
+
+  /** Looks `row`'s actor up again without waiting for it (see above). */
+  function refreshLater(row: RemoteAccountRow): void {
+    const failed = failedAt.get(row.iri);
+    if (refreshing.has(row.iri) || (failed !== undefined && Date.now() - failed < RETRY_MS)) return;
+    refreshing.add(row.iri);
+    const failure = () => {
+      failedAt.delete(row.iri);
+      failedAt.set(row.iri, Date.now());
+      if (failedAt.size > REMEMBERED) failedAt.delete(failedAt.keys().next().value as string);
+    };
+    store(row.iri, row)
+      .then((fresh) => (fresh.fetchedAt.getTime() === 0 ? failure() : failedAt.delete(row.iri)))
+      .catch((error: unknown) => {
+        log.info("Could not refresh the remote account {iri}: {error}", {
+          iri: row.iri,
+          error: String(error),
+        });
+        failure();
+      })
+      .finally(() => refreshing.delete(row.iri));
+  }
 
   async function store(iri: string, existing: RemoteAccountRow | null): Promise<RemoteAccountRow> {
     const info = await remote.describe(iri);
@@ -28,36 +65,45 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
       url: info?.url ?? existing?.url ?? null,
       avatar: info?.avatar ?? existing?.avatar ?? null,
       note: info?.summary ?? existing?.note ?? null,
-      // Not found now: try again on the next read.
+      // Not found now: looked up again on a later read (in the background).
       fetchedAt: info ? new Date() : new Date(0),
     };
     const iriKey = iriHash(iri);
-    return db.transaction(async (em) => {
-      const repo = em.getRepository(RemoteAccountSchema);
-      const row = await repo.findOneBy({ iriHash: iriKey });
-      if (row) {
-        // Unchanged (an actor still unreachable): no write, so nothing cached goes stale for it
-        // (every write here raises the client API's global feed version, src/api/feed.ts).
-        const same = (Object.keys(fields) as (keyof typeof fields)[]).every((k) =>
-          k === "fetchedAt" ? row.fetchedAt.getTime() === fields.fetchedAt.getTime() : row[k] === fields[k],
-        );
-        if (!same) await repo.update({ iriHash: iriKey }, fields);
-        return { ...row, ...fields };
-      }
-      const fresh = { id: await nextApiId(em.queryRunner!), iriHash: iriKey, ...fields };
-      await repo.insert(fresh);
-      return fresh;
-    });
+    const write = () =>
+      db.transaction(async (em) => {
+        const repo = em.getRepository(RemoteAccountSchema);
+        const row = await repo.findOneBy({ iriHash: iriKey });
+        if (row) {
+          // Unchanged (an actor still unreachable): no write, so nothing cached goes stale for it
+          // (every write here raises the client API's global feed version, src/api/feed.ts).
+          const same = (Object.keys(fields) as (keyof typeof fields)[]).every((k) =>
+            k === "fetchedAt" ? row.fetchedAt.getTime() === fields.fetchedAt.getTime() : row[k] === fields[k],
+          );
+          if (!same) await repo.update({ iriHash: iriKey }, fields);
+          return { ...row, ...fields };
+        }
+        const fresh = { id: await nextApiId(em.queryRunner!), iriHash: iriKey, ...fields };
+        await repo.insert(fresh);
+        return fresh;
+      });
+    try {
+      return await write();
+    } catch (err) {
+      // Seen for the first time by two calls at once: the other stored it; this one's fields win.
+      if (!isUniqueViolation(err)) throw err;
+      return write();
+    }
   }
 
   return {
-    /** The account of a remote actor IRI, fetched if not known or stale. */
+    /** The account of a remote actor IRI: looked up now if never seen, else as kept (refreshed in the background when stale). */
     async ensure(iri: string): Promise<RemoteAccountRow> {
       const row = await db.run((em) =>
         em.getRepository(RemoteAccountSchema).findOneBy({ iriHash: iriHash(iri) }),
       );
-      if (row && Date.now() - row.fetchedAt.getTime() < FRESH_MS) return row;
-      return store(iri, row);
+      if (!row) return store(iri, null);
+      if (Date.now() - row.fetchedAt.getTime() >= FRESH_MS) refreshLater(row);
+      return row;
     },
 
     async byId(id: number): Promise<RemoteAccountRow | null> {

@@ -285,9 +285,17 @@ export function createStatuses(deps: {
           )
         : Promise.resolve([]),
     ]);
+    // Each author once, side by side (one seen for the first time is looked up now).
+    const authors = new Map(
+      await Promise.all(
+        [...new Set(rows.map((r) => r.remoteActorIri))].map(
+          async (iri) => [iri, await remoteAccounts.ensure(iri)] as const,
+        ),
+      ),
+    );
     const out = [];
     for (const row of rows) {
-      const author = await remoteAccounts.ensure(row.remoteActorIri);
+      const author = authors.get(row.remoteActorIri)!;
       const target = targets.find((t) => t.id === row.inReplyToPostId);
       const id = apiIdOf(row) ?? row.id;
       out.push({
