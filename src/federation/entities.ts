@@ -133,6 +133,21 @@ export interface DomainBlockRow {
   createdAt: Date;
 }
 
+/**
+ * The longest IRI or link a row keeps (varchar(2048) since migration 0004; MySQL refuses longer
+ * values, SQLite would keep them): a longer id is refused before anything is fetched or written,
+ * a longer link is dropped.
+ */
+export const MAX_IRI_LENGTH = 2048;
+
+/** Whether `iri` fits the IRI columns. */
+export const fitsIri = (iri: string | URL): boolean => String(iri).length <= MAX_IRI_LENGTH;
+
+/** `u` if it is an http(s) link that fits the IRI columns, else null (a `javascript:` URL never reaches a client). */
+export function webUrl(u: URL | null | undefined): string | null {
+  return u && /^https?:$/.test(u.protocol) && fitsIri(u) ? u.href : null;
+}
+
 export function iriHash(iri: string | URL): string {
   return createHash("sha256").update(String(iri)).digest("hex");
 }

@@ -37,12 +37,15 @@ import {
   ActorSchema,
   FollowerSchema,
   FollowingSchema,
+  fitsIri,
   type InboundKind,
   type InboundRow,
   InboundSchema,
   iriHash,
+  MAX_IRI_LENGTH,
   PostSchema,
   ReactionSchema,
+  webUrl,
 } from "./entities.ts";
 import type { FederationContextData, HeraldFederation } from "./context.ts";
 import { recordFollow, removeFollowers } from "./follower-history.ts";
@@ -195,7 +198,10 @@ export function inboxListeners(deps: InboxDeps) {
     activity: Activity,
   ): Promise<void> {
     if (!(note instanceof Note) || !note.id) return;
-    const refused = notOwnNote(note, senderIri);
+    const refused =
+      fitsIri(note.id) && fitsIri(senderIri)
+        ? notOwnNote(note, senderIri)
+        : `an IRI longer than ${MAX_IRI_LENGTH} characters`;
     if (refused) {
       log.info("Ignored a note {id} from {sender}: {reason}.", {
         id: note.id.href,
@@ -268,8 +274,7 @@ export function inboxListeners(deps: InboxDeps) {
     const raw = JSON.stringify(await note.toJsonLd({ format: "compact" }));
     for (const [actorId, t] of targets) {
       const id = randomUUID();
-      const url =
-        note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : webUrl(note.id);
+      const url = (note.url instanceof URL ? webUrl(note.url) : null) ?? webUrl(note.id);
       const publishedAt = note.published ? new Date(note.published.epochMilliseconds) : null;
       await db.transaction(async (em) => {
         // A repeated delivery is stored (and archived) once: the unique (actor, object) decides.
@@ -576,9 +581,4 @@ export function registerInbox(federation: HeraldFederation, deps: InboxDeps): vo
       if (isPermanent(error)) log.warn("Refused an activity: {reason}", { reason: String(error) });
       else log.error("Inbox listener failed: {error}", { error });
     });
-}
-
-/** The URL if it is an http(s) link, else null. */
-function webUrl(u: URL | null | undefined): string | null {
-  return u && /^https?:$/.test(u.protocol) ? u.href : null;
 }

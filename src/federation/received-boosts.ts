@@ -22,8 +22,11 @@ import {
   type InboundBoostRow,
   InboundBoostSchema,
   type InboundRow,
+  fitsIri,
   InboundSchema,
   iriHash,
+  MAX_IRI_LENGTH,
+  webUrl,
 } from "./entities.ts";
 import { remoteMediaOf } from "./remote-media.ts";
 import { sanitizeRemoteHtml } from "./sanitize.ts";
@@ -51,7 +54,8 @@ async function fetchBoosted(
     if (!(note instanceof Note) || !note.id || note.id.origin !== served.origin || note.id.href !== iri.href)
       return null;
     // Its author lives where it does (as Mastodon requires of a note's id).
-    if (!note.attributionId || note.attributionId.origin !== note.id.origin) return null;
+    if (!note.attributionId || note.attributionId.origin !== note.id.origin || !fitsIri(note.attributionId))
+      return null;
   } catch (error) {
     log.info("Could not fetch the boosted post {iri}: {error}", { iri: iri.href, error: String(error) });
     return null;
@@ -89,8 +93,7 @@ async function fetchPost(
     authorIri: note.attributionId!.href,
     authorHash: iriHash(note.attributionId!),
     contentHtml: note.content == null ? null : sanitizeRemoteHtml(note.content.toString()),
-    // Only web links: a remote `javascript:` URL must never reach a client.
-    url: note.url instanceof URL && /^https?:$/.test(note.url.protocol) ? note.url.href : null,
+    url: note.url instanceof URL ? webUrl(note.url) : null,
     publishedAt: note.published ? new Date(note.published.epochMilliseconds) : null,
     raw: JSON.stringify(await note.toJsonLd({ format: "compact" })),
     media: images.length > 0 ? JSON.stringify(images) : null,
@@ -114,6 +117,13 @@ export async function receiveBoost(
   objectIri: URL,
   perBooster: number,
 ): Promise<number> {
+  if (![activityIri, booster, objectIri].every(fitsIri)) {
+    log.info("Ignored a boost {id}: an IRI longer than {max} characters.", {
+      id: activityIri.href.slice(0, 200),
+      max: MAX_IRI_LENGTH,
+    });
+    return 0;
+  }
   const following = await db.run((em) =>
     em.getRepository(FollowingSchema).findBy({ targetHash: iriHash(booster), status: "accepted" }),
   );

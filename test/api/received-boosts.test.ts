@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { InboundBoostSchema } from "../../src/federation/entities.ts";
+import { InboundBoostSchema, InboundSchema } from "../../src/federation/entities.ts";
 import { TEST_DB, waitFor } from "../helpers/env.ts";
 import type { FakeActor, FakeRemote } from "../helpers/fake-remote.ts";
 import { type FollowerOfRemote, startFollowerOfRemote } from "../helpers/follower-of-remote.ts";
@@ -331,5 +331,54 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     });
     await waitFor(async () => ((await kept()).length === 3 ? true : undefined), { what: "the Undo of b4" });
     assert.deepEqual(await versions(), { global: before.global, jane: before.jane + 1 });
+  });
+
+  test("longer than 2,048 characters: a post's link is dropped (the post kept), a post or boost id refused before any fetch", async () => {
+    const long = (c: string) => c.repeat(2100);
+    const linked = `${remote.origin}/notes/long-link`;
+    remote.put("/notes/long-link", {
+      "@context": AS,
+      id: linked,
+      type: "Note",
+      attributedTo: carol.id.href,
+      content: "<p>A long link</p>",
+      url: `${remote.origin}/p/${long("x")}`,
+      to: [PUBLIC],
+    });
+    await announce(alice, linked);
+    await waitFor(async () => (await kept()).find((r) => r.objectIri === linked), { what: "the boost kept" });
+    assert.equal((await kept()).find((r) => r.objectIri === linked)!.url, null);
+    await announce(alice, `${remote.origin}/notes/${long("y")}`);
+    await t.settled();
+    assert.equal(remote.requests.filter((r) => r.startsWith("/notes/yyy")).length, 0);
+    assert.equal((await kept()).filter((r) => r.objectIri.includes("yyy")).length, 0);
+
+    // Alice's own posts (Jane follows her): the long link gives way to the post's id; a long id is refused.
+    const received = () =>
+      t.s.services.db.run((em) => em.getRepository(InboundSchema).findBy({ remoteActorIri: alice.id.href }));
+    const before = (await received()).length;
+    const note = (id: string, url?: string) => ({
+      type: "Create",
+      actor: alice.id.href,
+      to: [PUBLIC],
+      object: {
+        id,
+        type: "Note",
+        attributedTo: alice.id.href,
+        content: "<p>Hi</p>",
+        to: [PUBLIC],
+        ...(url ? { url } : {}),
+      },
+    });
+    const own = `${remote.origin}/notes/alice-long-link`;
+    await t.deliver(alice, note(own, `${remote.origin}/p/${long("z")}`));
+    await t.deliver(alice, note(`${remote.origin}/notes/${long("w")}`));
+    await t.settled();
+    const rows = await received();
+    assert.equal(rows.length, before + 1);
+    assert.deepEqual(
+      rows.filter((r) => r.objectIri === own).map((r) => r.url),
+      [own],
+    );
   });
 });
