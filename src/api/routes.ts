@@ -356,7 +356,9 @@ export function apiRoutes(deps: {
             em
               .getRepository(InboundBoostSchema)
               .createQueryBuilder("rb")
-              .where("rb.actor_id = :actorId AND rb.api_id IS NOT NULL", { actorId: c.account.id }),
+              .where("rb.actor_id = :actorId AND rb.api_id IS NOT NULL AND rb.undone_at IS NULL", {
+                actorId: c.account.id,
+              }),
             "rb.api_id",
             page,
             "rb",

@@ -330,6 +330,11 @@ export interface InboundBoostRow {
   apiId?: number | string | null;
   /** The boosted post's status id, taken from the same counter when the row is stored. */
   objectApiId?: number | string | null;
+  /**
+   * When its booster undid it (or its newer boosts pushed it out) while the account had
+   * favourited or boosted the post: off the home timeline, kept for the post (migration 0032).
+   */
+  undoneAt?: Date | null;
 }
 
 export const InboundBoostSchema = new EntitySchema<InboundBoostRow>({
@@ -353,6 +358,7 @@ export const InboundBoostSchema = new EntitySchema<InboundBoostRow>({
     receivedAt: { name: "received_at", type: "datetime" },
     apiId: { name: "api_id", type: "bigint", nullable: true },
     objectApiId: { name: "object_api_id", type: "bigint", nullable: true },
+    undoneAt: { name: "undone_at", type: "datetime", nullable: true },
   },
 });
 

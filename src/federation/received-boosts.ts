@@ -13,6 +13,7 @@
 import { Note, Object as ApObject } from "@fedify/vocab";
 import type { DocumentLoader } from "@fedify/vocab-runtime";
 import { nextApiId } from "../api/ids.ts";
+import { OutboundReactionSchema } from "../api/records.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
@@ -130,11 +131,13 @@ export async function receiveBoost(
   const activityHash = iriHash(activityIri);
   const boosterHash = iriHash(booster);
   const objectHash = iriHash(objectIri);
-  const missing = [];
+  const missing: string[] = [];
+  /** Boosts of the post by this booster that it undid while the account had reacted to the post. */
+  const undone: InboundBoostRow[] = [];
   for (const f of following) {
     const actorId = f.actorId;
     const held = await db.run((em) =>
-      em.getRepository(InboundBoostSchema).exists({
+      em.getRepository(InboundBoostSchema).find({
         where: [
           { actorId, activityHash },
           { actorId, boosterHash, objectHash },
@@ -143,51 +146,63 @@ export async function receiveBoost(
         ],
       }),
     );
-    if (!held) missing.push(actorId);
+    if (held.length === 0) missing.push(actorId);
+    else if (held.every((r) => r.undoneAt && r.activityHash !== activityHash)) undone.push(held[0]);
   }
-  if (missing.length === 0) return 0;
-  // Boosts of one post by several accounts within minutes cost one fetch: the loader's cache
-  // (src/federation/loader.ts).
-  const post = await fetchPost(loaders, allowHttp, objectIri);
-  if (!post) return 0;
+  if (missing.length === 0 && undone.length === 0) return 0;
   let stored = 0;
-  for (const actorId of missing) {
+  /** Keeps `row` for its account, and lets the booster's oldest boosts beyond its share go. */
+  const keep = async (row: InboundBoostRow, replacing?: InboundBoostRow) => {
     try {
       await db.transaction(async (em) => {
         const repo = em.getRepository(InboundBoostSchema);
-        await repo.insert({
-          ...post,
-          actorId,
-          activityHash,
-          activityIri: activityIri.href,
-          boosterIri: booster.href,
-          boosterHash,
-          receivedAt: new Date(),
-          objectApiId: await nextApiId(em.queryRunner!),
-        });
-        // The booster's oldest boosts beyond its share leave this account's home timeline.
+        if (replacing) await repo.remove({ ...replacing });
+        await repo.insert({ ...row, objectApiId: row.objectApiId ?? (await nextApiId(em.queryRunner!)) });
         const [last] = await repo.find({
           select: { apiId: true },
-          where: { actorId, boosterHash },
+          where: { actorId: row.actorId, boosterHash, undoneAt: IsNull() },
           order: { apiId: "DESC" },
           skip: perBooster - 1,
           take: 1,
         });
         if (last?.apiId != null)
-          await removeRows(em, { actorId, boosterHash, apiId: LessThan(Number(last.apiId)) });
+          await dropRows(
+            em,
+            { actorId: row.actorId, boosterHash, undoneAt: IsNull(), apiId: LessThan(Number(last.apiId)) },
+            true,
+          );
       });
       stored++;
     } catch (err) {
       // The same Announce (or another of the same post) delivered twice at once: the other kept it.
       if (!isUniqueViolation(err)) throw err;
     }
-  }
+  };
+  const received = { activityHash, activityIri: activityIri.href, boosterIri: booster.href, boosterHash };
+  // Boosted again after an undo: a new boost (a new wrapper id, on top), of the post as kept
+  // (under its id, which the account's own favourite or boost of it goes by).
+  for (const old of undone)
+    await keep({ ...old, ...received, apiId: undefined, receivedAt: new Date(), undoneAt: null }, old);
+  if (missing.length === 0) return stored;
+  // Boosts of one post by several accounts within minutes cost one fetch: the loader's cache
+  // (src/federation/loader.ts).
+  const post = await fetchPost(loaders, allowHttp, objectIri);
+  if (!post) return stored;
+  for (const actorId of missing)
+    await keep({
+      ...post,
+      ...received,
+      actorId,
+      receivedAt: new Date(),
+    });
   return stored;
 }
 
 /**
  * Forgets the received boosts matching `where` whose booster (or author) is `iri`: by the hash
- * beside the IRI (indexed, migration 0032), and by the IRI itself in rows stored without one.
+ * beside the IRI (indexed, migration 0032), and by the IRI itself in rows stored without one. A
+ * booster's boost of a post its account here favourited or boosted is only marked undone (see
+ * dropRows); when the author deletes the post (or their account), it goes.
  */
 export async function forgetBoosts(
   em: EntityManager,
@@ -197,19 +212,36 @@ export async function forgetBoosts(
 ): Promise<void> {
   const [hash, text] =
     by === "booster" ? (["boosterHash", "boosterIri"] as const) : (["authorHash", "authorIri"] as const);
-  await removeRows(em, { ...where, [hash]: iriHash(iri) });
-  await removeRows(em, { ...where, [hash]: IsNull(), [text]: iri.href });
+  await dropRows(em, { ...where, [hash]: iriHash(iri) }, by === "booster");
+  await dropRows(em, { ...where, [hash]: IsNull(), [text]: iri.href }, by === "booster");
 }
 
 /**
  * Deletes the rows matching `where` one by one, by key: the feed subscriber (src/api/feed.ts) then
  * raises the versions of their accounts only, where a delete by criteria raises everyone's (it
  * cannot tell whose rows went), even when nothing matched — as most Deletes and Undos received do.
+ * With `keepReacted`, a row whose account favourited or boosted its post is marked `undoneAt`
+ * instead: off the home timeline, while the post keeps its id, so that account still sees and can
+ * undo what it did (Mastodon keeps the post, which does not depend on who boosted it).
  */
-async function removeRows(em: EntityManager, where: FindOptionsWhere<InboundBoostRow>): Promise<void> {
+async function dropRows(
+  em: EntityManager,
+  where: FindOptionsWhere<InboundBoostRow>,
+  keepReacted: boolean,
+): Promise<void> {
   const repo = em.getRepository(InboundBoostSchema);
-  const rows = await repo.find({ select: { actorId: true, activityHash: true }, where });
-  if (rows.length > 0) await repo.remove(rows);
+  const rows = await repo.find({ where });
+  const gone = [];
+  for (const r of rows) {
+    const reacted =
+      keepReacted &&
+      (await em
+        .getRepository(OutboundReactionSchema)
+        .existsBy({ accountId: r.actorId, objectHash: r.objectHash }));
+    if (!reacted) gone.push(r);
+    else if (!r.undoneAt) await repo.save({ ...r, undoneAt: new Date() });
+  }
+  if (gone.length > 0) await repo.remove(gone);
 }
 
 /**

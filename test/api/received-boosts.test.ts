@@ -71,6 +71,15 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     return (await res.json()) as Json[];
   }
 
+  /** Jane's call to /api/v1/statuses/`path`. */
+  const api = async (method: string, path: string) => {
+    const res = await fetch(`${t.origin}/api/v1/statuses/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${t.token}` },
+    });
+    return { status: res.status, body: (await res.json()) as Json };
+  };
+
   test("Alice's boost of Carol's post: a wrapper in Jane's home, the post as Carol's server serves it", async () => {
     const own = await fetch(`${t.origin}/api/v1/statuses`, {
       method: "POST",
@@ -126,13 +135,6 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
   });
 
   test("the boosted post is Jane's to open, favourite and boost: Carol's server gets the Like and Announce", async () => {
-    const api = async (method: string, path: string) => {
-      const res = await fetch(`${t.origin}/api/v1/statuses/${path}`, {
-        method,
-        headers: { authorization: `Bearer ${t.token}` },
-      });
-      return { status: res.status, body: (await res.json()) as Json };
-    };
     const [wrapper] = await home();
     const inner = wrapper.reblog as Json;
     const id = String(inner.id);
@@ -380,5 +382,48 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
       rows.filter((r) => r.objectIri === own).map((r) => r.url),
       [own],
     );
+  });
+
+  test("Jane's favourite and boost of a post she saw only boosted outlive Alice's Undo; Alice's new boost shows it again under the same id", async () => {
+    const post = carolWrites("kept-for-jane");
+    const rowsOf = async () => (await kept()).filter((r) => r.objectIri === post);
+    const first = await announce(alice, post);
+    const [row] = await waitFor(async () => ((await rowsOf()).length === 1 ? rowsOf() : undefined), {
+      what: "Alice's boost",
+    });
+    const id = String(row.objectApiId);
+    assert.equal((await api("POST", `${id}/favourite`)).status, 200);
+    assert.equal((await api("POST", `${id}/reblog`)).status, 200);
+    const wrappersOf = async () =>
+      (await home())
+        .filter((w) => (w.reblog as Json | null)?.uri === post)
+        .map((w) => (w.account as Json).uri);
+
+    await t.deliver(alice, {
+      type: "Undo",
+      actor: alice.id.href,
+      object: { id: first, type: "Announce", actor: alice.id.href },
+    });
+    await waitFor(async () => ((await rowsOf())[0]?.undoneAt ? true : undefined), { what: "the Undo" });
+    assert.deepEqual(await wrappersOf(), [t.janeIri]);
+    const seen = await api("GET", id);
+    assert.equal(seen.status, 200);
+    assert.deepEqual([seen.body.favourited, seen.body.reblogged], [true, true]);
+
+    const again = await announce(alice, post);
+    await waitFor(async () => ((await rowsOf())[0]?.activityIri === again ? true : undefined), {
+      what: "Alice's new boost",
+    });
+    const rows = await rowsOf();
+    assert.deepEqual(
+      rows.map((r) => [String(r.objectApiId), r.undoneAt]),
+      [[id, null]],
+    );
+    assert.deepEqual(await wrappersOf(), [alice.id.href, t.janeIri]);
+
+    assert.equal((await api("POST", `${id}/unreblog`)).status, 200);
+    assert.equal((await api("POST", `${id}/unfavourite`)).status, 200);
+    await t.deliver(carol, { type: "Delete", actor: carol.id.href, object: post });
+    await waitFor(async () => ((await rowsOf()).length === 0 ? true : undefined), { what: "Carol's Delete" });
   });
 });

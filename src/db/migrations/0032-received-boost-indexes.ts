@@ -28,6 +28,10 @@ const INDEXES: [name: string, columns: string[], unique: boolean][] = [
  * twice, the earliest is kept. Rows are read in batches, and a run cut short is finished by the
  * next. Rows stored without the hashes by a process of an earlier version during a
  * rolling upgrade are still found by their IRIs (src/federation/received-boosts.ts).
+ *
+ * A boost its booster undoes (or that its newer boosts push out) while the account here has
+ * favourited or boosted the post stays, marked `undone_at`: it is off the home timeline, but the
+ * post keeps its id, so the account can still see and undo what it did.
  */
 export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
   name = "ReceivedBoostIndexes1763700000032";
@@ -42,6 +46,8 @@ export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
     for (const name of ["booster_hash", "author_hash"])
       if (!(await q.hasColumn("inbound_boost", name)))
         missing.push({ name, sqliteType: "varchar(64)", mysqlType: "varchar(64)" });
+    if (!(await q.hasColumn("inbound_boost", "undone_at")))
+      missing.push({ name: "undone_at", sqliteType: "datetime", mysqlType: "datetime(3)" });
     if (missing.length > 0) await addNullableColumns(q, "inbound_boost", missing);
     // A batch at a time, oldest boost first, until no row is without its hashes: each row gets
     // them, or goes if its account already holds that booster's boost of that post.
@@ -91,7 +97,7 @@ export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
       await q.query(
         mysql ? `DROP INDEX ${quote(name)} ON ${quote("inbound_boost")}` : `DROP INDEX ${quote(name)}`,
       );
-    for (const column of ["author_hash", "booster_hash"])
+    for (const column of ["undone_at", "author_hash", "booster_hash"])
       await q.query(`ALTER TABLE ${quote("inbound_boost")} DROP COLUMN ${quote(column)}`);
   }
 }
