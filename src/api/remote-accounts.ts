@@ -12,7 +12,7 @@
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
-import { iriHash } from "../federation/entities.ts";
+import { fitsIri, iriHash } from "../federation/entities.ts";
 import type { Remote } from "../federation/remote.ts";
 import { nextApiId } from "./ids.ts";
 import { type RemoteAccountRow, RemoteAccountSchema } from "./records.ts";
@@ -24,6 +24,13 @@ const FRESH_MS = 86_400_000;
 export const RETRY_MS = 10 * 60_000;
 /** Actors whose failure a process remembers (the oldest forgotten first). */
 const REMEMBERED = 10_000;
+/** Background lookups under way at once in a process; a stale account beyond them waits for a later read. */
+const MAX_REFRESHING = 16;
+/** The username and display name columns' length (characters). */
+const NAME_LENGTH = 255;
+
+/** The first `n` characters (code points) of `s`. */
+const chars = (s: string, n: number) => (s.length <= n ? s : Array.from(s).slice(0, n).join(""));
 
 export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
   const { db, remote } = deps;
@@ -34,6 +41,8 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
   function refreshLater(row: RemoteAccountRow): void {
     const failed = failedAt.get(row.iri);
     if (refreshing.has(row.iri) || (failed !== undefined && Date.now() - failed < RETRY_MS)) return;
+    // A page of many stale accounts on servers that do not answer holds a few sockets, not one each.
+    if (refreshing.size >= MAX_REFRESHING) return;
     refreshing.add(row.iri);
     const failure = () => {
       failedAt.delete(row.iri);
@@ -55,15 +64,19 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
   async function store(iri: string, existing: RemoteAccountRow | null): Promise<RemoteAccountRow> {
     const info = await remote.describe(iri);
     const u = new URL(iri);
-    const username =
-      info?.username || existing?.username || u.pathname.split("/").filter(Boolean).at(-1) || u.host;
+    // Cut to what the columns keep (migration 0020): MySQL refuses longer values.
+    const username = chars(
+      info?.username || existing?.username || u.pathname.split("/").filter(Boolean).at(-1) || u.host,
+      NAME_LENGTH,
+    );
+    const link = (v: string | null | undefined) => (v && fitsIri(v) ? v : null);
     const fields = {
-      iri: info?.iri ?? iri,
+      iri: info?.iri && fitsIri(info.iri) ? info.iri : iri,
       username,
       acct: `${username}@${info?.host ?? u.host}`,
-      displayName: info?.displayName ?? existing?.displayName ?? "",
-      url: info?.url ?? existing?.url ?? null,
-      avatar: info?.avatar ?? existing?.avatar ?? null,
+      displayName: chars(info?.displayName ?? existing?.displayName ?? "", NAME_LENGTH),
+      url: link(info?.url ?? existing?.url),
+      avatar: link(info?.avatar ?? existing?.avatar),
       note: info?.summary ?? existing?.note ?? null,
       // Not found now: looked up again on a later read (in the background).
       fetchedAt: info ? new Date() : new Date(0),
@@ -73,6 +86,13 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
       db.transaction(async (em) => {
         const repo = em.getRepository(RemoteAccountSchema);
         const row = await repo.findOneBy({ iriHash: iriKey });
+        if (row && !info) {
+          // Not found now: only its time changes (what it said stays as the row holds it, which
+          // another process may just have refreshed — then it is left alone).
+          if (Date.now() - row.fetchedAt.getTime() < FRESH_MS || row.fetchedAt.getTime() === 0) return row;
+          await repo.update({ iriHash: iriKey }, { fetchedAt: new Date(0) });
+          return { ...row, fetchedAt: new Date(0) };
+        }
         if (row) {
           // Unchanged (an actor still unreachable): no write, so nothing cached goes stale for it
           // (every write here raises the client API's global feed version, src/api/feed.ts).

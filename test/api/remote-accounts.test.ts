@@ -10,6 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import type { EntityManager } from "typeorm";
 import { nextApiId } from "../../src/api/ids.ts";
 import { RemoteAccountSchema } from "../../src/api/records.ts";
 import { InboundSchema, iriHash } from "../../src/federation/entities.ts";
@@ -52,28 +53,30 @@ describe(`remote accounts of a server that no longer answers (${TEST_DB})`, () =
         note: null,
         fetchedAt: new Date(Date.now() - 2 * 86_400_000),
       });
-      for (const n of [1, 2]) {
-        const objectIri = `${gone}/notes/${n}`;
-        await em.getRepository(InboundSchema).insert({
-          id: randomUUID(),
-          actorId: t.janeId,
-          objectHash: iriHash(objectIri),
-          objectIri,
-          remoteActorIri: gone,
-          kind: "post",
-          contentHtml: `<p>Post ${n}</p>`,
-          inReplyToPostId: null,
-          url: null,
-          publishedAt: null,
-          receivedAt: new Date(),
-          updatedAt: null,
-          deletedAt: null,
-          raw: null,
-          media: null,
-        });
-      }
+      for (const n of [1, 2]) await receivedFrom(em, gone, `${gone}/notes/${n}`, `<p>Post ${n}</p>`);
     });
   });
+
+  /** A post by `author` that reached Jane (as the inbox stores it). */
+  async function receivedFrom(em: EntityManager, author: string, objectIri: string, html: string) {
+    await em.getRepository(InboundSchema).insert({
+      id: randomUUID(),
+      actorId: t.janeId,
+      objectHash: iriHash(objectIri),
+      objectIri,
+      remoteActorIri: author,
+      kind: "post",
+      contentHtml: html,
+      inReplyToPostId: null,
+      url: null,
+      publishedAt: null,
+      receivedAt: new Date(),
+      updatedAt: null,
+      deletedAt: null,
+      raw: null,
+      media: null,
+    });
+  }
 
   after(async () => {
     for (const res of held) res.destroy();
@@ -122,5 +125,26 @@ describe(`remote accounts of a server that no longer answers (${TEST_DB})`, () =
     assert.deepEqual(names(await home()), ["Gone Person", "Gone Person"]);
     assert.deepEqual(names(await home()), ["Gone Person", "Gone Person"]);
     assert.equal(asked.length, lookups, "looked up again within RETRY_MS");
+  });
+
+  test("an actor whose name, username and links are longer than the columns: shown, cut to 255 characters, long links dropped", async () => {
+    const origin = t.remote.origin;
+    const long = `${origin}/users/long`;
+    t.remote.put("/users/long", {
+      "@context": "https://www.w3.org/ns/activitystreams",
+      id: long,
+      type: "Person",
+      preferredUsername: "u".repeat(300),
+      name: "N".repeat(299) + "😀",
+      url: `${origin}/@${"x".repeat(2100)}`,
+      icon: { type: "Image", url: `${origin}/${"a".repeat(2100)}.png` },
+    });
+    await t.s.services.db.transaction((em) => receivedFrom(em, long, `${long}/notes/1`, "<p>Long</p>"));
+    const [status] = (await home()).filter((x) => (x.account as Json).uri === long);
+    const account = status.account as Json;
+    assert.equal(account.display_name, "N".repeat(255));
+    assert.equal(account.username, "u".repeat(255));
+    assert.equal(account.url, long);
+    assert.doesNotMatch(String(account.avatar), /aaaa/);
   });
 });
