@@ -107,8 +107,17 @@ describe(`migration 0033, remote HTML cleaned (${TEST_DB})`, () => {
     const accounts = () =>
       t.db.run((em) => em.getRepository(RemoteAccountSchema).find({ order: { id: "ASC" } }));
     assert.equal((await messages())[MESSAGES - 1].contentHtml, `${PAYLOAD}${MESSAGES - 1}`);
+    const feed = async () =>
+      Number(
+        (
+          await t.db.query<{ v: number | string }>("SELECT value AS v FROM api_sequence WHERE name = 'feed'")
+        )[0].v,
+      );
+    const before = await feed();
 
     await migrate();
+    // Pages cached under the old global version are not served again (raw SQL raises none).
+    assert.equal(await feed(), before + 1);
 
     const m = await messages();
     assert.equal(m.length, MESSAGES + 2);

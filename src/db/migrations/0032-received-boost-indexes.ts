@@ -40,6 +40,7 @@ export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
     const mysql = dialectOf(q) === "mysql";
     const quote = (s: string) => (mysql ? `\`${s}\`` : `"${s}"`);
     const table = quote("inbound_boost");
+    const col = (names: string[]) => names.map(quote).join(", ");
     // Each step is skipped when done, so a run cut short (MySQL commits each ALTER and CREATE
     // INDEX as it goes) is finished by the next.
     const missing = [];
@@ -49,9 +50,20 @@ export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
     if (!(await q.hasColumn("inbound_boost", "undone_at")))
       missing.push({ name: "undone_at", sqliteType: "datetime", mysqlType: "datetime(3)" });
     if (missing.length > 0) await addNullableColumns(q, "inbound_boost", missing);
+    // The indexes first: each batch below finds the rows still without hashes, and each row's
+    // repeat, through them (no NULL hash can break the unique one).
+    for (const [name, columns, unique] of INDEXES) {
+      const [exists] = (await q.query(
+        mysql
+          ? `SELECT 1 AS found FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'inbound_boost' AND index_name = ?`
+          : `SELECT 1 AS found FROM sqlite_master WHERE type = 'index' AND name = ?`,
+        [name],
+      )) as unknown[];
+      if (!exists)
+        await q.query(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${quote(name)} ON ${table} (${col(columns)})`);
+    }
     // A batch at a time, oldest boost first, until no row is without its hashes: each row gets
     // them, or goes if its account already holds that booster's boost of that post.
-    const col = (names: string[]) => names.map(quote).join(", ");
     for (;;) {
       const rows = (await q.query(
         `SELECT ${col(["actor_id", "activity_hash", "booster_iri", "author_iri", "object_hash"])} FROM ${table} WHERE ${quote("booster_hash")} IS NULL ORDER BY ${col(["api_id", "actor_id", "activity_hash"])} LIMIT ${BATCH}`,
@@ -77,16 +89,6 @@ export class ReceivedBoostIndexes1763700000032 implements MigrationInterface {
           );
       }
       if (rows.length < BATCH) break;
-    }
-    for (const [name, columns, unique] of INDEXES) {
-      const [exists] = (await q.query(
-        mysql
-          ? `SELECT 1 AS found FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'inbound_boost' AND index_name = ?`
-          : `SELECT 1 AS found FROM sqlite_master WHERE type = 'index' AND name = ?`,
-        [name],
-      )) as unknown[];
-      if (!exists)
-        await q.query(`CREATE ${unique ? "UNIQUE " : ""}INDEX ${quote(name)} ON ${table} (${col(columns)})`);
     }
   }
 

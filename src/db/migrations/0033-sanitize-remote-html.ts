@@ -58,6 +58,11 @@ export class SanitizeRemoteHtml1763700000033 implements MigrationInterface {
     await q.query(
       `UPDATE ${quote("api_remote_account")} SET ${quote("url")} = NULL WHERE ${quote("url")} IS NOT NULL AND LOWER(${quote("url")}) NOT LIKE 'http://%' AND LOWER(${quote("url")}) NOT LIKE 'https://%'`,
     );
+    // Pages cached by running processes (src/api/feed.ts) hold the HTML as it was: raw SQL raises
+    // no version, so the global one is raised here.
+    await q.query(
+      `UPDATE ${quote("api_sequence")} SET ${quote("value")} = ${quote("value")} + 1 WHERE ${quote("name")} = 'feed'`,
+    );
   }
 
   async down(): Promise<void> {
