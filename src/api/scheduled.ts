@@ -439,20 +439,20 @@ export function createScheduledWorker(deps: {
     if (row.state === "publishing" && !row.claimId) return null;
     const claimId = randomUUID();
     const taken = await db.run((em) =>
-      em
-        .getRepository(ScheduledSchema)
-        .update(
-          row.state === "scheduled"
-            ? { id: row.id, state: "scheduled" }
-            : { id: row.id, state: "publishing", claimId: row.claimId! },
-          {
-            state: "publishing",
-            claimedBy: holder,
-            claimedAt: new Date(Math.max(now.getTime(), clock())),
-            claimId,
-            attempts: (row.attempts ?? 0) + 1,
-          },
-        ),
+      em.getRepository(ScheduledSchema).update(
+        // Only as it was read: a row another worker claimed, failed and released since (its
+        // attempts counted up) waits for its retry time, and its count is not written back lower.
+        row.state === "scheduled"
+          ? { id: row.id, state: "scheduled", attempts: row.attempts ?? IsNull() }
+          : { id: row.id, state: "publishing", claimId: row.claimId! },
+        {
+          state: "publishing",
+          claimedBy: holder,
+          claimedAt: new Date(Math.max(now.getTime(), clock())),
+          claimId,
+          attempts: (row.attempts ?? 0) + 1,
+        },
+      ),
     );
     return taken.affected === 1 ? claimId : null;
   }

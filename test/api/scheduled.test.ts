@@ -611,4 +611,45 @@ describe(`scheduled statuses: taking over a crashed claim, and their images, on 
       "Dora's upload is not Jane's to hold",
     );
   });
+
+  test("a row read before another worker claimed, failed and released it is not claimed from that read", async () => {
+    const at = Date.now() + 14 * HOUR;
+    await drain(at);
+    const first = await schedule("jane", "First of a slow round", at);
+    const second = await schedule("jane", "Second, failed meanwhile", at + 1000);
+    const real = createPublisher({ posting: s.services.posting, drafts: s.services.drafts });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reachedFirst!: () => void;
+    const atFirst = new Promise<void>((resolve) => (reachedFirst = resolve));
+    let slowCalls = 0;
+    // Reads both, then waits inside the first.
+    const slow = workerWith(
+      {
+        ...real,
+        publish: async (...args) => {
+          if (args[2]?.scheduledStatusId === first.id) {
+            reachedFirst();
+            await released;
+          } else slowCalls++;
+          return real.publish(...args);
+        },
+      },
+      "slow-round",
+    );
+    const round = slow.publishDue(new Date(at + 2000));
+    await atFirst;
+    const throwing = workerWith(
+      { ...real, publish: () => Promise.reject(new Error("simulated outage")) },
+      "failing-worker",
+    );
+    await throwing.publishDue(new Date(at + 2000));
+    assert.deepEqual([(await rowOf(second.id)).state, (await rowOf(second.id)).attempts], ["scheduled", 1]);
+    release();
+    assert.deepEqual(await round, [first.id]);
+    const row = await rowOf(second.id);
+    assert.deepEqual([row.state, row.attempts, row.claimedBy], ["scheduled", 1, "failing-worker"]);
+    assert.equal(slowCalls, 0);
+    assert.equal((await postsSaying("Second, failed meanwhile")).length, 0);
+  });
 });
