@@ -24,7 +24,7 @@ import {
   ReactionSchema,
 } from "../federation/entities.ts";
 import type { Posting } from "../federation/posting.ts";
-import { receivedByApiId } from "../federation/received-boosts.ts";
+import { forgetUndone, receivedByApiId } from "../federation/received-boosts.ts";
 import type { Remote } from "../federation/remote.ts";
 import { fail } from "../http/errors.ts";
 import { koa } from "../http/routes.ts";
@@ -280,7 +280,10 @@ export function statusActionRoutes(deps: {
       )
         fail(503, "The post's server cannot be reached now; try again later");
       const target = { type: "inbound", id: inbound.id, iri: inbound.objectIri } as const;
-      await db.transaction((em) => recordReaction(em, c, decision, key, undo, target, activityId));
+      await db.transaction(async (em) => {
+        await recordReaction(em, c, decision, key, undo, target, activityId);
+        if (undo) await forgetUndone(em, c.account.id, inbound.objectHash);
+      });
     }
     const [status] = await statuses.remote([inbound], c.account);
     ctx.body = (await boosted(c, kind, undo, key)) ?? status;

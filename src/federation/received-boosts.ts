@@ -17,7 +17,7 @@ import { OutboundReactionSchema } from "../api/records.ts";
 import type { Database } from "../db/database.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { logger } from "../logging.ts";
-import { type EntityManager, type FindOptionsWhere, IsNull, LessThan } from "typeorm";
+import { type EntityManager, type FindOptionsWhere, IsNull, LessThan, Not } from "typeorm";
 import {
   FollowingSchema,
   type InboundBoostRow,
@@ -242,6 +242,17 @@ async function dropRows(
     else if (!r.undoneAt) await repo.save({ ...r, undoneAt: new Date() });
   }
   if (gone.length > 0) await repo.remove(gone);
+}
+
+/**
+ * Once `accountId` no longer favourites or boosts the post `objectHash`, the boosts of it that
+ * their boosters undid (kept for that reaction: dropRows) go.
+ */
+export async function forgetUndone(em: EntityManager, accountId: string, objectHash: string): Promise<void> {
+  if (await em.getRepository(OutboundReactionSchema).existsBy({ accountId, objectHash })) return;
+  const repo = em.getRepository(InboundBoostSchema);
+  const rows = await repo.findBy({ actorId: accountId, objectHash, undoneAt: Not(IsNull()) });
+  if (rows.length > 0) await repo.remove(rows);
 }
 
 /**

@@ -421,8 +421,25 @@ describe(`received boosts in the home timeline (${TEST_DB})`, () => {
     );
     assert.deepEqual(await wrappersOf(), [alice.id.href, t.janeIri]);
 
-    assert.equal((await api("POST", `${id}/unreblog`)).status, 200);
+    // Alice undoes it again; Jane's boost keeps it, then her unreblog lets it go.
     assert.equal((await api("POST", `${id}/unfavourite`)).status, 200);
+    await t.deliver(alice, {
+      type: "Undo",
+      actor: alice.id.href,
+      object: { id: again, type: "Announce", actor: alice.id.href },
+    });
+    await waitFor(async () => ((await rowsOf())[0]?.undoneAt ? true : undefined), {
+      what: "the second Undo",
+    });
+    assert.equal((await api("POST", `${id}/unreblog`)).status, 200);
+    assert.equal((await rowsOf()).length, 0);
+    assert.equal((await api("GET", id)).status, 404);
+
+    // A third boost, and Carol's Delete of the post: gone.
+    await announce(alice, post);
+    await waitFor(async () => ((await rowsOf()).length === 1 ? true : undefined), {
+      what: "the third boost",
+    });
     await t.deliver(carol, { type: "Delete", actor: carol.id.href, object: post });
     await waitFor(async () => ((await rowsOf()).length === 0 ? true : undefined), { what: "Carol's Delete" });
   });
