@@ -115,15 +115,24 @@ export function createRemoteAccounts(deps: { db: Database; remote: Remote }) {
     }
   }
 
+  /** The account of a remote actor IRI: looked up now if never seen, else as kept (refreshed in the background when stale). */
+  async function ensure(iri: string): Promise<RemoteAccountRow> {
+    const row = await db.run((em) =>
+      em.getRepository(RemoteAccountSchema).findOneBy({ iriHash: iriHash(iri) }),
+    );
+    if (!row) return store(iri, null);
+    if (Date.now() - row.fetchedAt.getTime() >= FRESH_MS) refreshLater(row);
+    return row;
+  }
+
   return {
-    /** The account of a remote actor IRI: looked up now if never seen, else as kept (refreshed in the background when stale). */
-    async ensure(iri: string): Promise<RemoteAccountRow> {
-      const row = await db.run((em) =>
-        em.getRepository(RemoteAccountSchema).findOneBy({ iriHash: iriHash(iri) }),
+    ensure,
+
+    /** The accounts of `iris`, each looked up once, side by side (see `ensure`). */
+    async ensureAll(iris: Iterable<string>): Promise<Map<string, RemoteAccountRow>> {
+      return new Map(
+        await Promise.all([...new Set(iris)].map(async (iri) => [iri, await ensure(iri)] as const)),
       );
-      if (!row) return store(iri, null);
-      if (Date.now() - row.fetchedAt.getTime() >= FRESH_MS) refreshLater(row);
-      return row;
     },
 
     async byId(id: number): Promise<RemoteAccountRow | null> {

@@ -285,14 +285,7 @@ export function createStatuses(deps: {
           )
         : Promise.resolve([]),
     ]);
-    // Each author once, side by side (one seen for the first time is looked up now).
-    const authors = new Map(
-      await Promise.all(
-        [...new Set(rows.map((r) => r.remoteActorIri))].map(
-          async (iri) => [iri, await remoteAccounts.ensure(iri)] as const,
-        ),
-      ),
-    );
+    const authors = await remoteAccounts.ensureAll(rows.map((r) => r.remoteActorIri));
     const out = [];
     for (const row of rows) {
       const author = authors.get(row.remoteActorIri)!;
@@ -392,11 +385,10 @@ export function createStatuses(deps: {
   async function receivedBoosts(rows: InboundBoostRow[], viewer: ActorRow | undefined) {
     const inner = await remote(rows.map(boostedAsInbound), viewer);
     // Each booster's account once, however many of the page's boosts are theirs.
-    const boosters = new Map<string, ReturnType<typeof remoteAccountJson>>();
-    for (const iri of new Set(rows.map((r) => r.boosterIri)))
-      boosters.set(iri, remoteAccountJson(await remoteAccounts.ensure(iri), avatar()));
+    const boosters = await remoteAccounts.ensureAll(rows.map((r) => r.boosterIri));
+    const json = new Map([...boosters].map(([iri, row]) => [iri, remoteAccountJson(row, avatar())]));
     return rows.map((r, i) =>
-      wrapper(apiIdOf(r)!, r.activityIri, r.receivedAt, boosters.get(r.boosterIri)!, inner[i]),
+      wrapper(apiIdOf(r)!, r.activityIri, r.receivedAt, json.get(r.boosterIri)!, inner[i]),
     );
   }
 

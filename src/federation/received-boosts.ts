@@ -249,10 +249,7 @@ async function dropRows(
  * their boosters undid (kept for that reaction: dropRows) go.
  */
 export async function forgetUndone(em: EntityManager, accountId: string, objectHash: string): Promise<void> {
-  if (await em.getRepository(OutboundReactionSchema).existsBy({ accountId, objectHash })) return;
-  const repo = em.getRepository(InboundBoostSchema);
-  const rows = await repo.findBy({ actorId: accountId, objectHash, undoneAt: Not(IsNull()) });
-  if (rows.length > 0) await repo.remove(rows);
+  await dropRows(em, { actorId: accountId, objectHash, undoneAt: Not(IsNull()) }, true);
 }
 
 /**
